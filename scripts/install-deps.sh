@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Leaf needs to build, run and test, when missing.
+# Idempotent: packages already installed are not touched; apt-get update runs only
+# when something has to be installed.
+set -euo pipefail
+
+PACKAGES=(
+  # build toolchain
+  build-essential cmake pkg-config clang llvm clang-format
+  # BPF
+  libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
+  # libraries of the design card (Boost.DLL, Asio and Beast are header-only, in libboost-dev)
+  librdkafka-dev libboost-program-options-dev libboost-system-dev
+  libboost-filesystem-dev libboost-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
+  doctest-dev nlohmann-json3-dev prometheus-cpp-dev libbenchmark-dev
+  # test and bench tools
+  kcat iproute2 stress-ng procps util-linux python3
+  # kernel matrix
+  qemu-system-x86 busybox-static cpio
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get install needs it)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,3 @@
+// main() for unprivileged test binaries.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
