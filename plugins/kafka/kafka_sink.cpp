@@ -1,0 +1,314 @@
+// The Kafka sink: every event the host encodes goes to Kafka through one
+// librdkafka producer, on the topic of its category with the key of
+// SPEC.md §3 (both configurable).
+//
+// Threads: everything here runs on the host's dispatcher thread. write()
+// only enqueues (librdkafka's broker threads batch, compress and send), and
+// poll() serves delivery reports, errors and librdkafka's log lines. A
+// delivery-report thread of our own would not make any event reach the
+// broker sooner: it would only update counters sooner, and it would need
+// locks around the producer for the fatal-error restart. The host calls
+// poll() after every batch and on a timer, which also frees queue space in
+// time; write() polls too while it waits for room.
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <chrono>
+#include <leaf/sdk/plugin.hpp>
+#include <memory>
+#include <string>
+
+#include "counters.hpp"
+#include "producer.hpp"
+#include "rate_limit.hpp"
+#include "sink_config.hpp"
+#include "sink_options.hpp"
+
+namespace leaf::kafka {
+namespace {
+
+using namespace leaf::sdk;
+using Clock = std::chrono::steady_clock;
+
+int to_ms(int64_t ns) { return static_cast<int>(std::min<int64_t>(ns / 1'000'000, 1 << 30)); }
+
+std::string err_label(rd_kafka_resp_err_t err) {
+  std::string name = rd_kafka_err2name(err);
+  if (!name.empty() && name[0] == '_') name.erase(0, 1);
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
+ public:
+  explicit KafkaSink(IHost* host) : PluginBase(host) {}
+  ~KafkaSink() override { producer_.reset(); }
+
+  Status open() noexcept override {
+    return guarded([&] { do_open(); });
+  }
+
+  Status write(const SinkMessage* m) noexcept override {
+    int cat = category_index(m->category);
+    if (cat < 0 || !producer_) {
+      error_ = producer_ ? "message of an unknown category" : "the Kafka sink is not open";
+      return Status::InvalidArgument;
+    }
+    const char* key = nullptr;
+    size_t key_size = 0;
+    switch (config_.keys[cat]) {
+      case KeyMode::Spec:
+        key = m->key.data;
+        key_size = m->key.size;
+        break;
+      case KeyMode::Hostname:
+        key = hostname_.data();
+        key_size = hostname_.size();
+        break;
+      case KeyMode::EventType:
+        key = m->event_type.data;
+        key_size = m->event_type.size;
+        break;
+      case KeyMode::None:
+        break;
+    }
+    int64_t ts_ms = static_cast<int64_t>(m->timestamp_ns / 1'000'000);
+    rd_kafka_resp_err_t err =
+        producer_->produce(cat, key, key_size, m->json.data, m->json.size, ts_ms);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (dropping_) end_drop_episode();
+      return Status::Ok;
+    }
+    return write_slow(err, cat, key, key_size, m->json, ts_ms);
+  }
+
+  void poll() noexcept override {
+    if (!producer_) return;
+    try {
+      producer_->poll(0);
+      recover_if_fatal();
+      watch_connectivity();
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, std::string("Kafka sink: ") + e.what());
+    }
+  }
+
+  Status flush(uint32_t timeout_ms) noexcept override {
+    if (!producer_) return Status::Ok;
+    return guarded([&] {
+      auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+      while (producer_->outstanding() > 0 && Clock::now() < deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        producer_->poll(static_cast<int>(std::clamp<int64_t>(left.count(), 0, 50)));
+        recover_if_fatal();
+      }
+      int left = producer_->outstanding();
+      if (left > 0)
+        throw PluginError(std::to_string(left) + " Kafka messages not delivered within " +
+                              std::to_string(timeout_ms) + " ms",
+                          Status::Again);
+    });
+  }
+
+  void read_counters(ICounterVisitor* v) noexcept override {
+    auto none = make_view("");
+    v->counter(make_view("kafka_messages_total"), none, counters_.delivered.get());
+    v->counter(make_view("kafka_messages_produced_total"), none, counters_.produced.get());
+    v->counter(make_view("kafka_messages_dropped_total"), make_view("queue_full"),
+               counters_.dropped_queue_full.get());
+    v->counter(make_view("kafka_messages_resent_total"), make_view("never_sent"),
+               counters_.resent_queued.get());
+    v->counter(make_view("kafka_messages_resent_total"), make_view("unacknowledged"),
+               counters_.resent_in_flight.get());
+    v->counter(make_view("kafka_producer_restarts_total"), none, counters_.restarts.get());
+    try {
+      for (const auto& [reason, n] : counters_.failures())
+        v->counter(make_view("kafka_send_errors_total"), view(reason), n);
+    } catch (...) {
+    }
+    v->gauge(make_view("kafka_queue_messages"), none, producer_ ? producer_->outstanding() : 0);
+    v->gauge(make_view("kafka_broker_reachable"), none, broker_down_ ? 0 : 1);
+  }
+
+  void close() noexcept override {
+    if (!producer_) return;
+    try {
+      producer_->poll(0);
+      uint64_t lost = producer_->abandon("shutdown");
+      if (lost > 0)
+        log(LogLevel::Warn, "Kafka sink: " + std::to_string(lost) +
+                                " messages could not be delivered before shutdown");
+      log(LogLevel::Info, "Kafka sink closed: " + summary());
+    } catch (...) {
+    }
+    producer_.reset();
+  }
+
+  uint32_t healthy() const noexcept override {
+    return producer_ && !broker_down_ && !producer_->fatal(nullptr) ? 1 : 0;
+  }
+
+ private:
+  void do_open() {
+    config_ = load_config(*host_);
+    hostname_ = to_string(host_->hostname());
+    outage_log_.set_interval(std::chrono::nanoseconds(config_.log_interval_ns));
+    drop_log_.set_interval(std::chrono::nanoseconds(config_.log_interval_ns));
+    producer_ = std::make_unique<Producer>(config_, counters_, events());
+    std::string where =
+        config_.brokers.empty() ? "the configured bootstrap servers" : config_.brokers;
+    if (config_.connect_check_ns > 0) {
+      std::string why;
+      if (producer_->reachable(to_ms(config_.connect_check_ns), &why)) {
+        log(LogLevel::Info, "Kafka sink: connected to " + where);
+      } else {
+        broker_down_ = true;
+        outage_log_.allow();  // this line stands for the first outage warning
+        log(LogLevel::Warn, "Kafka sink: no Kafka broker reachable at " + where + " (" + why +
+                                "); running anyway: events are queued and delivered once a "
+                                "broker answers");
+      }
+    }
+    delivered_seen_ = counters_.delivered.get();
+  }
+
+  Status write_slow(rd_kafka_resp_err_t err, int cat, const char* key, size_t key_size,
+                    StringView json, int64_t ts_ms) noexcept {
+    try {
+      auto produce = [&] {
+        return producer_->produce(cat, key, key_size, json.data, json.size, ts_ms);
+      };
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        // Wait for room once per episode; while the queue stays full, later
+        // messages are dropped at once so the dispatcher keeps up.
+        auto deadline = Clock::now() + std::chrono::nanoseconds(config_.queue_full_wait_ns);
+        do {
+          producer_->poll(dropping_ ? 0 : 1);
+          recover_if_fatal();
+          err = produce();
+        } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !dropping_ && Clock::now() < deadline);
+        if (!err) {
+          if (dropping_) end_drop_episode();
+          return Status::Ok;
+        }
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return drop_queue_full();
+      }
+      if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        recover_if_fatal();
+        err = produce();
+        if (!err) return Status::Ok;
+      }
+      counters_.fail(err_label(err));
+      error_ = std::string("Kafka produce failed: ") + rd_kafka_err2str(err);
+      return Status::Error;
+    } catch (const std::exception& e) {
+      error_ = e.what();
+      return Status::Error;
+    }
+  }
+
+  Status drop_queue_full() {
+    dropping_ = true;
+    ++episode_drops_;
+    counters_.dropped_queue_full.add();
+    counters_.fail("queue_full");
+    if (drop_log_.allow()) {
+      uint64_t held = drop_log_.take_suppressed();
+      log(LogLevel::Warn,
+          "Kafka sink: local queue full (" + std::to_string(producer_->outstanding()) +
+              " messages waiting for the broker); dropping events" +
+              (held ? " (" + std::to_string(held + 1) + " since the last report)" : ""));
+    }
+    error_ = "Kafka queue full";
+    return Status::Again;
+  }
+
+  void end_drop_episode() {
+    log(LogLevel::Info, "Kafka sink: queue has room again after " + std::to_string(episode_drops_) +
+                            " dropped events");
+    dropping_ = false;
+    episode_drops_ = 0;
+  }
+
+  void recover_if_fatal() {
+    std::string reason;
+    if (!producer_->fatal(&reason)) return;
+    log(LogLevel::Warn, "Kafka sink: producer failed fatally (" + reason +
+                            "); recreating it and re-sending what was not delivered");
+    std::vector<Undelivered> undelivered =
+        producer_->take_undelivered(to_ms(config_.recovery_wait_ns));
+    producer_.reset();
+    producer_ = std::make_unique<Producer>(config_, counters_, events());
+    counters_.restarts.add();
+    uint64_t never_sent = 0, unacked = 0;
+    for (const Undelivered& u : undelivered) {
+      rd_kafka_resp_err_t err =
+          producer_->produce(u.category, u.has_key ? u.key.data() : nullptr, u.key.size(),
+                             u.payload.data(), u.payload.size(), u.timestamp_ms);
+      if (err) {
+        counters_.fail("resend_" + err_label(err));
+        continue;
+      }
+      (u.maybe_persisted ? unacked : never_sent)++;
+    }
+    counters_.resent_queued.add(never_sent);
+    counters_.resent_in_flight.add(unacked);
+    log(LogLevel::Info, "Kafka sink: producer recreated; re-sent " + std::to_string(never_sent) +
+                            " messages that never reached a broker and " + std::to_string(unacked) +
+                            " unacknowledged ones (those may arrive twice)");
+  }
+
+  // Says when deliveries resume after an outage.
+  void watch_connectivity() {
+    uint64_t delivered = counters_.delivered.get();
+    if (broker_down_ && delivered > delivered_seen_) {
+      broker_down_ = false;
+      log(LogLevel::Info, "Kafka sink: broker reachable again; delivering " +
+                              std::to_string(producer_->outstanding()) + " queued messages");
+    }
+    delivered_seen_ = delivered;
+  }
+
+  ProducerEvents& events() { return *this; }
+
+  // ProducerEvents (served inside poll()).
+  void on_kafka_error(rd_kafka_resp_err_t err, const std::string& reason) override {
+    if (err == RD_KAFKA_RESP_ERR__FATAL) return;  // handled by recover_if_fatal()
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) broker_down_ = true;
+    if (!outage_log_.allow()) return;
+    uint64_t held = outage_log_.take_suppressed();
+    log(LogLevel::Warn,
+        "Kafka sink: " + reason + " (" + std::to_string(producer_->outstanding()) +
+            " messages queued" +
+            (held ? ", " + std::to_string(held) + " similar errors not shown" : "") + ")");
+  }
+  void on_kafka_log(LogLevel level, const std::string& line) override {
+    if (log_enabled(level)) log(level, line);
+  }
+
+  std::string summary() const {
+    return std::to_string(counters_.produced.get()) + " produced, " +
+           std::to_string(counters_.delivered.get()) + " delivered, " +
+           std::to_string(counters_.failed_total()) + " failed (" +
+           std::to_string(counters_.dropped_queue_full.get()) + " dropped on a full queue), " +
+           std::to_string(counters_.restarts.get()) + " producer restarts";
+  }
+
+  SinkConfig config_;
+  std::string hostname_;
+  DeliveryCounters counters_;
+  std::unique_ptr<Producer> producer_;
+  bool broker_down_ = false;
+  bool dropping_ = false;
+  uint64_t episode_drops_ = 0;
+  uint64_t delivered_seen_ = 0;
+  RateLimit outage_log_;
+  RateLimit drop_log_;
+};
+
+}  // namespace
+}  // namespace leaf::kafka
+
+LEAF_PLUGIN(leaf::kafka::KafkaSink, Sink, "kafka", "1.0.0",
+            "Kafka sink: every event to Kafka (librdkafka), topic by category, key by SPEC.md",
+            leaf::kafka::kOptions)

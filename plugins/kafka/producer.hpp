@@ -1,0 +1,101 @@
+// One librdkafka producer with a topic handle per event category, whose
+// delivery reports feed DeliveryCounters. It can give back every message it
+// has not delivered (to re-send it through a new producer after a fatal
+// error), telling apart messages that never reached a broker from those that
+// may have.
+#pragma once
+
+#include <leaf/sdk/types.h>
+#include <librdkafka/rdkafka.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "counters.hpp"
+#include "sink_config.hpp"
+
+namespace leaf::kafka {
+
+// A message taken back from a producer that could not deliver it.
+struct Undelivered {
+  int category;
+  bool maybe_persisted;  // sent, unacknowledged: a re-send may duplicate it
+  bool has_key;
+  int64_t timestamp_ms;
+  std::string key;
+  std::string payload;
+};
+
+// What the producer reports to its owner. Called from inside poll(), on the
+// thread that polls.
+class ProducerEvents {
+ public:
+  virtual void on_kafka_error(rd_kafka_resp_err_t err, const std::string& reason) = 0;
+  virtual void on_kafka_log(sdk::LogLevel level, const std::string& line) = 0;
+
+ protected:
+  ~ProducerEvents() = default;
+};
+
+class Producer {
+ public:
+  // Throws sdk::PluginError(InvalidConfig) naming a property librdkafka refuses.
+  Producer(const SinkConfig& config, DeliveryCounters& counters, ProducerEvents& events);
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Enqueues a copy of the message; never blocks. key == nullptr: no key.
+  rd_kafka_resp_err_t produce(int category, const char* key, size_t key_size, const char* payload,
+                              size_t size, int64_t timestamp_ms) {
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(const_cast<char*>(payload), size), RD_KAFKA_V_KEY(key, key ? key_size : 0),
+        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(category))),
+        RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
+    if (!err) counters_.produced.add();
+    return err;
+  }
+
+  // Serves delivery reports, errors and log lines for up to timeout_ms.
+  void poll(int timeout_ms) { rd_kafka_poll(rk_, timeout_ms); }
+  // Messages not yet acknowledged (queued, in flight, or awaiting poll()).
+  int outstanding() const { return rd_kafka_outq_len(rk_); }
+  // True (with librdkafka's reason) once the producer hit a fatal error.
+  bool fatal(std::string* reason) const;
+
+  // Asks a broker for metadata, waiting at most timeout_ms. False with the
+  // reason when none answered.
+  bool reachable(int timeout_ms, std::string* why);
+
+  // Takes back every message not delivered yet: the queue is purged, in-flight
+  // requests get wait_ms to be acknowledged, then they are purged as well.
+  // The producer is useless afterwards.
+  std::vector<Undelivered> take_undelivered(int wait_ms);
+
+  // Purges whatever is left and counts it as failed with `reason`. Returns
+  // how many messages that was.
+  uint64_t abandon(const std::string& reason);
+
+ private:
+  enum class Mode { Normal, Salvage, Abandon };
+
+  static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
+  void failed(const rd_kafka_message_t* m);
+  void drain(int timeout_ms);
+
+  rd_kafka_t* rk_ = nullptr;
+  std::array<rd_kafka_topic_t*, kCategories> topics_{};
+  DeliveryCounters& counters_;
+  ProducerEvents& events_;
+  Mode mode_ = Mode::Normal;
+  std::string abandon_reason_;
+  uint64_t abandoned_ = 0;
+  std::vector<Undelivered> salvaged_;
+};
+
+}  // namespace leaf::kafka

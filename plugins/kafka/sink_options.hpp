@@ -1,0 +1,68 @@
+// The options the Kafka sink declares (conf.d/kafka.toml): key, type,
+// default, bounds and one line of documentation each.
+#pragma once
+
+#include <leaf/sdk/config.h>
+
+#include <cstdint>
+
+namespace leaf::kafka {
+
+using sdk::ConfigOption;
+using sdk::OptionType;
+
+namespace detail {
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kS = 1000 * kMs;
+constexpr int64_t kIntMax = 2147483647;
+}  // namespace detail
+using detail::kIntMax;
+using detail::kMs;
+using detail::kS;
+
+inline constexpr ConfigOption kOptions[] = {
+    {"brokers", OptionType::String, "\"\"", 0, 0, nullptr,
+     "bootstrap servers, host:port[,host:port...]; the sink refuses to start while empty"},
+    {"topics.network", OptionType::String, "\"system.events.network\"", 0, 0, nullptr,
+     "topic of network events"},
+    {"topics.process", OptionType::String, "\"system.events.process\"", 0, 0, nullptr,
+     "topic of process events"},
+    {"topics.performance", OptionType::String, "\"system.events.performance\"", 0, 0, nullptr,
+     "topic of performance events"},
+    {"topics.metrics", OptionType::String, "\"system.metrics\"", 0, 0, nullptr, "topic of metrics"},
+    {"keys.network", OptionType::String, "\"spec\"", 0, 0, "spec|hostname|event_type|none",
+     "message key of network events: spec (src_ip), hostname, event_type or none"},
+    {"keys.process", OptionType::String, "\"spec\"", 0, 0, "spec|hostname|event_type|none",
+     "message key of process events: spec (pid), hostname, event_type or none"},
+    {"keys.performance", OptionType::String, "\"spec\"", 0, 0, "spec|hostname|event_type|none",
+     "message key of performance events: spec (hostname), hostname, event_type or none"},
+    {"keys.metrics", OptionType::String, "\"spec\"", 0, 0, "spec|hostname|event_type|none",
+     "message key of metrics: spec (the metric type), hostname, event_type or none"},
+    {"client_id", OptionType::String, "\"leaf\"", 0, 0, nullptr, "Kafka client.id"},
+    {"linger", OptionType::Duration, "\"5ms\"", 0, 900 * kS, nullptr,
+     "how long a message may wait for its batch to fill (linger.ms)"},
+    {"compression", OptionType::String, "\"lz4\"", 0, 0, "none|gzip|snappy|lz4|zstd",
+     "batch compression (compression.type)"},
+    {"acks", OptionType::String, "\"all\"", 0, 0, "all|1|0",
+     "acknowledgements the leader waits for (acks; idempotence needs all)"},
+    {"idempotence", OptionType::Bool, "true", 0, 0, nullptr,
+     "idempotent producer: broker-side de-duplication of retries (enable.idempotence)"},
+    {"queue.max_messages", OptionType::Int, "1000000", 1, 10'000'000, nullptr,
+     "messages the local queue holds while the broker is slow or away"},
+    {"queue.max_size", OptionType::Size, "\"256M\"", 1 << 20, kIntMax * 1024, nullptr,
+     "bytes the local queue holds while the broker is slow or away"},
+    {"queue.full_wait", OptionType::Duration, "\"5ms\"", 0, 10 * kS, nullptr,
+     "how long write() waits for room in a full queue before dropping (counted)"},
+    {"delivery_timeout", OptionType::Duration, "\"5m\"", 0, kIntMax* kMs, nullptr,
+     "how long a message is retried before it fails (message.timeout.ms; 0: forever)"},
+    {"connect_check", OptionType::Duration, "\"1s\"", 0, 60 * kS, nullptr,
+     "at start, how long to wait for a broker before warning that none is reachable (0: skip)"},
+    {"recovery_wait", OptionType::Duration, "\"1s\"", 0, 60 * kS, nullptr,
+     "after a fatal producer error, how long to wait for in-flight acknowledgements"},
+    {"log_interval", OptionType::Duration, "\"10s\"", 0, 3600 * kS, nullptr,
+     "at most one warning per interval about drops and outages"},
+    {"properties", OptionType::StringList, "[]", 0, 0, nullptr,
+     "librdkafka properties as \"name=value\" (security.protocol, sasl.*, ssl.*...), applied last"},
+};
+
+}  // namespace leaf::kafka
