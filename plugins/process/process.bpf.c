@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Leaf process probe: process_exec, process_fork and process_exit from the
+ * sched:sched_process_{exec,fork,exit} tracepoints.
+ *
+ * Every probe has three hook candidates, tried in this order by the host's
+ * hook selector: tp_btf (typed arguments), raw_tp (same arguments, read
+ * through BPF_CORE_READ) and the classic tracepoint tp/sched/... (needs
+ * tracefs; arguments partly rebuilt from `current`).
+ *
+ * proc_info holds one entry per live process (thread group) from its fork,
+ * or the first exec seen, to its exit, where the entry is removed: under
+ * churn the table holds only processes that are alive. */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "leaf.bpf.h"
+#include "process.h"
+
+/* include/linux/sched/signal.h */
+#define SIGNAL_GROUP_EXIT 0x00000004
+/* Threads visited when summing a dying process's CPU times and faults. */
+#define EXIT_THREAD_WALK_MAX 256
+
+LEAF_RINGBUF(events);
+LEAF_COUNTERS(counters);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* set from proc_table_size at load */
+	__type(key, __u32);          /* tgid */
+	__type(value, struct process_info);
+} proc_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROCESS_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Exec records are built here (fixed part + command line + filename), then
+ * copied into the ring with only the bytes used. */
+struct exec_scratch {
+	struct process_exec_event e;
+	char tail[PROCESS_CMDLINE_MAX + PROCESS_FILENAME_MAX] __attribute__((aligned(8)));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_scratch);
+} exec_buf SEC(".maps");
+
+/* Load-time configuration (process.toml). */
+const volatile __u8 emit_exec = 1;
+const volatile __u8 emit_fork = 1;
+const volatile __u8 emit_exit = 1;
+const volatile __u8 thread_events = 0;
+const volatile __u32 cmdline_max = 512;
+
+static __always_inline void stat_inc(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &which);
+
+	if (v)
+		(*v)++;
+}
+
+/* The cgroup v2 id of a task (what bpf_get_current_cgroup_id() gives for
+ * current). */
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
+/* ------------------------------------------------------------------------
+ * exec */
+
+static __always_inline void note_exec(__u32 tgid, __u32 ppid)
+{
+	struct process_info *info = bpf_map_lookup_elem(&proc_info, &tgid);
+
+	if (info) {
+		info->exec_ns = bpf_ktime_get_ns();
+		info->exec_count++;
+		return;
+	}
+	struct process_info fresh = {
+		.exec_ns = bpf_ktime_get_ns(),
+		.exec_count = 1,
+		.ppid_at_start = ppid,
+	};
+	if (bpf_map_update_elem(&proc_info, &tgid, &fresh, BPF_NOEXIST) == 0)
+		stat_inc(PROCESS_STAT_TABLE_INSERTED);
+	else
+		stat_inc(PROCESS_STAT_TABLE_INSERT_FAILED);
+}
+
+/* Turns every NUL of the first `size` bytes of `w` into a space, eight
+ * bytes at a time and without a branch per byte, which keeps the loop
+ * small for the verifier (up to PROCESS_CMDLINE_MAX / 8 rounds). Bytes past
+ * `size` up to the next multiple of 8 are changed too: callers own them. */
+static __always_inline void nul_to_space(__u64 *w, __u64 size)
+{
+	const __u64 low7 = 0x7f7f7f7f7f7f7f7fULL;
+
+	for (__u32 i = 0; i < PROCESS_CMDLINE_MAX / 8; i++) {
+		if (i * 8 >= size)
+			break;
+		__u64 v = w[i];
+		/* 0x80 in each byte of v that is zero, 0 elsewhere */
+		__u64 zero = ~(((v & low7) + low7) | v | low7);
+
+		w[i] = v | (zero >> 2); /* 0x80 >> 2 == ' ' */
+	}
+}
+
+/* Reads the new image's argv (mm->arg_start..arg_end, NUL-separated) into
+ * `dst`, NULs turned into spaces, at most cmdline_max bytes. Returns the
+ * bytes written; sets *truncated when argv was longer. */
+static __always_inline __u32 read_cmdline(struct task_struct *task, char *dst, __u8 *truncated)
+{
+	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
+	__u64 joined, size;
+	__u32 limit = cmdline_max;
+
+	*truncated = 0;
+	if (end <= start)
+		return 0;
+	joined = end - start - 1; /* without the last argument's NUL */
+	size = joined;
+	if (limit > PROCESS_CMDLINE_MAX)
+		limit = PROCESS_CMDLINE_MAX;
+	if (size > limit) {
+		size = limit;
+		*truncated = 1;
+		stat_inc(PROCESS_STAT_CMDLINE_TRUNCATED);
+	}
+	size &= (2 * PROCESS_CMDLINE_MAX - 1); /* for the verifier: <= PROCESS_CMDLINE_MAX */
+	if (size > PROCESS_CMDLINE_MAX)
+		return 0;
+	if (bpf_probe_read_user(dst, size, (const void *)start) != 0) {
+		stat_inc(PROCESS_STAT_CMDLINE_READ_FAILED);
+		*truncated = joined > 0;
+		return 0;
+	}
+	nul_to_space((__u64 *)dst, size);
+	return size;
+}
+
+/* `filename` is a kernel string: bprm->filename, or the tracepoint record's. */
+static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
+				       const char *filename)
+{
+	__u32 zero = 0, fname_len, cmd_len;
+	struct exec_scratch *buf;
+	struct process_exec_event *e;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ugid = bpf_get_current_uid_gid();
+	__u32 tgid = id >> 32;
+	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
+	long n;
+
+	note_exec(tgid, ppid);
+	if (!emit_exec)
+		return 0;
+	buf = bpf_map_lookup_elem(&exec_buf, &zero);
+	if (!buf)
+		return 0;
+	e = &buf->e;
+	leaf_fill_header(&e->hdr, PROCESS_EVENT_EXEC);
+	e->pid = (__u32)id;
+	e->tgid = tgid;
+	e->ppid = ppid;
+	e->uid = (__u32)ugid;
+	e->gid = ugid >> 32;
+	e->old_pid = old_pid;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+	/* the command line first, at an 8-byte aligned offset, then the filename */
+	cmd_len = read_cmdline(task, buf->tail, &e->cmdline_truncated);
+	if (cmd_len > PROCESS_CMDLINE_MAX)
+		cmd_len = PROCESS_CMDLINE_MAX;
+	e->cmdline.offset = sizeof(*e);
+	e->cmdline.length = cmd_len;
+
+	n = bpf_probe_read_kernel_str(buf->tail + cmd_len, PROCESS_FILENAME_MAX, filename);
+	fname_len = n > 0 ? n - 1 : 0; /* without the NUL */
+	fname_len &= PROCESS_FILENAME_MAX - 1;
+	e->filename.offset = sizeof(*e) + cmd_len;
+	e->filename.length = fname_len;
+
+	leaf_output(&events, &counters, buf, sizeof(*e) + fname_len + cmd_len);
+	return 0;
+}
+
+/* TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+static __always_inline int on_process_exec(__u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx[2];
+
+	return handle_exec(task, (__u32)ctx[1], BPF_CORE_READ(bprm, filename));
+}
+
+LEAF_TP_BTF_RAW_TP(process_exec, sched_process_exec, on_process_exec)
+
+SEC("tp/sched/sched_process_exec")
+int process_exec__tp(struct trace_event_raw_sched_process_exec *ctx)
+{
+	unsigned int off = ctx->__data_loc_filename & 0xFFFF;
+
+	return handle_exec((struct task_struct *)bpf_get_current_task(), ctx->old_pid,
+			   (const char *)ctx + off);
+}
+
+/* ------------------------------------------------------------------------
+ * fork */
+
+/* `child` may be NULL (classic tracepoint, child not found): then the
+ * parent's name and cgroup stand in for the child's, which it inherits. */
+static __always_inline int handle_fork(struct task_struct *parent, struct task_struct *child,
+				       __u32 child_pid, __u32 child_tgid)
+{
+	struct process_fork_event *e;
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	__u8 is_thread = child_tgid == parent_tgid;
+
+	if (!is_thread) {
+		struct process_info fresh = {
+			.ppid_at_start = child ? BPF_CORE_READ(child, real_parent, tgid) : parent_tgid,
+		};
+
+		long err = bpf_map_update_elem(&proc_info, &child_tgid, &fresh, BPF_NOEXIST);
+
+		if (err == -17 /* EEXIST */) {
+			/* a stale entry of a recycled pid (its exit was not seen) */
+			err = bpf_map_update_elem(&proc_info, &child_tgid, &fresh, BPF_EXIST);
+			stat_inc(PROCESS_STAT_TABLE_REPLACED);
+		} else if (err == 0) {
+			stat_inc(PROCESS_STAT_TABLE_INSERTED);
+		}
+		if (err)
+			stat_inc(PROCESS_STAT_TABLE_INSERT_FAILED);
+	}
+	if (!emit_fork || (is_thread && !thread_events))
+		return 0;
+	e = leaf_reserve(&events, &counters, sizeof(*e), PROCESS_EVENT_FORK);
+	if (!e)
+		return 0;
+	e->pid = child_pid;
+	e->tgid = child_tgid;
+	e->ppid = BPF_CORE_READ(parent, pid);
+	e->parent_tgid = parent_tgid;
+	e->is_thread = is_thread;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	if (child) {
+		e->cgroup_id = task_cgroup_id(child);
+		BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
+	} else {
+		e->cgroup_id = task_cgroup_id(parent);
+		BPF_CORE_READ_STR_INTO(&e->comm, parent, comm);
+	}
+	leaf_submit(&counters, e);
+	return 0;
+}
+
+/* TP_PROTO(struct task_struct *parent, struct task_struct *child) */
+static __always_inline int on_process_fork(__u64 *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx[0];
+	struct task_struct *child = (struct task_struct *)ctx[1];
+
+	return handle_fork(parent, child, BPF_CORE_READ(child, pid), BPF_CORE_READ(child, tgid));
+}
+
+LEAF_TP_BTF_RAW_TP(process_fork, sched_process_fork, on_process_fork)
+
+/* The classic tracepoint gives only the child's pid. A new thread is the
+ * last one on the parent's thread list and a new process the last of its
+ * children (copy_process() appends both before the tracepoint fires). */
+SEC("tp/sched/sched_process_fork")
+int process_fork__tp(struct trace_event_raw_sched_process_fork *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)bpf_get_current_task();
+	__u32 child_pid = ctx->child_pid;
+	struct list_head *last;
+	struct task_struct *t;
+
+	last = BPF_CORE_READ(parent, signal, thread_head.prev);
+	t = (void *)last - bpf_core_field_offset(struct task_struct, thread_node);
+	if (BPF_CORE_READ(t, pid) == child_pid)
+		return handle_fork(parent, t, child_pid, BPF_CORE_READ(parent, tgid));
+	last = BPF_CORE_READ(parent, children.prev);
+	t = (void *)last - bpf_core_field_offset(struct task_struct, sibling);
+	if (BPF_CORE_READ(t, pid) != child_pid)
+		t = NULL;
+	/* not a thread of the parent: a new process, whose tgid is its pid */
+	return handle_fork(parent, t, child_pid, child_pid);
+}
+
+/* ------------------------------------------------------------------------
+ * exit */
+
+struct usage {
+	__u64 utime, stime, min_flt, maj_flt;
+};
+
+static __always_inline void add_task_usage(struct usage *u, struct task_struct *t)
+{
+	u->utime += BPF_CORE_READ(t, utime);
+	u->stime += BPF_CORE_READ(t, stime);
+	u->min_flt += BPF_CORE_READ(t, min_flt);
+	u->maj_flt += BPF_CORE_READ(t, maj_flt);
+}
+
+/* The whole process's usage, as thread_group_cputime() counts it: the
+ * signal struct's sums (threads already reaped) plus every thread still on
+ * the thread list (the dying thread, a zombie leader, threads that exit
+ * concurrently but are not reaped yet). */
+static __always_inline void process_usage(struct task_struct *task, struct usage *u)
+{
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	struct list_head *head = &sig->thread_head;
+	struct list_head *node = BPF_CORE_READ(sig, thread_head.next);
+	__u64 off = bpf_core_field_offset(struct task_struct, thread_node);
+
+	u->utime = BPF_CORE_READ(sig, utime);
+	u->stime = BPF_CORE_READ(sig, stime);
+	u->min_flt = BPF_CORE_READ(sig, min_flt);
+	u->maj_flt = BPF_CORE_READ(sig, maj_flt);
+	for (int i = 0; i < EXIT_THREAD_WALK_MAX; i++) {
+		if (node == head || !node)
+			return;
+		struct task_struct *t = (void *)node - off;
+
+		add_task_usage(u, t);
+		node = BPF_CORE_READ(t, thread_node.next);
+	}
+	if (node != head)
+		stat_inc(PROCESS_STAT_THREAD_WALK_CUT);
+}
+
+static __always_inline void fill_status(struct process_exit_event *e, __u32 status)
+{
+	/* wait(2) status: exit code in bits 8..15, signal in 0..6, core dump 7 */
+	e->exit_code = (status >> 8) & 0xff;
+	e->signal = status & 0x7f;
+	e->core_dumped = (status & 0x80) != 0;
+}
+
+/* `group_dead`: the exiting task is the process's last live thread. */
+static __always_inline int handle_exit(struct task_struct *task, int group_dead)
+{
+	struct process_exit_event *e;
+	struct process_info *info;
+	struct usage u = {};
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u32 exec_count = 0;
+
+	if (group_dead) {
+		info = bpf_map_lookup_elem(&proc_info, &tgid);
+		if (info) {
+			exec_count = info->exec_count;
+			if (bpf_map_delete_elem(&proc_info, &tgid) == 0)
+				stat_inc(PROCESS_STAT_TABLE_REMOVED);
+		}
+	}
+	if (!emit_exit || (!group_dead && !thread_events))
+		return 0;
+	e = leaf_reserve(&events, &counters, sizeof(*e), PROCESS_EVENT_EXIT);
+	if (!e)
+		return 0;
+	e->tgid = tgid;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->cgroup_id = bpf_get_current_cgroup_id(); /* the exiting task is current */
+	e->exec_count = exec_count;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	if (group_dead) {
+		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+		struct signal_struct *sig = BPF_CORE_READ(task, signal);
+		/* what the parent's wait() will see (wait_task_zombie()) */
+		__u32 status = BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT
+				       ? BPF_CORE_READ(sig, group_exit_code)
+				       : BPF_CORE_READ(leader, exit_code);
+
+		e->pid = tgid;
+		e->is_thread = 0;
+		fill_status(e, status);
+		process_usage(task, &u);
+		e->duration_ns = bpf_ktime_get_ns() - BPF_CORE_READ(leader, start_time);
+		BPF_CORE_READ_STR_INTO(&e->comm, leader, comm);
+	} else {
+		e->pid = BPF_CORE_READ(task, pid);
+		e->is_thread = 1;
+		fill_status(e, BPF_CORE_READ(task, exit_code));
+		add_task_usage(&u, task);
+		e->duration_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
+		BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+	}
+	e->utime_ns = u.utime;
+	e->stime_ns = u.stime;
+	e->min_flt = u.min_flt;
+	e->maj_flt = u.maj_flt;
+	leaf_submit(&counters, e);
+	return 0;
+}
+
+/* Kernels without the tracepoint's group_dead argument (before 6.16): the
+ * last thread to leave sees signal->live at 0. (Two threads exiting at the
+ * same instant may both see it; the tracepoint's argument has no race.) */
+static __always_inline int group_dead_from_signal(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, signal, live.counter) == 0;
+}
+
+/* TP_PROTO(struct task_struct *p, bool group_dead) (group_dead since 6.16) */
+static __always_inline int on_process_exit(__u64 *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	int group_dead;
+
+	if (bpf_core_field_exists(struct trace_event_raw_sched_process_exit, group_dead))
+		group_dead = (__u8)ctx[1];
+	else
+		group_dead = group_dead_from_signal(task);
+	return handle_exit(task, group_dead);
+}
+
+LEAF_TP_BTF_RAW_TP(process_exit, sched_process_exit, on_process_exit)
+
+SEC("tp/sched/sched_process_exit")
+int process_exit__tp(struct trace_event_raw_sched_process_exit *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	int group_dead;
+
+	if (bpf_core_field_exists(ctx->group_dead))
+		group_dead = ctx->group_dead;
+	else
+		group_dead = group_dead_from_signal(task);
+	return handle_exit(task, group_dead);
+}
+
+char LICENSE[] SEC("license") = "GPL";
