@@ -1,0 +1,589 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Leaf network probe: TCP connection lifecycle.
+ *
+ * Three probes, each with hook candidates in order of preference (the
+ * plugin's select_hooks() keeps the best one that loads and attaches):
+ *
+ *   tcp_connect  fentry/tcp_connect, kprobe/tcp_connect: the active open,
+ *                in the connecting task, once the local port is chosen.
+ *                Tracepoint fallback (inet_sock_set_state): reported when
+ *                the open resolves (SYN_SENT -> ESTABLISHED; a failed open
+ *                is reported by tcp_close's program just before its close).
+ *   tcp_accept   fexit/kretprobe on inet_csk_accept: the accepting task.
+ *                Tracepoint fallback: the accept()/accept4() syscall exit
+ *                (sys_exit, or syscalls:sys_exit_accept* under tracefs),
+ *                the new socket found through the returned descriptor.
+ *   tcp_close    fentry/kprobe on tcp_set_state, or the inet_sock_set_state
+ *                tracepoint: every TCP state change. It also keeps the
+ *                connection table: an entry at the active open (with the
+ *                task, which is current there) and at the passive
+ *                establishment (softirq: the task is filled in at accept).
+ *
+ * Close usually runs in softirq context, so the process of a connection is
+ * remembered in net_conn (LRU, bounded) from connect/accept time. A
+ * connection not seen opening (opened before Leaf started, or evicted) is
+ * still reported at close, with attributed = 0 and no process.
+ *
+ * Byte counts at close are exact payload counts, free of SYN/FIN sequence
+ * slots: bytes_sent = tcp_sock.bytes_sent - bytes_retrans (payload of first
+ * transmissions), bytes_recv = bytes_received minus the peer's FIN when it
+ * was received (SOCK_DONE). */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "leaf.bpf.h"
+#include "network.h"
+
+#define NET_AF_INET 2
+#define NET_AF_INET6 10
+
+LEAF_RINGBUF(events);
+LEAF_COUNTERS(counters);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 100000); /* conn_table_size */
+	__type(key, __u64);          /* struct sock address */
+	__type(value, struct net_conn);
+} net_conn SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NET_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} net_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NET_IGNORE_PORTS_MAX);
+	__type(key, __u16);
+	__type(value, __u8);
+} net_ignore_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, NET_IGNORE_ADDRS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct net_addr_key);
+	__type(value, __u8);
+} net_ignore_addrs SEC(".maps");
+
+/* Load-time configuration. */
+const volatile __u8 emit_connect = 1;
+const volatile __u8 emit_accept = 1;
+const volatile __u8 emit_close = 1;
+const volatile __u8 want_ipv6 = 1;
+const volatile __u8 have_ignore_ports = 0;
+const volatile __u8 have_ignore_addrs = 0;
+
+/* ------------------------------------------------------------------------ */
+/* Helpers */
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&net_stats, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU */
+}
+
+struct net_tuple {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 family; /* 4 or 6 */
+};
+
+static __always_inline void map_ipv4(__u8 *out, __be32 addr)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(out + 12, &addr, 4);
+}
+
+static __always_inline int is_v4_mapped(const __u8 *a)
+{
+	__u64 lo;
+	__u32 mid;
+
+	__builtin_memcpy(&lo, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return lo == 0 && mid == bpf_htonl(0x0000ffff);
+}
+
+/* Local and remote ends of a TCP socket. Returns -1 for other families. */
+static __always_inline int read_tuple(struct sock *sk, struct net_tuple *t)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == NET_AF_INET) {
+		map_ipv4(t->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		map_ipv4(t->daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+		t->family = 4;
+	} else if (family == NET_AF_INET6) {
+		BPF_CORE_READ_INTO(&t->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&t->daddr, sk, __sk_common.skc_v6_daddr);
+		/* A dual-stack socket talking IPv4 carries IPv4 on the wire. */
+		t->family = is_v4_mapped(t->daddr) ? 4 : 6;
+	} else {
+		return -1;
+	}
+	/* inet_sport, not skc_num: the local port is unbound (skc_num = 0)
+	 * by the time the state becomes CLOSE. */
+	t->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	return 0;
+}
+
+static __always_inline int addr_ignored(const __u8 *addr)
+{
+	struct net_addr_key key = {.prefixlen = 128};
+
+	__builtin_memcpy(key.addr, addr, 16);
+	return bpf_map_lookup_elem(&net_ignore_addrs, &key) != NULL;
+}
+
+/* Whether configuration says not to report this connection. */
+static __always_inline int ignored(const struct net_tuple *t)
+{
+	if (t->family == 6 && !want_ipv6)
+		goto ignore;
+	if (have_ignore_ports) {
+		__u16 p = t->sport;
+
+		if (bpf_map_lookup_elem(&net_ignore_ports, &p))
+			goto ignore;
+		p = t->dport;
+		if (bpf_map_lookup_elem(&net_ignore_ports, &p))
+			goto ignore;
+	}
+	if (have_ignore_addrs && (addr_ignored(t->saddr) || addr_ignored(t->daddr)))
+		goto ignore;
+	return 0;
+ignore:
+	stat_inc(NET_STAT_IGNORED);
+	return 1;
+}
+
+static __always_inline int is_tcp(struct sock *sk)
+{
+	return sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+/* The current task as the owner of a connection. */
+static __always_inline void take_task(struct net_conn *c)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	c->pid = (__u32)id;
+	c->tgid = id >> 32;
+	c->uid = (__u32)bpf_get_current_uid_gid();
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
+	c->flags |= NET_CONN_F_ATTRIBUTED;
+}
+
+static __always_inline __u64 new_conn_id(void)
+{
+	return ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32() | 1;
+}
+
+/* Adds or replaces the entry of `sk`; counts entries really added. */
+static __always_inline void conn_store(__u64 key, const struct net_conn *c)
+{
+	int existed = bpf_map_lookup_elem(&net_conn, &key) != NULL;
+
+	if (bpf_map_update_elem(&net_conn, &key, c, BPF_ANY) != 0)
+		stat_inc(NET_STAT_CONN_INSERT_FAILED);
+	else if (!existed)
+		stat_inc(NET_STAT_CONN_INSERTED);
+}
+
+static __always_inline void fill_common(struct net_tcp_event *e, const struct net_conn *c,
+					const struct net_tuple *t, __u8 direction)
+{
+	__builtin_memcpy(e->src_ip, t->saddr, 16);
+	__builtin_memcpy(e->dst_ip, t->daddr, 16);
+	e->src_port = t->sport;
+	e->dst_port = t->dport;
+	e->family = t->family;
+	e->protocol = NET_PROTO_TCP;
+	e->direction = direction;
+	e->pad0 = 0;
+	if (c && (c->flags & NET_CONN_F_ATTRIBUTED)) {
+		e->cgroup_id = c->cgroup_id;
+		e->pid = c->pid;
+		e->tgid = c->tgid;
+		e->uid = c->uid;
+		__builtin_memcpy(e->comm, c->comm, sizeof(e->comm));
+		e->attributed = 1;
+	} else {
+		e->cgroup_id = 0;
+		e->pid = 0;
+		e->tgid = 0;
+		e->uid = 0;
+		__builtin_memset(e->comm, 0, sizeof(e->comm));
+		e->attributed = 0;
+	}
+	e->conn_id = c ? c->conn_id : 0;
+}
+
+/* tcp_connect or tcp_accept. */
+static __always_inline void emit_open(__u16 type, const struct net_conn *c,
+				      const struct net_tuple *t)
+{
+	struct net_tcp_event *e = leaf_reserve(&events, &counters, sizeof(*e), type);
+
+	if (!e)
+		return;
+	fill_common(e, c, t, c->direction);
+	leaf_submit(&counters, e);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connection table: opens */
+
+/* Active open: CLOSE -> SYN_SENT, in the connecting task. */
+static __always_inline void active_open(struct sock *sk)
+{
+	struct net_conn c = {};
+	__u64 key = (__u64)sk;
+
+	c.start_ns = bpf_ktime_get_ns();
+	c.conn_id = new_conn_id();
+	c.direction = NET_DIR_OUTBOUND;
+	take_task(&c);
+	conn_store(key, &c);
+}
+
+/* Passive open: SYN_RECV -> ESTABLISHED, in softirq; the process is filled
+ * in when accept() returns the socket. */
+static __always_inline void passive_open(struct sock *sk)
+{
+	struct net_conn c = {};
+	__u64 key = (__u64)sk;
+
+	if (bpf_map_lookup_elem(&net_conn, &key))
+		return; /* simultaneous open: already tracked as outbound */
+	c.start_ns = bpf_ktime_get_ns();
+	c.conn_id = new_conn_id();
+	c.direction = NET_DIR_INBOUND;
+	conn_store(key, &c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* tcp_close: every state change */
+
+static __always_inline void emit_close_record(struct sock *sk, const struct net_conn *c,
+					      const struct net_tuple *t, int oldstate)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	struct net_tcp_close_event *e;
+	unsigned long sk_flags;
+	__u64 recv;
+
+	e = leaf_reserve(&events, &counters, sizeof(*e), NET_EVENT_TCP_CLOSE);
+	if (!e)
+		return;
+	fill_common((struct net_tcp_event *)e, c, t, c ? c->direction : NET_DIR_UNKNOWN);
+	e->bytes_sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
+	recv = BPF_CORE_READ(tp, bytes_received);
+	sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	/* The peer's FIN takes one sequence slot in bytes_received. */
+	if (recv && (sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		recv--;
+	e->bytes_recv = recv;
+	e->packets_sent = BPF_CORE_READ(tp, segs_out);
+	e->packets_recv = BPF_CORE_READ(tp, segs_in);
+	e->retransmits = BPF_CORE_READ(tp, total_retrans);
+	e->rtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	e->error = BPF_CORE_READ(sk, sk_err);
+	e->state = (__u8)oldstate;
+	e->pad1[0] = e->pad1[1] = e->pad1[2] = 0;
+	e->duration_ns = c && c->start_ns ? e->hdr.timestamp_ns - c->start_ns : 0;
+	leaf_submit(&counters, e);
+}
+
+static __always_inline void on_close(struct sock *sk, int oldstate)
+{
+	__u64 key = (__u64)sk;
+	struct net_conn *found = bpf_map_lookup_elem(&net_conn, &key);
+	struct net_conn c = {};
+	struct net_tuple t = {};
+	int tracked = found != NULL;
+
+	if (found)
+		c = *found;
+	if (tracked) {
+		if (bpf_map_delete_elem(&net_conn, &key) == 0)
+			stat_inc(NET_STAT_CONN_DELETED);
+	} else {
+		stat_inc(NET_STAT_CLOSE_UNATTRIBUTED);
+	}
+	if (read_tuple(sk, &t) || ignored(&t))
+		return;
+	/* A failed active open under the tracepoint fallback (or one that
+	 * failed before tcp_connect()): its tcp_connect was not reported yet. */
+	if (tracked && c.direction == NET_DIR_OUTBOUND && !(c.flags & NET_CONN_F_REPORTED) &&
+	    emit_connect)
+		emit_open(NET_EVENT_TCP_CONNECT, &c, &t);
+	if (emit_close)
+		emit_close_record(sk, tracked ? &c : NULL, &t, oldstate);
+}
+
+static __always_inline int on_state_change(struct sock *sk, int oldstate, int newstate)
+{
+	if (!is_tcp(sk))
+		return 0;
+	if (newstate == TCP_SYN_SENT) {
+		active_open(sk);
+	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
+		passive_open(sk);
+	} else if (newstate == TCP_CLOSE) {
+		/* LISTEN -> CLOSE is a listener going away, CLOSE -> CLOSE
+		 * never was a connection. */
+		if (oldstate != TCP_LISTEN && oldstate != TCP_CLOSE)
+			on_close(sk, oldstate);
+	}
+	return 0;
+}
+
+/* TP_PROTO(const struct sock *sk, const int oldstate, const int newstate) */
+static __always_inline int close_on_set_state(__u64 *ctx)
+{
+	return on_state_change((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2]);
+}
+
+SEC("fentry/tcp_set_state")
+int BPF_PROG(tcp_close__fentry, struct sock *sk, int state)
+{
+	return on_state_change(sk, BPF_CORE_READ(sk, __sk_common.skc_state), state);
+}
+
+SEC("kprobe/tcp_set_state")
+int BPF_KPROBE(tcp_close__kprobe, struct sock *sk, int state)
+{
+	return on_state_change(sk, BPF_CORE_READ(sk, __sk_common.skc_state), state);
+}
+
+LEAF_TP_BTF_RAW_TP(tcp_close, inet_sock_set_state, close_on_set_state)
+
+SEC("tp/sock/inet_sock_set_state")
+int tcp_close__tp(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	return on_state_change((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
+}
+
+/* ------------------------------------------------------------------------ */
+/* tcp_connect */
+
+/* In the connecting task, after the local port is chosen (fentry/kprobe). */
+static __always_inline int on_tcp_connect(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct net_conn *c;
+	struct net_tuple t = {};
+
+	if (!is_tcp(sk))
+		return 0;
+	c = bpf_map_lookup_elem(&net_conn, &key);
+	if (!c) {
+		/* tcp_close's program missed SYN_SENT (not attached yet) */
+		active_open(sk);
+		c = bpf_map_lookup_elem(&net_conn, &key);
+		if (!c)
+			return 0;
+	}
+	if (c->flags & NET_CONN_F_REPORTED)
+		return 0;
+	c->flags |= NET_CONN_F_REPORTED;
+	if (!emit_connect || read_tuple(sk, &t) || ignored(&t))
+		return 0;
+	emit_open(NET_EVENT_TCP_CONNECT, c, &t);
+	return 0;
+}
+
+/* Tracepoint fallback: the active open resolved (SYN_SENT -> ESTABLISHED,
+ * or SYN_RECV on a simultaneous open). Failures are tcp_close's. */
+static __always_inline int connect_on_state_change(struct sock *sk, int oldstate, int newstate)
+{
+	if (oldstate != TCP_SYN_SENT || newstate == TCP_CLOSE || !is_tcp(sk))
+		return 0;
+	__u64 key = (__u64)sk;
+	struct net_conn *c = bpf_map_lookup_elem(&net_conn, &key);
+	struct net_tuple t = {};
+
+	if (!c || (c->flags & NET_CONN_F_REPORTED))
+		return 0; /* connect() ran before Leaf started */
+	c->flags |= NET_CONN_F_REPORTED;
+	if (!emit_connect || read_tuple(sk, &t) || ignored(&t))
+		return 0;
+	emit_open(NET_EVENT_TCP_CONNECT, c, &t);
+	return 0;
+}
+
+static __always_inline int connect_on_set_state(__u64 *ctx)
+{
+	return connect_on_state_change((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2]);
+}
+
+SEC("fentry/tcp_connect")
+int BPF_PROG(tcp_connect__fentry, struct sock *sk)
+{
+	return on_tcp_connect(sk);
+}
+
+SEC("kprobe/tcp_connect")
+int BPF_KPROBE(tcp_connect__kprobe, struct sock *sk)
+{
+	return on_tcp_connect(sk);
+}
+
+LEAF_TP_BTF_RAW_TP(tcp_connect, inet_sock_set_state, connect_on_set_state)
+
+SEC("tp/sock/inet_sock_set_state")
+int tcp_connect__tp(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	return connect_on_state_change((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
+}
+
+/* ------------------------------------------------------------------------ */
+/* tcp_accept */
+
+/* In the accepting task, with the socket accept() returns. */
+static __always_inline int on_accepted(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct net_conn *found;
+	struct net_conn c = {};
+	struct net_tuple t = {};
+
+	if (!is_tcp(sk))
+		return 0;
+	found = bpf_map_lookup_elem(&net_conn, &key);
+	if (found) {
+		if (found->flags & NET_CONN_F_REPORTED)
+			return 0;
+		c = *found;
+	} else {
+		/* Established before Leaf started, or a TCP Fast Open child
+		 * accepted before its handshake completed. */
+		stat_inc(NET_STAT_ACCEPT_UNTRACKED);
+		c.start_ns = bpf_ktime_get_ns();
+		c.conn_id = new_conn_id();
+		c.direction = NET_DIR_INBOUND;
+	}
+	take_task(&c);
+	c.flags |= NET_CONN_F_REPORTED;
+	/* A connection reset while it waited in the accept queue is already
+	 * closed: report it, but do not track it any more. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE)
+		conn_store(key, &c);
+	if (!emit_accept || read_tuple(sk, &t) || ignored(&t))
+		return 0;
+	emit_open(NET_EVENT_TCP_ACCEPT, &c, &t);
+	return 0;
+}
+
+SEC("fexit/inet_csk_accept")
+int tcp_accept__fentry(__u64 *ctx)
+{
+	struct sock *newsk;
+
+	/* inet_csk_accept(sk, arg) since 6.10, (sk, flags, err, kern) before;
+	 * the return value follows the arguments. */
+	if (bpf_core_type_exists(struct proto_accept_arg))
+		newsk = (struct sock *)ctx[2];
+	else
+		newsk = (struct sock *)ctx[4];
+	return on_accepted(newsk);
+}
+
+SEC("kretprobe/inet_csk_accept")
+int BPF_KRETPROBE(tcp_accept__kprobe, struct sock *newsk)
+{
+	return on_accepted(newsk);
+}
+
+/* The socket behind descriptor `fd` of the current task. */
+static __always_inline struct sock *sock_of_fd(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+	struct socket *so;
+	struct sock *sk;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return NULL;
+	sk = BPF_CORE_READ(so, sk);
+	/* The descriptor must still be the socket accept() made. */
+	if (!sk || BPF_CORE_READ(sk, sk_socket) != so)
+		return NULL;
+	return sk;
+}
+
+#if defined(__TARGET_ARCH_x86)
+#define NET_NR_ACCEPT 43
+#define NET_NR_ACCEPT4 288
+#elif defined(__TARGET_ARCH_arm64)
+#define NET_NR_ACCEPT 202
+#define NET_NR_ACCEPT4 242
+#endif
+
+/* TP_PROTO(struct pt_regs *regs, long ret): every syscall's exit. */
+static __always_inline int accept_on_sys_exit(__u64 *ctx)
+{
+#ifdef NET_NR_ACCEPT
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long ret = (long)ctx[1];
+	long nr;
+
+	if (ret < 0)
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	nr = BPF_CORE_READ(regs, orig_ax);
+#else
+	nr = BPF_CORE_READ(regs, syscallno);
+#endif
+	if (nr != NET_NR_ACCEPT && nr != NET_NR_ACCEPT4)
+		return 0;
+	return on_accepted(sock_of_fd(ret));
+#else
+	return 0;
+#endif
+}
+
+LEAF_TP_BTF_RAW_TP(tcp_accept, sys_exit, accept_on_sys_exit)
+
+/* With tracefs mounted: only accept's and accept4's exits. */
+SEC("tp/syscalls/sys_exit_accept4")
+int tcp_accept__tp__accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return ctx->ret < 0 ? 0 : on_accepted(sock_of_fd(ctx->ret));
+}
+
+SEC("tp/syscalls/sys_exit_accept")
+int tcp_accept__tp__accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return ctx->ret < 0 ? 0 : on_accepted(sock_of_fd(ctx->ret));
+}
+
+char LICENSE[] SEC("license") = "GPL";

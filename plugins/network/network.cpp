@@ -1,0 +1,203 @@
+// Leaf network probe plugin: tcp_connect, tcp_accept and tcp_close events
+// (SPEC.md §2) for IPv4 and IPv6, from network.bpf.c. See README.md.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <leaf/sdk/plugin.hpp>
+
+#include "address_filter.hpp"
+#include "network.h"
+#include "network.skel.h"
+#include "schema.hpp"
+
+namespace {
+
+using namespace leaf::sdk;
+
+const ConfigOption kOptions[] = {
+    {"events", OptionType::StringList, R"(["tcp_connect", "tcp_accept", "tcp_close"])", 0, 0,
+     nullptr, "event types to report (tcp_connect, tcp_accept, tcp_close)"},
+    {"ipv6", OptionType::Bool, "true", 0, 0, nullptr,
+     "report IPv6 connections (IPv4 through dual-stack sockets counts as IPv4)"},
+    {"conn_table_size", OptionType::Int, "100000", 1024, 16 * 1024 * 1024, nullptr,
+     "live connections remembered for attribution at close (LRU: the oldest are evicted)"},
+    {"ignore.ports", OptionType::IntList, "[]", 1, 65535, nullptr,
+     "connections with this port at either end are not reported"},
+    {"ignore.addresses", OptionType::StringList, "[]", 0, 0, nullptr,
+     "connections with an address at either end in these (\"10.0.0.0/8\", \"::1\") are not reported"},
+    {"ring_buffer_size", OptionType::Size, "\"1M\"", 4096, 1LL << 30, nullptr,
+     "ring buffer size in bytes (rounded up to a power of two)"},
+    {"hooks.skip", OptionType::StringList, "[]", 0, 0, nullptr,
+     "hook kinds not to use even when available (fentry, kprobe, tp_btf, raw_tp, tracepoint)"},
+};
+
+// Event type names, indexed by enum net_event_type: they are also the probes'
+// names.
+const char* const kEventNames[NET_EVENT_TYPE_COUNT] = {"tcp_connect", "tcp_accept", "tcp_close"};
+
+class NetworkProbe final : public ProbePluginBase {
+ public:
+  explicit NetworkProbe(IHost* host)
+      : ProbePluginBase(host, leaf::network::event_types(), leaf::network::event_type_count()) {}
+  ~NetworkProbe() override {
+    detach();
+    network_bpf::destroy(skel_);
+  }
+
+  void read_counters(ICounterVisitor* v) noexcept override {
+    if (!skel_) return;
+    try {
+      uint64_t stats[NET_STAT_COUNT] = {};
+      read_stats(stats);
+      int64_t entries = count_entries();
+      uint64_t inserted = stats[NET_STAT_CONN_INSERTED];
+      uint64_t deleted = stats[NET_STAT_CONN_DELETED];
+      // An entry leaves the table by deletion at close or by eviction.
+      if (entries >= 0 && inserted >= deleted + static_cast<uint64_t>(entries))
+        evicted_ = std::max(evicted_, inserted - deleted - static_cast<uint64_t>(entries));
+      auto name = [](const char* s) { return make_view(s); };
+      StringView none{"", 0};
+      v->gauge(name("network_conn_table_entries"), none, entries);
+      v->gauge(name("network_conn_table_capacity"), none, table_size_);
+      v->counter(name("network_conn_table_inserted"), none, inserted);
+      v->counter(name("network_conn_table_deleted"), none, deleted);
+      v->counter(name("network_conn_table_evicted"), none, evicted_);
+      v->counter(name("network_conn_table_insert_failed"), none,
+                 stats[NET_STAT_CONN_INSERT_FAILED]);
+      v->counter(name("network_close_unattributed"), none, stats[NET_STAT_CLOSE_UNATTRIBUTED]);
+      v->counter(name("network_accept_untracked"), none, stats[NET_STAT_ACCEPT_UNTRACKED]);
+      v->counter(name("network_events_ignored"), none, stats[NET_STAT_IGNORED]);
+    } catch (...) {
+    }
+  }
+
+ private:
+  void do_open() override {
+    bool emit[NET_EVENT_TYPE_COUNT] = {};
+    for (const auto& e : cfg_strings("events")) {
+      auto it = std::find(std::begin(kEventNames), std::end(kEventNames), e);
+      if (it == std::end(kEventNames))
+        throw PluginError("events: unknown event type '" + e +
+                              "' (tcp_connect, tcp_accept, tcp_close)",
+                          Status::InvalidConfig);
+      emit[it - std::begin(kEventNames)] = true;
+    }
+    std::vector<net_addr_key> addrs;
+    for (const auto& a : cfg_strings("ignore.addresses")) {
+      auto key = leaf::network::parse_address_prefix(a);
+      if (!key)
+        throw PluginError("ignore.addresses: '" + a + "' is not an address or address/prefix",
+                          Status::InvalidConfig);
+      addrs.push_back(*key);
+    }
+    std::vector<int64_t> ports = cfg_ints("ignore.ports");
+    if (addrs.size() > NET_IGNORE_ADDRS_MAX || ports.size() > NET_IGNORE_PORTS_MAX)
+      throw PluginError("ignore lists: at most 1024 entries each", Status::InvalidConfig);
+    table_size_ = cfg_int("conn_table_size");
+
+    skel_ = network_bpf::open();
+    if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
+    skel_->rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
+    skel_->rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
+    skel_->rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];
+    skel_->rodata->want_ipv6 = cfg_bool("ipv6");
+    skel_->rodata->have_ignore_ports = !ports.empty();
+    skel_->rodata->have_ignore_addrs = !addrs.empty();
+    bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes(cfg_int("ring_buffer_size")));
+    bpf_map__set_max_entries(skel_->maps.net_conn, static_cast<uint32_t>(table_size_));
+
+    // tcp_close's programs keep the connection table: always needed. The
+    // others are needed when their event is wanted.
+    std::vector<std::string> required = {"tcp_close"};
+    if (emit[NET_EVENT_TCP_CONNECT]) required.push_back("tcp_connect");
+    if (emit[NET_EVENT_TCP_ACCEPT]) required.push_back("tcp_accept");
+    size_t elf_size = 0;
+    const void* elf = network_bpf::elf_bytes(&elf_size);
+    select_hooks(elf, elf_size, skel_->obj, skip_mask_from(cfg_strings("hooks.skip")), required);
+    if (int err = network_bpf::load(skel_))
+      throw PluginError(std::string("loading the BPF object: ") + std::strerror(-err));
+
+    uint8_t one = 1;
+    for (int64_t p : ports) {
+      uint16_t port = static_cast<uint16_t>(p);
+      if (bpf_map__update_elem(skel_->maps.net_ignore_ports, &port, sizeof(port), &one,
+                               sizeof(one), BPF_ANY))
+        throw PluginError("ignore.ports: " + std::string(std::strerror(errno)));
+    }
+    for (const auto& key : addrs) {
+      if (bpf_map__update_elem(skel_->maps.net_ignore_addrs, &key, sizeof(key), &one,
+                               sizeof(one), BPF_ANY))
+        throw PluginError("ignore.addresses: " + std::string(std::strerror(errno)));
+    }
+  }
+
+  void do_start() override {
+    attach_selected(skel_->obj);
+    add_ring(skel_->maps.events, skel_->maps.counters);
+  }
+
+  // Sums the per-CPU statistics.
+  void read_stats(uint64_t (&out)[NET_STAT_COUNT]) const {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return;
+    std::vector<uint64_t> values(static_cast<size_t>(ncpu));
+    for (uint32_t i = 0; i < NET_STAT_COUNT; ++i) {
+      if (bpf_map__lookup_elem(skel_->maps.net_stats, &i, sizeof(i), values.data(),
+                               values.size() * sizeof(uint64_t), 0))
+        continue;
+      for (uint64_t x : values) out[i] += x;
+    }
+  }
+
+  // Live entries of the connection table, or -1 when it cannot be read.
+  int64_t count_entries() {
+    int fd = bpf_map__fd(skel_->maps.net_conn);
+    constexpr uint32_t kChunk = 4096;
+    keys_.resize(kChunk);
+    values_.resize(kChunk);
+    int64_t total = 0;
+    uint64_t batch = 0;
+    bool first = true;
+    while (true) {
+      uint32_t n = kChunk;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int err = bpf_map_lookup_batch(fd, first ? nullptr : &batch, &batch, keys_.data(),
+                                     values_.data(), &n, &opts);
+      first = false;
+      if (err && errno != ENOENT) return count_entries_slow(fd);
+      total += n;
+      if (err) return total;  // ENOENT: the last batch
+    }
+  }
+
+  // Key by key, for kernels without batch operations on LRU maps.
+  static int64_t count_entries_slow(int fd) {
+    uint64_t key = 0, next = 0;
+    int64_t total = 0;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      ++total;
+      key = next;
+      prev = &key;
+    }
+    return total;
+  }
+
+  network_bpf* skel_ = nullptr;
+  int64_t table_size_ = 0;
+  uint64_t evicted_ = 0;
+  std::vector<uint64_t> keys_;
+  std::vector<net_conn> values_;
+};
+
+}  // namespace
+
+LEAF_PLUGIN(NetworkProbe, Probe, "network", "1.0.0",
+            "TCP connections: connect, accept and close, with bytes, segments and duration",
+            kOptions)

@@ -1,0 +1,85 @@
+#include "schema.hpp"
+
+#include <cstddef>
+#include <iterator>
+
+#include "network.h"
+
+namespace leaf::network {
+namespace {
+
+using sdk::Category;
+using sdk::EnumDesc;
+using sdk::EventTypeDesc;
+using sdk::FieldDesc;
+using sdk::FieldType;
+
+const char* const kDirectionNames[] = {"unknown", "outbound", "inbound"};
+const EnumDesc kDirection{kDirectionNames, 3};
+
+const char* const kProtocolNames[] = {"tcp"};
+const EnumDesc kProtocol{kProtocolNames, 1};
+
+// include/net/tcp_states.h
+const char* const kStateNames[] = {
+    "UNKNOWN",  "ESTABLISHED", "SYN_SENT", "SYN_RECV",   "FIN_WAIT1", "FIN_WAIT2",
+    "TIME_WAIT", "CLOSE",      "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING",
+    "NEW_SYN_RECV", "BOUND_INACTIVE",
+};
+const EnumDesc kState{kStateNames, sizeof(kStateNames) / sizeof(kStateNames[0])};
+
+// The fields of tcp_connect and tcp_accept; tcp_close starts with the same
+// layout, so one macro lists them for both structs.
+#define NET_COMMON_FIELDS(S)                                                         \
+  LEAF_FIELD(S, pid, U32), LEAF_FIELD(S, tgid, U32), LEAF_FIELD(S, comm, Chars),     \
+      LEAF_FIELD(S, uid, U32), LEAF_FIELD(S, family, U8),                           \
+      LEAF_FIELD_ENUM(S, protocol, "protocol", &kProtocol), LEAF_FIELD(S, src_ip, IpAddr), \
+      LEAF_FIELD(S, src_port, U16), LEAF_FIELD(S, dst_ip, IpAddr),                  \
+      LEAF_FIELD(S, dst_port, U16), LEAF_FIELD_ENUM(S, direction, "direction", &kDirection), \
+      LEAF_FIELD(S, cgroup_id, U64), LEAF_FIELD(S, attributed, Bool),               \
+      LEAF_FIELD_AS(S, conn_id, "conn_id", U64, sdk::kFieldOmitZero)
+
+const FieldDesc kOpenFields[] = {NET_COMMON_FIELDS(net_tcp_event)};
+
+const FieldDesc kCloseFields[] = {
+    NET_COMMON_FIELDS(net_tcp_close_event),
+    LEAF_FIELD_ENUM(net_tcp_close_event, state, "state", &kState),
+    LEAF_FIELD(net_tcp_close_event, bytes_sent, U64),
+    LEAF_FIELD(net_tcp_close_event, bytes_recv, U64),
+    LEAF_FIELD(net_tcp_close_event, packets_sent, U64),
+    LEAF_FIELD(net_tcp_close_event, packets_recv, U64),
+    LEAF_FIELD(net_tcp_close_event, duration_ns, DurationNs),
+    LEAF_FIELD(net_tcp_close_event, retransmits, U32),
+    LEAF_FIELD(net_tcp_close_event, rtt_us, U32),
+    LEAF_FIELD(net_tcp_close_event, error, I32),
+};
+
+#undef NET_COMMON_FIELDS
+
+constexpr uint32_t count(const FieldDesc* begin, const FieldDesc* end) {
+  return static_cast<uint32_t>(end - begin);
+}
+
+const EventTypeDesc kTypes[NET_EVENT_TYPE_COUNT] = {
+    {"tcp_connect", Category::Network, kOpenFields, count(std::begin(kOpenFields), std::end(kOpenFields)),
+     sizeof(net_tcp_event), sizeof(net_tcp_event), nullptr,
+     "a process opened a TCP connection (active open)"},
+    {"tcp_accept", Category::Network, kOpenFields, count(std::begin(kOpenFields), std::end(kOpenFields)),
+     sizeof(net_tcp_event), sizeof(net_tcp_event), nullptr,
+     "a process accepted a TCP connection (passive open)"},
+    {"tcp_close", Category::Network, kCloseFields,
+     count(std::begin(kCloseFields), std::end(kCloseFields)), sizeof(net_tcp_close_event),
+     sizeof(net_tcp_close_event), nullptr,
+     "a TCP connection closed, with its bytes, segments and duration"},
+};
+
+}  // namespace
+
+const EventTypeDesc* event_types() { return kTypes; }
+uint32_t event_type_count() { return NET_EVENT_TYPE_COUNT; }
+
+const char* tcp_state_name(uint32_t state) {
+  return state < kState.count ? kStateNames[state] : "UNKNOWN";
+}
+
+}  // namespace leaf::network
