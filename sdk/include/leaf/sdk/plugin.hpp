@@ -12,6 +12,7 @@
 
 #include <boost/dll/alias.hpp>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -229,7 +230,9 @@ template <size_t N>
 constexpr uint32_t option_count(const ConfigOption (&)[N]) {
   return static_cast<uint32_t>(N);
 }
-constexpr uint32_t option_count(const ConfigOption*) { return 0; }
+// For LEAF_PLUGIN_NO_OPTIONS. (A `const ConfigOption*` overload would win
+// over the array template and count every table as empty.)
+constexpr uint32_t option_count(std::nullptr_t) { return 0; }
 
 }  // namespace leaf::sdk
 
@@ -266,4 +269,4 @@ constexpr uint32_t option_count(const ConfigOption*) { return 0; }
   BOOST_DLL_ALIAS(leaf_plugin_entry::get_descriptor, leaf_plugin_descriptor)
 
 // An empty option table for LEAF_PLUGIN.
-#define LEAF_PLUGIN_NO_OPTIONS (static_cast<const ::leaf::sdk::ConfigOption*>(nullptr))
+#define LEAF_PLUGIN_NO_OPTIONS nullptr

@@ -1,0 +1,121 @@
+#include "config/host_config.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace leaf::core {
+
+namespace {
+
+using sdk::ConfigOption;
+using sdk::OptionType;
+
+constexpr int64_t kMaxInt = INT64_MAX;
+
+const ConfigOption kHostOptions[] = {
+    {"hostname", OptionType::String, "\"\"", 0, 0, nullptr,
+     "name put on every event; empty: the host's name (gethostname)"},
+    {"plugins_dir", OptionType::String, "\"\"", 0, 0, nullptr,
+     "directory of plugin .so files when --plugins-dir is not given"},
+    {"log.level", OptionType::String, "\"info\"", 0, 0, "trace|debug|info|warn|error",
+     "log level (--log-level overrides)"},
+    {"log.file", OptionType::String, "\"\"", 0, 0, nullptr,
+     "also log to this file, rotated by size; empty: console only"},
+    {"log.max_size", OptionType::Size, "\"10M\"", 4096, kMaxInt, nullptr,
+     "rotate the log file at this size"},
+    {"log.max_files", OptionType::Int, "3", 1, 100, nullptr, "rotated log files kept"},
+    {"jsonl.enabled", OptionType::Bool, "true", 0, 0, nullptr,
+     "write every event as one JSON line (the built-in sink)"},
+    {"jsonl.path", OptionType::String, "\"-\"", 0, 0, nullptr,
+     "where the JSON lines go: a file path, or \"-\" for stdout"},
+    {"shutdown_timeout", OptionType::Duration, "\"5s\"", 0, 600'000'000'000LL, nullptr,
+     "at shutdown, how long sinks may take to deliver what they hold"},
+    {"stats_interval", OptionType::Duration, "\"60s\"", 0, 86400'000'000'000LL, nullptr,
+     "how often to log a warning when events were lost or dropped (0: never)"},
+    {"metadata", OptionType::StringList, "[]", 0, 0, nullptr,
+     "static labels \"key=value\" added to every event as data.metadata"},
+};
+
+const ConfigOption kPluginHostOptions[] = {
+    {"enabled", OptionType::Bool, "true", 0, 0, nullptr,
+     "run this plugin when its .so is in the plugins directory"},
+};
+
+toml::table parse_file(const std::string& path) {
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(path, static_cast<int>(e.source().begin.line), "",
+                      std::string(e.description()));
+  }
+}
+
+}  // namespace
+
+std::span<const sdk::ConfigOption> host_options() { return kHostOptions; }
+
+LoadedConfig load_config(const std::string& path) {
+  LoadedConfig out;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw ConfigError(path, 0, "", "no such file or directory");
+
+  if (fs::is_directory(path, ec)) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(path))
+      if (entry.path().extension() == ".toml") files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    const toml::table* host_table = nullptr;
+    toml::table host_holder;
+    for (const auto& f : files) {
+      std::string name = f.stem().string();
+      if (name == "leaf") {
+        host_holder = parse_file(f.string());
+        host_table = &host_holder;
+        out.host_file = f.string();
+      } else {
+        out.plugins[name] = PluginSource{f.string(), parse_file(f.string())};
+      }
+    }
+    out.host = ConfigSection::validate(host_table, kHostOptions,
+                                       out.host_file.empty() ? path + "/leaf.toml" : out.host_file);
+    return out;
+  }
+
+  // A single file: plugin sections under [plugins.<name>].
+  toml::table all = parse_file(path);
+  out.host_file = path;
+  if (toml::node* plugins = all.get("plugins")) {
+    toml::table* pt = plugins->as_table();
+    if (!pt)
+      throw ConfigError(path, static_cast<int>(plugins->source().begin.line), "plugins",
+                        "expected a table of plugin sections");
+    for (auto& [name, section] : *pt) {
+      toml::table* st = section.as_table();
+      if (!st)
+        throw ConfigError(path, static_cast<int>(section.source().begin.line),
+                          "plugins." + std::string(name.str()), "expected a table");
+      out.plugins[std::string(name.str())] = PluginSource{path, *st};
+    }
+    all.erase("plugins");
+  }
+  out.host = ConfigSection::validate(&all, kHostOptions, path);
+  return out;
+}
+
+ConfigSection validate_plugin_config(const std::string& plugin, const PluginSource* source,
+                                     std::span<const sdk::ConfigOption> declared) {
+  std::vector<ConfigOption> all(std::begin(kPluginHostOptions), std::end(kPluginHostOptions));
+  for (const auto& o : declared) {
+    if (std::string(o.key) == "enabled")
+      throw ConfigError(source ? source->file : plugin, 0, "enabled",
+                        "plugin '" + plugin + "' declares the host's reserved key");
+    all.push_back(o);
+  }
+  return ConfigSection::validate(source ? &source->table : nullptr, all,
+                                 source ? source->file : "<" + plugin + " defaults>");
+}
+
+}  // namespace leaf::core

@@ -1,0 +1,391 @@
+#include "host/host.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <spdlog/spdlog.h>
+
+#include "config/host_config.hpp"
+#include "host/report.hpp"
+#include "pipeline/pipeline.hpp"
+#include "plugins/plugin_loader.hpp"
+#include "runtime/dispatcher.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/plugin_instance.hpp"
+#include "runtime/tracefs.hpp"
+#include "sinks/jsonl_sink.hpp"
+
+namespace fs = std::filesystem;
+
+namespace leaf::core {
+
+namespace {
+
+std::string default_config_path() {
+  if (fs::exists("conf.d")) return "conf.d";
+  if (fs::exists("/etc/leaf/conf.d")) return "/etc/leaf/conf.d";
+  return {};
+}
+
+std::string local_hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
+  return buf;
+}
+
+// Everything the host owns while it runs, in destruction order: plugin
+// objects go before the pipeline and dispatcher they talk to.
+struct Runtime {
+  boost::asio::io_context io{1};
+  std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<Dispatcher> dispatcher;
+  std::unique_ptr<JsonlSink> jsonl;
+  std::vector<std::unique_ptr<PluginInstance>> plugins;  // destroyed first (declared last)
+
+  ~Runtime() {
+    for (auto& p : plugins) p->destroy_object();
+    plugins.clear();
+    if (jsonl) jsonl->close();
+  }
+};
+
+class Host {
+ public:
+  explicit Host(const CliOptions& o) : opts_(o) {}
+  int run();
+
+ private:
+  int load_plugins(const LoadedConfig& cfg, const std::string& dir);
+  bool open_plugins(int* exit_code);
+  int start_and_run(const LoadedConfig& cfg);
+  void shutdown(std::chrono::nanoseconds flush_timeout);
+  void log_losses();
+
+  const CliOptions& opts_;
+  Runtime rt_;
+  std::vector<PluginInstance*> probes_, sinks_, processors_;
+  std::map<std::string, uint64_t> last_losses_;
+};
+
+int Host::run() {
+  LoadedConfig cfg;
+  std::string config_path = opts_.config.empty() ? default_config_path() : opts_.config;
+  try {
+    if (!config_path.empty()) cfg = load_config(config_path);
+    else cfg.host = ConfigSection::validate(nullptr, host_options(), "<defaults>");
+  } catch (const ConfigError& e) {
+    std::cerr << "leaf-host: configuration error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  std::string level = opts_.log_level.empty() ? cfg.host.get_string("log.level") : opts_.log_level;
+  try {
+    setup_logging(level, cfg.host.get_string("log.file"), cfg.host.get_int("log.max_size"),
+                  static_cast<int>(cfg.host.get_int("log.max_files")));
+  } catch (const std::exception& e) {
+    std::cerr << "leaf-host: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (config_path.empty())
+    spdlog::info("no configuration given and none in ./conf.d or /etc/leaf/conf.d: using defaults");
+  else
+    spdlog::debug("configuration from {}", config_path);
+
+  std::string dir = opts_.plugins_dir.empty() ? cfg.host.get_string("plugins_dir") : opts_.plugins_dir;
+  if (dir.empty()) {
+    spdlog::error("no plugins directory: give --plugins-dir DIR or set plugins_dir in leaf.toml");
+    return kExitUsage;
+  }
+
+  std::string hostname = cfg.host.get_string("hostname");
+  if (hostname.empty()) hostname = local_hostname();
+  try {
+    rt_.pipeline = std::make_unique<Pipeline>(hostname, cfg.host.get_strings("metadata"));
+  } catch (const std::exception& e) {
+    spdlog::error("configuration error: {}: key 'metadata': {}", cfg.host_file, e.what());
+    return kExitUsage;
+  }
+  rt_.dispatcher = std::make_unique<Dispatcher>(rt_.io, *rt_.pipeline);
+
+  if (int rc = load_plugins(cfg, dir); rc != kExitOk) return rc;
+
+  if (opts_.list_plugins) {
+    print_plugin_list(std::cout, rt_.plugins);
+    return kExitOk;
+  }
+
+  std::string tracefs_action;
+  if (std::string why = ensure_tracefs(&tracefs_action); !why.empty())
+    spdlog::warn("{}; probes on classic tracepoints cannot attach", why);
+  else if (!tracefs_action.empty())
+    spdlog::info("{}", tracefs_action);
+
+  if (opts_.check) return run_check(opts_.check_json ? CheckFormat::Json : CheckFormat::Text, std::cout, rt_.plugins);
+
+  return start_and_run(cfg);
+}
+
+int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
+  std::vector<std::string> files;
+  try {
+    files = list_plugin_files(dir);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return kExitNothing;
+  }
+  std::map<std::string, std::string> seen;  // name -> file
+  for (const auto& file : files) {
+    std::string error;
+    auto lib = open_plugin(file, &error);
+    if (!lib) {
+      spdlog::error("plugin {}: {}; skipped", file, error);
+      continue;
+    }
+    if (auto it = seen.find(lib->name); it != seen.end()) {
+      spdlog::error("plugin {}: name '{}' is taken by {}; skipped", file, lib->name, it->second);
+      continue;
+    }
+    auto src = cfg.plugins.find(lib->name);
+    ConfigSection section;
+    try {
+      section = validate_plugin_config(
+          lib->name, src == cfg.plugins.end() ? nullptr : &src->second,
+          {lib->descriptor->options, lib->descriptor->option_count});
+    } catch (const ConfigError& e) {
+      spdlog::error("configuration error: {}", e.what());
+      return kExitUsage;
+    }
+    seen[lib->name] = file;
+    if (!section.get_bool("enabled")) {
+      spdlog::info("plugin {} ({}) is disabled by configuration", lib->name, file);
+      continue;
+    }
+    std::string name = lib->name, version = lib->descriptor->version ? lib->descriptor->version : "?";
+    auto kind = lib->descriptor->kind;
+    auto inst = std::make_unique<PluginInstance>(std::move(*lib), std::move(section),
+                                                 rt_.dispatcher.get());
+    if (!inst->create(&error)) {
+      spdlog::error("plugin {} ({}): could not be created: {}; skipped", name, file, error);
+      continue;
+    }
+    spdlog::info("plugin {} {} ({}) loaded from {}", name, version, kind_name(kind), file);
+    rt_.plugins.push_back(std::move(inst));
+  }
+  for (const auto& [name, src] : cfg.plugins)
+    if (!seen.count(name))
+      spdlog::warn("{}: there is no plugin '{}' in {}; this file is not used", src.file, name, dir);
+  return kExitOk;
+}
+
+bool Host::open_plugins(int* exit_code) {
+  auto fail = [&](PluginInstance* p, sdk::Status s, const char* what) {
+    if (s == sdk::Status::InvalidConfig) {
+      spdlog::error("configuration error: plugin {}: {}", p->name(), p->last_error());
+      *exit_code = kExitUsage;
+      return false;
+    }
+    spdlog::error("plugin {} ({}): {} failed: {}; skipped", p->name(), p->path(), what, p->last_error());
+    p->destroy_object();
+    return true;
+  };
+  for (auto& p : rt_.plugins) {
+    if (auto* s = p->sink()) {
+      if (auto st = s->open(); st != sdk::Status::Ok) {
+        if (!fail(p.get(), st, "open")) return false;
+        continue;
+      }
+      sinks_.push_back(p.get());
+    } else if (auto* pr = p->processor()) {
+      if (auto st = pr->open(); st != sdk::Status::Ok) {
+        if (!fail(p.get(), st, "open")) return false;
+        continue;
+      }
+      processors_.push_back(p.get());
+    }
+  }
+  for (auto& p : rt_.plugins) {
+    auto* probe = p->probe();
+    if (!probe) continue;
+    if (auto st = probe->open(); st != sdk::Status::Ok) {
+      if (!fail(p.get(), st, "open")) return false;
+      continue;
+    }
+    probes_.push_back(p.get());
+  }
+  return true;
+}
+
+int Host::start_and_run(const LoadedConfig& cfg) {
+  int exit_code = kExitOk;
+  if (!open_plugins(&exit_code)) return exit_code;
+
+  auto& pipeline = *rt_.pipeline;
+  if (cfg.host.get_bool("jsonl.enabled")) {
+    try {
+      rt_.jsonl = std::make_unique<JsonlSink>(cfg.host.get_string("jsonl.path"));
+    } catch (const std::exception& e) {
+      spdlog::error("configuration error: {}: key 'jsonl.path': {}", cfg.host_file, e.what());
+      return kExitUsage;
+    }
+    pipeline.add_sink("jsonl", rt_.jsonl.get());
+  }
+  for (auto* s : sinks_) pipeline.add_sink(s->name(), s->sink());
+  for (auto* p : processors_) pipeline.add_processor(p->name(), p->processor());
+  if (pipeline.sinks().empty()) {
+    spdlog::error("no sink: the JSON-lines sink is disabled (jsonl.enabled) and no sink plugin runs");
+    return kExitUsage;
+  }
+
+  std::vector<std::string> running;
+  for (auto* p : probes_) {
+    if (p->probe()->start() != sdk::Status::Ok) {
+      spdlog::error("plugin {} ({}): start failed: {}; skipped", p->name(), p->path(), p->last_error());
+      p->probe()->stop();
+      p->destroy_object();
+      continue;
+    }
+    running.push_back(p->name());
+    for (const auto& r : probe_reports(*p)) {
+      if (r.attached)
+        spdlog::info("[{}] probe {} attached via {}{}", p->name(), r.name, r.hook,
+                     r.detail.empty() ? "" : " (" + r.detail + ")");
+      else
+        spdlog::warn("[{}] probe {} not running: {}", p->name(), r.name,
+                     r.detail.empty() ? "no hook" : r.detail);
+    }
+  }
+  if (running.empty()) {
+    spdlog::error("nothing could be loaded: no probe plugin is running");
+    return kExitNothing;
+  }
+
+  auto& io = rt_.io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    io.stop();
+  });
+  signal(SIGPIPE, SIG_IGN);
+
+  auto& d = *rt_.dispatcher;
+  const void* host_owner = this;
+  d.add_timer(host_owner, std::chrono::seconds(10), [&pipeline] { pipeline.clock().refresh(); });
+  // Sinks serve their callbacks even when no event flows.
+  d.add_timer(host_owner, std::chrono::milliseconds(100), [&pipeline] { pipeline.end_batch(); });
+  if (int64_t every = cfg.host.get_int("stats_interval"); every > 0)
+    d.add_timer(host_owner, std::chrono::nanoseconds(every), [this] { log_losses(); });
+  std::unique_ptr<boost::asio::steady_timer> stop_timer;
+  if (opts_.duration_s) {
+    stop_timer = std::make_unique<boost::asio::steady_timer>(
+        io, std::chrono::milliseconds(static_cast<int64_t>(*opts_.duration_s * 1000)));
+    stop_timer->async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      spdlog::info("--duration reached, shutting down");
+      io.stop();
+    });
+  }
+
+  std::string sink_names;
+  for (const auto& s : pipeline.sinks()) sink_names += (sink_names.empty() ? "" : ", ") + s->name;
+  std::string probe_names;
+  for (const auto& n : running) probe_names += (probe_names.empty() ? "" : ", ") + n;
+  spdlog::info("leaf-host running: probes [{}], sinks [{}], hostname {}", probe_names, sink_names,
+               pipeline.hostname());
+
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("dispatcher failed: {}", e.what());
+    shutdown(std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout")));
+    return kExitFatal;
+  }
+  signals.cancel();
+  if (stop_timer) stop_timer->cancel();
+  d.remove_owner(host_owner);
+  shutdown(std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout")));
+  return kExitOk;
+}
+
+void Host::log_losses() {
+  for (auto* p : probes_) {
+    for (const auto& k : rt_.dispatcher->kernel_counts(p)) {
+      std::string key = p->name() + "/" + k.type;
+      uint64_t before = last_losses_[key];
+      if (k.lost > before)
+        spdlog::warn("[{}] {} {} events lost in the kernel (ring buffer full) since the last report; "
+                     "total {}", p->name(), k.lost - before, k.type, k.lost);
+      last_losses_[key] = k.lost;
+    }
+  }
+  for (const auto& t : rt_.pipeline->type_stats()) {
+    std::string key = "malformed/" + t->plugin + "/" + t->type;
+    uint64_t now = t->malformed.load(), before = last_losses_[key];
+    if (now > before)
+      spdlog::warn("[{}] {} {} records dropped: they do not fit the event schema", t->plugin,
+                   now - before, t->type);
+    last_losses_[key] = now;
+  }
+  for (const auto& s : rt_.pipeline->sinks()) {
+    std::string key = "sink/" + s->name;
+    uint64_t now = s->rejected.load(), before = last_losses_[key];
+    if (now > before)
+      spdlog::warn("sink {} refused {} events since the last report (total {})", s->name,
+                   now - before, now);
+    last_losses_[key] = now;
+  }
+}
+
+void Host::shutdown(std::chrono::nanoseconds flush_timeout) {
+  auto& d = *rt_.dispatcher;
+  // Stop the probes first and drain what their rings still hold.
+  for (auto* p : probes_) {
+    if (!p->probe()) continue;
+    auto counts = d.kernel_counts(p);
+    p->probe()->stop();
+    d.remove_owner(p);
+    for (const auto& k : counts) {
+      uint64_t delivered = 0;
+      for (const auto& t : rt_.pipeline->type_stats())
+        if (t->plugin == p->name() && t->type == k.type) delivered = t->events.load();
+      if (k.emitted || k.lost)
+        spdlog::info("[{}] {}: {} emitted by the kernel, {} lost in the kernel, {} delivered to sinks",
+                     p->name(), k.type, k.emitted, k.lost, delivered);
+    }
+  }
+  uint32_t timeout_ms = static_cast<uint32_t>(flush_timeout.count() / 1'000'000);
+  for (const auto& s : rt_.pipeline->sinks()) {
+    if (s->sink->flush(timeout_ms) != sdk::Status::Ok)
+      spdlog::error("sink {}: not everything could be delivered within {} ms: {}", s->name,
+                    timeout_ms, s->sink->last_error());
+    if (s->rejected.load())
+      spdlog::warn("sink {}: {} events were refused and dropped in this run", s->name,
+                   s->rejected.load());
+  }
+  for (auto* s : sinks_)
+    if (s->sink()) s->sink()->close();
+  for (auto* p : processors_)
+    if (p->processor()) p->processor()->close();
+  if (rt_.jsonl) rt_.jsonl->close();
+  spdlog::info("leaf-host stopped: {} events delivered", rt_.pipeline->events_total());
+}
+
+}  // namespace
+
+int run_host(const CliOptions& options) {
+  try {
+    Host host(options);
+    return host.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("fatal: {}", e.what());
+    return kExitFatal;
+  }
+}
+
+}  // namespace leaf::core

@@ -1,0 +1,170 @@
+#include "host/report.hpp"
+
+#include <leaf/sdk/hooks.hpp>
+
+#include "pipeline/json_writer.hpp"
+#include "plugins/plugin_loader.hpp"
+
+namespace leaf::core {
+
+namespace {
+std::string str(sdk::StringView v) { return v.data ? std::string(v.data, v.size) : std::string(); }
+
+const char* type_name(sdk::OptionType t) {
+  switch (t) {
+    case sdk::OptionType::Bool: return "bool";
+    case sdk::OptionType::Int: return "int";
+    case sdk::OptionType::String: return "string";
+    case sdk::OptionType::StringList: return "string list";
+    case sdk::OptionType::IntList: return "int list";
+    case sdk::OptionType::Size: return "size";
+    case sdk::OptionType::Duration: return "duration";
+  }
+  return "?";
+}
+}  // namespace
+
+std::vector<ProbeReport> probe_reports(const PluginInstance& p) {
+  std::vector<ProbeReport> out;
+  auto* probe = p.probe();
+  if (!probe) return out;
+  for (uint32_t i = 0; i < probe->probe_count(); ++i) {
+    sdk::ProbeInfo info{};
+    info.struct_size = sizeof(info);
+    if (probe->probe_info(i, &info) != sdk::Status::Ok) continue;
+    out.push_back({str(info.name), sdk::hooks::hook_name(info.hook), str(info.program),
+                   str(info.detail), info.attached != 0});
+  }
+  return out;
+}
+
+void print_plugin_list(std::ostream& out, const std::vector<std::unique_ptr<PluginInstance>>& plugins) {
+  if (plugins.empty()) out << "no plugins\n";
+  for (const auto& p : plugins) {
+    const auto& d = p->descriptor();
+    out << p->name() << " " << (d.version ? d.version : "?") << " (" << kind_name(d.kind)
+        << ", ABI " << d.abi_major << "." << d.abi_minor << ") " << p->path() << "\n";
+    if (d.description) out << "  " << d.description << "\n";
+    if (auto* probe = p->probe()) {
+      for (uint32_t i = 0; i < probe->event_type_count(); ++i) {
+        const auto* t = probe->event_type(i);
+        if (!t) continue;
+        out << "  event " << t->name << " (" << sdk::category_name(t->category) << "):";
+        for (uint32_t f = 0; f < t->field_count; ++f)
+          if (!(t->fields[f].flags & sdk::kFieldHidden)) out << " " << t->fields[f].name;
+        out << "\n";
+      }
+    }
+    out << "  option enabled (bool, default true): run this plugin\n";
+    for (uint32_t i = 0; i < d.option_count; ++i) {
+      const auto& o = d.options[i];
+      out << "  option " << o.key << " (" << type_name(o.type) << ", default " << o.default_value;
+      if (o.choices) out << ", one of " << o.choices;
+      out << "): " << (o.doc ? o.doc : "") << "\n";
+    }
+  }
+}
+
+int run_check(CheckFormat format, std::ostream& out,
+              const std::vector<std::unique_ptr<PluginInstance>>& plugins) {
+  int rc = 0;
+  std::string json = "{\"plugins\":[";
+  JsonWriter w(json);
+  bool first = true;
+  for (const auto& p : plugins) {
+    std::string status = "ok", error;
+    std::vector<ProbeReport> reports;
+    if (auto* probe = p->probe()) {
+      if (probe->open() != sdk::Status::Ok) {
+        status = "cannot load";
+        error = p->last_error();
+      } else if (probe->start() != sdk::Status::Ok) {
+        status = "cannot attach";
+        error = p->last_error();
+      }
+      reports = probe_reports(*p);
+      probe->stop();
+    } else if (auto* sink = p->sink()) {
+      if (sink->open() != sdk::Status::Ok) {
+        status = "cannot open";
+        error = p->last_error();
+      }
+      sink->close();
+    } else if (auto* proc = p->processor()) {
+      if (proc->open() != sdk::Status::Ok) {
+        status = "cannot open";
+        error = p->last_error();
+      }
+      proc->close();
+    }
+    if (status != "ok") rc = 1;
+    if (format == CheckFormat::Text) {
+      out << "plugin " << p->name() << " (" << kind_name(p->kind()) << ", " << p->path()
+          << "): " << status;
+      if (!error.empty()) out << ": " << error;
+      out << "\n";
+      for (const auto& r : reports) {
+        out << "  probe " << r.name << ": "
+            << (r.attached ? "attached via " + r.hook
+                           : (r.hook == "none" ? std::string("no usable hook") : "would use " + r.hook));
+        if (!r.detail.empty()) out << " (" << r.detail << ")";
+        out << "\n";
+      }
+    } else {
+      if (!first) w.raw(',');
+      first = false;
+      w.raw('{');
+      w.key("name");
+      w.string(p->name());
+      w.raw(',');
+      w.key("kind");
+      w.string(kind_name(p->kind()));
+      w.raw(',');
+      w.key("path");
+      w.string(p->path());
+      w.raw(',');
+      w.key("status");
+      w.string(status);
+      w.raw(',');
+      w.key("error");
+      w.string(error);
+      w.raw(',');
+      w.key("probes");
+      w.raw('[');
+      for (size_t i = 0; i < reports.size(); ++i) {
+        const auto& r = reports[i];
+        if (i) w.raw(',');
+        w.raw('{');
+        w.key("name");
+        w.string(r.name);
+        w.raw(',');
+        w.key("hook");
+        w.string(r.hook);
+        w.raw(',');
+        w.key("program");
+        w.string(r.program);
+        w.raw(',');
+        w.key("attached");
+        w.boolean(r.attached);
+        w.raw(',');
+        w.key("detail");
+        w.string(r.detail);
+        w.raw('}');
+      }
+      w.raw("]}");
+    }
+  }
+  if (format == CheckFormat::Json) {
+    json += "],\"ok\":";
+    json += rc == 0 ? "true" : "false";
+    json += "}";
+    out << json << "\n";
+  } else {
+    out << (rc == 0 ? "check passed: every enabled plugin can run here\n"
+                    : "check FAILED: an enabled plugin cannot run here\n");
+  }
+  if (plugins.empty()) return 1;
+  return rc;
+}
+
+}  // namespace leaf::core

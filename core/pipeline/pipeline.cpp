@@ -1,0 +1,245 @@
+#include "pipeline/pipeline.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+#include "leaf_event.h"
+#include "pipeline/json_writer.hpp"
+
+namespace leaf::core {
+
+using sdk::Status;
+using sdk::StringView;
+
+namespace {
+std::string_view sv(StringView v) { return {v.data, static_cast<size_t>(v.size)}; }
+}  // namespace
+
+// IEventEditor over the pipeline's per-event EventEdits.
+class Pipeline::Editor final : public sdk::IEventEditor {
+ public:
+  EventEdits edits;
+  const sdk::EventTypeDesc* type = nullptr;
+  const uint8_t* record = nullptr;
+
+  Status add_string(StringView name, StringView value) noexcept override {
+    return add([&](JsonWriter& w) { w.string(sv(value)); }, name);
+  }
+  Status add_int(StringView name, int64_t value) noexcept override {
+    return add([&](JsonWriter& w) { w.i64(value); }, name);
+  }
+  Status add_uint(StringView name, uint64_t value) noexcept override {
+    return add([&](JsonWriter& w) { w.u64(value); }, name);
+  }
+  Status add_json(StringView name, StringView json) noexcept override {
+    if (json.size == 0) return Status::InvalidArgument;
+    return add([&](JsonWriter& w) { w.raw(sv(json)); }, name);
+  }
+  Status replace_string(uint32_t field, StringView value) noexcept override {
+    if (!type || field >= type->field_count) return Status::InvalidArgument;
+    auto t = type->fields[field].type;
+    if (t != sdk::FieldType::Chars && t != sdk::FieldType::VarChars) return Status::InvalidArgument;
+    try {
+      for (auto& [i, s] : edits.replaced)
+        if (i == field) {
+          s.assign(value.data, value.size);
+          return Status::Ok;
+        }
+      edits.replaced.emplace_back(field, std::string(value.data, value.size));
+      return Status::Ok;
+    } catch (...) {
+      return Status::Error;
+    }
+  }
+  Status get_string(uint32_t field, StringView* out) const noexcept override {
+    if (!type || !out || field >= type->field_count) return Status::InvalidArgument;
+    if (const std::string* r = edits.replacement(field)) {
+      *out = StringView{r->data(), r->size()};
+      return Status::Ok;
+    }
+    const auto& f = type->fields[field];
+    const uint8_t* p = record + f.offset;
+    if (f.type == sdk::FieldType::Chars) {
+      const void* nul = std::memchr(p, 0, f.size);
+      *out = StringView{reinterpret_cast<const char*>(p),
+                        nul ? static_cast<uint64_t>(static_cast<const uint8_t*>(nul) - p) : f.size};
+      return Status::Ok;
+    }
+    if (f.type == sdk::FieldType::VarChars) {
+      leaf_var v;
+      std::memcpy(&v, p, sizeof(v));
+      *out = StringView{reinterpret_cast<const char*>(record) + v.offset, v.length};
+      return Status::Ok;
+    }
+    return Status::InvalidArgument;
+  }
+
+ private:
+  template <class F>
+  Status add(F&& write_value, StringView name) noexcept {
+    if (name.size == 0) return Status::InvalidArgument;
+    try {
+      JsonWriter w(edits.extras);
+      w.raw(',');
+      w.key(sv(name));
+      write_value(w);
+      return Status::Ok;
+    } catch (...) {
+      return Status::Error;
+    }
+  }
+};
+
+Pipeline::Pipeline(std::string hostname, std::vector<std::string> metadata)
+    : hostname_(std::move(hostname)), editor_(std::make_unique<Editor>()) {
+  JsonWriter(hostname_json_).escape(hostname_);
+  if (!metadata.empty()) {
+    JsonWriter w(metadata_json_);
+    w.raw("\"metadata\":{");
+    bool first = true;
+    for (const auto& kv : metadata) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw std::invalid_argument("metadata entry '" + kv + "' is not key=value");
+      if (!first) w.raw(',');
+      first = false;
+      w.key(kv.substr(0, eq));
+      w.string(kv.substr(eq + 1));
+    }
+    w.raw('}');
+  }
+  buffer_.reserve(4096);
+}
+
+Pipeline::~Pipeline() = default;
+
+std::vector<TypeInfo> Pipeline::register_types(const std::string& plugin,
+                                               const sdk::EventTypeDesc* types, uint32_t count) {
+  if (count > LEAF_MAX_EVENT_TYPES)
+    throw std::invalid_argument(plugin + ": more than " + std::to_string(LEAF_MAX_EVENT_TYPES) +
+                                " event types");
+  std::vector<TypeInfo> out;
+  for (uint32_t i = 0; i < count; ++i) {
+    const auto& t = types[i];
+    if (std::string err = validate_schema(t); !err.empty())
+      throw std::invalid_argument(plugin + ": " + err);
+    TypeInfo info;
+    info.desc = &t;
+    if (t.key_field) {
+      info.key_field = find_field(t, t.key_field);
+    } else if (t.category == sdk::Category::Network) {
+      info.key_field = find_field(t, "src_ip");
+    } else if (t.category == sdk::Category::Process) {
+      info.key_field = find_field(t, "pid");
+    }
+    // Reuse the stats of a type registered before (a plugin with two rings).
+    for (auto& s : stats_)
+      if (s->plugin == plugin && s->type == t.name) info.stats = s.get();
+    if (!info.stats) {
+      stats_.push_back(std::make_unique<TypeStats>());
+      stats_.back()->plugin = plugin;
+      stats_.back()->type = t.name;
+      stats_.back()->category = t.category;
+      info.stats = stats_.back().get();
+    }
+    out.push_back(info);
+  }
+  return out;
+}
+
+void Pipeline::add_processor(std::string name, sdk::IProcessor* p) {
+  processors_.push_back({std::move(name), p});
+}
+
+void Pipeline::add_sink(std::string name, sdk::ISink* s) {
+  sinks_.push_back(std::make_unique<SinkEntry>());
+  sinks_.back()->name = std::move(name);
+  sinks_.back()->sink = s;
+}
+
+bool Pipeline::handle(const std::string& plugin, const std::vector<TypeInfo>& types,
+                      const uint8_t* record, uint32_t size) {
+  if (size < sizeof(leaf_event_header)) {
+    count_unknown_type();
+    return false;
+  }
+  uint16_t type_index;
+  std::memcpy(&type_index, record + offsetof(leaf_event_header, type), sizeof(type_index));
+  if (type_index >= types.size()) {
+    count_unknown_type();
+    return false;
+  }
+  return handle_typed(plugin, types[type_index], record, size);
+}
+
+bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, const uint8_t* record,
+                            uint32_t size) {
+  const sdk::EventTypeDesc& t = *info.desc;
+  if (size < sizeof(leaf_event_header)) {
+    bump(info.stats->malformed);
+    return false;
+  }
+  if (!record_fits(t, record, size)) {
+    bump(info.stats->malformed);
+    return false;
+  }
+
+  uint64_t mono;
+  std::memcpy(&mono, record, sizeof(mono));
+  const int64_t offset = clock_.offset();
+
+  EventEdits* edits = nullptr;
+  if (!processors_.empty()) {
+    editor_->edits.clear();
+    editor_->type = &t;
+    editor_->record = record;
+    sdk::EventView view{sizeof(sdk::EventView), &t, record, size, mono + offset,
+                        StringView{plugin.data(), plugin.size()}};
+    for (auto& p : processors_) {
+      if (p.processor->process(&view, editor_.get()) == sdk::Verdict::Drop) {
+        bump(info.stats->filtered);
+        return true;
+      }
+    }
+    edits = &editor_->edits;
+  }
+
+  buffer_.clear();
+  EncodeContext ctx{hostname_json_, offset, metadata_json_};
+  encode_event(buffer_, t, record, size, ctx, edits);
+
+  key_.clear();
+  if (info.key_field >= 0) {
+    const auto* replaced = edits ? edits->replacement(info.key_field) : nullptr;
+    if (replaced)
+      key_ = *replaced;
+    else
+      field_text(key_, t.fields[info.key_field], record, size, offset);
+  } else if (t.category == sdk::Category::Metrics) {
+    key_ = t.name;
+  } else {
+    key_ = hostname_;
+  }
+
+  sdk::SinkMessage msg{sizeof(sdk::SinkMessage),
+                       t.category,
+                       StringView{t.name, std::strlen(t.name)},
+                       StringView{key_.data(), key_.size()},
+                       StringView{buffer_.data(), buffer_.size()},
+                       mono + offset};
+  for (auto& s : sinks_) {
+    if (s->sink->write(&msg) == Status::Ok)
+      bump(s->accepted);
+    else
+      bump(s->rejected);
+  }
+  bump(info.stats->events);
+  bump(events_total_);
+  return true;
+}
+
+void Pipeline::end_batch() {
+  for (auto& s : sinks_) s->sink->poll();
+}
+
+}  // namespace leaf::core

@@ -1,0 +1,100 @@
+// The per-event path: record -> schema check -> processors -> JSON -> sinks.
+// Runs on the dispatcher thread only; counters are atomics so that other
+// threads (metrics, logs) may read them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <leaf/sdk/abi.h>
+
+#include "pipeline/event_encoder.hpp"
+#include "pipeline/mono_clock.hpp"
+
+namespace leaf::core {
+
+// Counters are written by the dispatcher thread only and read by others:
+// a relaxed load + store is enough and avoids a locked instruction per event.
+inline void bump(std::atomic<uint64_t>& counter, uint64_t n = 1) {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// Counters for one event type of one plugin.
+struct TypeStats {
+  std::string plugin, type;
+  sdk::Category category{};
+  std::atomic<uint64_t> events{0};     // reached the sinks
+  std::atomic<uint64_t> filtered{0};   // dropped by a processor
+  std::atomic<uint64_t> malformed{0};  // record did not fit its schema
+};
+
+// A plugin's event types as the pipeline knows them: stats and the key field.
+struct TypeInfo {
+  const sdk::EventTypeDesc* desc = nullptr;
+  int key_field = -1;  // -1: the category default is the hostname or type name
+  TypeStats* stats = nullptr;
+};
+
+struct SinkEntry {
+  std::string name;
+  sdk::ISink* sink = nullptr;
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> rejected{0};  // write() did not take the message: counted drop
+};
+
+struct ProcessorEntry {
+  std::string name;
+  sdk::IProcessor* processor = nullptr;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(std::string hostname, std::vector<std::string> metadata);
+  ~Pipeline();
+
+  // Describes a plugin's event types once; returns their TypeInfo, indexed
+  // like `types`. Throws std::invalid_argument when a schema is invalid.
+  std::vector<TypeInfo> register_types(const std::string& plugin, const sdk::EventTypeDesc* types,
+                                       uint32_t count);
+
+  void add_processor(std::string name, sdk::IProcessor* p);
+  void add_sink(std::string name, sdk::ISink* s);
+
+  // One record of a known type (index into `types`). Returns false when the
+  // record was malformed (counted).
+  bool handle(const std::string& plugin, const std::vector<TypeInfo>& types, const uint8_t* record,
+              uint32_t size);
+  // The same for a record whose type is already known (IHost::emit).
+  bool handle_typed(const std::string& plugin, const TypeInfo& info, const uint8_t* record,
+                    uint32_t size);
+  // A record without a type index in range: counted per plugin.
+  void count_unknown_type() { bump(unknown_type_); }
+
+  // After every batch: lets sinks flush and serve callbacks.
+  void end_batch();
+
+  MonoClock& clock() { return clock_; }
+  const std::string& hostname() const { return hostname_; }
+
+  const std::vector<std::unique_ptr<TypeStats>>& type_stats() const { return stats_; }
+  const std::vector<std::unique_ptr<SinkEntry>>& sinks() const { return sinks_; }
+  uint64_t unknown_type() const { return unknown_type_.load(); }
+  uint64_t events_total() const { return events_total_.load(); }
+
+ private:
+  class Editor;
+
+  std::string hostname_, hostname_json_, metadata_json_;
+  MonoClock clock_;
+  std::vector<std::unique_ptr<TypeStats>> stats_;
+  std::vector<std::unique_ptr<SinkEntry>> sinks_;
+  std::vector<ProcessorEntry> processors_;
+  std::unique_ptr<Editor> editor_;
+  std::string buffer_, key_;
+  std::atomic<uint64_t> unknown_type_{0}, events_total_{0};
+};
+
+}  // namespace leaf::core

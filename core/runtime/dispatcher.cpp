@@ -1,0 +1,169 @@
+#include "runtime/dispatcher.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "leaf_event.h"
+
+namespace leaf::core {
+
+namespace asio = boost::asio;
+
+struct Dispatcher::Ring {
+  Dispatcher* self = nullptr;
+  Owner owner = nullptr;
+  std::string plugin;
+  ring_buffer* rb = nullptr;
+  std::unique_ptr<asio::posix::stream_descriptor> watch;
+  std::vector<TypeInfo> types;
+  sdk::IRecordDecoder* decoder = nullptr;
+  sdk::IHost* host = nullptr;
+  int counters_fd = -1;
+  bool closed = false;
+
+  ~Ring() {
+    if (watch) {
+      boost::system::error_code ec;
+      watch->cancel(ec);
+      watch->close(ec);
+    }
+    if (rb) ring_buffer__free(rb);
+    if (counters_fd >= 0) close(counters_fd);
+  }
+};
+
+struct Dispatcher::Timer {
+  Owner owner = nullptr;
+  std::chrono::nanoseconds interval{};
+  std::function<void()> fn;
+  std::unique_ptr<asio::steady_timer> timer;
+  std::chrono::steady_clock::time_point next;
+};
+
+Dispatcher::Dispatcher(asio::io_context& io, Pipeline& pipeline) : io_(io), pipeline_(pipeline) {}
+
+Dispatcher::~Dispatcher() {
+  timers_.clear();
+  rings_.clear();
+}
+
+int Dispatcher::on_sample(void* ctx, void* data, size_t size) {
+  auto* r = static_cast<Ring*>(ctx);
+  const auto* rec = static_cast<const uint8_t*>(data);
+  if (r->decoder) {
+    r->decoder->decode(rec, static_cast<uint32_t>(size), r->host);
+  } else {
+    r->self->pipeline_.handle(r->plugin, r->types, rec, static_cast<uint32_t>(size));
+  }
+  return 0;
+}
+
+std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
+                                 const sdk::RingBufferRegistration& reg, sdk::IHost* host) {
+  if (reg.struct_size < sizeof(sdk::RingBufferRegistration)) return "registration too small";
+  if (reg.ringbuf_map_fd < 0) return "no ring buffer map";
+  auto r = std::make_unique<Ring>();
+  r->self = this;
+  r->owner = owner;
+  r->plugin = plugin;
+  r->decoder = reg.decoder;
+  r->host = host;
+  try {
+    r->types = pipeline_.register_types(plugin, reg.types, reg.type_count);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  if (reg.counters_map_fd >= 0) {
+    r->counters_fd = dup(reg.counters_map_fd);
+  }
+  r->rb = ring_buffer__new(reg.ringbuf_map_fd, &Dispatcher::on_sample, r.get(), nullptr);
+  if (!r->rb) return std::string("ring_buffer__new: ") + std::strerror(errno);
+  int fd = dup(reg.ringbuf_map_fd);
+  if (fd < 0) return std::string("dup: ") + std::strerror(errno);
+  r->watch = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  Ring* raw = r.get();
+  rings_.push_back(std::move(r));
+  arm(raw);
+  // Records written before the first wait would raise no wakeup: take them now.
+  ring_buffer__consume(raw->rb);
+  return {};
+}
+
+void Dispatcher::arm(Ring* r) {
+  r->watch->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [this, r](const boost::system::error_code& ec) {
+                         if (ec || r->closed) return;
+                         arm(r);  // first re-arm, then consume: see the header
+                         ring_buffer__consume(r->rb);
+                         pipeline_.end_batch();
+                       });
+}
+
+void Dispatcher::add_timer(Owner owner, std::chrono::nanoseconds interval, std::function<void()> fn) {
+  auto t = std::make_unique<Timer>();
+  t->owner = owner;
+  t->interval = interval;
+  t->fn = std::move(fn);
+  t->timer = std::make_unique<asio::steady_timer>(io_);
+  t->next = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+  Timer* raw = t.get();
+  timers_.push_back(std::move(t));
+  arm(raw);
+}
+
+void Dispatcher::arm(Timer* t) {
+  t->timer->expires_at(t->next);
+  t->timer->async_wait([this, t](const boost::system::error_code& ec) {
+    if (ec) return;
+    t->next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(t->interval);
+    auto now = std::chrono::steady_clock::now();
+    if (t->next < now) t->next = now;  // after a stall, do not fire a burst to catch up
+    arm(t);
+    t->fn();
+  });
+}
+
+void Dispatcher::remove_owner(Owner owner) {
+  for (auto& r : rings_)
+    if (r->owner == owner) {
+      r->closed = true;
+      ring_buffer__consume(r->rb);
+    }
+  pipeline_.end_batch();
+  rings_.erase(std::remove_if(rings_.begin(), rings_.end(),
+                              [owner](const auto& r) { return r->owner == owner; }),
+               rings_.end());
+  for (auto& t : timers_)
+    if (t->owner == owner) t->timer->cancel();
+  timers_.erase(std::remove_if(timers_.begin(), timers_.end(),
+                               [owner](const auto& t) { return t->owner == owner; }),
+                timers_.end());
+}
+
+std::vector<Dispatcher::KernelCounts> Dispatcher::kernel_counts(Owner owner) const {
+  std::vector<KernelCounts> out;
+  int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return out;
+  std::vector<leaf_type_counters> values(ncpus);
+  for (const auto& r : rings_) {
+    if (r->owner != owner || r->counters_fd < 0) continue;
+    for (uint32_t i = 0; i < r->types.size(); ++i) {
+      KernelCounts k;
+      k.type = r->types[i].desc->name;
+      if (bpf_map_lookup_elem(r->counters_fd, &i, values.data()) == 0) {
+        for (const auto& v : values) {
+          k.emitted += v.emitted;
+          k.lost += v.lost;
+        }
+      }
+      out.push_back(k);
+    }
+  }
+  return out;
+}
+
+}  // namespace leaf::core

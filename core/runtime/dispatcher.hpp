@@ -1,0 +1,71 @@
+// The dispatcher: one Boost.Asio io_context thread that drains every
+// plugin's BPF ring buffers, runs plugin timers and hands records to the
+// pipeline.
+//
+// Each ring gets a libbpf ring_buffer of its own and its map fd is watched
+// by Asio directly (not libbpf's epoll fd: nested epoll under Asio's
+// edge-triggered reactor would stop waking once the inner set stays ready).
+// The kernel wakes a ring's waiters only when its consumer has caught up, so
+// the handler re-arms *before* it consumes: a record that lands after the
+// consume still finds a waiter, and one that lands before it is consumed.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <leaf/sdk/abi.h>
+
+#include "pipeline/pipeline.hpp"
+
+struct ring_buffer;
+
+namespace leaf::core {
+
+class Dispatcher {
+ public:
+  // Who registered a ring or timer; rings are drained and timers cancelled per owner.
+  using Owner = const void*;
+
+  Dispatcher(boost::asio::io_context& io, Pipeline& pipeline);
+  ~Dispatcher();
+
+  // Returns an empty string, or why the ring cannot be used.
+  std::string add_ring(Owner owner, const std::string& plugin, const sdk::RingBufferRegistration& reg,
+                       sdk::IHost* host_for_decoder);
+  void add_timer(Owner owner, std::chrono::nanoseconds interval, std::function<void()> fn);
+
+  // Consumes what the owner's rings still hold, then forgets them and its
+  // timers. Call after the plugin detached its programs.
+  void remove_owner(Owner owner);
+
+  // Reads the kernel's per-type counters of every ring of `owner`.
+  struct KernelCounts {
+    std::string type;
+    uint64_t emitted = 0, lost = 0;
+  };
+  std::vector<KernelCounts> kernel_counts(Owner owner) const;
+
+  Pipeline& pipeline() { return pipeline_; }
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  struct Ring;
+  struct Timer;
+  void arm(Ring* r);
+  void arm(Timer* t);
+  static int on_sample(void* ctx, void* data, size_t size);
+
+  boost::asio::io_context& io_;
+  Pipeline& pipeline_;
+  std::vector<std::unique_ptr<Ring>> rings_;
+  std::vector<std::unique_ptr<Timer>> timers_;
+};
+
+}  // namespace leaf::core

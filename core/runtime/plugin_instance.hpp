@@ -1,0 +1,73 @@
+// One loaded plugin: its library, its validated configuration, the object
+// it created and the IHost it sees.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <leaf/sdk/abi.h>
+
+#include "config/config_section.hpp"
+#include "pipeline/pipeline.hpp"
+#include "plugins/plugin_loader.hpp"
+#include "runtime/dispatcher.hpp"
+
+namespace leaf::core {
+
+class PluginInstance final : public sdk::IHost {
+ public:
+  PluginInstance(PluginLibrary library, ConfigSection config, Dispatcher* dispatcher);
+  ~PluginInstance();  // destroys the object, then the library
+  PluginInstance(const PluginInstance&) = delete;
+  PluginInstance& operator=(const PluginInstance&) = delete;
+
+  // Calls the descriptor's factory. Returns false with the reason in *error.
+  bool create(std::string* error);
+  void destroy_object();
+
+  const std::string& name() const { return library_.name; }
+  const std::string& path() const { return library_.path; }
+  sdk::PluginKind kind() const { return library_.descriptor->kind; }
+  const sdk::PluginDescriptor& descriptor() const { return *library_.descriptor; }
+  const ConfigSection& config() const { return config_; }
+
+  sdk::IProbePlugin* probe() const;
+  sdk::ISink* sink() const;
+  sdk::IProcessor* processor() const;
+  // The plugin's last_error(), never null.
+  std::string last_error() const;
+
+  // IHost
+  void log(sdk::LogLevel level, sdk::StringView message) noexcept override;
+  sdk::Status config_bool(sdk::StringView key, bool* out) const noexcept override;
+  sdk::Status config_int(sdk::StringView key, int64_t* out) const noexcept override;
+  sdk::Status config_string(sdk::StringView key, sdk::StringView* out) const noexcept override;
+  sdk::Status config_list_size(sdk::StringView key, uint32_t* out) const noexcept override;
+  sdk::Status config_list_string(sdk::StringView key, uint32_t index,
+                                 sdk::StringView* out) const noexcept override;
+  sdk::Status config_list_int(sdk::StringView key, uint32_t index,
+                              int64_t* out) const noexcept override;
+  sdk::Status add_ring_buffer(const sdk::RingBufferRegistration* reg) noexcept override;
+  sdk::Status emit(const sdk::EventTypeDesc* type, const uint8_t* record,
+                   uint32_t size) noexcept override;
+  sdk::Status add_timer(uint64_t interval_ns, sdk::ITimerHandler* handler) noexcept override;
+  sdk::StringView hostname() const noexcept override;
+  sdk::StringView plugin_name() const noexcept override;
+  sdk::LogLevel log_level() const noexcept override;
+
+  // Without a dispatcher (--check, --list-plugins) rings and timers are refused.
+  void set_dispatcher(Dispatcher* d) { dispatcher_ = d; }
+  uint64_t unregistered_emits() const { return bad_emits_; }
+
+ private:
+  PluginLibrary library_;  // first member: destroyed last
+  ConfigSection config_;
+  Dispatcher* dispatcher_;
+  sdk::IPluginObject* object_ = nullptr;
+  std::map<const sdk::EventTypeDesc*, TypeInfo> emitted_types_;
+  uint64_t bad_emits_ = 0;
+};
+
+}  // namespace leaf::core
