@@ -1,0 +1,251 @@
+// Throughput of the Kafka sink (leaf_kafka.so, loaded through its
+// descriptor, driven the way leaf-host drives it: write() per event, poll()
+// after every batch) against a bare librdkafka producer sending the same
+// 300-byte messages with the same settings, to the same leaf-mock-kafka
+// broker in another process, in the same run. Each rate is measured from the
+// first message to the last acknowledgement. Prints both rates and the ratio.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <leaf/sdk/abi.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bench_host.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using leaf::sdk::Status;
+
+constexpr size_t kMessageSize = 300;
+constexpr size_t kDistinct = 4096;  // distinct messages, cycled
+constexpr size_t kBatch = 64;       // events per dispatcher batch (poll() after each)
+constexpr const char* kTopic = "system.events.process";
+
+struct Message {
+  std::string key, json;
+};
+
+// 300-byte SPEC.md-shaped process events with a pid key.
+std::vector<Message> make_messages() {
+  std::vector<Message> out;
+  for (size_t i = 0; i < kDistinct; ++i) {
+    std::string pid = std::to_string(1000 + i % 977);
+    std::string json =
+        "{\"type\":\"process\",\"timestamp\":" + std::to_string(1704806400000000000ull + i) +
+        ",\"hostname\":\"bench-host-01\",\"data\":{\"type\":\"process_exec\",\"pid\":" + pid +
+        ",\"tgid\":" + pid +
+        ",\"ppid\":1,\"uid\":0,\"gid\":0,\"comm\":\"bench\",\"filename\":"
+        "\"/usr/bin/bench\",\"cmdline\":\"";
+    std::string tail = "\",\"cmdline_truncated\":false,\"cgroup_id\":1}}";
+    json += std::string(kMessageSize - json.size() - tail.size(), 'x') + tail;
+    out.push_back({pid, json});
+  }
+  return out;
+}
+
+// leaf-mock-kafka in its own process.
+class MockBroker {
+ public:
+  MockBroker() {
+    int out[2];
+    if (pipe(out) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      int devnull = open("/dev/null", O_RDONLY);
+      dup2(devnull, 0);
+      execl(LEAF_MOCK_KAFKA_BINARY, "leaf-mock-kafka", "--partitions", "3", nullptr);
+      _exit(127);
+    }
+    close(out[1]);
+    char c;
+    while (read(out[0], &c, 1) == 1 && c != '\n') bootstrap_ += c;
+    close(out[0]);
+    if (bootstrap_.empty()) throw std::runtime_error("leaf-mock-kafka printed no address");
+  }
+  ~MockBroker() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  const std::string& bootstrap() const { return bootstrap_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string bootstrap_;
+};
+
+struct Result {
+  double seconds = 0;
+  uint64_t delivered = 0, failed = 0, refused = 0;
+};
+
+// The bare producer: the sink's default settings, nothing else.
+Result run_bare(const std::string& bootstrap, const std::vector<Message>& msgs, size_t n) {
+  struct Counts {
+    uint64_t ok = 0, failed = 0;
+  } counts;
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const char* props[][2] = {{"bootstrap.servers", bootstrap.c_str()},
+                            {"client.id", "leaf-bench-bare"},
+                            {"linger.ms", "5"},
+                            {"compression.type", "lz4"},
+                            {"enable.idempotence", "true"},
+                            {"acks", "all"},
+                            {"queue.buffering.max.messages", "1000000"},
+                            {"queue.buffering.max.kbytes", "262144"},
+                            {"message.timeout.ms", "300000"}};
+  for (auto& p : props)
+    if (rd_kafka_conf_set(conf, p[0], p[1], err, sizeof(err)) != RD_KAFKA_CONF_OK)
+      throw std::runtime_error(err);
+  rd_kafka_conf_set_opaque(conf, &counts);
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* op) {
+    auto* c = static_cast<Counts*>(op);
+    (m->err ? c->failed : c->ok)++;
+  });
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (!rk) throw std::runtime_error(err);
+  rd_kafka_topic_t* topic = rd_kafka_topic_new(rk, kTopic, nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_metadata(rk, 0, topic, &md, 10000);  // connected before the clock starts
+  if (md) rd_kafka_metadata_destroy(md);
+
+  auto start = Clock::now();
+  for (size_t i = 0; i < n; ++i) {
+    const Message& m = msgs[i % msgs.size()];
+    for (;;) {
+      rd_kafka_resp_err_t e = rd_kafka_producev(
+          rk, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_VALUE(const_cast<char*>(m.json.data()), m.json.size()),
+          RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+          RD_KAFKA_V_TIMESTAMP(static_cast<int64_t>(1704806400000 + i)), RD_KAFKA_V_END);
+      if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+      rd_kafka_poll(rk, 1);
+    }
+    if ((i + 1) % kBatch == 0) rd_kafka_poll(rk, 0);
+  }
+  rd_kafka_flush(rk, 120000);
+  Result r;
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.delivered = counts.ok;
+  r.failed = counts.failed;
+  rd_kafka_topic_destroy(topic);
+  rd_kafka_destroy(rk);
+  return r;
+}
+
+struct Counters final : leaf::sdk::ICounterVisitor {
+  uint64_t delivered = 0, failed = 0;
+  void counter(leaf::sdk::StringView name, leaf::sdk::StringView, uint64_t v) noexcept override {
+    std::string n(name.data, name.size);
+    if (n == "kafka_messages_total") delivered = v;
+    if (n == "kafka_send_errors_total") failed += v;
+  }
+  void gauge(leaf::sdk::StringView, leaf::sdk::StringView, int64_t) noexcept override {}
+};
+
+// The sink, driven as leaf-host drives it.
+Result run_sink(const leaf::sdk::PluginDescriptor* desc, const std::string& bootstrap,
+                const std::vector<Message>& msgs, size_t n) {
+  // A full queue applies back-pressure (like the bare producer's retry)
+  // instead of dropping after the default 5 ms; drops are reported.
+  leaf::bench::BenchHost host(desc, {{"brokers", "\"" + bootstrap + "\""},
+                                     {"client_id", "\"leaf-bench-sink\""},
+                                     {"queue.full_wait", "\"10s\""}});
+  char err[512] = "";
+  auto* sink = static_cast<leaf::sdk::ISink*>(desc->create(&host, err, sizeof(err)));
+  if (!sink) throw std::runtime_error(err);
+  if (sink->open() != Status::Ok) throw std::runtime_error(sink->last_error());
+  const std::string type = "process_exec";
+  Result r;
+  auto start = Clock::now();
+  for (size_t i = 0; i < n; ++i) {
+    const Message& m = msgs[i % msgs.size()];
+    leaf::sdk::SinkMessage sm{sizeof(sm),
+                              leaf::sdk::Category::Process,
+                              {type.data(), type.size()},
+                              {m.key.data(), m.key.size()},
+                              {m.json.data(), m.json.size()},
+                              1704806400000000000ull + i * 1000000};
+    if (sink->write(&sm) != Status::Ok) ++r.refused;
+    if ((i + 1) % kBatch == 0) sink->poll();
+  }
+  Status flushed = sink->flush(120000);
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (flushed != Status::Ok) fprintf(stderr, "  sink flush: %s\n", sink->last_error());
+  Counters c;
+  sink->read_counters(&c);
+  r.delivered = c.delivered;
+  r.failed = c.failed;
+  sink->close();
+  sink->destroy();
+  return r;
+}
+
+void print(const char* what, const Result& r) {
+  printf("  %-22s %9.0f msg/s  (%llu delivered, %llu failed, %llu refused, %.2f s)\n", what,
+         r.delivered / r.seconds, static_cast<unsigned long long>(r.delivered),
+         static_cast<unsigned long long>(r.failed), static_cast<unsigned long long>(r.refused),
+         r.seconds);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  size_t n = 1000000;
+  int rounds = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--messages")) n = std::strtoull(argv[i + 1], nullptr, 10);
+    if (!strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
+  }
+  try {
+    void* lib = dlopen(LEAF_KAFKA_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) throw std::runtime_error(dlerror());
+    auto* alias = static_cast<void**>(dlsym(lib, leaf::sdk::kEntryPointName));
+    if (!alias) throw std::runtime_error("no entry point in leaf_kafka.so");
+    auto* desc = reinterpret_cast<leaf::sdk::EntryPoint*>(*alias)();
+
+    MockBroker broker;
+    auto msgs = make_messages();
+    printf(
+        "Kafka sink vs bare librdkafka producer: %zu messages of %zu bytes per run,\n"
+        "leaf-mock-kafka (another process) at %s, lz4, linger 5 ms, acks=all, idempotent\n",
+        n, kMessageSize, broker.bootstrap().c_str());
+    double best_bare = 0, best_sink = 0;
+    for (int round = 1; round <= rounds; ++round) {
+      printf("round %d\n", round);
+      Result bare = run_bare(broker.bootstrap(), msgs, n);
+      print("bare librdkafka", bare);
+      Result sink = run_sink(desc, broker.bootstrap(), msgs, n);
+      print("leaf_kafka sink", sink);
+      printf("  sink/bare              %9.1f %%\n",
+             100.0 * (sink.delivered / sink.seconds) / (bare.delivered / bare.seconds));
+      best_bare = std::max(best_bare, bare.delivered / bare.seconds);
+      best_sink = std::max(best_sink, sink.delivered / sink.seconds);
+    }
+    double load[1] = {0};
+    getloadavg(load, 1);
+    printf(
+        "best of %d: bare %.0f msg/s, sink %.0f msg/s, sink/bare = %.1f %%  (load average %.1f on "
+        "%ld CPUs)\n",
+        rounds, best_bare, best_sink, 100.0 * best_sink / best_bare, load[0],
+        sysconf(_SC_NPROCESSORS_ONLN));
+  } catch (const std::exception& e) {
+    fprintf(stderr, "leaf-bench-kafka: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
