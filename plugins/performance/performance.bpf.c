@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Leaf performance probe: scheduler and interrupt activity, aggregated in the
+ * kernel per CPU.
+ *
+ *  - sched_switch: context switches, involuntary preemptions, the end of the
+ *    run-queue wait of the next task;
+ *  - sched_wakeup / sched_wakeup_new: the start of a run-queue wait;
+ *  - irq_handler_entry/exit, softirq_entry/exit: counts and handler
+ *    durations per IRQ number and per softirq vector.
+ *
+ * Everything lands in per-CPU maps whose counters only grow; user space
+ * reads them on a timer and reports differences. Nothing crosses to user
+ * space per event unless raw mode is on for that event type, and then only
+ * what a per-CPU token bucket lets through (the rest is counted).
+ *
+ * Every handler exists as tp_btf (preferred) and raw_tp (fallback). */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#include "leaf.bpf.h"
+#include "performance.h"
+
+LEAF_RINGBUF(events);
+LEAF_COUNTERS(counters);
+
+/* Load-time configuration (set by user space before load). */
+const volatile __u8 agg_runq = 1;       /* track run-queue latency */
+const volatile __u8 raw_enabled[PERF_RAW_TYPES] = {};
+const volatile __u64 raw_rate = 1000;   /* events per second per CPU, per type */
+const volatile __u64 raw_burst = 1000;
+/* The sched_switch tracepoint passes prev_state (kernels >= 5.18). */
+const volatile __u8 switch_has_prev_state = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct leaf_perf_cpu_stats);
+} cpu_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PERF_SOFTIRQ_VECS);
+	__type(key, __u32);
+	__type(value, struct leaf_perf_hist);
+} softirq_stats SEC(".maps");
+
+/* Per IRQ number; entries are never removed (one per IRQ line seen). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct leaf_perf_hist);
+} irq_stats SEC(".maps");
+
+/* The handler name of each IRQ number (the first action seen). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, char[PERF_IRQ_NAME_LEN]);
+} irq_names SEC(".maps");
+
+/* Thread id -> when it became runnable (0: not waiting). Written in place so
+ * the hot path is lookups; LRU keeps the table bounded as threads come and go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} runq_start SEC(".maps");
+
+struct leaf_perf_cpu_scratch {
+	__u64 irq_start_ns;
+	__u64 softirq_start_ns;
+	__u32 irq;
+	__u32 softirq_vec;
+	struct leaf_token_bucket bucket[PERF_RAW_TYPES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct leaf_perf_cpu_scratch);
+} scratch SEC(".maps");
+
+static __always_inline struct leaf_perf_cpu_stats *this_cpu_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_stats, &zero);
+}
+
+static __always_inline struct leaf_perf_cpu_scratch *this_cpu_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline __u32 log2_slot(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
+	return r < PERF_HIST_SLOTS ? r : PERF_HIST_SLOTS - 1;
+}
+
+/* Per-CPU values: plain increments, no atomics needed. */
+static __always_inline void hist_add(struct leaf_perf_hist *h, __u64 ns)
+{
+	__u32 slot = log2_slot(ns);
+
+	h->count++;
+	h->sum_ns += ns;
+	if (slot < PERF_HIST_SLOTS)
+		h->slots[slot]++;
+}
+
+/* Raw mode gate: 1 when an event of this raw type may be written. Events
+ * held back by the bucket are counted in cpu_stats.raw_suppressed. */
+static __always_inline int raw_allowed(__u32 type, __u64 now, struct leaf_perf_cpu_stats *st)
+{
+	struct leaf_perf_cpu_scratch *s;
+
+	if (type >= PERF_RAW_TYPES || !raw_enabled[type])
+		return 0;
+	s = this_cpu_scratch();
+	if (!s)
+		return 0;
+	if (leaf_bucket_take(&s->bucket[type], now, raw_rate, raw_burst))
+		return 1;
+	if (st)
+		st->raw_suppressed[type]++;
+	return 0;
+}
+
+/* ---- scheduler ---------------------------------------------------------- */
+
+static __always_inline void runq_mark(__u32 pid, __u64 now, struct leaf_perf_cpu_stats *st)
+{
+	__u64 *ts;
+
+	if (pid == 0)
+		return; /* idle tasks */
+	ts = bpf_map_lookup_elem(&runq_start, &pid);
+	if (ts) {
+		*ts = now;
+		return;
+	}
+	if (bpf_map_update_elem(&runq_start, &pid, &now, BPF_ANY) && st)
+		st->runq_untracked++;
+}
+
+/* TP_PROTO(struct task_struct *p) */
+static __always_inline int on_wakeup(__u64 *ctx)
+{
+	struct task_struct *p = (struct task_struct *)ctx[0];
+	struct leaf_perf_cpu_stats *st = this_cpu_stats();
+
+	if (!agg_runq)
+		return 0;
+	if (st)
+		st->wakeups++;
+	runq_mark(BPF_CORE_READ(p, pid), bpf_ktime_get_ns(), st);
+	return 0;
+}
+
+/* The state of a task (its __state; `state` before 5.14). */
+static __always_inline unsigned int task_state(struct task_struct *t)
+{
+	struct task_struct___pre514 {
+		long state;
+	} *old = (void *)t;
+
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return (unsigned int)BPF_CORE_READ(old, state);
+}
+
+static __always_inline void emit_switch(struct task_struct *prev, struct task_struct *next,
+					unsigned int prev_state, int preempted)
+{
+	struct leaf_perf_context_switch_event *e;
+
+	e = leaf_reserve(&events, &counters, sizeof(*e), PERF_EVENT_CONTEXT_SWITCH);
+	if (!e)
+		return;
+	e->cpu = bpf_get_smp_processor_id();
+	e->prev_pid = BPF_CORE_READ(prev, pid);
+	e->prev_tgid = BPF_CORE_READ(prev, tgid);
+	e->next_pid = BPF_CORE_READ(next, pid);
+	e->next_tgid = BPF_CORE_READ(next, tgid);
+	e->prev_prio = BPF_CORE_READ(prev, prio);
+	e->next_prio = BPF_CORE_READ(next, prio);
+	e->prev_state = prev_state;
+	e->preempted = preempted;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	BPF_CORE_READ_STR_INTO(&e->prev_comm, prev, comm);
+	BPF_CORE_READ_STR_INTO(&e->next_comm, next, comm);
+	leaf_submit(&counters, e);
+}
+
+/* TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next,
+ *          unsigned int prev_state) */
+static __always_inline int on_switch(__u64 *ctx)
+{
+	int preempt = (int)(__u8)ctx[0];
+	struct task_struct *prev = (struct task_struct *)ctx[1];
+	struct task_struct *next = (struct task_struct *)ctx[2];
+	struct leaf_perf_cpu_stats *st = this_cpu_stats();
+	unsigned int prev_state;
+	int preempted;
+	__u64 now;
+
+	if (!st)
+		return 0;
+	prev_state = switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
+	/* The kernel counts a switch as voluntary (nvcsw) only when the task
+	 * was not preempted and had left TASK_RUNNING. */
+	preempted = preempt || prev_state == 0;
+	st->context_switches++;
+	if (preempted)
+		st->preemptions++;
+
+	if (agg_runq) {
+		__u32 next_pid = BPF_CORE_READ(next, pid);
+		__u64 *ts;
+
+		now = bpf_ktime_get_ns();
+		if (preempted)
+			runq_mark(BPF_CORE_READ(prev, pid), now, st);
+		ts = next_pid ? bpf_map_lookup_elem(&runq_start, &next_pid) : 0;
+		if (ts && *ts) {
+			if (now > *ts)
+				hist_add(&st->runq, now - *ts);
+			*ts = 0;
+		}
+	}
+	if (raw_enabled[0] && raw_allowed(0, bpf_ktime_get_ns(), st))
+		emit_switch(prev, next, prev_state, preempted);
+	return 0;
+}
+
+LEAF_TP_BTF_RAW_TP(sched_switch, sched_switch, on_switch)
+LEAF_TP_BTF_RAW_TP(sched_wakeup, sched_wakeup, on_wakeup)
+LEAF_TP_BTF_RAW_TP(sched_wakeup_new, sched_wakeup_new, on_wakeup)
+
+/* ---- hard IRQs ---------------------------------------------------------- */
+
+/* TP_PROTO(int irq, struct irqaction *action) */
+static __always_inline int on_irq_entry(__u64 *ctx)
+{
+	struct leaf_perf_cpu_scratch *s = this_cpu_scratch();
+	struct leaf_perf_cpu_stats *st = this_cpu_stats();
+
+	if (st)
+		st->irq_count++;
+	if (s) {
+		s->irq = (__u32)ctx[0];
+		s->irq_start_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+static __always_inline void read_irq_name(struct irqaction *action, char *name)
+{
+	const char *p = BPF_CORE_READ(action, name);
+
+	if (!p || bpf_probe_read_kernel_str(name, PERF_IRQ_NAME_LEN, p) < 0)
+		name[0] = 0;
+}
+
+static __always_inline struct leaf_perf_hist *irq_hist(__u32 irq, struct irqaction *action)
+{
+	static const struct leaf_perf_hist empty;
+	struct leaf_perf_hist *h = bpf_map_lookup_elem(&irq_stats, &irq);
+	char name[PERF_IRQ_NAME_LEN] = {};
+
+	if (h)
+		return h;
+	/* First time this IRQ is seen (on any CPU): name it, add its entry. */
+	read_irq_name(action, name);
+	bpf_map_update_elem(&irq_names, &irq, name, BPF_NOEXIST);
+	bpf_map_update_elem(&irq_stats, &irq, &empty, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&irq_stats, &irq);
+}
+
+/* TP_PROTO(int irq, struct irqaction *action, int ret) */
+static __always_inline int on_irq_exit(__u64 *ctx)
+{
+	__u32 irq = (__u32)ctx[0];
+	struct irqaction *action = (struct irqaction *)ctx[1];
+	struct leaf_perf_cpu_scratch *s = this_cpu_scratch();
+	struct leaf_perf_cpu_stats *st;
+	struct leaf_perf_irq_event *e;
+	struct leaf_perf_hist *h;
+	__u64 now, duration;
+
+	if (!s || !s->irq_start_ns || s->irq != irq)
+		return 0; /* the entry was not seen (attached in between) */
+	now = bpf_ktime_get_ns();
+	duration = now - s->irq_start_ns;
+	s->irq_start_ns = 0;
+	h = irq_hist(irq, action);
+	if (h)
+		hist_add(h, duration);
+	if (!raw_enabled[1])
+		return 0;
+	st = this_cpu_stats();
+	if (!raw_allowed(1, now, st))
+		return 0;
+	e = leaf_reserve(&events, &counters, sizeof(*e), PERF_EVENT_IRQ);
+	if (!e)
+		return 0;
+	e->cpu = bpf_get_smp_processor_id();
+	e->irq = irq;
+	e->duration_ns = duration;
+	e->ret = (__s32)ctx[2];
+	e->pad = 0;
+	read_irq_name(action, e->irq_name);
+	leaf_submit(&counters, e);
+	return 0;
+}
+
+LEAF_TP_BTF_RAW_TP(irq_handler_entry, irq_handler_entry, on_irq_entry)
+LEAF_TP_BTF_RAW_TP(irq_handler_exit, irq_handler_exit, on_irq_exit)
+
+/* ---- softirqs ----------------------------------------------------------- */
+
+/* TP_PROTO(unsigned int vec_nr) */
+static __always_inline int on_softirq_entry(__u64 *ctx)
+{
+	struct leaf_perf_cpu_scratch *s = this_cpu_scratch();
+	struct leaf_perf_cpu_stats *st = this_cpu_stats();
+
+	if (st)
+		st->softirq_count++;
+	if (s) {
+		s->softirq_vec = (__u32)ctx[0];
+		s->softirq_start_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+static __always_inline int on_softirq_exit(__u64 *ctx)
+{
+	__u32 vec = (__u32)ctx[0];
+	struct leaf_perf_cpu_scratch *s = this_cpu_scratch();
+	struct leaf_perf_softirq_event *e;
+	struct leaf_perf_hist *h;
+	__u64 now, duration;
+
+	if (!s || !s->softirq_start_ns || s->softirq_vec != vec)
+		return 0;
+	now = bpf_ktime_get_ns();
+	duration = now - s->softirq_start_ns;
+	s->softirq_start_ns = 0;
+	h = bpf_map_lookup_elem(&softirq_stats, &vec);
+	if (h)
+		hist_add(h, duration);
+	if (!raw_enabled[2] || !raw_allowed(2, now, this_cpu_stats()))
+		return 0;
+	e = leaf_reserve(&events, &counters, sizeof(*e), PERF_EVENT_SOFTIRQ);
+	if (!e)
+		return 0;
+	e->cpu = bpf_get_smp_processor_id();
+	e->softirq_vec = vec;
+	e->softirq_name = vec;
+	e->duration_ns = duration;
+	e->pad = 0;
+	leaf_submit(&counters, e);
+	return 0;
+}
+
+LEAF_TP_BTF_RAW_TP(softirq_entry, softirq_entry, on_softirq_entry)
+LEAF_TP_BTF_RAW_TP(softirq_exit, softirq_exit, on_softirq_exit)
+
+char LICENSE[] SEC("license") = "GPL";
