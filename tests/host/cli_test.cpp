@@ -1,0 +1,132 @@
+// leaf-host's command line, exit codes and configuration errors.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "harness.hpp"
+
+using namespace leaf::test;
+
+namespace {
+std::string fake(const std::string& name) { return std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/" + name; }
+
+// Runs leaf-host with a conf.d of `files` and the ticker plugin; returns the exit code.
+int run_with(const std::map<std::string, std::string>& files, std::string* output,
+             std::vector<std::string> extra = {}, std::vector<std::string> plugins = {"leaf_ticker.so"}) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/conf.d");
+  std::filesystem::create_directories(dir.path() + "/plugins");
+  for (const auto& [name, text] : files) dir.write("conf.d/" + name, text);
+  for (const auto& p : plugins)
+    std::filesystem::create_symlink(fake(p), dir.path() + "/plugins/" + p);
+  std::vector<std::string> argv = {host_binary(), "--config", dir.path() + "/conf.d",
+                                   "--plugins-dir", dir.path() + "/plugins"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return run_command(argv, output);
+}
+}  // namespace
+
+TEST_CASE("--help explains and exits 0; a bad option exits 2") {
+  std::string out;
+  CHECK(run_command({host_binary(), "--help"}, &out) == 0);
+  CHECK(out.find("--plugins-dir") != std::string::npos);
+  CHECK(out.find("--check") != std::string::npos);
+  CHECK(out.find("Exit status") != std::string::npos);
+  CHECK(run_command({host_binary(), "--no-such-option"}, &out) == 2);
+  CHECK(out.find("unrecognised option '--no-such-option'") != std::string::npos);
+  CHECK(run_command({host_binary(), "--version"}, &out) == 0);
+  CHECK(out.rfind("leaf-host 0.1.0 (plugin ABI 1.0)", 0) == 0);
+  CHECK(run_command({host_binary(), "--duration", "-1"}, &out) == 2);
+  CHECK(run_command({host_binary(), "--log-level", "loud"}, &out) == 2);
+}
+
+TEST_CASE("configuration errors exit 2 naming file, line and key") {
+  std::string out;
+  CHECK(run_with({{"leaf.toml", "hostname = \"h\"\n[log]\nlevl = \"debug\"\n"}}, &out) == 2);
+  CHECK(out.find("leaf.toml:3: key 'log.levl': unknown key") != std::string::npos);
+
+  CHECK(run_with({{"ticker.toml", "label = \"x\"\ninterval = 5\n"}}, &out) == 2);
+  CHECK(out.find("ticker.toml:2: key 'interval': expected a duration") != std::string::npos);
+
+  CHECK(run_with({{"ticker.toml", "count = -1\n"}}, &out) == 2);
+  CHECK(out.find("ticker.toml:1: key 'count': value -1 is out of range [0, 1000000]") !=
+        std::string::npos);
+
+  CHECK(run_with({{"ticker.toml", "mode = \"sideways\"\n"}}, &out) == 2);
+  CHECK(out.find("ticker.toml:1: key 'mode': \"sideways\" is not one of normal|oversized|undersized") !=
+        std::string::npos);
+
+  CHECK(run_with({{"ticker.toml", "enabled = \"no\"\n"}}, &out) == 2);
+  CHECK(out.find("ticker.toml:1: key 'enabled': expected a boolean") != std::string::npos);
+}
+
+TEST_CASE("nothing to load exits 3") {
+  std::string out;
+  CHECK(run_with({}, &out, {}, {}) == 3);
+  CHECK(out.find("nothing could be loaded") != std::string::npos);
+  CHECK(run_with({{"ticker.toml", "enabled = false\n"}}, &out) == 3);
+  CHECK(out.find("plugin ticker") != std::string::npos);
+  CHECK(out.find("is disabled by configuration") != std::string::npos);
+  CHECK(run_command({host_binary(), "--plugins-dir", "/nonexistent/leaf"}, &out) == 3);
+  CHECK(out.find("plugins directory /nonexistent/leaf does not exist") != std::string::npos);
+}
+
+TEST_CASE("--duration runs, then shuts down cleanly with exit 0") {
+  std::string out;
+  CHECK(run_with({{"ticker.toml", "interval = \"10ms\"\ncount = 5\n"}}, &out, {"--duration", "0.5"}) == 0);
+  CHECK(out.find("--duration reached, shutting down") != std::string::npos);
+  CHECK(out.find("\"seq\":5") != std::string::npos);
+  CHECK(out.find("\"seq\":6") == std::string::npos);
+  CHECK(out.find("leaf-host stopped: 5 events delivered") != std::string::npos);
+}
+
+TEST_CASE("records that do not fit their schema are counted, dropped and reported") {
+  for (std::string mode : {"oversized", "undersized"}) {
+    std::string out;
+    CHECK(run_with({{"leaf.toml", "stats_interval = \"100ms\"\n"},
+                    {"ticker.toml", "interval = \"10ms\"\ncount = 4\nmode = \"" + mode + "\"\n"}},
+                   &out, {"--duration", "0.6"}) == 0);
+    CHECK(out.find("\"type\":\"tick\"") == std::string::npos);
+    CHECK(out.find("[ticker] 4 tick records dropped: they do not fit the event schema") !=
+          std::string::npos);
+    CHECK(out.find("leaf-host stopped: 0 events delivered") != std::string::npos);
+  }
+}
+
+TEST_CASE("--list-plugins and --check") {
+  std::string out;
+  CHECK(run_with({}, &out, {"--list-plugins"}) == 0);
+  CHECK(out.find("ticker 1.0.0 (probe, ABI 1.0)") != std::string::npos);
+  CHECK(out.find("event tick (process): seq pid delta label note") != std::string::npos);
+  CHECK(out.find("option interval (duration, default \"10ms\"): time between ticks") !=
+        std::string::npos);
+
+  CHECK(run_with({}, &out, {"--check"}) == 0);
+  CHECK(out.find("plugin ticker (probe,") != std::string::npos);
+  CHECK(out.find("check passed") != std::string::npos);
+
+  CHECK(run_with({}, &out, {"--check"}, {"leaf_ticker.so", "leaf_ticker_failopen.so"}) == 1);
+  CHECK(out.find("plugin failopen (probe,") != std::string::npos);
+  CHECK(out.find("cannot load: ticker was built to fail in open()") != std::string::npos);
+
+  CHECK(run_with({}, &out, {"--check-json"}) == 0);
+  auto pos = out.find("{\"plugins\":");
+  REQUIRE(pos != std::string::npos);
+  auto j = nlohmann::json::parse(out.substr(pos, out.find('\n', pos) - pos));
+  CHECK(j["ok"] == true);
+  CHECK(j["plugins"][0]["name"] == "ticker");
+  CHECK(j["plugins"][0]["status"] == "ok");
+}
+
+TEST_CASE("metadata labels and the hostname override reach every event") {
+  std::string out;
+  CHECK(run_with({{"leaf.toml", "hostname = \"node-\\\"7\\\"\"\nmetadata = [\"cluster=prod\", \"region=eu-1\"]\n"},
+                  {"ticker.toml", "count = 1\n"}},
+                 &out, {"--duration", "0.3"}) == 0);
+  auto pos = out.find("{\"type\":\"process\"");
+  REQUIRE(pos != std::string::npos);
+  auto j = nlohmann::json::parse(out.substr(pos, out.find('\n', pos) - pos));
+  CHECK(j["hostname"] == "node-\"7\"");
+  CHECK(j["data"]["metadata"]["cluster"] == "prod");
+  CHECK(j["data"]["metadata"]["region"] == "eu-1");
+}

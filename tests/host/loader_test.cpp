@@ -1,0 +1,99 @@
+// ABI negotiation and plugin loading: each bad plugin is refused in one line
+// naming its file and the reason, and the good ones run.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "harness.hpp"
+
+using namespace leaf::test;
+
+namespace {
+
+std::string fake(const std::string& name) { return std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/" + name; }
+
+bool has_line(const std::string& text, const std::string& needle_a, const std::string& needle_b) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find(needle_a) != std::string::npos && line.find(needle_b) != std::string::npos)
+      return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("bad plugins are refused one line each; the good one runs") {
+  TempDir junk;
+  std::string garbage = junk.write("leaf_garbage.so", "this is not an ELF file\n");
+  chmod(garbage.c_str(), 0644);
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker.so"),           fake("leaf_ticker_major2.so"),
+               fake("leaf_ticker_minor9.so"),    fake("leaf_ticker_failcreate.so"),
+               fake("leaf_ticker_failopen.so"),  fake("leaf_no_entry.so"),
+               garbage};
+  o.config["ticker.toml"] = "interval = \"5ms\"\nlabel = \"hello\"\n";
+  LeafHost host(o);
+  host.start();
+  auto ticks = host.wait_for_count(event_type("tick"), 3);
+  CHECK(host.stop() == 0);
+  std::string err = host.stderr_text();
+
+  CHECK(has_line(err, "leaf_ticker_major2.so",
+                 "incompatible ABI: plugin is built for ABI 2.0, this host speaks ABI 1.0 (the major "
+                 "version must match); skipped"));
+  CHECK(has_line(err, "leaf_ticker_minor9.so",
+                 "incompatible ABI: plugin needs ABI 1.9, this host speaks ABI 1.0 (upgrade leaf-host)"));
+  CHECK(has_line(err, "leaf_no_entry.so", "not a Leaf plugin: no entry point 'leaf_plugin_descriptor'"));
+  CHECK(has_line(err, "leaf_garbage.so", "not a loadable library"));
+  CHECK(has_line(err, "leaf_ticker_failcreate.so",
+                 "could not be created: ticker was built to fail in its factory; skipped"));
+  CHECK(has_line(err, "leaf_ticker_failopen.so",
+                 "open failed: ticker was built to fail in open(); skipped"));
+  CHECK(has_line(err, "leaf-host running", "probes [ticker]"));
+
+  // The events of the good plugin, field by field.
+  const auto& t = ticks.front();
+  CHECK(t["type"] == "process");
+  CHECK(t["data"]["type"] == "tick");
+  CHECK(t["data"]["seq"] == 1);
+  CHECK(t["data"]["pid"] == 4242);
+  CHECK(t["data"]["delta"] == -7);
+  CHECK(t["data"]["label"] == "hello");
+  CHECK(t["data"]["note"] == "note \"quoted\"\n");
+  char hn[256] = {0};
+  gethostname(hn, sizeof(hn) - 1);
+  CHECK(t["hostname"] == std::string(hn));
+  CHECK(host.invalid_lines().empty());
+  // Sequence numbers arrive in order, none missing.
+  auto all = host.matching(event_type("tick"));
+  for (size_t i = 0; i < all.size(); ++i) CHECK(all[i]["data"]["seq"] == i + 1);
+}
+
+TEST_CASE("a plugin file writable by others is refused when running as root") {
+  if (geteuid() != 0) {
+    MESSAGE("not root: leaf-host only enforces plugin file ownership when it runs as root");
+    return;
+  }
+  TempDir dir;
+  std::string copy = dir.path() + "/leaf_ticker.so";
+  std::filesystem::copy_file(fake("leaf_ticker.so"), copy);
+  chmod(copy.c_str(), 0666);
+  HostOptions o;
+  o.plugins = {copy};
+  LeafHost host(o);
+  CHECK_THROWS(host.start());  // nothing else to run: exit 3
+  CHECK(host.stop() == 3);
+  CHECK(has_line(host.stderr_text(), copy, "refused: " + copy + " is writable by everyone"));
+
+  chmod(copy.c_str(), 0644);
+  chown(copy.c_str(), 1234, 0);
+  LeafHost host2(o);
+  CHECK_THROWS(host2.start());
+  CHECK(has_line(host2.stderr_text(), copy, "is owned by uid 1234, not root"));
+}

@@ -1,0 +1,123 @@
+// A test plugin without BPF: emits one `tick` event per timer interval
+// through IHost::emit, so the host's loader, configuration and pipeline can
+// be tested without root. Compile-time switches make the broken variants the
+// ABI tests need:
+//   TICKER_ABI_MAJOR / TICKER_ABI_MINOR  the ABI the descriptor claims
+//   TICKER_FAIL_CREATE                   the factory fails
+//   TICKER_FAIL_OPEN                     open() fails
+//   TICKER_NAME                          the plugin's name
+#include <cstring>
+#include <string>
+
+#include <leaf/sdk/plugin.hpp>
+
+#include "leaf_event.h"
+
+#ifndef TICKER_NAME
+#define TICKER_NAME "ticker"
+#endif
+
+namespace {
+
+using namespace leaf::sdk;
+
+struct tick_event {
+  leaf_event_header hdr;
+  uint64_t seq;
+  uint32_t pid;
+  int32_t delta;
+  char label[16];
+  leaf_var note;
+  char tail[64];
+};
+
+const FieldDesc kFields[] = {
+    LEAF_FIELD(tick_event, seq, U64),
+    LEAF_FIELD(tick_event, pid, U32),
+    LEAF_FIELD(tick_event, delta, I32),
+    LEAF_FIELD(tick_event, label, Chars),
+    LEAF_FIELD(tick_event, note, VarChars),
+};
+
+const EventTypeDesc kTick = {"tick",  Category::Process, kFields, 5, offsetof(tick_event, tail),
+                             sizeof(tick_event), nullptr, "a timer tick"};
+
+const ConfigOption kOptions[] = {
+    {"interval", OptionType::Duration, "\"10ms\"", 1'000'000, 60'000'000'000LL, nullptr,
+     "time between ticks"},
+    {"label", OptionType::String, "\"tick\"", 0, 0, nullptr, "text of the label field"},
+    {"count", OptionType::Int, "0", 0, 1'000'000, nullptr, "stop after this many ticks (0: never)"},
+    {"mode", OptionType::String, "\"normal\"", 0, 0, "normal|oversized|undersized",
+     "normal records, or records that break the schema's size bounds"},
+};
+
+class Ticker final : public ProbePluginBase, public ITimerHandler {
+ public:
+  explicit Ticker(IHost* host) : ProbePluginBase(host, &kTick, 1) {
+#ifdef TICKER_FAIL_CREATE
+    throw PluginError("ticker was built to fail in its factory");
+#endif
+  }
+
+  void on_timer() noexcept override {
+    if (count_ && seq_ >= count_) return;
+    tick_event e{};
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    e.hdr.timestamp_ns = uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    e.seq = ++seq_;
+    e.pid = 4242;
+    e.delta = -7;
+    std::strncpy(e.label, label_.c_str(), sizeof(e.label));
+    static const char kNote[] = "note \"quoted\"\n";
+    e.note = {static_cast<uint16_t>(offsetof(tick_event, tail)), sizeof(kNote) - 1};
+    std::memcpy(e.tail, kNote, sizeof(kNote) - 1);
+    uint32_t size = offsetof(tick_event, tail) + sizeof(kNote) - 1;
+    if (mode_ == "oversized") size = sizeof(tick_event) + 8;
+    if (mode_ == "undersized") size = offsetof(tick_event, label);
+    std::string buf(reinterpret_cast<const char*>(&e), sizeof(e));
+    buf.resize(size + 8);
+    host_->emit(&kTick, reinterpret_cast<const uint8_t*>(buf.data()), size);
+  }
+
+ private:
+  void do_open() override {
+#ifdef TICKER_FAIL_OPEN
+    throw PluginError("ticker was built to fail in open()");
+#endif
+    interval_ = cfg_int("interval");
+    label_ = cfg_string("label");
+    count_ = static_cast<uint64_t>(cfg_int("count"));
+    mode_ = cfg_string("mode");
+  }
+  void do_start() override {
+    if (host_->add_timer(static_cast<uint64_t>(interval_), this) != Status::Ok)
+      throw PluginError("timer refused");
+  }
+
+  int64_t interval_ = 0;
+  std::string label_, mode_;
+  uint64_t count_ = 0, seq_ = 0;
+};
+
+}  // namespace
+
+#if defined(TICKER_ABI_MAJOR) || defined(TICKER_ABI_MINOR)
+// A descriptor that claims another ABI version.
+#ifndef TICKER_ABI_MAJOR
+#define TICKER_ABI_MAJOR ::leaf::sdk::kAbiMajor
+#endif
+#ifndef TICKER_ABI_MINOR
+#define TICKER_ABI_MINOR ::leaf::sdk::kAbiMinor
+#endif
+namespace leaf_plugin_entry {
+static IPluginObject* create(IHost* host, char*, uint32_t) noexcept { return new Ticker(host); }
+static const PluginDescriptor descriptor = {
+    TICKER_ABI_MAJOR, TICKER_ABI_MINOR, sizeof(PluginDescriptor), PluginKind::Probe, TICKER_NAME,
+    "1.0.0", "test ticker", kOptions, 4, &create};
+const PluginDescriptor* get_descriptor() { return &descriptor; }
+}  // namespace leaf_plugin_entry
+BOOST_DLL_ALIAS(leaf_plugin_entry::get_descriptor, leaf_plugin_descriptor)
+#else
+LEAF_PLUGIN(Ticker, Probe, TICKER_NAME, "1.0.0", "test plugin: a timer tick event", kOptions)
+#endif

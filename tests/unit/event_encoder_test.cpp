@@ -1,0 +1,228 @@
+// Schema-driven encoding: every field type, escaping, invalid UTF-8, size checks.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "leaf_event.h"
+#include "pipeline/event_encoder.hpp"
+#include "pipeline/json_writer.hpp"
+
+using namespace leaf::core;
+using namespace leaf::sdk;
+
+namespace {
+
+struct rec {
+  leaf_event_header hdr;
+  uint8_t u8;
+  int8_t i8;
+  uint16_t port;
+  int32_t code;
+  uint64_t big;
+  int64_t neg;
+  uint8_t flag;
+  uint8_t kind;
+  uint16_t pad;
+  uint8_t v4[4];
+  uint8_t addr[16];
+  uint64_t started;
+  uint64_t took;
+  char comm[16];
+  leaf_var cmdline;
+  leaf_var extra;
+  uint32_t secret;
+  uint32_t zero;
+  char tail[128];
+};
+
+const char* const kKinds[] = {"zero", "one", "two"};
+const EnumDesc kKindEnum = {kKinds, 3};
+
+const FieldDesc kFields[] = {
+    LEAF_FIELD(rec, u8, U8),
+    LEAF_FIELD(rec, i8, I8),
+    LEAF_FIELD(rec, port, U16),
+    LEAF_FIELD(rec, code, I32),
+    LEAF_FIELD(rec, big, U64),
+    LEAF_FIELD(rec, neg, I64),
+    LEAF_FIELD(rec, flag, Bool),
+    LEAF_FIELD_ENUM(rec, kind, "kind", &kKindEnum),
+    LEAF_FIELD(rec, v4, Ipv4),
+    LEAF_FIELD(rec, addr, IpAddr),
+    LEAF_FIELD(rec, started, MonoTimeNs),
+    LEAF_FIELD(rec, took, DurationNs),
+    LEAF_FIELD(rec, comm, Chars),
+    LEAF_FIELD(rec, cmdline, VarChars),
+    LEAF_FIELD(rec, extra, VarJson),
+    LEAF_FIELD_AS(rec, secret, "secret", U32, kFieldHidden),
+    LEAF_FIELD_AS(rec, zero, "zero", U32, kFieldOmitZero),
+};
+
+const EventTypeDesc kType = {"test_event",  Category::Network, kFields,
+                             17,            offsetof(rec, tail), sizeof(rec),
+                             nullptr,       "test"};
+
+struct Built {
+  rec r{};
+  uint32_t size = 0;
+};
+
+Built make(const std::string& cmdline, const std::string& extra_json) {
+  Built b;
+  rec& r = b.r;
+  r.hdr.timestamp_ns = 1000;
+  r.u8 = 255;
+  r.i8 = -128;
+  r.port = 443;
+  r.code = -42;
+  r.big = 18446744073709551615ull;
+  r.neg = -9000000000;
+  r.flag = 1;
+  r.kind = 2;
+  r.v4[0] = 10, r.v4[1] = 0, r.v4[2] = 0, r.v4[3] = 1;
+  inet_pton(AF_INET6, "::ffff:93.184.216.34", r.addr);
+  r.started = 500;
+  r.took = 123456789;
+  std::strcpy(r.comm, "curl");
+  r.secret = 7;
+  uint16_t off = offsetof(rec, tail);
+  std::memcpy(r.tail, cmdline.data(), cmdline.size());
+  r.cmdline = {off, static_cast<uint16_t>(cmdline.size())};
+  std::memcpy(r.tail + cmdline.size(), extra_json.data(), extra_json.size());
+  r.extra = {static_cast<uint16_t>(off + cmdline.size()), static_cast<uint16_t>(extra_json.size())};
+  b.size = off + cmdline.size() + extra_json.size();
+  return b;
+}
+
+std::string encode(const Built& b, const EventEdits* edits = nullptr) {
+  std::string out;
+  EncodeContext ctx{"prod-web-01", 1'700'000'000'000'000'000LL, ""};
+  REQUIRE(record_fits(kType, reinterpret_cast<const uint8_t*>(&b.r), b.size));
+  encode_event(out, kType, reinterpret_cast<const uint8_t*>(&b.r), b.size, ctx, edits);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the schema is valid") { CHECK(validate_schema(kType) == ""); }
+
+TEST_CASE("every field type encodes to the exact JSON") {
+  auto b = make("curl -s https://example.com", "{\"a\":[1,2]}");
+  std::string json = encode(b);
+  CHECK(json ==
+        "{\"type\":\"network\",\"timestamp\":1700000000000001000,\"hostname\":\"prod-web-01\","
+        "\"data\":{\"type\":\"test_event\",\"u8\":255,\"i8\":-128,\"port\":443,\"code\":-42,"
+        "\"big\":18446744073709551615,\"neg\":-9000000000,\"flag\":true,\"kind\":\"two\","
+        "\"v4\":\"10.0.0.1\",\"addr\":\"93.184.216.34\",\"started\":1700000000000000500,"
+        "\"took\":123456789,\"comm\":\"curl\",\"cmdline\":\"curl -s https://example.com\","
+        "\"extra\":{\"a\":[1,2]}}}");
+  auto parsed = nlohmann::json::parse(json);
+  CHECK(parsed["data"].count("secret") == 0);  // hidden
+  CHECK(parsed["data"].count("zero") == 0);    // omitted when zero
+}
+
+TEST_CASE("IPv6 addresses, enums out of range, non-zero omit-zero fields") {
+  auto b = make("x", "");
+  inet_pton(AF_INET6, "2001:db8::1", b.r.addr);
+  b.r.kind = 9;
+  b.r.zero = 3;
+  auto j = nlohmann::json::parse(encode(b));
+  CHECK(j["data"]["addr"] == "2001:db8::1");
+  CHECK(j["data"]["kind"] == 9);
+  CHECK(j["data"]["zero"] == 3);
+  CHECK(j["data"]["extra"].is_null());
+  inet_pton(AF_INET6, "::1", b.r.addr);
+  CHECK(nlohmann::json::parse(encode(b))["data"]["addr"] == "::1");
+}
+
+TEST_CASE("strings that need escaping stay valid JSON and lose nothing") {
+  std::string tricky = "a\"b\\c\nd\te\x01f\x7f/g\xc3\xa9h\xe2\x82\xac";
+  auto b = make(tricky, "");
+  std::string json = encode(b);
+  auto j = nlohmann::json::parse(json);
+  CHECK(j["data"]["cmdline"].get<std::string>() == tricky);
+}
+
+TEST_CASE("bytes that are not UTF-8 are escaped as \\xHH, never dropped") {
+  std::string bad = std::string("ok\xff") + "\xc3" + "(" + "\xed\xa0\x80" + "\xf0\x82\x82\xac" + "end";
+  auto b = make(bad, "");
+  std::string json = encode(b);
+  auto j = nlohmann::json::parse(json);  // must be valid JSON
+  CHECK(j["data"]["cmdline"].get<std::string>() ==
+        "ok\\xff\\xc3(\\xed\\xa0\\x80\\xf0\\x82\\x82\\xacend");
+}
+
+TEST_CASE("fixed char arrays stop at NUL and survive a missing NUL") {
+  auto b = make("x", "");
+  std::memcpy(b.r.comm, "0123456789abcdef", 16);  // no NUL at all
+  CHECK(nlohmann::json::parse(encode(b))["data"]["comm"] == "0123456789abcdef");
+}
+
+TEST_CASE("records shorter or longer than the schema, or with tails out of bounds, do not fit") {
+  auto b = make("hello", "");
+  const auto* p = reinterpret_cast<const uint8_t*>(&b.r);
+  CHECK(record_fits(kType, p, b.size));
+  CHECK_FALSE(record_fits(kType, p, offsetof(rec, tail) - 1));
+  CHECK_FALSE(record_fits(kType, p, sizeof(rec) + 1));
+  b.r.cmdline.length = 200;  // runs past the record
+  CHECK_FALSE(record_fits(kType, p, b.size));
+  b.r.cmdline = {8, 4};  // points into the fixed part
+  CHECK_FALSE(record_fits(kType, p, b.size));
+}
+
+TEST_CASE("processor edits: replaced strings and added fields") {
+  auto b = make("mysql -ppassword", "");
+  EventEdits edits;
+  edits.replaced.emplace_back(13, "mysql -p****");
+  edits.extras = ",\"container_id\":\"abc123def456\"";
+  auto j = nlohmann::json::parse(encode(b, &edits));
+  CHECK(j["data"]["cmdline"] == "mysql -p****");
+  CHECK(j["data"]["container_id"] == "abc123def456");
+}
+
+TEST_CASE("key text of fields") {
+  auto b = make("x", "");
+  const auto* p = reinterpret_cast<const uint8_t*>(&b.r);
+  std::string k;
+  field_text(k, kFields[9], p, b.size, 0);
+  CHECK(k == "93.184.216.34");
+  k.clear();
+  field_text(k, kFields[2], p, b.size, 0);
+  CHECK(k == "443");
+  k.clear();
+  field_text(k, kFields[12], p, b.size, 0);
+  CHECK(k == "curl");
+}
+
+TEST_CASE("invalid schemas are refused with the reason") {
+  FieldDesc bad_size[] = {{"pid", FieldType::U32, 16, 8, 0, nullptr}};
+  EventTypeDesc t = {"bad", Category::Process, bad_size, 1, 32, 32, nullptr, ""};
+  CHECK(validate_schema(t) == "event type 'bad', field 'pid': size 8 does not fit its type");
+  FieldDesc outside[] = {{"pid", FieldType::U32, 30, 4, 0, nullptr}};
+  t.fields = outside;
+  CHECK(validate_schema(t) == "event type 'bad', field 'pid': lies outside fixed_size");
+  FieldDesc header[] = {{"pid", FieldType::U32, 4, 4, 0, nullptr}};
+  t.fields = header;
+  CHECK(validate_schema(t) == "event type 'bad', field 'pid': overlaps the event header");
+  t.field_count = 0;
+  t.key_field = "src_ip";
+  CHECK(validate_schema(t) == "event type 'bad': key_field 'src_ip' is not a field");
+}
+
+TEST_CASE("utf8 sequence lengths") {
+  auto len = [](const char* s) {
+    return utf8_sequence_length(reinterpret_cast<const unsigned char*>(s), std::strlen(s));
+  };
+  CHECK(len("a") == 1);
+  CHECK(len("\xc3\xa9") == 2);
+  CHECK(len("\xe2\x82\xac") == 3);
+  CHECK(len("\xf0\x9f\x98\x80") == 4);
+  CHECK(len("\xc0\xaf") == 0);      // overlong
+  CHECK(len("\xed\xa0\x80") == 0);  // surrogate
+  CHECK(len("\xf4\x90\x80\x80") == 0);
+  CHECK(len("\xe2\x82") == 0);      // truncated
+}
