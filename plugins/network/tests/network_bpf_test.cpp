@@ -1,0 +1,410 @@
+// The network plugin through the real leaf-host, against real TCP traffic:
+// loopback over IPv4 and IPv6, a refused connection, two network
+// namespaces joined by a veth pair, a run of short connections, and a
+// connection opened before Leaf started. Values are asserted exactly.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "harness.hpp"
+#include "tcp_peers.hpp"
+
+namespace {
+
+using leaf::test::HostOptions;
+using leaf::test::Json;
+using leaf::test::LeafHost;
+using namespace leaf::network::test;
+using namespace std::chrono_literals;
+
+constexpr uint64_t kClientBytes = 12345;
+constexpr uint64_t kServerBytes = 5000;
+
+HostOptions host_options(const std::string& network_toml = "") {
+  HostOptions o;
+  o.plugins = {"network"};
+  o.config["network.toml"] = network_toml;
+  return o;
+}
+
+// Events of one TCP connection port (either end), of one type.
+std::function<bool(const Json&)> on_port(const std::string& type, uint64_t port) {
+  return [type, port](const Json& e) {
+    if (!e.contains("data")) return false;
+    const Json& d = e["data"];
+    return d.value("type", "") == type &&
+           (d.value("src_port", 0u) == port || d.value("dst_port", 0u) == port);
+  };
+}
+
+// The cgroup (v2) id of this process, as bpf_get_current_cgroup_id() sees
+// it: the inode number of its cgroup directory. 0 when unknown.
+uint64_t own_cgroup_id() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line, path;
+  while (std::getline(in, line))
+    if (line.rfind("0::", 0) == 0) path = line.substr(3);
+  if (path.empty()) return 0;
+  for (const char* root : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
+    struct stat st{};
+    if (stat((std::string(root) + path).c_str(), &st) == 0) return st.st_ino;
+  }
+  return 0;
+}
+
+// The fields every event carries about the process and the ends.
+void check_ends(const Json& d, pid_t pid, const std::string& comm, const std::string& src_ip,
+                uint64_t src_port, const std::string& dst_ip, uint64_t dst_port, int family,
+                const std::string& direction) {
+  INFO(d.dump());
+  CHECK(d["pid"] == pid);
+  CHECK(d["tgid"] == pid);
+  CHECK(d["comm"] == comm);
+  CHECK(d["uid"] == getuid());
+  CHECK(d["attributed"] == true);
+  CHECK(d["family"] == family);
+  CHECK(d["protocol"] == "tcp");
+  CHECK(d["src_ip"] == src_ip);
+  CHECK(d["src_port"] == src_port);
+  CHECK(d["dst_ip"] == dst_ip);
+  CHECK(d["dst_port"] == dst_port);
+  CHECK(d["direction"] == direction);
+  CHECK(d["conn_id"].is_number());
+  if (uint64_t cg = own_cgroup_id()) CHECK(d["cgroup_id"] == cg);
+}
+
+struct Exchange {
+  uint64_t server_port = 0, client_port = 0;
+  pid_t server_pid = 0, client_pid = 0;
+  uint64_t server_held_ns = 0, client_held_ns = 0;
+};
+
+// One client/server exchange: 12345 bytes up, 5000 down, the client holding
+// the connection 200 ms before closing first.
+Exchange exchange(int family, const std::string& server_addr, const std::string& client_target,
+                  const std::string& server_ns = "", const std::string& client_ns = "") {
+  ServerSpec s;
+  s.family = family;
+  s.address = server_addr;
+  s.netns = server_ns;
+  s.expect_bytes = kClientBytes;
+  s.reply_bytes = kServerBytes;
+  ChildProcess server([&](ChildProcess& self) { run_server(self, s); });
+  Exchange x;
+  x.server_pid = server.pid();
+  x.server_port = server.receive().port;
+  ClientSpec c;
+  c.family = family;
+  c.address = client_target;
+  c.port = static_cast<uint16_t>(x.server_port);
+  c.netns = client_ns;
+  c.send_bytes = kClientBytes;
+  c.expect_bytes = kServerBytes;
+  c.hold_ms = 200;
+  ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
+  x.client_pid = client.pid();
+  PeerReport cr = client.receive();
+  REQUIRE(cr.error == 0);
+  x.client_port = cr.port;
+  x.client_held_ns = cr.held_ns;
+  x.server_held_ns = server.receive().held_ns;
+  REQUIRE(client.wait() == 0);
+  REQUIRE(server.wait() == 0);
+  return x;
+}
+
+// Asserts the four events of one exchange, exactly.
+void check_exchange(LeafHost& host, const Exchange& x, int family, const std::string& client_ip,
+                    const std::string& server_ip) {
+  auto connects = host.wait_for_count(on_port("tcp_connect", x.server_port), 1);
+  auto accepts = host.wait_for_count(on_port("tcp_accept", x.server_port), 1);
+  auto closes = host.wait_for_count(on_port("tcp_close", x.server_port), 2);
+  REQUIRE(host.stop() == 0);
+  connects = host.matching(on_port("tcp_connect", x.server_port));
+  accepts = host.matching(on_port("tcp_accept", x.server_port));
+  closes = host.matching(on_port("tcp_close", x.server_port));
+  REQUIRE(connects.size() == 1);
+  REQUIRE(accepts.size() == 1);
+  REQUIRE(closes.size() == 2);
+  CHECK(connects[0]["type"] == "network");
+
+  const Json& conn = connects[0]["data"];
+  check_ends(conn, x.client_pid, "leafnet-client", client_ip, x.client_port, server_ip,
+             x.server_port, family, "outbound");
+  const Json& acc = accepts[0]["data"];
+  check_ends(acc, x.server_pid, "leafnet-server", server_ip, x.server_port, client_ip,
+             x.client_port, family, "inbound");
+  CHECK(acc["conn_id"] != conn["conn_id"]);
+
+  for (const auto& e : closes) {
+    const Json& d = e["data"];
+    INFO(d.dump());
+    bool is_client = d["src_port"] == x.client_port;
+    if (is_client) {
+      check_ends(d, x.client_pid, "leafnet-client", client_ip, x.client_port, server_ip,
+                 x.server_port, family, "outbound");
+      CHECK(d["conn_id"] == conn["conn_id"]);
+      CHECK(d["bytes_sent"] == kClientBytes);
+      CHECK(d["bytes_recv"] == kServerBytes);
+      CHECK(d["duration_ns"].get<uint64_t>() >= x.client_held_ns);
+      CHECK(d["state"] == "FIN_WAIT2");  // closed first, then the peer's FIN: TIME_WAIT
+    } else {
+      check_ends(d, x.server_pid, "leafnet-server", server_ip, x.server_port, client_ip,
+                 x.client_port, family, "inbound");
+      CHECK(d["conn_id"] == acc["conn_id"]);
+      CHECK(d["bytes_sent"] == kServerBytes);
+      CHECK(d["bytes_recv"] == kClientBytes);
+      CHECK(d["duration_ns"].get<uint64_t>() >= x.server_held_ns);
+      CHECK(d["state"] == "LAST_ACK");  // the peer closed first
+    }
+    CHECK(d["error"] == 0);
+    // SYN, data, FIN at least each way; the exact number depends on ACK timing.
+    CHECK(d["packets_sent"].get<uint64_t>() >= 3);
+    CHECK(d["packets_recv"].get<uint64_t>() >= 3);
+    CHECK(d["retransmits"] == 0);
+  }
+}
+
+// Two network namespaces joined by a veth pair, deleted on scope exit.
+class NetnsPair {
+ public:
+  NetnsPair() {
+    std::string id = std::to_string(getpid() % 250 + 1);
+    a_ = "leafnet-a-" + std::to_string(getpid());
+    b_ = "leafnet-b-" + std::to_string(getpid());
+    ip_a_ = "10.199." + id + ".1";
+    ip_b_ = "10.199." + id + ".2";
+    std::string va = "lnva" + std::to_string(getpid()), vb = "lnvb" + std::to_string(getpid());
+    shell("ip netns add " + a_);
+    shell("ip netns add " + b_);
+    shell("ip link add " + va + " netns " + a_ + " type veth peer name " + vb + " netns " + b_);
+    shell("ip -n " + a_ + " addr add " + ip_a_ + "/24 dev " + va);
+    shell("ip -n " + b_ + " addr add " + ip_b_ + "/24 dev " + vb);
+    shell("ip -n " + a_ + " link set " + va + " up");
+    shell("ip -n " + b_ + " link set " + vb + " up");
+    shell("ip -n " + a_ + " link set lo up");
+    shell("ip -n " + b_ + " link set lo up");
+  }
+  ~NetnsPair() {
+    try {
+      shell("ip netns del " + a_);
+    } catch (...) {
+    }
+    try {
+      shell("ip netns del " + b_);
+    } catch (...) {
+    }
+  }
+  std::string a_, b_, ip_a_, ip_b_;
+};
+
+}  // namespace
+
+TEST_CASE("loopback IPv4: connect, accept and both closes, exact values") {
+  LeafHost host(host_options());
+  host.start();
+  Exchange x = exchange(4, "127.0.0.1", "127.0.0.1");
+  check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
+}
+
+TEST_CASE("loopback IPv6 (::1)") {
+  LeafHost host(host_options());
+  host.start();
+  Exchange x = exchange(6, "::1", "::1");
+  check_exchange(host, x, 6, "::1", "::1");
+}
+
+TEST_CASE("raw_tp fallback (hooks.skip) gives the same events") {
+  LeafHost host(host_options("[hooks]\nskip = [\"fentry\", \"kprobe\", \"tp_btf\"]\n"));
+  host.start();
+  Exchange x = exchange(4, "127.0.0.1", "127.0.0.1");
+  check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
+}
+
+TEST_CASE("a refused connection is reported, with no bytes") {
+  LeafHost host(host_options());
+  host.start();
+  // A bound socket that does not listen: the port answers SYN with RST.
+  int holder = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  socklen_t len = sizeof(a);
+  REQUIRE(getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  uint64_t port = ntohs(a.sin_port);
+
+  ClientSpec c;
+  c.port = static_cast<uint16_t>(port);
+  ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
+  PeerReport r = client.receive();
+  REQUIRE(client.wait() == 0);
+  CHECK(r.error == ECONNREFUSED);
+
+  host.wait_for_count(on_port("tcp_close", port), 1);
+  REQUIRE(host.stop() == 0);
+  close(holder);
+  auto connects = host.matching(on_port("tcp_connect", port));
+  auto closes = host.matching(on_port("tcp_close", port));
+  REQUIRE(connects.size() == 1);
+  REQUIRE(closes.size() == 1);
+  CHECK(host.matching(on_port("tcp_accept", port)).empty());
+  const Json& conn = connects[0]["data"];
+  CHECK(conn["pid"] == client.pid());
+  CHECK(conn["comm"] == "leafnet-client");
+  CHECK(conn["dst_ip"] == "127.0.0.1");
+  CHECK(conn["dst_port"] == port);
+  const Json& d = closes[0]["data"];
+  INFO(d.dump());
+  CHECK(d["pid"] == client.pid());
+  CHECK(d["direction"] == "outbound");
+  CHECK(d["conn_id"] == conn["conn_id"]);
+  CHECK(d["src_port"] == conn["src_port"]);
+  CHECK(d["state"] == "SYN_SENT");
+  CHECK(d["error"] == ECONNREFUSED);
+  CHECK(d["bytes_sent"] == 0);
+  CHECK(d["bytes_recv"] == 0);
+}
+
+TEST_CASE("traffic between two network namespaces, with their addresses") {
+  NetnsPair ns;
+  LeafHost host(host_options());
+  host.start();
+  Exchange x = exchange(4, ns.ip_b_, ns.ip_b_, ns.b_, ns.a_);
+  check_exchange(host, x, 4, ns.ip_a_, ns.ip_b_);
+}
+
+TEST_CASE("many short connections: none missing, none reported twice") {
+  constexpr int kConnections = 300;
+  LeafHost host(host_options());
+  host.start();
+  ServerSpec s;
+  s.expect_bytes = 100;
+  s.reply_bytes = 10;
+  s.connections = kConnections;
+  ChildProcess server([&](ChildProcess& self) { run_server(self, s); });
+  uint64_t port = server.receive().port;
+  ClientSpec c;
+  c.port = static_cast<uint16_t>(port);
+  c.send_bytes = 100;
+  c.expect_bytes = 10;
+  c.connections = kConnections;
+  ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
+  std::set<uint64_t> client_ports;
+  for (int i = 0; i < kConnections; ++i) {
+    PeerReport r = client.receive();
+    REQUIRE(r.error == 0);
+    server.receive();
+  }
+  REQUIRE(client.wait() == 0);
+  REQUIRE(server.wait() == 0);
+
+  host.wait_for_count(on_port("tcp_close", port), 2 * kConnections, 30s);
+  REQUIRE(host.stop() == 0);
+  auto connects = host.matching(on_port("tcp_connect", port));
+  auto accepts = host.matching(on_port("tcp_accept", port));
+  auto closes = host.matching(on_port("tcp_close", port));
+  CHECK(connects.size() == kConnections);
+  CHECK(accepts.size() == kConnections);
+  CHECK(closes.size() == 2 * kConnections);
+
+  // Every connection once: one tcp_connect and one outbound close per
+  // client-side id, one tcp_accept and one inbound close per server-side id.
+  std::map<uint64_t, int> opened, closed;
+  for (const auto& e : connects) opened[e["data"]["conn_id"].get<uint64_t>()]++;
+  for (const auto& e : accepts) opened[e["data"]["conn_id"].get<uint64_t>()]++;
+  for (const auto& e : closes) {
+    const Json& d = e["data"];
+    closed[d["conn_id"].get<uint64_t>()]++;
+    bool outbound = d["direction"] == "outbound";
+    CHECK(d["pid"] == (outbound ? client.pid() : server.pid()));
+    CHECK(d["bytes_sent"] == (outbound ? 100 : 10));
+    CHECK(d["bytes_recv"] == (outbound ? 10 : 100));
+  }
+  CHECK(opened.size() == 2 * kConnections);
+  CHECK(closed == opened);
+  for (const auto& [id, n] : opened) CHECK(n == 1);
+}
+
+TEST_CASE("a connection opened before Leaf started is reported at close, not attributed") {
+  ServerSpec s;
+  s.expect_bytes = kClientBytes;
+  s.reply_bytes = kServerBytes;
+  ChildProcess server([&](ChildProcess& self) { run_server(self, s); });
+  uint64_t port = server.receive().port;
+  ClientSpec c;
+  c.port = static_cast<uint16_t>(port);
+  c.send_bytes = kClientBytes;
+  c.expect_bytes = kServerBytes;
+  c.hold_ms = 600000;  // killed below, once Leaf runs
+  c.report_exchanged = true;
+  ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
+  REQUIRE(client.receive().error == 0);  // both directions done
+
+  LeafHost host(host_options());
+  host.start();
+  kill(client.pid(), SIGKILL);  // the kernel closes its socket: FIN
+  client.wait();
+  server.receive();
+  REQUIRE(server.wait() == 0);
+  auto closes = host.wait_for_count(on_port("tcp_close", port), 2);
+  REQUIRE(host.stop() == 0);
+  closes = host.matching(on_port("tcp_close", port));
+  REQUIRE(closes.size() == 2);
+  CHECK(host.matching(on_port("tcp_connect", port)).empty());
+  CHECK(host.matching(on_port("tcp_accept", port)).empty());
+  for (const auto& e : closes) {
+    const Json& d = e["data"];
+    INFO(d.dump());
+    CHECK(d["attributed"] == false);
+    CHECK(d["direction"] == "unknown");
+    CHECK(d["pid"] == 0);
+    CHECK(d["comm"] == "");
+    CHECK_FALSE(d.contains("conn_id"));
+    CHECK(d["duration_ns"] == 0);
+    bool is_client = d["dst_port"] == port;
+    CHECK(d["bytes_sent"] == (is_client ? kClientBytes : kServerBytes));
+    CHECK(d["bytes_recv"] == (is_client ? kServerBytes : kClientBytes));
+  }
+}
+
+TEST_CASE("ignore.ports: connections on an ignored port are not reported") {
+  ServerSpec s;
+  s.expect_bytes = 1;
+  s.reply_bytes = 1;
+  ChildProcess ignored_server([&](ChildProcess& self) { run_server(self, s); });
+  uint64_t ignored_port = ignored_server.receive().port;
+  ChildProcess server([&](ChildProcess& self) { run_server(self, s); });
+  uint64_t port = server.receive().port;
+
+  LeafHost host(host_options("[ignore]\nports = [" + std::to_string(ignored_port) + "]\n"));
+  host.start();
+  for (uint64_t p : {ignored_port, port}) {
+    ClientSpec c;
+    c.port = static_cast<uint16_t>(p);
+    c.send_bytes = 1;
+    c.expect_bytes = 1;
+    ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
+    REQUIRE(client.receive().error == 0);
+    REQUIRE(client.wait() == 0);
+  }
+  ignored_server.receive();
+  server.receive();
+  host.wait_for_count(on_port("tcp_close", port), 2);
+  REQUIRE(host.stop() == 0);
+  CHECK(host.matching(on_port("tcp_close", port)).size() == 2);
+  CHECK(host.matching(on_port("tcp_connect", ignored_port)).empty());
+  CHECK(host.matching(on_port("tcp_accept", ignored_port)).empty());
+  CHECK(host.matching(on_port("tcp_close", ignored_port)).empty());
+}
