@@ -149,6 +149,19 @@ std::vector<Record> consume(const std::string& bootstrap, const std::string& top
   return records;
 }
 
+std::vector<Record> consume_until(const std::string& bootstrap, const std::string& topic,
+                                  const std::function<bool(const Record&)>& match,
+                                  std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto records = consume(bootstrap, topic, 0, 0ms);
+    for (const auto& r : records)
+      if (match(r)) return records;
+    if (Clock::now() >= deadline) return records;
+    usleep(200 * 1000);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // TestHost
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -56,6 +57,12 @@ struct Record {
 // `expected` records arrived or `timeout` passed.
 std::vector<Record> consume(const std::string& bootstrap, const std::string& topic, size_t expected,
                             std::chrono::milliseconds timeout = 60s);
+
+// Reads `topic` with kcat until a record satisfies `match` or `timeout`
+// passes; returns everything read in the last pass.
+std::vector<Record> consume_until(const std::string& bootstrap, const std::string& topic,
+                                  const std::function<bool(const Record&)>& match,
+                                  std::chrono::milliseconds timeout = 60s);
 
 // One configuration value as the host would hand it to the plugin.
 struct Value {
