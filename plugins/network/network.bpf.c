@@ -189,9 +189,13 @@ static __always_inline void take_task(struct net_conn *c)
 	c->flags |= NET_CONN_F_ATTRIBUTED;
 }
 
+/* Random, non-zero, and within 53 bits so that JSON consumers that read
+ * numbers as doubles keep it exact. */
 static __always_inline __u64 new_conn_id(void)
 {
-	return ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32() | 1;
+	__u64 id = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
+
+	return (id & ((1ULL << 53) - 1)) | 1;
 }
 
 /* Adds or replaces the entry of `sk`; counts entries really added. */

@@ -140,6 +140,7 @@ void check_exchange(LeafHost& host, const Exchange& x, int family, const std::st
   CHECK(connects[0]["type"] == "network");
 
   const Json& conn = connects[0]["data"];
+  CHECK(conn["conn_id"].get<uint64_t>() < (1ull << 53));
   check_ends(conn, x.client_pid, "leafnet-client", client_ip, x.client_port, server_ip,
              x.server_port, family, "outbound");
   const Json& acc = accepts[0]["data"];
@@ -228,8 +229,20 @@ TEST_CASE("loopback IPv6 (::1)") {
 TEST_CASE("raw_tp fallback (hooks.skip) gives the same events") {
   LeafHost host(host_options("[hooks]\nskip = [\"fentry\", \"kprobe\", \"tp_btf\"]\n"));
   host.start();
+  // The startup log names each probe's hook.
+  for (const char* probe : {"tcp_connect", "tcp_accept", "tcp_close"})
+    CHECK(host.stderr_text().find(std::string("probe ") + probe + " attached via raw_tp") !=
+          std::string::npos);
   Exchange x = exchange(4, "127.0.0.1", "127.0.0.1");
   check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
+}
+
+TEST_CASE("classic tracepoint fallback (tracefs) gives the same events") {
+  LeafHost host(host_options(
+      "[hooks]\nskip = [\"fentry\", \"kprobe\", \"tp_btf\", \"raw_tp\"]\n"));
+  host.start();
+  Exchange x = exchange(6, "::1", "::1");
+  check_exchange(host, x, 6, "::1", "::1");
 }
 
 TEST_CASE("a refused connection is reported, with no bytes") {
