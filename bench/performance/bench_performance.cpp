@@ -1,0 +1,134 @@
+// What the performance plugin costs the host: round trips per second of two
+// processes ping-ponging a byte over pipes (a context-switch-bound workload,
+// the plugin's worst case), without the plugin, with it in its default mode
+// (aggregates only) and in raw modes, in one run. Modes are interleaved
+// round by round so that background load hits them alike; the median of the
+// rounds is reported.
+//
+//   bench_performance [--round-trips N] [--rounds R] [--cpu C]
+//   (C >= 0 pins both processes to CPU C: every switch on one CPU)
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "empty_hooks.skel.h"
+#include "plugin_host.hpp"
+#include "workloads.hpp"
+
+using leaf::performance::test::monotonic_ns;
+using leaf::performance::test::PingPong;
+using leaf::performance::test::PluginHost;
+
+namespace {
+
+struct Mode {
+  const char* name;
+  bool loaded;  // the plugin; `empty` attaches empty programs instead
+  bool empty;
+  std::map<std::string, std::string> config;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct Result {
+  double rate;           // round trips per second
+  uint64_t raw_records;  // raw records the ring received
+};
+
+Result measure(const Mode& mode, uint64_t round_trips, int cpu) {
+  std::unique_ptr<PluginHost> host;
+  empty_hooks_bpf* empty = nullptr;
+  if (mode.empty) {
+    empty = empty_hooks_bpf::open_and_load();
+    if (!empty || empty_hooks_bpf::attach(empty) != 0) {
+      std::fprintf(stderr, "cannot attach the empty programs\n");
+      std::exit(1);
+    }
+  }
+  if (mode.loaded) {
+    host = std::make_unique<PluginHost>(LEAF_PERFORMANCE_PLUGIN, mode.config);
+    host->open();
+    host->start();
+    host->tick();
+  }
+  PingPong pp(cpu);
+  pp.run(round_trips / 10);  // warm up
+  uint64_t t0 = monotonic_ns();
+  pp.run(round_trips);
+  uint64_t t1 = monotonic_ns();
+  pp.finish();
+  Result r{static_cast<double>(round_trips) * 1e9 / static_cast<double>(t1 - t0), 0};
+  if (host) {
+    host->drain([&](const uint8_t*, uint32_t) { ++r.raw_records; });
+    host->stop();
+  }
+  empty_hooks_bpf::destroy(empty);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t round_trips = 50000;
+  int rounds = 5, cpu = -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--round-trips")) round_trips = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--cpu")) cpu = std::atoi(argv[i + 1]);
+  }
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "bench_performance: needs root to load BPF programs\n");
+    return 77;
+  }
+  const std::string big_ring = "\"256M\"";
+  const std::vector<Mode> modes = {
+      {"not loaded", false, false, {}},
+      {"empty programs, same tracepoints", false, true, {}},
+      {"default (aggregates)", true, false, {}},
+      {"aggregates without runq", true, false,
+       {{"aggregates", "[\"cpu\", \"irq\", \"softirq\"]"}}},
+      {"raw context_switch, 1000/s per CPU", true, false, {{"raw.context_switch", "true"}}},
+      {"raw all types, unlimited",
+       true,
+       false,
+       {{"raw.context_switch", "true"},
+        {"raw.irq", "true"},
+        {"raw.softirq", "true"},
+        {"raw.rate_limit", "100000000"},
+        {"raw.burst", "100000000"},
+        {"ring_buffer_size", big_ring}}},
+  };
+  std::vector<std::vector<double>> rates(modes.size());
+  std::vector<uint64_t> records(modes.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t m = 0; m < modes.size(); ++m) {
+      Result res = measure(modes[m], round_trips, cpu);
+      rates[m].push_back(res.rate);
+      records[m] += res.raw_records;
+    }
+    std::fprintf(stderr, "round %d/%d done\n", r + 1, rounds);
+  }
+  std::printf("pipe ping-pong, %llu round trips x %d rounds, %s\n",
+              static_cast<unsigned long long>(round_trips), rounds,
+              cpu >= 0 ? ("both on CPU " + std::to_string(cpu)).c_str() : "unpinned");
+  double base = median(rates[0]);
+  std::printf("%-38s %14s %10s %14s\n", "mode", "round trips/s", "slowdown", "raw records");
+  for (size_t m = 0; m < modes.size(); ++m) {
+    double rate = median(rates[m]);
+    std::printf("%-38s %14.0f %9.2f%% %14llu\n", modes[m].name, rate,
+                (base - rate) / base * 100.0, static_cast<unsigned long long>(records[m]));
+  }
+  std::printf("goal: default mode <= 3%% slowdown\n");
+  return 0;
+}
