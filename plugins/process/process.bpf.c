@@ -22,6 +22,8 @@
 #define SIGNAL_GROUP_EXIT 0x00000004
 /* Threads visited when summing a dying process's CPU times and faults. */
 #define EXIT_THREAD_WALK_MAX 256
+/* Passes over a dying process's threads before giving up on a consistent one. */
+#define EXIT_USAGE_ATTEMPTS 8
 
 LEAF_RINGBUF(events);
 LEAF_COUNTERS(counters);
@@ -309,30 +311,30 @@ int process_fork__tp(struct trace_event_raw_sched_process_fork *ctx)
  * exit */
 
 struct usage {
-	__u64 utime, stime, min_flt, maj_flt;
+	__u64 utime, stime; /* tick-sampled user / system time */
+	__u64 runtime;      /* scheduler runtime (sum_exec_runtime): exact */
+	__u64 min_flt, maj_flt;
 };
 
 static __always_inline void add_task_usage(struct usage *u, struct task_struct *t)
 {
 	u->utime += BPF_CORE_READ(t, utime);
 	u->stime += BPF_CORE_READ(t, stime);
+	u->runtime += BPF_CORE_READ(t, se.sum_exec_runtime);
 	u->min_flt += BPF_CORE_READ(t, min_flt);
 	u->maj_flt += BPF_CORE_READ(t, maj_flt);
 }
 
-/* The whole process's usage, as thread_group_cputime() counts it: the
- * signal struct's sums (threads already reaped) plus every thread still on
- * the thread list (the dying thread, a zombie leader, threads that exit
- * concurrently but are not reaped yet). */
-static __always_inline void process_usage(struct task_struct *task, struct usage *u)
+/* One pass over the signal struct's sums and the thread list. */
+static __always_inline void sum_process_usage(struct signal_struct *sig, struct usage *u)
 {
-	struct signal_struct *sig = BPF_CORE_READ(task, signal);
 	struct list_head *head = &sig->thread_head;
 	struct list_head *node = BPF_CORE_READ(sig, thread_head.next);
 	__u64 off = bpf_core_field_offset(struct task_struct, thread_node);
 
 	u->utime = BPF_CORE_READ(sig, utime);
 	u->stime = BPF_CORE_READ(sig, stime);
+	u->runtime = BPF_CORE_READ(sig, sum_sched_runtime);
 	u->min_flt = BPF_CORE_READ(sig, min_flt);
 	u->maj_flt = BPF_CORE_READ(sig, maj_flt);
 	for (int i = 0; i < EXIT_THREAD_WALK_MAX; i++) {
@@ -345,6 +347,84 @@ static __always_inline void process_usage(struct task_struct *task, struct usage
 	}
 	if (node != head)
 		stat_inc(PROCESS_STAT_THREAD_WALK_CUT);
+}
+
+static __always_inline __u32 stats_sequence(struct signal_struct *sig)
+{
+	return BPF_CORE_READ(sig, stats_lock.seqcount.seqcount.sequence);
+}
+
+/* The whole process's usage, as thread_group_cputime() counts it: the
+ * signal struct's sums (threads already reaped) plus every thread still on
+ * the thread list (the dying thread, a zombie leader, threads that exit
+ * concurrently but are not reaped yet). A thread reaped during the pass
+ * moves from the list to the sums under sig->stats_lock, a seqlock: the
+ * pass is retried when its sequence moved, so no thread is missed or
+ * counted twice. */
+static __always_inline void process_usage(struct task_struct *task, struct usage *u)
+{
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+
+	for (int attempt = 0; attempt < EXIT_USAGE_ATTEMPTS; attempt++) {
+		__u32 seq = stats_sequence(sig);
+
+		if (seq & 1)
+			continue; /* a thread is being reaped right now */
+		__builtin_memset(u, 0, sizeof(*u));
+		sum_process_usage(sig, u);
+		if (stats_sequence(sig) == seq)
+			return;
+	}
+	stat_inc(PROCESS_STAT_USAGE_RACED);
+	__builtin_memset(u, 0, sizeof(*u));
+	sum_process_usage(sig, u);
+}
+
+static __always_inline int bit_length(__u64 v)
+{
+	int n = 0;
+
+	for (int i = 0; i < 64; i++) {
+		if (!v)
+			break;
+		v >>= 1;
+		n++;
+	}
+	return n;
+}
+
+/* a * b / c without overflowing 64 bits: a and c lose low bits together
+ * until the product fits (the ratio a / c keeps its leading bits). */
+static __always_inline __u64 scale(__u64 a, __u64 b, __u64 c)
+{
+	int excess = bit_length(a) + bit_length(b) - 64;
+
+	if (excess > 0) {
+		if (excess > 63)
+			excess = 63;
+		a >>= excess;
+		c >>= excess;
+	}
+	return c ? a * b / c : 0;
+}
+
+/* Splits the exact runtime between user and system time in the ratio of
+ * the tick-sampled figures, as the kernel's cputime_adjust() does for
+ * /proc/<pid>/stat, getrusage() and times(): the reported utime_ns and
+ * stime_ns are what ps, top and time(1) show. (Raw tick samples alone can
+ * be off by a third for threads that share a CPU.) */
+static __always_inline void adjust_cputime(struct usage *u)
+{
+	if (u->stime == 0) {
+		u->utime = u->runtime;
+	} else if (u->utime == 0) {
+		u->stime = u->runtime;
+	} else {
+		u->stime = scale(u->stime, u->runtime, u->stime + u->utime);
+		if (u->stime > u->runtime)
+			u->stime = u->runtime;
+		u->utime = u->runtime - u->stime;
+	}
 }
 
 static __always_inline void fill_status(struct process_exit_event *e, __u32 status)
@@ -404,6 +484,7 @@ static __always_inline int handle_exit(struct task_struct *task, int group_dead)
 		e->duration_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
 		BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	}
+	adjust_cputime(&u);
 	e->utime_ns = u.utime;
 	e->stime_ns = u.stime;
 	e->min_flt = u.min_flt;

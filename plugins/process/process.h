@@ -61,10 +61,9 @@ struct process_fork_event {
  * signal struct's sums of the threads already reaped plus every thread
  * still on the thread list (as the kernel's thread_group_cputime() and
  * /proc/<tgid>/stat do). For a thread (is_thread == 1) they are that
- * thread's own. CPU times are the kernel's accounted utime/stime in ns
- * (task_struct/signal_struct), not scaled by cputime_adjust() as
- * /proc/<pid>/stat is: on tick-based accounting they differ by a tick or
- * so per thread. */
+ * thread's own. utime_ns + stime_ns is the exact scheduler runtime, split
+ * in the ratio of the tick-sampled user and system times, as the kernel's
+ * cputime_adjust() does for /proc/<pid>/stat and getrusage(). */
 struct process_exit_event {
 	struct leaf_event_header hdr;
 	__u32 pid;       /* process: the tgid (the group leader's id); thread: the thread */
@@ -102,7 +101,8 @@ enum process_stat {
 	PROCESS_STAT_CMDLINE_READ_FAILED = 4, /* argv not readable (swapped out, no mm) */
 	PROCESS_STAT_THREAD_WALK_CUT = 5,     /* more threads than the exit walk visits */
 	PROCESS_STAT_TABLE_REPLACED = 6,      /* a recycled pid's stale entry overwritten */
-	PROCESS_STAT_COUNT = 7,
+	PROCESS_STAT_USAGE_RACED = 7,         /* no consistent pass over a dying process's threads */
+	PROCESS_STAT_COUNT = 8,
 };
 
 #endif

@@ -33,6 +33,7 @@ constexpr StatName kStatNames[] = {
     {PROCESS_STAT_CMDLINE_TRUNCATED, "process_cmdline_truncated"},
     {PROCESS_STAT_CMDLINE_READ_FAILED, "process_cmdline_read_failed"},
     {PROCESS_STAT_THREAD_WALK_CUT, "process_exit_thread_walk_cut"},
+    {PROCESS_STAT_USAGE_RACED, "process_exit_usage_raced"},
 };
 static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == PROCESS_STAT_COUNT);
 

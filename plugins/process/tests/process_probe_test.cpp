@@ -194,6 +194,21 @@ TEST_CASE("a CPU burner's utime and page faults match /proc/<pid>/stat just befo
   CHECK(d["duration_ns"].get<uint64_t>() >= d["utime_ns"].get<uint64_t>());
 }
 
+TEST_CASE("a process whose live threads burned CPU: process_exit sums every thread") {
+  auto& host = default_host();
+  // 2 extra threads burn 200 ms each and are still alive when the process
+  // exits; the main thread burns 200 ms more.
+  Burn b = run_cpu_burn(/*cpu_ms=*/200, /*pages=*/5000, /*threads=*/2);
+  Json d = host.wait_for(process_exit_of(b.pid))["data"];
+  INFO("exit event: " << d.dump());
+  INFO("/proc stat: utime_ns " << b.before_exit.utime_ns << " min_flt " << b.before_exit.min_flt);
+  CHECK(b.before_exit.utime_ns >= 500'000'000u);
+  CHECK(within_10pct(d["utime_ns"].get<uint64_t>(), b.before_exit.utime_ns));
+  CHECK(within_10pct(d["min_flt"].get<uint64_t>(), b.before_exit.min_flt));
+  CHECK(d["is_thread"] == false);
+  CHECK(d["pid"] == b.pid);
+}
+
 TEST_CASE("a parent forking 5 children and a thread: 5 process forks, no thread event by default") {
   auto& host = default_host();
   Family f = run_family(5, /*with_thread=*/true);

@@ -126,9 +126,42 @@ ProcStat read_proc_stat(pid_t pid) {
   return s;
 }
 
-Burn run_cpu_burn(int cpu_ms, int pages) {
+namespace {
+void burn_user_cpu(int cpu_ms) {
+  const uint64_t until = thread_cpu_ns() + static_cast<uint64_t>(cpu_ms) * 1000000ull;
+  volatile uint64_t x = 0;
+  while (thread_cpu_ns() < until)
+    for (int i = 0; i < 1000000; ++i) x = x + static_cast<uint64_t>(i);
+}
+
+struct BurnerThread {
+  int cpu_ms;
+  int done_fd;
+};
+
+void* burn_then_block(void* arg) {
+  auto* b = static_cast<BurnerThread*>(arg);
+  burn_user_cpu(b->cpu_ms);
+  write_all(b->done_fd, "d", 1);
+  for (;;) pause();
+  return nullptr;
+}
+}  // namespace
+
+Burn run_cpu_burn(int cpu_ms, int pages, int threads) {
   pid_t pid = fork_or_throw();
   if (pid == 0) {
+    int done[2];
+    if (pipe(done) != 0) _exit(124);
+    BurnerThread arg{cpu_ms, done[1]};
+    for (int i = 0; i < threads; ++i) {
+      pthread_t t;
+      if (pthread_create(&t, nullptr, burn_then_block, &arg) != 0) _exit(123);
+    }
+    for (int i = 0; i < threads; ++i) {
+      char c;
+      if (read(done[0], &c, 1) != 1) _exit(125);
+    }
     const long page = sysconf(_SC_PAGESIZE);
     auto* mem = static_cast<volatile char*>(mmap(nullptr, static_cast<size_t>(pages) * page,
                                                  PROT_READ | PROT_WRITE,
@@ -136,10 +169,7 @@ Burn run_cpu_burn(int cpu_ms, int pages) {
     if (mem == MAP_FAILED) _exit(121);
     madvise(const_cast<char*>(mem), static_cast<size_t>(pages) * page, MADV_NOHUGEPAGE);
     for (int i = 0; i < pages; ++i) mem[static_cast<long>(i) * page] = 1;
-    const uint64_t until = thread_cpu_ns() + static_cast<uint64_t>(cpu_ms) * 1000000ull;
-    volatile uint64_t x = 0;
-    while (thread_cpu_ns() < until)
-      for (int i = 0; i < 1000000; ++i) x = x + static_cast<uint64_t>(i);
+    burn_user_cpu(cpu_ms);
     raise(SIGSTOP);
     _exit(0);
   }

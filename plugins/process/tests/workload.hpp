@@ -34,12 +34,14 @@ ProcStat read_proc_stat(pid_t pid);
 // A child that burns at least `cpu_ms` of user CPU time and touches
 // `pages` fresh pages, then stops itself (SIGSTOP). The parent reads its
 // /proc/<pid>/stat while it is stopped, lets it continue, and the child
-// exits at once with code 0.
+// exits at once with code 0. With `threads` > 0, that many extra threads
+// burn `cpu_ms` each first and are still alive (blocked) when the process
+// exits: exit_group() ends them.
 struct Burn {
   pid_t pid = -1;
   ProcStat before_exit;
 };
-Burn run_cpu_burn(int cpu_ms, int pages);
+Burn run_cpu_burn(int cpu_ms, int pages, int threads = 0);
 
 // A process P that forks `children` children (each exits at once), and,
 // when `with_thread`, starts one thread, then exits after all of them.
