@@ -257,3 +257,32 @@ TEST_CASE("configuration errors name the key") {
     sink->close();
   }
 }
+
+TEST_CASE("a fatal idempotence error: the producer is recreated and nothing is lost") {
+  MockKafka mock;
+  LoadedSink sink({{"brokers", quoted(mock.bootstrap())}});
+  REQUIRE(sink->open() == Status::Ok);
+  uint64_t next = 0;
+  CHECK(stream_for(sink, next, std::chrono::seconds(1)) == 0);
+  // The broker answers a produce request with a sequence error: librdkafka's
+  // idempotent producer treats it as a fatal desynchronization, as in the
+  // 2.0.2 bug after a disconnect.
+  mock.command("errors 0 OUT_OF_ORDER_SEQUENCE_NUMBER");
+  CHECK(stream_for(sink, next, std::chrono::seconds(3)) == 0);
+  REQUIRE(sink->flush(60000) == Status::Ok);
+  auto c = sink.counters();
+  CHECK(c["kafka_producer_restarts_total"] == 1);
+  CHECK(sink.host().logged("producer failed fatally"));
+  auto records = consume(mock.bootstrap(), kProcessTopic, next);
+  std::set<uint64_t> seqs;
+  for (const auto& r : records) seqs.insert(Json::parse(r.payload)["data"]["seq"].get<uint64_t>());
+  CHECK(seqs.size() == next);  // every event delivered
+  // Duplicates only among the unacknowledged ones re-sent.
+  CHECK(records.size() - next <=
+        static_cast<size_t>(c["kafka_messages_resent_total{unacknowledged}"]));
+  size_t duplicates = records.size() - next;
+  MESSAGE(duplicates << " duplicates, " << c["kafka_messages_resent_total{never_sent}"]
+                     << " re-sent never sent, " << c["kafka_messages_resent_total{unacknowledged}"]
+                     << " re-sent unacknowledged");
+  sink->close();
+}
