@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "leaf_event.h"
@@ -50,26 +51,6 @@ std::string_view var_of(const uint8_t* record, const uint8_t* p) {
   return {reinterpret_cast<const char*>(record) + v.offset, v.length};
 }
 
-// IPv4 dotted quad, written by hand: inet_ntop is the slowest part of an
-// address otherwise.
-void ipv4_text(std::string& out, const uint8_t* a) {
-  char buf[16];
-  char* w = buf;
-  for (int i = 0; i < 4; ++i) {
-    if (i) *w++ = '.';
-    w = std::to_chars(w, buf + sizeof(buf), a[i]).ptr;
-  }
-  out.append(buf, w);
-}
-
-void ip_text(std::string& out, const uint8_t* a) {
-  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(a, kMapped, 12) == 0) return ipv4_text(out, a + 12);
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(AF_INET6, a, buf, sizeof(buf));
-  out.append(buf);
-}
-
 bool is_zero(const FieldDesc& f, const uint8_t* record) {
   const uint8_t* p = record + f.offset;
   if (f.type == FieldType::VarChars || f.type == FieldType::VarJson)
@@ -80,8 +61,26 @@ bool is_zero(const FieldDesc& f, const uint8_t* record) {
   return true;
 }
 
-void write_value(JsonWriter& w, std::string& out, const FieldDesc& f, const uint8_t* record,
-                 int64_t mono_to_epoch) {
+// IPv4 dotted quad at p, written by hand (inet_ntop is slow).
+char* ipv4_to(char* p, const uint8_t* a) {
+  for (int i = 0; i < 4; ++i) {
+    if (i) *p++ = '.';
+    p = std::to_chars(p, p + 3, a[i]).ptr;
+  }
+  return p;
+}
+
+char* ip_to(char* p, const uint8_t* a) {
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(a, kMapped, 12) == 0) return ipv4_to(p, a + 12);
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, a, buf, sizeof(buf));
+  size_t n = std::strlen(buf);
+  std::memcpy(p, buf, n);
+  return p + n;
+}
+
+void write_value(RawWriter& w, const FieldDesc& f, const uint8_t* record, int64_t mono_to_epoch) {
   const uint8_t* p = record + f.offset;
   switch (f.type) {
     case FieldType::U8:
@@ -93,27 +92,28 @@ void write_value(JsonWriter& w, std::string& out, const FieldDesc& f, const uint
     case FieldType::I16:
     case FieldType::I32:
     case FieldType::I64: w.i64(load_signed(p, f.size)); return;
-    case FieldType::Bool: w.boolean(load_unsigned(p, f.size) != 0); return;
+    case FieldType::Bool: w.lit(load_unsigned(p, f.size) ? "true" : "false"); return;
     case FieldType::Chars: w.string(chars_of(p, f.size)); return;
     case FieldType::VarChars: w.string(var_of(record, p)); return;
     case FieldType::VarJson: {
       auto v = var_of(record, p);
-      if (v.empty())
-        w.raw("null");
-      else
-        w.raw(v);
+      w.lit(v.empty() ? std::string_view("null") : v);
       return;
     }
-    case FieldType::Ipv4:
-      out.push_back('"');
-      ipv4_text(out, p);
-      out.push_back('"');
+    case FieldType::Ipv4: {
+      w.ch('"');
+      RawWriter inner(ipv4_to(w.pos(), p));
+      w = inner;
+      w.ch('"');
       return;
-    case FieldType::IpAddr:
-      out.push_back('"');
-      ip_text(out, p);
-      out.push_back('"');
+    }
+    case FieldType::IpAddr: {
+      w.ch('"');
+      RawWriter inner(ip_to(w.pos(), p));
+      w = inner;
+      w.ch('"');
       return;
+    }
     case FieldType::MonoTimeNs: {
       uint64_t t = load<uint64_t>(p);
       w.u64(t ? t + mono_to_epoch : 0);
@@ -129,7 +129,27 @@ void write_value(JsonWriter& w, std::string& out, const FieldDesc& f, const uint
       return;
     }
   }
-  w.raw("null");
+  w.lit("null");
+}
+
+// Most bytes one value of the fixed part can take (Var* tails are bounded
+// by the record size separately).
+size_t value_bound(const FieldDesc& f) {
+  switch (f.type) {
+    case FieldType::Chars: return 2 + 6 * size_t(f.size);
+    case FieldType::IpAddr: return 2 + INET6_ADDRSTRLEN;
+    case FieldType::Ipv4: return 2 + 15;
+    case FieldType::Enum: {
+      size_t m = 20;
+      if (const auto* e = static_cast<const sdk::EnumDesc*>(f.aux))
+        for (uint32_t i = 0; i < e->count; ++i)
+          if (e->names[i]) m = std::max(m, 2 + 6 * std::strlen(e->names[i]));
+      return m;
+    }
+    case FieldType::VarChars:
+    case FieldType::VarJson: return 4;  // quotes or null; the bytes are bounded by the record
+    default: return 21;
+  }
 }
 
 bool size_matches(const FieldDesc& f) {
@@ -205,42 +225,108 @@ int find_field(const sdk::EventTypeDesc& t, std::string_view name) {
   return -1;
 }
 
-void encode_event(std::string& out, const sdk::EventTypeDesc& t, const uint8_t* record,
-                  uint32_t /*size*/, const EncodeContext& ctx, const EventEdits* edits) {
-  JsonWriter w(out);
-  const auto* h = reinterpret_cast<const leaf_event_header*>(record);
-  w.raw("{\"type\":\"");
-  w.raw(sdk::category_name(t.category));
-  w.raw("\",\"timestamp\":");
-  uint64_t mono = load<uint64_t>(reinterpret_cast<const uint8_t*>(&h->timestamp_ns));
-  w.u64(mono + ctx.mono_to_epoch_ns);
-  w.raw(",\"hostname\":\"");
-  w.raw(ctx.hostname);
-  w.raw("\",\"data\":{\"type\":");
-  w.string(t.name);
+void Fragment::set(std::string s) {
+  text = std::move(s);
+  fits = text.size() <= kInline;
+  if (fits) std::memcpy(padded, text.data(), text.size());
+}
+
+namespace {
+// Copies a fragment; may write up to Fragment::kInline bytes (the bound
+// reserves that slack), but advances by its true length.
+inline void put(RawWriter& w, const Fragment& f) {
+  if (f.fits) {
+    char* p = w.pos();
+    std::memcpy(p, f.padded, 16);
+    if (f.text.size() > 16) std::memcpy(p + 16, f.padded + 16, 16);
+    if (f.text.size() > 32) std::memcpy(p + 32, f.padded + 32, 16);
+    w = RawWriter(p + f.text.size());
+  } else {
+    w.lit(f.text);
+  }
+}
+}  // namespace
+
+CompiledType compile_type(const sdk::EventTypeDesc& t) {
+  CompiledType c;
+  c.desc = &t;
+  c.name_size = std::strlen(t.name);
+  JsonWriter pw(c.prefix);
+  pw.raw("{\"type\":");
+  pw.string(sdk::category_name(t.category));
+  pw.raw(",\"timestamp\":");
+  JsonWriter dw(c.data_prefix);
+  dw.raw("\",\"data\":{\"type\":");
+  dw.string(t.name);
+  c.static_bound = c.prefix.size() + 20 + 16 + c.data_prefix.size() + 4;
+  for (uint32_t i = 0; i < t.field_count; ++i) {
+    const FieldDesc& f = t.fields[i];
+    std::string k;
+    if (!(f.flags & sdk::kFieldHidden)) {
+      JsonWriter kw(k);
+      kw.raw(',');
+      kw.key(f.name);
+      c.static_bound += k.size() + value_bound(f);
+    }
+    c.keys.emplace_back();
+    c.keys.back().set(std::move(k));
+  }
+  c.static_bound += Fragment::kInline;  // slack for put()'s fixed-size copies
+  return c;
+}
+
+size_t encode_bound(const CompiledType& c, uint32_t size, const EncodeContext& ctx,
+                    const EventEdits* edits) {
+  size_t b = c.static_bound + 6 * size_t(size) + ctx.hostname.size() + ctx.metadata_json.size() + 1;
+  if (edits) {
+    b += edits->extras.size();
+    for (const auto& [i, s] : edits->replaced) b += 2 + 6 * s.size();
+  }
+  return b;
+}
+
+size_t encode_to(char* out, const CompiledType& c, const uint8_t* record, const EncodeContext& ctx,
+                 const EventEdits* edits) {
+  const sdk::EventTypeDesc& t = *c.desc;
+  RawWriter w(out);
+  w.lit(c.prefix);
+  w.u64(load<uint64_t>(record) + ctx.mono_to_epoch_ns);  // header.timestamp_ns
+  w.lit(",\"hostname\":\"");
+  w.lit(ctx.hostname);
+  w.lit(c.data_prefix);
   const bool have_edits = edits && !edits->replaced.empty();
   for (uint32_t i = 0; i < t.field_count; ++i) {
     const FieldDesc& f = t.fields[i];
-    if (f.flags & sdk::kFieldHidden) continue;
+    if (f.flags & (sdk::kFieldHidden | sdk::kFieldOmitZero)) {
+      if (f.flags & sdk::kFieldHidden) continue;
+      if (is_zero(f, record) && !(have_edits && edits->replacement(i))) continue;
+    }
+    put(w, c.keys[i]);
     if (have_edits) {
       if (const std::string* r = edits->replacement(i)) {
-        w.raw(',');
-        w.key(f.name);
         w.string(*r);
         continue;
       }
     }
-    if ((f.flags & sdk::kFieldOmitZero) && is_zero(f, record)) continue;
-    w.raw(',');
-    w.key(f.name);
-    write_value(w, out, f, record, ctx.mono_to_epoch_ns);
+    write_value(w, f, record, ctx.mono_to_epoch_ns);
   }
-  if (edits && !edits->extras.empty()) w.raw(edits->extras);
+  if (edits && !edits->extras.empty()) w.lit(edits->extras);
   if (!ctx.metadata_json.empty()) {
-    w.raw(',');
-    w.raw(ctx.metadata_json);
+    w.ch(',');
+    w.lit(ctx.metadata_json);
   }
-  w.raw("}}");
+  w.ch('}');
+  w.ch('}');
+  return static_cast<size_t>(w.pos() - out);
+}
+
+void encode_event(std::string& out, const sdk::EventTypeDesc& t, const uint8_t* record,
+                  uint32_t size, const EncodeContext& ctx, const EventEdits* edits) {
+  CompiledType c = compile_type(t);
+  size_t at = out.size();
+  out.resize(at + encode_bound(c, size, ctx, edits));
+  size_t n = encode_to(out.data() + at, c, record, ctx, edits);
+  out.resize(at + n);
 }
 
 void field_text(std::string& out, const FieldDesc& f, const uint8_t* record, uint32_t /*size*/,
@@ -250,8 +336,6 @@ void field_text(std::string& out, const FieldDesc& f, const uint8_t* record, uin
     case FieldType::Chars: out.append(chars_of(p, f.size)); return;
     case FieldType::VarChars:
     case FieldType::VarJson: out.append(var_of(record, p)); return;
-    case FieldType::Ipv4: ipv4_text(out, p); return;
-    case FieldType::IpAddr: ip_text(out, p); return;
     case FieldType::Enum: {
       uint64_t v = load_unsigned(p, f.size);
       const auto* e = static_cast<const sdk::EnumDesc*>(f.aux);
@@ -263,9 +347,13 @@ void field_text(std::string& out, const FieldDesc& f, const uint8_t* record, uin
     }
     default: break;
   }
-  // Numbers and booleans: their JSON text is their key text.
-  JsonWriter w(out);
-  write_value(w, out, f, record, mono_to_epoch);
+  // Numbers, booleans and addresses: their JSON text, without quotes.
+  char buf[64];
+  RawWriter w(buf);
+  write_value(w, f, record, mono_to_epoch);
+  std::string_view v(buf, w.pos() - buf);
+  if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
+  out.append(v);
 }
 
 }  // namespace leaf::core

@@ -39,13 +39,44 @@ std::string validate_schema(const sdk::EventTypeDesc& type);
 // record must be dropped (and counted).
 bool record_fits(const sdk::EventTypeDesc& type, const uint8_t* record, uint32_t size);
 
+// An event type prepared for encoding once, at registration: the constant
+// parts of the message (category, type name, every `,"field":` key) are
+// rendered and escaped ahead, so that per event only values are written.
+// A short constant piece of JSON copied with fixed-size moves (the compiler
+// inlines them) instead of a memcpy call; longer pieces use memcpy.
+struct Fragment {
+  static constexpr size_t kInline = 48;
+  std::string text;
+  char padded[kInline] = {};  // text, zero-padded, when it fits
+  bool fits = false;
+  void set(std::string s);
+};
+
+struct CompiledType {
+  const sdk::EventTypeDesc* desc = nullptr;
+  std::string prefix;            // {"type":"<category>","timestamp":
+  std::string data_prefix;       // ","data":{"type":"<name>"
+  std::vector<Fragment> keys;     // ,"<field>":  (empty for hidden fields)
+  size_t static_bound = 0;        // bytes the fixed part can take at most
+  size_t name_size = 0;           // strlen(desc->name)
+};
+CompiledType compile_type(const sdk::EventTypeDesc& type);
+
 struct EncodeContext {
   std::string_view hostname;       // already JSON-escaped, without quotes
   int64_t mono_to_epoch_ns = 0;    // added to CLOCK_MONOTONIC times
   std::string_view metadata_json;  // `"metadata":{...}` fragment, or empty
 };
 
-// Appends the whole message to `out`. The record must have passed record_fits.
+// The most bytes encode_to() can write for this record.
+size_t encode_bound(const CompiledType& type, uint32_t size, const EncodeContext& ctx,
+                    const EventEdits* edits);
+// Writes the whole message at `out` (at least encode_bound() bytes) and
+// returns its length. The record must have passed record_fits.
+size_t encode_to(char* out, const CompiledType& type, const uint8_t* record,
+                 const EncodeContext& ctx, const EventEdits* edits);
+
+// Convenience for tests and cold paths: compiles the type and appends to `out`.
 void encode_event(std::string& out, const sdk::EventTypeDesc& type, const uint8_t* record,
                   uint32_t size, const EncodeContext& ctx, const EventEdits* edits);
 

@@ -1,5 +1,7 @@
 #include "pipeline/json_writer.hpp"
 
+#include <cstring>
+
 namespace leaf::core {
 
 namespace {
@@ -37,47 +39,59 @@ size_t utf8_sequence_length(const unsigned char* p, size_t avail) {
   return 0;
 }
 
-void JsonWriter::escape(std::string_view s) {
+char* escape_to(char* w, std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   size_t i = 0;
   while (i < n) {
-    // Copy the longest run of plain bytes at once.
-    size_t run = i;
-    while (run < n && kPlain.v[p[run]]) ++run;
-    if (run > i) {
-      out_.append(s.data() + i, run - i);
-      i = run;
-      if (i >= n) break;
-    }
     unsigned char c = p[i];
+    if (kPlain.v[c]) {
+      *w++ = static_cast<char>(c);
+      ++i;
+      continue;
+    }
     if (c >= 0x80) {
       size_t len = utf8_sequence_length(p + i, n - i);
       if (len) {
-        out_.append(s.data() + i, len);
+        std::memcpy(w, p + i, len);
+        w += len;
         i += len;
       } else {
-        const char esc[] = {'\\', '\\', 'x', kHex[c >> 4], kHex[c & 15]};
-        out_.append(esc, sizeof(esc));
+        *w++ = '\\';
+        *w++ = '\\';
+        *w++ = 'x';
+        *w++ = kHex[c >> 4];
+        *w++ = kHex[c & 15];
         ++i;
       }
       continue;
     }
+    *w++ = '\\';
     switch (c) {
-      case '"': out_.append("\\\""); break;
-      case '\\': out_.append("\\\\"); break;
-      case '\n': out_.append("\\n"); break;
-      case '\r': out_.append("\\r"); break;
-      case '\t': out_.append("\\t"); break;
-      case '\b': out_.append("\\b"); break;
-      case '\f': out_.append("\\f"); break;
-      default: {
-        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out_.append(esc, sizeof(esc));
-      }
+      case '"': *w++ = '"'; break;
+      case '\\': *w++ = '\\'; break;
+      case '\n': *w++ = 'n'; break;
+      case '\r': *w++ = 'r'; break;
+      case '\t': *w++ = 't'; break;
+      case '\b': *w++ = 'b'; break;
+      case '\f': *w++ = 'f'; break;
+      default:
+        *w++ = 'u';
+        *w++ = '0';
+        *w++ = '0';
+        *w++ = kHex[c >> 4];
+        *w++ = kHex[c & 15];
     }
     ++i;
   }
+  return w;
+}
+
+void JsonWriter::escape(std::string_view s) {
+  size_t at = out_.size();
+  out_.resize(at + s.size() * 6);
+  char* end = escape_to(out_.data() + at, s);
+  out_.resize(end - out_.data());
 }
 
 }  // namespace leaf::core

@@ -11,6 +11,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,33 @@ class JsonWriter {
 
  private:
   std::string& out_;
+};
+
+// Writes `s` escaped at p (at most 6 bytes per input byte); returns the end.
+char* escape_to(char* p, std::string_view s);
+
+// Appending to a raw buffer whose size was reserved up front (the encoder
+// computes a bound per event): no capacity check per piece.
+class RawWriter {
+ public:
+  explicit RawWriter(char* p) : p_(p) {}
+  char* pos() const { return p_; }
+  void lit(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  void ch(char c) { *p_++ = c; }
+  void u64(uint64_t v) { p_ = std::to_chars(p_, p_ + 20, v).ptr; }
+  void i64(int64_t v) { p_ = std::to_chars(p_, p_ + 21, v).ptr; }
+  void escaped(std::string_view s) { p_ = escape_to(p_, s); }
+  void string(std::string_view s) {
+    *p_++ = '"';
+    p_ = escape_to(p_, s);
+    *p_++ = '"';
+  }
+
+ private:
+  char* p_;
 };
 
 // Length of the valid UTF-8 sequence starting at p (1..4), or 0 when the

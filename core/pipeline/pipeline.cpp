@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -108,7 +109,6 @@ Pipeline::Pipeline(std::string hostname, std::vector<std::string> metadata)
     }
     w.raw('}');
   }
-  buffer_.reserve(4096);
 }
 
 Pipeline::~Pipeline() = default;
@@ -125,6 +125,8 @@ std::vector<TypeInfo> Pipeline::register_types(const std::string& plugin,
       throw std::invalid_argument(plugin + ": " + err);
     TypeInfo info;
     info.desc = &t;
+    compiled_.push_back(std::make_unique<CompiledType>(compile_type(t)));
+    info.compiled = compiled_.back().get();
     if (t.key_field) {
       info.key_field = find_field(t, t.key_field);
     } else if (t.category == sdk::Category::Network) {
@@ -204,9 +206,13 @@ bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, con
     edits = &editor_->edits;
   }
 
-  buffer_.clear();
   EncodeContext ctx{hostname_json_, offset, metadata_json_};
-  encode_event(buffer_, t, record, size, ctx, edits);
+  size_t bound = encode_bound(*info.compiled, size, ctx, edits);
+  if (bound > out_capacity_) {
+    out_capacity_ = std::max<size_t>(bound, 2 * out_capacity_);
+    out_ = std::make_unique<char[]>(out_capacity_);
+  }
+  size_t len = encode_to(out_.get(), *info.compiled, record, ctx, edits);
 
   key_.clear();
   if (info.key_field >= 0) {
@@ -223,9 +229,9 @@ bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, con
 
   sdk::SinkMessage msg{sizeof(sdk::SinkMessage),
                        t.category,
-                       StringView{t.name, std::strlen(t.name)},
+                       StringView{t.name, info.compiled->name_size},
                        StringView{key_.data(), key_.size()},
-                       StringView{buffer_.data(), buffer_.size()},
+                       StringView{out_.get(), len},
                        mono + offset};
   for (auto& s : sinks_) {
     if (s->sink->write(&msg) == Status::Ok)

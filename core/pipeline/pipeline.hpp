@@ -34,6 +34,7 @@ struct TypeStats {
 // A plugin's event types as the pipeline knows them: stats and the key field.
 struct TypeInfo {
   const sdk::EventTypeDesc* desc = nullptr;
+  const CompiledType* compiled = nullptr;
   int key_field = -1;  // -1: the category default is the hostname or type name
   TypeStats* stats = nullptr;
 };
@@ -90,10 +91,13 @@ class Pipeline {
   std::string hostname_, hostname_json_, metadata_json_;
   MonoClock clock_;
   std::vector<std::unique_ptr<TypeStats>> stats_;
+  std::vector<std::unique_ptr<CompiledType>> compiled_;
   std::vector<std::unique_ptr<SinkEntry>> sinks_;
   std::vector<ProcessorEntry> processors_;
   std::unique_ptr<Editor> editor_;
-  std::string buffer_, key_;
+  std::unique_ptr<char[]> out_;
+  size_t out_capacity_ = 0;
+  std::string key_;
   std::atomic<uint64_t> unknown_type_{0}, events_total_{0};
 };
 
