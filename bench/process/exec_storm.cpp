@@ -1,0 +1,217 @@
+// bench_process: what the process probe costs an exec-heavy host, and whether
+// it keeps up. Runs, in one process and one sitting:
+//   1. an exec storm (fork + execve of a short program + wait, N times) with
+//      nothing loaded;
+//   2. leaf-host with only leaf_process, JSON lines to a file, and the same
+//      storm; then leaf-host is stopped and its file read back;
+//   3. the storm with nothing loaded again.
+// Prints execs performed, process_exec events delivered for them (it must be
+// all of them), what was missing, and the storm's rate in each phase.
+//
+//   sudo build/bench/process/bench_process [--execs N] [--program PATH]
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double cpu_seconds() {
+  rusage self{}, children{};
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return sec(self.ru_utime) + sec(self.ru_stime) + sec(children.ru_utime) + sec(children.ru_stime);
+}
+
+struct Storm {
+  std::vector<pid_t> pids;
+  double seconds = 0;
+  double cpu = 0;  // CPU seconds of this process and its children: less noisy than wall time
+  double cpu_us_per_exec() const { return pids.empty() ? 0 : cpu * 1e6 / pids.size(); }
+  double rate() const { return seconds > 0 ? static_cast<double>(pids.size()) / seconds : 0; }
+};
+
+Storm exec_storm(const std::string& program, int count) {
+  Storm s;
+  s.pids.reserve(static_cast<size_t>(count));
+  char* const argv[] = {const_cast<char*>(program.c_str()), const_cast<char*>("leaf-bench-storm"),
+                        nullptr};
+  auto start = Clock::now();
+  double cpu_start = cpu_seconds();
+  for (int i = 0; i < count; ++i) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      perror("fork");
+      std::exit(1);
+    }
+    if (pid == 0) {
+      execv(argv[0], argv);
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == 127) {
+      std::cerr << "exec of " << program << " failed\n";
+      std::exit(1);
+    }
+    s.pids.push_back(pid);
+  }
+  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  s.cpu = cpu_seconds() - cpu_start;
+  return s;
+}
+
+struct Host {
+  pid_t pid = -1;
+  std::string stderr_path;
+};
+
+bool file_contains(const std::string& path, const std::string& needle) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text.find(needle) != std::string::npos;
+}
+
+Host start_host(const fs::path& dir, const fs::path& events_file) {
+  fs::create_directories(dir / "conf.d");
+  fs::create_directories(dir / "plugins");
+  std::ofstream(dir / "conf.d" / "leaf.toml")
+      << "[jsonl]\npath = \"" << events_file.string() << "\"\n";
+  std::ofstream(dir / "conf.d" / "process.toml") << "ring_buffer_size = \"8M\"\n";
+  fs::create_symlink(LEAF_PROCESS_PLUGIN, dir / "plugins" / "leaf_process.so");
+  Host h;
+  h.stderr_path = (dir / "leaf-host.log").string();
+  h.pid = fork();
+  if (h.pid == 0) {
+    int out = open("/dev/null", O_WRONLY);
+    int err = open(h.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::string conf = (dir / "conf.d").string(), plugins = (dir / "plugins").string();
+    execl(LEAF_HOST_BINARY, LEAF_HOST_BINARY, "--config", conf.c_str(), "--plugins-dir",
+          plugins.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 600; ++i) {
+    if (file_contains(h.stderr_path, "leaf-host running")) return h;
+    int status;
+    if (waitpid(h.pid, &status, WNOHANG) == h.pid) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::cerr << "leaf-host did not start; its log:\n" << std::ifstream(h.stderr_path).rdbuf();
+  std::exit(1);
+}
+
+int stop_host(const Host& h) {
+  kill(h.pid, SIGTERM);
+  int status = 0;
+  waitpid(h.pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct Delivered {
+  size_t exec_events = 0;  // process_exec events whose pid is one of the storm's
+  size_t all_events = 0;   // every line in the file
+};
+
+Delivered count_events(const fs::path& file, const std::vector<pid_t>& pids) {
+  std::unordered_set<int64_t> wanted(pids.begin(), pids.end());
+  std::unordered_set<int64_t> seen;
+  Delivered d;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    ++d.all_events;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("data")) continue;
+    const auto& data = j["data"];
+    if (data.value("type", "") != "process_exec") continue;
+    int64_t pid = data.value("pid", -1);
+    if (wanted.count(pid) &&
+        data.value("cmdline", "").find("leaf-bench-storm") != std::string::npos)
+      seen.insert(pid);
+  }
+  d.exec_events = seen.size();
+  return d;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int execs = 5000;
+  std::string program = "/bin/true";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--execs" && i + 1 < argc) {
+      execs = std::atoi(argv[++i]);
+    } else if (a == "--program" && i + 1 < argc) {
+      program = argv[++i];
+    } else {
+      std::cerr << "usage: bench_process [--execs N] [--program PATH]\n";
+      return 2;
+    }
+  }
+  if (geteuid() != 0) {
+    std::cerr << "bench_process: run as root (leaf-host loads BPF programs)\n";
+    return 77;
+  }
+  char tmpl[] = "/tmp/leaf-bench-process-XXXXXX";
+  if (!mkdtemp(tmpl)) return 1;
+  fs::path dir = tmpl;
+  fs::path events_file = dir / "events.jsonl";
+
+  exec_storm(program, execs / 10);  // warm-up: page cache, binaries
+  Storm before = exec_storm(program, execs);
+
+  Host host = start_host(dir, events_file);
+  Storm loaded = exec_storm(program, execs);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the host drain
+  int host_status = stop_host(host);
+
+  Storm after = exec_storm(program, execs);
+
+  Delivered d = count_events(events_file, loaded.pids);
+  double baseline = (before.rate() + after.rate()) / 2;
+  std::printf("exec storm: fork + exec %s + wait, %d per phase\n", program.c_str(), execs);
+  std::printf("  not loaded (before)      %9.0f execs/s  %7.1f us CPU/exec\n", before.rate(),
+              before.cpu_us_per_exec());
+  std::printf("  leaf_process loaded      %9.0f execs/s  %7.1f us CPU/exec\n", loaded.rate(),
+              loaded.cpu_us_per_exec());
+  std::printf("  not loaded (after)       %9.0f execs/s  %7.1f us CPU/exec\n", after.rate(),
+              after.cpu_us_per_exec());
+  double cpu_baseline = (before.cpu_us_per_exec() + after.cpu_us_per_exec()) / 2;
+  std::printf("  loaded / not loaded      %9.3f (rate)  %7.3f (CPU per exec)\n",
+              baseline > 0 ? loaded.rate() / baseline : 0,
+              cpu_baseline > 0 ? loaded.cpu_us_per_exec() / cpu_baseline : 0);
+  std::printf("execs performed (loaded)   %9zu\n", loaded.pids.size());
+  std::printf("process_exec delivered     %9zu\n", d.exec_events);
+  std::printf("missing (dropped)          %9zu\n", loaded.pids.size() - d.exec_events);
+  std::printf("events in the file (all)   %9zu\n", d.all_events);
+  std::printf("leaf-host exit status      %9d\n", host_status);
+  // Loss counters as the host reported them, verbatim.
+  std::ifstream log(host.stderr_path);
+  for (std::string line; std::getline(log, line);)
+    if (line.find("lost") != std::string::npos || line.find("dropped") != std::string::npos)
+      std::printf("  host log: %s\n", line.c_str());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return d.exec_events == loaded.pids.size() ? 0 : 1;
+}
