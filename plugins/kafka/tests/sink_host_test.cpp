@@ -160,3 +160,13 @@ TEST_CASE("the shipped conf.d: the Kafka sink stays off, leaf-host runs without 
   CHECK(status == 0);
   CHECK(out.find("Kafka sink") == std::string::npos);
 }
+
+TEST_CASE("the sink enabled with no broker configured: exit 2 and what to set") {
+  LeafHost host(host_options("enabled = true\nbrokers = \"\"\n"));
+  std::string out;
+  int status = leaf::test::run_command({leaf::test::host_binary(), "--config", host.config_dir(),
+                                        "--plugins-dir", host.plugins_dir(), "--duration", "5"},
+                                       &out);
+  CHECK(status == 2);
+  CHECK(out.find("no Kafka broker configured: set brokers") != std::string::npos);
+}
