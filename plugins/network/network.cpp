@@ -1,18 +1,18 @@
 // Leaf network probe plugin: tcp_connect, tcp_accept and tcp_close events
 // (SPEC.md §2) for IPv4 and IPv6, from network.bpf.c. See README.md.
+#include "network.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <leaf/sdk/plugin.hpp>
 #include <string>
 #include <vector>
 
-#include <leaf/sdk/plugin.hpp>
-
 #include "address_filter.hpp"
-#include "network.h"
 #include "network.skel.h"
 #include "schema.hpp"
 
@@ -30,7 +30,8 @@ const ConfigOption kOptions[] = {
     {"ignore.ports", OptionType::IntList, "[]", 1, 65535, nullptr,
      "connections with this port at either end are not reported"},
     {"ignore.addresses", OptionType::StringList, "[]", 0, 0, nullptr,
-     "connections with an address at either end in these (\"10.0.0.0/8\", \"::1\") are not reported"},
+     "connections with an address at either end in these (\"10.0.0.0/8\", \"::1\") are not "
+     "reported"},
     {"ring_buffer_size", OptionType::Size, "\"1M\"", 4096, 1LL << 30, nullptr,
      "ring buffer size in bytes (rounded up to a power of two)"},
     {"hooks.skip", OptionType::StringList, "[]", 0, 0, nullptr,
@@ -83,9 +84,9 @@ class NetworkProbe final : public ProbePluginBase {
     for (const auto& e : cfg_strings("events")) {
       auto it = std::find(std::begin(kEventNames), std::end(kEventNames), e);
       if (it == std::end(kEventNames))
-        throw PluginError("events: unknown event type '" + e +
-                              "' (tcp_connect, tcp_accept, tcp_close)",
-                          Status::InvalidConfig);
+        throw PluginError(
+            "events: unknown event type '" + e + "' (tcp_connect, tcp_accept, tcp_close)",
+            Status::InvalidConfig);
       emit[it - std::begin(kEventNames)] = true;
     }
     std::vector<net_addr_key> addrs;
@@ -126,13 +127,13 @@ class NetworkProbe final : public ProbePluginBase {
     uint8_t one = 1;
     for (int64_t p : ports) {
       uint16_t port = static_cast<uint16_t>(p);
-      if (bpf_map__update_elem(skel_->maps.net_ignore_ports, &port, sizeof(port), &one,
-                               sizeof(one), BPF_ANY))
+      if (bpf_map__update_elem(skel_->maps.net_ignore_ports, &port, sizeof(port), &one, sizeof(one),
+                               BPF_ANY))
         throw PluginError("ignore.ports: " + std::string(std::strerror(errno)));
     }
     for (const auto& key : addrs) {
-      if (bpf_map__update_elem(skel_->maps.net_ignore_addrs, &key, sizeof(key), &one,
-                               sizeof(one), BPF_ANY))
+      if (bpf_map__update_elem(skel_->maps.net_ignore_addrs, &key, sizeof(key), &one, sizeof(one),
+                               BPF_ANY))
         throw PluginError("ignore.addresses: " + std::string(std::strerror(errno)));
     }
   }

@@ -22,21 +22,20 @@ const EnumDesc kProtocol{kProtocolNames, 1};
 
 // include/net/tcp_states.h
 const char* const kStateNames[] = {
-    "UNKNOWN",  "ESTABLISHED", "SYN_SENT", "SYN_RECV",   "FIN_WAIT1", "FIN_WAIT2",
-    "TIME_WAIT", "CLOSE",      "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING",
-    "NEW_SYN_RECV", "BOUND_INACTIVE",
+    "UNKNOWN", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",    "TIME_WAIT",
+    "CLOSE",   "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "CLOSING",   "NEW_SYN_RECV", "BOUND_INACTIVE",
 };
 const EnumDesc kState{kStateNames, sizeof(kStateNames) / sizeof(kStateNames[0])};
 
 // The fields of tcp_connect and tcp_accept; tcp_close starts with the same
 // layout, so one macro lists them for both structs.
-#define NET_COMMON_FIELDS(S)                                                         \
-  LEAF_FIELD(S, pid, U32), LEAF_FIELD(S, tgid, U32), LEAF_FIELD(S, comm, Chars),     \
-      LEAF_FIELD(S, uid, U32), LEAF_FIELD(S, family, U8),                           \
-      LEAF_FIELD_ENUM(S, protocol, "protocol", &kProtocol), LEAF_FIELD(S, src_ip, IpAddr), \
-      LEAF_FIELD(S, src_port, U16), LEAF_FIELD(S, dst_ip, IpAddr),                  \
-      LEAF_FIELD(S, dst_port, U16), LEAF_FIELD_ENUM(S, direction, "direction", &kDirection), \
-      LEAF_FIELD(S, cgroup_id, U64), LEAF_FIELD(S, attributed, Bool),               \
+#define NET_COMMON_FIELDS(S)                                                                     \
+  LEAF_FIELD(S, pid, U32), LEAF_FIELD(S, tgid, U32), LEAF_FIELD(S, comm, Chars),                 \
+      LEAF_FIELD(S, uid, U32), LEAF_FIELD(S, family, U8),                                        \
+      LEAF_FIELD_ENUM(S, protocol, "protocol", &kProtocol), LEAF_FIELD(S, src_ip, IpAddr),       \
+      LEAF_FIELD(S, src_port, U16), LEAF_FIELD(S, dst_ip, IpAddr), LEAF_FIELD(S, dst_port, U16), \
+      LEAF_FIELD_ENUM(S, direction, "direction", &kDirection), LEAF_FIELD(S, cgroup_id, U64),    \
+      LEAF_FIELD(S, attributed, Bool),                                                           \
       LEAF_FIELD_AS(S, conn_id, "conn_id", U64, sdk::kFieldOmitZero)
 
 const FieldDesc kOpenFields[] = {NET_COMMON_FIELDS(net_tcp_event)};
@@ -61,12 +60,12 @@ constexpr uint32_t count(const FieldDesc* begin, const FieldDesc* end) {
 }
 
 const EventTypeDesc kTypes[NET_EVENT_TYPE_COUNT] = {
-    {"tcp_connect", Category::Network, kOpenFields, count(std::begin(kOpenFields), std::end(kOpenFields)),
-     sizeof(net_tcp_event), sizeof(net_tcp_event), nullptr,
-     "a process opened a TCP connection (active open)"},
-    {"tcp_accept", Category::Network, kOpenFields, count(std::begin(kOpenFields), std::end(kOpenFields)),
-     sizeof(net_tcp_event), sizeof(net_tcp_event), nullptr,
-     "a process accepted a TCP connection (passive open)"},
+    {"tcp_connect", Category::Network, kOpenFields,
+     count(std::begin(kOpenFields), std::end(kOpenFields)), sizeof(net_tcp_event),
+     sizeof(net_tcp_event), nullptr, "a process opened a TCP connection (active open)"},
+    {"tcp_accept", Category::Network, kOpenFields,
+     count(std::begin(kOpenFields), std::end(kOpenFields)), sizeof(net_tcp_event),
+     sizeof(net_tcp_event), nullptr, "a process accepted a TCP connection (passive open)"},
     {"tcp_close", Category::Network, kCloseFields,
      count(std::begin(kCloseFields), std::end(kCloseFields)), sizeof(net_tcp_close_event),
      sizeof(net_tcp_close_event), nullptr,

@@ -2,9 +2,9 @@
 // network.bpf.c writes (network.h). SPEC.md §2 names are binding.
 #pragma once
 
-#include <cstdint>
-
 #include <leaf/sdk/schema.h>
+
+#include <cstdint>
 
 namespace leaf::network {
 

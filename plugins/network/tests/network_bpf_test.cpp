@@ -57,7 +57,7 @@ uint64_t own_cgroup_id() {
     if (line.rfind("0::", 0) == 0) path = line.substr(3);
   if (path.empty()) return 0;
   for (const char* root : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
-    struct stat st{};
+    struct stat st {};
     if (stat((std::string(root) + path).c_str(), &st) == 0) return st.st_ino;
   }
   return 0;
@@ -238,8 +238,7 @@ TEST_CASE("raw_tp fallback (hooks.skip) gives the same events") {
 }
 
 TEST_CASE("classic tracepoint fallback (tracefs) gives the same events") {
-  LeafHost host(host_options(
-      "[hooks]\nskip = [\"fentry\", \"kprobe\", \"tp_btf\", \"raw_tp\"]\n"));
+  LeafHost host(host_options("[hooks]\nskip = [\"fentry\", \"kprobe\", \"tp_btf\", \"raw_tp\"]\n"));
   host.start();
   Exchange x = exchange(6, "::1", "::1");
   check_exchange(host, x, 6, "::1", "::1");

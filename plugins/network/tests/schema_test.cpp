@@ -1,5 +1,7 @@
 // The schema the host reads against the structs the kernel writes, and the
 // ignore.addresses parser. No root needed.
+#include "schema.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -9,7 +11,6 @@
 
 #include "address_filter.hpp"
 #include "network.h"
-#include "schema.hpp"
 
 using leaf::network::event_type_count;
 using leaf::network::event_types;
@@ -70,11 +71,10 @@ TEST_CASE("every field lies inside its record, after the header, without overlap
 
 TEST_CASE("SPEC.md fields are present with their types") {
   const std::map<std::string, FieldType> common = {
-      {"pid", FieldType::U32},       {"tgid", FieldType::U32},     {"comm", FieldType::Chars},
-      {"uid", FieldType::U32},       {"family", FieldType::U8},    {"protocol", FieldType::Enum},
-      {"src_ip", FieldType::IpAddr}, {"src_port", FieldType::U16}, {"dst_ip", FieldType::IpAddr},
-      {"dst_port", FieldType::U16},  {"direction", FieldType::Enum},
-      {"cgroup_id", FieldType::U64},
+      {"pid", FieldType::U32},       {"tgid", FieldType::U32},       {"comm", FieldType::Chars},
+      {"uid", FieldType::U32},       {"family", FieldType::U8},      {"protocol", FieldType::Enum},
+      {"src_ip", FieldType::IpAddr}, {"src_port", FieldType::U16},   {"dst_ip", FieldType::IpAddr},
+      {"dst_port", FieldType::U16},  {"direction", FieldType::Enum}, {"cgroup_id", FieldType::U64},
   };
   std::map<std::string, FieldType> close = common;
   close.insert({{"state", FieldType::Enum},

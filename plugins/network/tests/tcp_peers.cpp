@@ -128,7 +128,8 @@ PeerReport ChildProcess::receive() {
   size_t got = 0;
   while (got < sizeof(r)) {
     ssize_t n = read(fd_, reinterpret_cast<char*>(&r) + got, sizeof(r) - got);
-    if (n <= 0) throw std::runtime_error("peer " + std::to_string(pid_) + " exited without reporting");
+    if (n <= 0)
+      throw std::runtime_error("peer " + std::to_string(pid_) + " exited without reporting");
     got += static_cast<size_t>(n);
   }
   return r;

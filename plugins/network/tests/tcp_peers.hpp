@@ -39,11 +39,11 @@ class ChildProcess {
 };
 
 struct ServerSpec {
-  int family = 4;                 // 4 or 6
+  int family = 4;  // 4 or 6
   std::string address = "127.0.0.1";
-  std::string netns;              // run inside this `ip netns` (empty: ours)
-  uint64_t expect_bytes = 0;      // read exactly this much from each client
-  uint64_t reply_bytes = 0;       // then write this much
+  std::string netns;          // run inside this `ip netns` (empty: ours)
+  uint64_t expect_bytes = 0;  // read exactly this much from each client
+  uint64_t reply_bytes = 0;   // then write this much
   int connections = 1;
 };
 
