@@ -44,6 +44,7 @@ class ConfigSection {
   const std::vector<int64_t>& get_ints(std::string_view key) const;
   // Keys the file set explicitly (others have their defaults).
   bool is_set(std::string_view key) const;
+  bool operator==(const ConfigSection& other) const { return values_ == other.values_; }
 
  private:
   std::map<std::string, ConfigValue, std::less<>> values_;

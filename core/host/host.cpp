@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <functional>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -15,6 +16,7 @@
 #include "host/report.hpp"
 #include "pipeline/pipeline.hpp"
 #include "plugins/plugin_loader.hpp"
+#include "processors/builtin.hpp"
 #include "runtime/dispatcher.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/plugin_instance.hpp"
@@ -49,7 +51,12 @@ struct Runtime {
   std::vector<std::unique_ptr<PluginInstance>> plugins;  // destroyed first (declared last)
 
   ~Runtime() {
-    for (auto& p : plugins) p->destroy_object();
+    // Probes first: removing their rings drains them into the pipeline,
+    // which still needs its sinks. Then the pipeline forgets sinks and
+    // processors before their objects go.
+    for (auto& p : plugins)
+      if (p->kind() == sdk::PluginKind::Probe) p->destroy_object();
+    if (pipeline) pipeline->detach_all();
     plugins.clear();
     if (jsonl) jsonl->close();
   }
@@ -64,18 +71,23 @@ class Host {
   int load_plugins(const LoadedConfig& cfg, const std::string& dir);
   bool open_plugins(int* exit_code);
   int start_and_run(const LoadedConfig& cfg);
+  bool add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code);
+  void reload();
   void shutdown(std::chrono::nanoseconds flush_timeout);
   void log_losses();
 
   const CliOptions& opts_;
+  std::string config_path_;
   Runtime rt_;
   std::vector<PluginInstance*> probes_, sinks_, processors_;
   std::map<std::string, uint64_t> last_losses_;
+  ConfigSection host_config_;
 };
 
 int Host::run() {
   LoadedConfig cfg;
   std::string config_path = opts_.config.empty() ? default_config_path() : opts_.config;
+  config_path_ = config_path;
   try {
     if (!config_path.empty()) cfg = load_config(config_path);
     else cfg.host = ConfigSection::validate(nullptr, host_options(), "<defaults>");
@@ -84,6 +96,7 @@ int Host::run() {
     return kExitUsage;
   }
 
+  host_config_ = cfg.host;
   std::string level = opts_.log_level.empty() ? cfg.host.get_string("log.level") : opts_.log_level;
   try {
     setup_logging(level, cfg.host.get_string("log.file"), cfg.host.get_int("log.max_size"),
@@ -131,6 +144,37 @@ int Host::run() {
   return start_and_run(cfg);
 }
 
+// Validates the plugin's configuration and creates its object. Returns
+// false (with *exit_code set) only for configuration errors.
+bool Host::add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code) {
+  auto src = cfg.plugins.find(lib.name);
+  ConfigSection section;
+  try {
+    section = validate_plugin_config(lib.name, src == cfg.plugins.end() ? nullptr : &src->second,
+                                     {lib.descriptor->options, lib.descriptor->option_count});
+  } catch (const ConfigError& e) {
+    spdlog::error("configuration error: {}", e.what());
+    *exit_code = kExitUsage;
+    return false;
+  }
+  if (!section.get_bool("enabled")) {
+    spdlog::info("plugin {} ({}) is disabled by configuration", lib.name, lib.path);
+    return true;
+  }
+  std::string name = lib.name, path = lib.path;
+  std::string version = lib.descriptor->version ? lib.descriptor->version : "?";
+  auto kind = lib.descriptor->kind;
+  auto inst = std::make_unique<PluginInstance>(std::move(lib), std::move(section), rt_.dispatcher.get());
+  std::string error;
+  if (!inst->create(&error)) {
+    spdlog::error("plugin {} ({}): could not be created: {}; skipped", name, path, error);
+    return true;
+  }
+  spdlog::info("plugin {} {} ({}) loaded from {}", name, version, kind_name(kind), path);
+  rt_.plugins.push_back(std::move(inst));
+  return true;
+}
+
 int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
   std::vector<std::string> files;
   try {
@@ -139,7 +183,13 @@ int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
     spdlog::error("{}", e.what());
     return kExitNothing;
   }
+  int exit_code = kExitOk;
   std::map<std::string, std::string> seen;  // name -> file
+  // Built-in processors come first: they run before any plugin processor.
+  for (const auto* d : builtin_processors()) {
+    seen[d->name] = "<built-in>";
+    if (!add_plugin(PluginLibrary{{}, d, "<built-in>", d->name}, cfg, &exit_code)) return exit_code;
+  }
   for (const auto& file : files) {
     std::string error;
     auto lib = open_plugin(file, &error);
@@ -151,36 +201,59 @@ int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
       spdlog::error("plugin {}: name '{}' is taken by {}; skipped", file, lib->name, it->second);
       continue;
     }
-    auto src = cfg.plugins.find(lib->name);
-    ConfigSection section;
-    try {
-      section = validate_plugin_config(
-          lib->name, src == cfg.plugins.end() ? nullptr : &src->second,
-          {lib->descriptor->options, lib->descriptor->option_count});
-    } catch (const ConfigError& e) {
-      spdlog::error("configuration error: {}", e.what());
-      return kExitUsage;
-    }
     seen[lib->name] = file;
-    if (!section.get_bool("enabled")) {
-      spdlog::info("plugin {} ({}) is disabled by configuration", lib->name, file);
-      continue;
-    }
-    std::string name = lib->name, version = lib->descriptor->version ? lib->descriptor->version : "?";
-    auto kind = lib->descriptor->kind;
-    auto inst = std::make_unique<PluginInstance>(std::move(*lib), std::move(section),
-                                                 rt_.dispatcher.get());
-    if (!inst->create(&error)) {
-      spdlog::error("plugin {} ({}): could not be created: {}; skipped", name, file, error);
-      continue;
-    }
-    spdlog::info("plugin {} {} ({}) loaded from {}", name, version, kind_name(kind), file);
-    rt_.plugins.push_back(std::move(inst));
+    if (!add_plugin(std::move(*lib), cfg, &exit_code)) return exit_code;
   }
   for (const auto& [name, src] : cfg.plugins)
     if (!seen.count(name))
       spdlog::warn("{}: there is no plugin '{}' in {}; this file is not used", src.file, name, dir);
   return kExitOk;
+}
+
+// SIGHUP: re-reads the configuration. A file that does not parse or
+// validate is refused as a whole and the running configuration stays.
+void Host::reload() {
+  if (config_path_.empty()) {
+    spdlog::warn("SIGHUP: no configuration file to reload");
+    return;
+  }
+  LoadedConfig cfg;
+  std::vector<std::pair<PluginInstance*, ConfigSection>> changed;
+  try {
+    cfg = load_config(config_path_);
+    for (auto& p : rt_.plugins) {
+      auto src = cfg.plugins.find(p->name());
+      ConfigSection next = validate_plugin_config(
+          p->name(), src == cfg.plugins.end() ? nullptr : &src->second,
+          {p->descriptor().options, p->descriptor().option_count});
+      if (!(next == p->config())) changed.emplace_back(p.get(), std::move(next));
+    }
+  } catch (const ConfigError& e) {
+    spdlog::error("SIGHUP: configuration refused, the running one stays: {}", e.what());
+    return;
+  }
+  if (!(cfg.host == host_config_))
+    spdlog::warn("SIGHUP: changes to {} take effect at restart", cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
+  for (auto& [p, next] : changed) {
+    ConfigSection previous = p->replace_config(std::move(next));
+    sdk::Status st = sdk::Status::NotSupported;
+    if (auto* proc = p->processor()) st = proc->reload();
+    else if (auto* probe = p->probe()) st = probe->reload();
+    if (st == sdk::Status::Ok) {
+      spdlog::info("SIGHUP: plugin {} applied its new configuration", p->name());
+    } else if (st == sdk::Status::NotSupported) {
+      p->replace_config(std::move(previous));
+      spdlog::warn("SIGHUP: plugin {} applies configuration changes at restart only", p->name());
+    } else {
+      std::string why = p->last_error();
+      p->replace_config(std::move(previous));
+      if (auto* proc = p->processor()) proc->reload();
+      else if (auto* probe = p->probe()) probe->reload();
+      spdlog::error("SIGHUP: plugin {} refused its new configuration, the running one stays: {}",
+                    p->name(), why);
+    }
+  }
+  spdlog::info("SIGHUP: configuration reloaded from {}", config_path_);
 }
 
 bool Host::open_plugins(int* exit_code) {
@@ -273,6 +346,15 @@ int Host::start_and_run(const LoadedConfig& cfg) {
     io.stop();
   });
   signal(SIGPIPE, SIG_IGN);
+  boost::asio::signal_set hup(io, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      reload();
+      wait_hup();
+    });
+  };
+  wait_hup();
 
   auto& d = *rt_.dispatcher;
   const void* host_owner = this;
@@ -307,6 +389,7 @@ int Host::start_and_run(const LoadedConfig& cfg) {
     return kExitFatal;
   }
   signals.cancel();
+  hup.cancel();
   if (stop_timer) stop_timer->cancel();
   d.remove_owner(host_owner);
   shutdown(std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout")));

@@ -244,6 +244,11 @@ bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, con
   return true;
 }
 
+void Pipeline::detach_all() {
+  sinks_.clear();
+  processors_.clear();
+}
+
 void Pipeline::end_batch() {
   for (auto& s : sinks_) s->sink->poll();
 }

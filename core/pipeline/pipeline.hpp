@@ -63,6 +63,8 @@ class Pipeline {
 
   void add_processor(std::string name, sdk::IProcessor* p);
   void add_sink(std::string name, sdk::ISink* s);
+  // Forgets every sink and processor (before their objects are destroyed).
+  void detach_all();
 
   // One record of a known type (index into `types`). Returns false when the
   // record was malformed (counted).

@@ -32,6 +32,11 @@ class PluginInstance final : public sdk::IHost {
   sdk::PluginKind kind() const { return library_.descriptor->kind; }
   const sdk::PluginDescriptor& descriptor() const { return *library_.descriptor; }
   const ConfigSection& config() const { return config_; }
+  // SIGHUP: swaps in a new configuration and returns the previous one.
+  ConfigSection replace_config(ConfigSection next) {
+    std::swap(config_, next);
+    return next;
+  }
 
   sdk::IProbePlugin* probe() const;
   sdk::ISink* sink() const;

@@ -1,7 +1,11 @@
 // leaf-host's command line, exit codes and configuration errors.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -129,4 +133,48 @@ TEST_CASE("metadata labels and the hostname override reach every event") {
   CHECK(j["hostname"] == "node-\"7\"");
   CHECK(j["data"]["metadata"]["cluster"] == "prod");
   CHECK(j["data"]["metadata"]["region"] == "eu-1");
+}
+
+TEST_CASE("SIGHUP applies a changed configuration; a broken or refused one leaves the old") {
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker.so")};
+  o.config["ticker.toml"] = "interval = \"5ms\"\nlabel = \"one\"\n";
+  LeafHost host(o);
+  host.start();
+  auto label_is = [](const std::string& l) {
+    return [l](const Json& e) { return e["data"].value("label", "") == l; };
+  };
+  host.wait_for(label_is("one"));
+  auto reload_with = [&](const std::string& text) {
+    TempDir unused;
+    std::ofstream(host.config_dir() + "/ticker.toml") << text;
+    size_t before = host.stderr_text().size();
+    kill(host.pid(), SIGHUP);
+    for (int i = 0; i < 500 && host.stderr_text().find("SIGHUP", before) == std::string::npos; ++i)
+      std::this_thread::sleep_for(10ms);
+    return before;
+  };
+
+  reload_with("interval = \"5ms\"\nlabel = \"two\"\n");
+  host.wait_for(label_is("two"));
+  CHECK(host.stderr_text().find("SIGHUP: plugin ticker applied its new configuration") != std::string::npos);
+
+  size_t at = reload_with("interval = \"5ms\"\nlabel = \"three\"\nbogus = 1\n");
+  std::this_thread::sleep_for(200ms);
+  CHECK(host.stderr_text().find("configuration refused, the running one stays", at) != std::string::npos);
+  CHECK(host.stderr_text().find("ticker.toml:3: key 'bogus': unknown key", at) != std::string::npos);
+
+  at = reload_with("interval = \"5ms\"\nlabel = \"refuse\"\n");
+  for (int i = 0; i < 100 && host.stderr_text().find("refused its new configuration", at) == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(host.stderr_text().find("SIGHUP: plugin ticker refused its new configuration, the running one "
+                                "stays: label 'refuse' is refused", at) != std::string::npos);
+  size_t seen = host.events().size();
+  host.wait_for_count([](const Json&) { return true; }, seen + 10);
+  CHECK(host.stop() == 0);
+  // After the broken and the refused reloads every tick still says "two".
+  auto all = host.events();
+  for (size_t i = seen; i < all.size(); ++i) CHECK(all[i]["data"]["label"] == "two");
+  CHECK(host.matching(label_is("three")).empty());
+  CHECK(host.matching(label_is("refuse")).empty());
 }

@@ -90,6 +90,13 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
     count_ = static_cast<uint64_t>(cfg_int("count"));
     mode_ = cfg_string("mode");
   }
+  // SIGHUP: the label can change live; "refuse" is refused.
+  bool do_reload() override {
+    std::string next = cfg_string("label");
+    if (next == "refuse") throw PluginError("label 'refuse' is refused", Status::InvalidConfig);
+    label_ = next;
+    return true;
+  }
   void do_start() override {
     if (host_->add_timer(static_cast<uint64_t>(interval_), this) != Status::Ok)
       throw PluginError("timer refused");

@@ -197,6 +197,14 @@ class IProbePlugin : public IPluginObject {
   // Reports plugin-specific counters. Called from the dispatcher thread.
   virtual void read_counters(ICounterVisitor* visitor) noexcept = 0;
 
+  // SIGHUP while running, when this plugin's configuration changed: the
+  // IHost config_* calls now return the new values. Apply what can change
+  // live (filters in kernel maps...) without losing or duplicating events.
+  // Status::NotSupported: nothing changes until restart (the host says so);
+  // Status::InvalidConfig: refused, the host restores the previous
+  // configuration and calls reload() again. Dispatcher thread.
+  virtual Status reload() noexcept = 0;
+
  protected:
   ~IProbePlugin() = default;
 };
@@ -242,6 +250,11 @@ class IProcessor : public IPluginObject {
   // Called on the dispatcher thread for every event, in pipeline order.
   virtual Verdict process(const EventView* event, IEventEditor* editor) noexcept = 0;
   virtual void read_counters(ICounterVisitor* visitor) noexcept = 0;
+  // SIGHUP: the host has re-read the configuration; the IHost config_*
+  // calls now return the new values. Return Status::InvalidConfig (with
+  // last_error()) to refuse them: the host then restores the previous
+  // configuration and calls reload() once more. Dispatcher thread.
+  virtual Status reload() noexcept = 0;
   virtual void close() noexcept = 0;
 
  protected:

@@ -141,6 +141,17 @@ class ProbePluginBase : public PluginBase<IProbePlugin> {
     }
   }
 
+  Status reload() noexcept override {
+    bool applied = false;
+    Status s = guarded([&] { applied = do_reload(); });
+    if (s != Status::Ok) return s;
+    if (!applied) {
+      error_ = "this plugin applies configuration changes at restart only";
+      return Status::NotSupported;
+    }
+    return Status::Ok;
+  }
+
   uint32_t probe_count() const noexcept override { return static_cast<uint32_t>(choices_.size()); }
   Status probe_info(uint32_t i, ProbeInfo* out) const noexcept override {
     if (i >= choices_.size() || !out) return Status::InvalidArgument;
@@ -167,6 +178,10 @@ class ProbePluginBase : public PluginBase<IProbePlugin> {
   virtual void do_open() = 0;   // configure, select hooks, load
   virtual void do_start() = 0;  // attach_selected(), register ring buffers
   virtual void do_stop() {}
+  // Applies a changed configuration while running; returns false when this
+  // plugin cannot (the default). Throw PluginError(..., Status::InvalidConfig)
+  // to refuse the new values.
+  virtual bool do_reload() { return false; }
 
   // Tries every probe's hook candidates (see hooks.hpp) and marks only the
   // winners for loading in `obj`. Probes named in `required` must find a
