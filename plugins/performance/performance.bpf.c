@@ -62,13 +62,24 @@ struct {
 	__type(value, char[PERF_IRQ_NAME_LEN]);
 } irq_names SEC(".maps");
 
-/* Thread id -> when it became runnable (0: not waiting). Written in place so
- * the hot path is lookups; LRU keeps the table bounded as threads come and go. */
+/* When each thread became runnable, in a direct-mapped table indexed by
+ * thread id modulo its size: an array lookup is inlined by the verifier,
+ * far cheaper on this hot path (every wakeup and switch) than hashing. Two
+ * threads waiting at once in the same slot: the older wait is dropped and
+ * counted in runq_untracked. */
+#define RUNQ_SLOTS 65536
+
+struct runq_slot {
+	__u32 pid;
+	__u32 pad;
+	__u64 since_ns; /* 0: not waiting */
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RUNQ_SLOTS);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct runq_slot);
 } runq_start SEC(".maps");
 
 struct leaf_perf_cpu_scratch {
@@ -162,17 +173,34 @@ static __always_inline int raw_allowed(__u32 type, __u64 now, struct leaf_perf_c
 
 static __always_inline void runq_mark(__u32 pid, __u64 now, struct leaf_perf_cpu_stats *st)
 {
-	__u64 *ts;
+	__u32 idx = pid & (RUNQ_SLOTS - 1);
+	struct runq_slot *slot;
 
 	if (pid == 0)
 		return; /* idle tasks */
-	ts = bpf_map_lookup_elem(&runq_start, &pid);
-	if (ts) {
-		*ts = now;
+	slot = bpf_map_lookup_elem(&runq_start, &idx);
+	if (!slot)
 		return;
-	}
-	if (bpf_map_update_elem(&runq_start, &pid, &now, BPF_ANY) && st)
+	if (slot->since_ns && slot->pid != pid && st)
 		st->runq_untracked++;
+	slot->pid = pid;
+	slot->since_ns = now;
+}
+
+/* The run-queue wait of `pid` ends now. */
+static __always_inline void runq_done(__u32 pid, __u64 now, struct leaf_perf_cpu_stats *st)
+{
+	__u32 idx = pid & (RUNQ_SLOTS - 1);
+	struct runq_slot *slot;
+
+	if (pid == 0)
+		return;
+	slot = bpf_map_lookup_elem(&runq_start, &idx);
+	if (!slot || slot->pid != pid || !slot->since_ns)
+		return;
+	if (now > slot->since_ns)
+		hist_add(&st->runq, now - slot->since_ns);
+	slot->since_ns = 0;
 }
 
 /* TP_PROTO(struct task_struct *p) */
@@ -247,18 +275,10 @@ static __always_inline int on_switch(__u64 *ctx)
 		st->preemptions++;
 
 	if (agg_runq) {
-		__u32 next_pid = BPF_CORE_READ(next, pid);
-		__u64 *ts;
-
 		now = bpf_ktime_get_ns();
 		if (preempted)
 			runq_mark(BPF_CORE_READ(prev, pid), now, st);
-		ts = next_pid ? bpf_map_lookup_elem(&runq_start, &next_pid) : 0;
-		if (ts && *ts) {
-			if (now > *ts)
-				hist_add(&st->runq, now - *ts);
-			*ts = 0;
-		}
+		runq_done(BPF_CORE_READ(next, pid), now, st);
 	}
 	if (raw_enabled[0] && raw_allowed(0, bpf_ktime_get_ns(), st))
 		emit_switch(prev, next, prev_state, preempted);
