@@ -420,3 +420,38 @@ TEST_CASE("ignore.ports: connections on an ignored port are not reported") {
   CHECK(host.matching(on_port("tcp_accept", ignored_port)).empty());
   CHECK(host.matching(on_port("tcp_close", ignored_port)).empty());
 }
+
+TEST_CASE("ignore.addresses: connections to an ignored prefix are not reported") {
+  ServerSpec s;
+  s.expect_bytes = 1;
+  s.reply_bytes = 1;
+  s.address = "127.0.0.2";
+  ChildProcess ignored_server([&](ChildProcess& self) { run_server(self, s); });
+  uint64_t ignored_port = ignored_server.receive().port;
+  s.address = "127.0.0.1";
+  ChildProcess server([&](ChildProcess& self) { run_server(self, s); });
+  uint64_t port = server.receive().port;
+
+  LeafHost host(host_options("[ignore]\naddresses = [\"127.0.0.2/32\", \"fd00::/8\"]\n"));
+  host.start();
+  for (auto [addr, p] : {std::pair<std::string, uint64_t>{"127.0.0.2", ignored_port},
+                         std::pair<std::string, uint64_t>{"127.0.0.1", port}}) {
+    ClientSpec c;
+    c.address = addr;
+    c.port = static_cast<uint16_t>(p);
+    c.send_bytes = 1;
+    c.expect_bytes = 1;
+    ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
+    REQUIRE(client.receive().error == 0);
+    REQUIRE(client.wait() == 0);
+  }
+  ignored_server.receive();
+  server.receive();
+  host.wait_for_count(on_port("tcp_close", port), 2);
+  REQUIRE(host.stop() == 0);
+  CHECK(host.matching(on_port("tcp_connect", port)).size() == 1);
+  CHECK(host.matching(on_port("tcp_close", port)).size() == 2);
+  CHECK(host.matching(on_port("tcp_connect", ignored_port)).empty());
+  CHECK(host.matching(on_port("tcp_accept", ignored_port)).empty());
+  CHECK(host.matching(on_port("tcp_close", ignored_port)).empty());
+}
