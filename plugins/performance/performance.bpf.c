@@ -203,8 +203,13 @@ static __always_inline void runq_done(__u32 pid, __u64 now, struct leaf_perf_cpu
 	slot->since_ns = 0;
 }
 
+/* A task's thread id. Under tp_btf the arguments are typed pointers that
+ * can be read directly (one CO-RE relocated load); raw_tp needs a probe read.
+ * `btf` is a constant in every caller, so the other branch compiles away. */
+#define TASK_PID(btf, t) ((btf) ? (t)->pid : BPF_CORE_READ(t, pid))
+
 /* TP_PROTO(struct task_struct *p) */
-static __always_inline int on_wakeup(__u64 *ctx)
+static __always_inline int on_wakeup(__u64 *ctx, const int btf)
 {
 	struct task_struct *p = (struct task_struct *)ctx[0];
 	struct leaf_perf_cpu_stats *st = this_cpu_stats();
@@ -213,7 +218,7 @@ static __always_inline int on_wakeup(__u64 *ctx)
 		return 0;
 	if (st)
 		st->wakeups++;
-	runq_mark(BPF_CORE_READ(p, pid), bpf_ktime_get_ns(), st);
+	runq_mark(TASK_PID(btf, p), bpf_ktime_get_ns(), st);
 	return 0;
 }
 
@@ -254,7 +259,7 @@ static __always_inline void emit_switch(struct task_struct *prev, struct task_st
 
 /* TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next,
  *          unsigned int prev_state) */
-static __always_inline int on_switch(__u64 *ctx)
+static __always_inline int on_switch(__u64 *ctx, const int btf)
 {
 	int preempt = (int)(__u8)ctx[0];
 	struct task_struct *prev = (struct task_struct *)ctx[1];
@@ -277,17 +282,24 @@ static __always_inline int on_switch(__u64 *ctx)
 	if (agg_runq) {
 		now = bpf_ktime_get_ns();
 		if (preempted)
-			runq_mark(BPF_CORE_READ(prev, pid), now, st);
-		runq_done(BPF_CORE_READ(next, pid), now, st);
+			runq_mark(TASK_PID(btf, prev), now, st);
+		runq_done(TASK_PID(btf, next), now, st);
 	}
 	if (raw_enabled[0] && raw_allowed(0, bpf_ktime_get_ns(), st))
 		emit_switch(prev, next, prev_state, preempted);
 	return 0;
 }
 
-LEAF_TP_BTF_RAW_TP(sched_switch, sched_switch, on_switch)
-LEAF_TP_BTF_RAW_TP(sched_wakeup, sched_wakeup, on_wakeup)
-LEAF_TP_BTF_RAW_TP(sched_wakeup_new, sched_wakeup_new, on_wakeup)
+/* As LEAF_TP_BTF_RAW_TP, telling the handler which hook it runs under. */
+#define TP_BTF_RAW_TP_TYPED(probe, tracepoint, handler)                 \
+	SEC("tp_btf/" #tracepoint)                                      \
+	int probe##__tp_btf(__u64 *ctx) { return handler(ctx, 1); }     \
+	SEC("raw_tp/" #tracepoint)                                      \
+	int probe##__raw_tp(__u64 *ctx) { return handler(ctx, 0); }
+
+TP_BTF_RAW_TP_TYPED(sched_switch, sched_switch, on_switch)
+TP_BTF_RAW_TP_TYPED(sched_wakeup, sched_wakeup, on_wakeup)
+TP_BTF_RAW_TP_TYPED(sched_wakeup_new, sched_wakeup_new, on_wakeup)
 
 /* ---- hard IRQs ---------------------------------------------------------- */
 

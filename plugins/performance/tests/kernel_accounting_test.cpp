@@ -264,3 +264,50 @@ TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {
   CHECK(ring.emitted + ring.lost + suppressed == switches);
   CHECK(records == ring.emitted);
 }
+
+TEST_CASE("hooks.skip = [\"tp_btf\"]: every probe falls back to raw_tp and still counts") {
+  PluginHost host(plugin_path(), {{"hooks.skip", "[\"tp_btf\"]"},
+                                  {"raw.context_switch", "true"},
+                                  {"raw.rate_limit", "100000000"},
+                                  {"raw.burst", "100000000"},
+                                  {"ring_buffer_size", "\"16M\""}});
+  host.open();
+  host.start();
+  auto* plugin = host.plugin();
+  REQUIRE(plugin->probe_count() == 7);
+  for (uint32_t i = 0; i < plugin->probe_count(); ++i) {
+    leaf::sdk::ProbeInfo info{};
+    REQUIRE(plugin->probe_info(i, &info) == leaf::sdk::Status::Ok);
+    INFO(std::string(info.name.data, info.name.size));
+    CHECK(info.hook == leaf::sdk::HookKind::RawTp);
+    CHECK(info.attached == 1);
+  }
+  PingPong pp;
+  const uint64_t n = 2000;
+  host.drain([](const uint8_t*, uint32_t) {});
+  host.tick();
+  CtxSwitches a0 = read_ctx_switches(pp.a());
+  uint64_t t0 = monotonic_ns();
+  pp.run(n);
+  uint64_t t1 = monotonic_ns();
+  CtxSwitches a1 = read_ctx_switches(pp.a());
+  Json snap = one_snapshot(host);
+  uint64_t vol_a = 0;
+  bool named = false;
+  host.drain([&](const uint8_t* data, uint32_t size) {
+    if (size != sizeof(leaf_perf_context_switch_event)) return;
+    leaf_perf_context_switch_event e;
+    std::memcpy(&e, data, sizeof(e));
+    if (e.hdr.timestamp_ns < t0 || e.hdr.timestamp_ns > t1) return;
+    if (e.prev_pid == static_cast<uint32_t>(pp.a())) {
+      if (!e.preempted) ++vol_a;
+      named = named || std::string(e.prev_comm).size() > 0;
+    }
+  });
+  INFO("snapshot: " << snap.dump());
+  CHECK(snap["context_switches"].get<uint64_t>() >= 2 * n);
+  CHECK(snap["runq_latency"]["count"].get<uint64_t>() > 0);
+  CHECK(named);
+  CHECK(agrees(vol_a, a1.voluntary - a0.voluntary, 5));
+  host.stop();
+}
