@@ -11,6 +11,7 @@
 
 #include <leaf/sdk/abi.h>
 
+#include "metrics/latency_histogram.hpp"
 #include "pipeline/event_encoder.hpp"
 #include "pipeline/mono_clock.hpp"
 
@@ -29,6 +30,9 @@ struct TypeStats {
   std::atomic<uint64_t> events{0};     // reached the sinks
   std::atomic<uint64_t> filtered{0};   // dropped by a processor
   std::atomic<uint64_t> malformed{0};  // record did not fit its schema
+  // metrics: kernel event time -> accepted by a sink. Dispatcher thread only
+  // (the /metrics scrape runs there too).
+  Log2Histogram latency;
 };
 
 // A plugin's event types as the pipeline knows them: stats and the key field.
@@ -101,6 +105,7 @@ class Pipeline {
   size_t out_capacity_ = 0;
   std::string key_;
   std::atomic<uint64_t> unknown_type_{0}, events_total_{0};
+  AmortizedNow latency_now_;  // metrics: the acceptance time of TypeStats::latency
 };
 
 }  // namespace leaf::core
