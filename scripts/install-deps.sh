@@ -12,7 +12,7 @@ PACKAGES=(
   # libraries of the design card (Boost.DLL, Asio and Beast are header-only, in libboost-dev)
   librdkafka-dev libboost-program-options-dev libboost-system-dev
   libboost-filesystem-dev libboost-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
-  doctest-dev nlohmann-json3-dev prometheus-cpp-dev libbenchmark-dev
+  doctest-dev nlohmann-json3-dev prometheus-cpp-dev libbenchmark-dev libpcre2-dev
   # test and bench tools
   kcat iproute2 stress-ng procps util-linux python3
   # kernel matrix
