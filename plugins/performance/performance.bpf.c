@@ -187,8 +187,10 @@ static __always_inline void runq_mark(__u32 pid, __u64 now, struct leaf_perf_cpu
 	slot->since_ns = now;
 }
 
-/* The run-queue wait of `pid` ends now. */
-static __always_inline void runq_done(__u32 pid, __u64 now, struct leaf_perf_cpu_stats *st)
+/* The run-queue wait of `pid` ends now. The clock is read only when the
+ * task was waiting (*now == 0: not read yet): most switches are to tasks
+ * that were not, such as the idle task. */
+static __always_inline void runq_done(__u32 pid, __u64 *now, struct leaf_perf_cpu_stats *st)
 {
 	__u32 idx = pid & (RUNQ_SLOTS - 1);
 	struct runq_slot *slot;
@@ -198,8 +200,10 @@ static __always_inline void runq_done(__u32 pid, __u64 now, struct leaf_perf_cpu
 	slot = bpf_map_lookup_elem(&runq_start, &idx);
 	if (!slot || slot->pid != pid || !slot->since_ns)
 		return;
-	if (now > slot->since_ns)
-		hist_add(&st->runq, now - slot->since_ns);
+	if (!*now)
+		*now = bpf_ktime_get_ns();
+	if (*now > slot->since_ns)
+		hist_add(&st->runq, *now - slot->since_ns);
 	slot->since_ns = 0;
 }
 
@@ -280,10 +284,12 @@ static __always_inline int on_switch(__u64 *ctx, const int btf)
 		st->preemptions++;
 
 	if (agg_runq) {
-		now = bpf_ktime_get_ns();
-		if (preempted)
+		now = 0;
+		if (preempted) {
+			now = bpf_ktime_get_ns();
 			runq_mark(TASK_PID(btf, prev), now, st);
-		runq_done(TASK_PID(btf, next), now, st);
+		}
+		runq_done(TASK_PID(btf, next), &now, st);
 	}
 	if (raw_enabled[0] && raw_allowed(0, bpf_ktime_get_ns(), st))
 		emit_switch(prev, next, prev_state, preempted);

@@ -3,18 +3,19 @@
 // one perf_stats event per interval; raw context_switch / irq / softirq
 // events on request, each rate-limited by a per-CPU token bucket in the
 // kernel whose suppressed events are counted (read_counters, perf_stats).
+#include "performance.h"
+
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <time.h>
 
 #include <cerrno>
 #include <cstring>
+#include <leaf/sdk/plugin.hpp>
 #include <memory>
 #include <set>
 
-#include <leaf/sdk/plugin.hpp>
-
 #include "options.hpp"
-#include "performance.h"
 #include "performance.skel.h"
 #include "schema.hpp"
 #include "stats_json.hpp"
@@ -57,10 +58,14 @@ struct Aggregates {
 Aggregates parse_aggregates(const std::vector<std::string>& names) {
   Aggregates a;
   for (const auto& n : names) {
-    if (n == "cpu") a.cpu = true;
-    else if (n == "irq") a.irq = true;
-    else if (n == "softirq") a.softirq = true;
-    else if (n == "runq") a.runq = true;
+    if (n == "cpu")
+      a.cpu = true;
+    else if (n == "irq")
+      a.irq = true;
+    else if (n == "softirq")
+      a.softirq = true;
+    else if (n == "runq")
+      a.runq = true;
     else
       throw PluginError("aggregates: unknown aggregate '" + n + "' (cpu, irq, softirq, runq)",
                         Status::InvalidConfig);
@@ -70,8 +75,7 @@ Aggregates parse_aggregates(const std::vector<std::string>& names) {
 
 class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
  public:
-  explicit PerformanceProbe(IHost* host)
-      : ProbePluginBase(host, kEventTypes, kEventTypeCount) {}
+  explicit PerformanceProbe(IHost* host) : ProbePluginBase(host, kEventTypes, kEventTypeCount) {}
   ~PerformanceProbe() override {
     detach();
     performance_bpf::destroy(skel_);
@@ -89,6 +93,18 @@ class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
         visitor->counter(make_view("raw_suppressed"), make_view(kRawTypeNames[i]),
                          total.raw_suppressed[i]);
       visitor->counter(make_view("runq_untracked"), make_view(""), total.runq_untracked);
+      // Runs the kernel skipped because the program was already running on
+      // that CPU (its recursion guard): events these aggregates never saw.
+      bpf_program* prog;
+      bpf_object__for_each_program(prog, skel_->obj) {
+        int fd = bpf_program__fd(prog);
+        if (fd < 0) continue;
+        bpf_prog_info info{};
+        uint32_t len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+          visitor->counter(make_view("program_misses"), make_view(bpf_program__name(prog)),
+                           info.recursion_misses);
+      }
       visitor->counter(make_view("snapshots"), make_view("perf_stats"), snapshots_);
       visitor->counter(make_view("snapshot_errors"), make_view("perf_stats"), snapshot_errors_);
       visitor->counter(make_view("snapshots_truncated"), make_view("perf_stats"), truncated_);
@@ -111,6 +127,7 @@ class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
     ro->raw_rate = static_cast<uint64_t>(cfg_int("raw.rate_limit"));
     ro->raw_burst = static_cast<uint64_t>(cfg_int("raw.burst"));
     ro->switch_has_prev_state = sched_switch_has_prev_state();
+    apply_ring_settings(ro);
     bool any_raw = raw[0] || raw[1] || raw[2];
     bpf_map__set_max_entries(skel_->maps.events,
                              any_raw ? ring_buffer_bytes(cfg_int("ring_buffer_size")) : 4096);

@@ -81,5 +81,4 @@ const EventTypeDesc kEventTypes[] = {
 };
 const uint32_t kEventTypeCount = count_of(kEventTypes);
 
-
 }  // namespace leaf::performance

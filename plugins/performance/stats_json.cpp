@@ -97,7 +97,8 @@ std::string irqs_json(const StatsDelta& d, bool detail, size_t limit) {
       return a.second->total.count > b.second->total.count;
     });
     order.resize(limit);
-    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(order.begin(), order.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
   }
   std::string out = "[";
   for (size_t i = 0; i < order.size(); ++i) {
@@ -130,7 +131,8 @@ std::string runq_json(const StatsDelta& d) {
 
 std::string suppressed_json(const StatsDelta& d) {
   std::string out = "{";
-  for (uint32_t i = 0; i < PERF_RAW_TYPES; ++i) field(out, kRawTypeNames[i], d.total.raw_suppressed[i], i == 0);
+  for (uint32_t i = 0; i < PERF_RAW_TYPES; ++i)
+    field(out, kRawTypeNames[i], d.total.raw_suppressed[i], i == 0);
   return out + "}";
 }
 
@@ -161,8 +163,7 @@ uint64_t hist_quantile_ns(const leaf_perf_hist& h, double q) {
   return (2ull << (PERF_HIST_SLOTS - 1)) - 1;
 }
 
-std::vector<uint8_t> build_stats_record(const StatsDelta& d, uint64_t timestamp_ns,
-                                        uint16_t type) {
+std::vector<uint8_t> build_stats_record(const StatsDelta& d, uint64_t timestamp_ns, uint16_t type) {
   std::string parts[5] = {cpus_json(d), irqs_json(d, true, d.irqs.size()), softirqs_json(d),
                           runq_json(d), suppressed_json(d)};
   const size_t fixed = sizeof(leaf_perf_stats_record);

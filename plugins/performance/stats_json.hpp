@@ -13,8 +13,7 @@ namespace leaf::performance {
 // `timestamp_ns` is CLOCK_MONOTONIC; `type` the perf_stats index. The record
 // never exceeds PERF_STATS_MAX_SIZE: when the tables do not fit, per-IRQ
 // detail is dropped first, then the least busy IRQs, and `truncated` is set.
-std::vector<uint8_t> build_stats_record(const StatsDelta& d, uint64_t timestamp_ns,
-                                        uint16_t type);
+std::vector<uint8_t> build_stats_record(const StatsDelta& d, uint64_t timestamp_ns, uint16_t type);
 
 // A log2 histogram as a JSON array of counts, trailing empty slots left out.
 std::string hist_json(const leaf_perf_hist& h);

@@ -111,8 +111,7 @@ StatsDelta StatsReader::next(uint64_t now_ns) {
   for (uint32_t c = 0; c < ncpus_; ++c) {
     subtract(d.cpus[c], now.cpus[c], prev_.cpus[c]);
     accumulate(d.total, d.cpus[c]);
-    if (online_[c] || d.cpus[c].context_switches || d.cpus[c].irq_count ||
-        d.cpus[c].softirq_count)
+    if (online_[c] || d.cpus[c].context_switches || d.cpus[c].irq_count || d.cpus[c].softirq_count)
       d.cpu_ids.push_back(c);
   }
 

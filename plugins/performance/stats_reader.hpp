@@ -16,15 +16,15 @@ namespace leaf::performance {
 
 // Counts per key (an IRQ number, a softirq vector) over one interval.
 struct HistTable {
-  leaf_perf_hist total{};              // summed over CPUs
+  leaf_perf_hist total{};         // summed over CPUs
   std::vector<uint64_t> per_cpu;  // counts, by CPU
 };
 
 struct StatsDelta {
   uint64_t interval_ns = 0;
-  std::vector<uint32_t> cpu_ids;      // the CPUs reported (online or active)
-  std::vector<leaf_perf_cpu_stats> cpus;   // by CPU id (every possible CPU)
-  leaf_perf_cpu_stats total{};             // summed over CPUs
+  std::vector<uint32_t> cpu_ids;          // the CPUs reported (online or active)
+  std::vector<leaf_perf_cpu_stats> cpus;  // by CPU id (every possible CPU)
+  leaf_perf_cpu_stats total{};            // summed over CPUs
   std::array<HistTable, PERF_SOFTIRQ_VECS> softirqs;
   std::map<uint32_t, HistTable> irqs;  // IRQs that ran in the interval
   std::map<uint32_t, std::string> irq_names;
@@ -52,8 +52,8 @@ class StatsReader {
  private:
   struct Reading {
     std::vector<leaf_perf_cpu_stats> cpus;
-    std::vector<std::vector<leaf_perf_hist>> softirqs;        // [vec][cpu]
-    std::map<uint32_t, std::vector<leaf_perf_hist>> irqs;     // irq -> [cpu]
+    std::vector<std::vector<leaf_perf_hist>> softirqs;     // [vec][cpu]
+    std::map<uint32_t, std::vector<leaf_perf_hist>> irqs;  // irq -> [cpu]
   };
   Reading read() const;
   void read_names();

@@ -11,14 +11,14 @@ using namespace leaf::test;
 
 namespace {
 
-const char* kSoftirqNames[] = {"hi",      "timer", "net_tx",  "net_rx", "block",
-                               "irq_poll", "tasklet", "sched", "hrtimer", "rcu"};
+const char* kSoftirqNames[] = {"hi",       "timer",   "net_tx", "net_rx",  "block",
+                               "irq_poll", "tasklet", "sched",  "hrtimer", "rcu"};
 
 }  // namespace
 
 TEST_CASE("leaf-host emits perf_stats every interval with the SPEC fields") {
-  LeafHost host({.plugins = {"performance"},
-                 .config = {{"performance.toml", "interval = \"1s\"\n"}}});
+  LeafHost host(
+      {.plugins = {"performance"}, .config = {{"performance.toml", "interval = \"1s\"\n"}}});
   host.start();
   {
     leaf::performance::test::PingPong pp;

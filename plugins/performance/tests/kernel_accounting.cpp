@@ -63,8 +63,10 @@ CtxSwitches read_ctx_switches(pid_t pid) {
   CtxSwitches c;
   std::string key;
   while (in >> key) {
-    if (key == "voluntary_ctxt_switches:") in >> c.voluntary;
-    else if (key == "nonvoluntary_ctxt_switches:") in >> c.involuntary;
+    if (key == "voluntary_ctxt_switches:")
+      in >> c.voluntary;
+    else if (key == "nonvoluntary_ctxt_switches:")
+      in >> c.involuntary;
   }
   return c;
 }

@@ -7,6 +7,8 @@
 // the kernel's counters cover the same window to within microseconds, on a
 // machine where other builds keep both CPUs busy. host_output_test.cpp
 // checks the same plugin end to end through leaf-host.
+#include "kernel_accounting.hpp"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -18,7 +20,6 @@
 #include <string>
 
 #include "harness.hpp"
-#include "kernel_accounting.hpp"
 #include "plugin_host.hpp"
 #include "workloads.hpp"
 
@@ -32,6 +33,16 @@ std::string plugin_path() { return leaf::test::built_plugin("performance"); }
 bool agrees(uint64_t got, uint64_t want, double pct, uint64_t slack = 2) {
   double diff = std::fabs(static_cast<double>(got) - static_cast<double>(want));
   return diff <= std::max(static_cast<double>(want) * pct / 100.0, static_cast<double>(slack));
+}
+
+// The plugin's count over [tick0, tick1] must lie between /proc's counts over
+// the inner window [after tick0, before tick1] and the outer one [before
+// tick0, after tick1], give or take `pct` percent: the test process may be
+// preempted between a tick and a read of /proc on a busy machine.
+bool bracketed(uint64_t got, uint64_t inner, uint64_t outer, double pct, uint64_t slack = 2) {
+  double lo = static_cast<double>(inner) * (1 - pct / 100.0) - static_cast<double>(slack);
+  double hi = static_cast<double>(outer) * (1 + pct / 100.0) + static_cast<double>(slack);
+  return static_cast<double>(got) >= lo && static_cast<double>(got) <= hi;
 }
 
 Json one_snapshot(PluginHost& host) {
@@ -120,52 +131,72 @@ TEST_CASE("softirq and IRQ counts agree with /proc/softirqs and /proc/interrupts
   host.start();
   interrupt_workload();  // warm up: every IRQ line seen once has its entry and name
 
+  auto soft_before0 = read_softirqs();
+  auto irq_before0 = read_interrupts();
   host.tick();
-  auto soft0 = read_softirqs();
-  auto irq0 = read_interrupts();
+  auto soft_after0 = read_softirqs();
+  auto irq_after0 = read_interrupts();
   interrupt_workload();
-  auto soft1 = read_softirqs();
-  auto irq1 = read_interrupts();
+  auto soft_before1 = read_softirqs();
+  auto irq_before1 = read_interrupts();
   Json snap = one_snapshot(host);
+  auto soft_after1 = read_softirqs();
+  auto irq_after1 = read_interrupts();
   INFO("snapshot: " << snap.dump());
+  for (const auto& [name, value] : host.plugin_counters())
+    if (name.rfind("program_misses/", 0) == 0 && value) MESSAGE(name << " " << value);
 
   // Softirqs: per vector, in total and per CPU.
   std::vector<uint32_t> cpu_ids;
   for (const auto& c : snap["cpus"]) cpu_ids.push_back(c["cpu"].get<uint32_t>());
   REQUIRE(snap["softirqs"].size() == PERF_SOFTIRQ_VECS);
+  // Small counts: a few events of slack (2, plus one per CPU for softirqs in
+  // progress at either end); 5 % dominates from about 100 events on.
+  const uint64_t slack = 2 + cpu_ids.size();
   uint64_t softirq_total = 0;
   for (const auto& v : snap["softirqs"]) {
     std::string name = v["name"];
-    REQUIRE(soft1.count(name));
-    uint64_t want = sum(soft1[name]) - sum(soft0[name]);
+    REQUIRE(soft_after1.count(name));
+    uint64_t inner = sum(soft_before1[name]) - sum(soft_after0[name]);
+    uint64_t outer = sum(soft_after1[name]) - sum(soft_before0[name]);
     uint64_t got = v["count"];
     softirq_total += got;
-    INFO("softirq " << name << ": plugin " << got << ", /proc " << want);
-    CHECK(agrees(got, want, 5));
+    INFO("softirq " << name << ": plugin " << got << ", /proc " << inner << ".." << outer);
+    CHECK(bracketed(got, inner, outer, 5, slack));
     for (size_t i = 0; i < cpu_ids.size(); ++i) {
       uint32_t cpu = cpu_ids[i];
-      if (cpu >= soft1[name].size()) continue;
-      uint64_t want_cpu = soft1[name][cpu] - soft0[name][cpu];
-      INFO("cpu " << cpu);
-      CHECK(agrees(v["per_cpu"][i].get<uint64_t>(), want_cpu, 5));
+      if (cpu >= soft_after1[name].size()) continue;
+      uint64_t inner_cpu = soft_before1[name][cpu] - soft_after0[name][cpu];
+      uint64_t outer_cpu = soft_after1[name][cpu] - soft_before0[name][cpu];
+      INFO("cpu " << cpu << ": plugin " << v["per_cpu"][i] << ", /proc " << inner_cpu << ".."
+                  << outer_cpu);
+      CHECK(bracketed(v["per_cpu"][i].get<uint64_t>(), inner_cpu, outer_cpu, 5, slack));
     }
   }
-  CHECK(softirq_total == snap["softirq_count"].get<uint64_t>());
+  // Counted at entry (per CPU) and at exit (per vector): a softirq running
+  // across a snapshot on each CPU may fall on either side.
+  CHECK(agrees(softirq_total, snap["softirq_count"].get<uint64_t>(), 0, cpu_ids.size()));
   CHECK(snap["softirq_count"].get<uint64_t>() > 0);
 
   // IRQs: every numbered line that fired; lines shared by several handlers
   // are left out (the tracepoint fires per handler, /proc counts per IRQ).
+  auto irq_sum = [](std::map<uint32_t, IrqLine>& m, uint32_t irq) {
+    return m.count(irq) ? sum(m[irq].per_cpu) : 0;
+  };
   std::map<uint32_t, uint64_t> plugin_irqs;
   for (const auto& i : snap["irqs"]) plugin_irqs[i["irq"]] = i["count"];
   int compared = 0;
-  for (const auto& [irq, line] : irq1) {
-    uint64_t want = sum(line.per_cpu) - (irq0.count(irq) ? sum(irq0[irq].per_cpu) : 0);
+  for (const auto& [irq, line] : irq_after1) {
     if (line.description.find(", ") != std::string::npos) continue;
+    uint64_t inner = irq_sum(irq_before1, irq) - irq_sum(irq_after0, irq);
+    uint64_t outer = irq_sum(irq_after1, irq) - irq_sum(irq_before0, irq);
     uint64_t got = plugin_irqs.count(irq) ? plugin_irqs[irq] : 0;
-    INFO("irq " << irq << " (" << line.description << "): plugin " << got << ", /proc " << want);
-    CHECK(agrees(got, want, 5));
-    if (want >= 20) ++compared;
+    INFO("irq " << irq << " (" << line.description << "): plugin " << got << ", /proc " << inner
+                << ".." << outer);
+    CHECK(bracketed(got, inner, outer, 5));
+    if (inner >= 20) ++compared;
   }
+  auto& irq1 = irq_after1;
   for (const auto& [irq, count] : plugin_irqs) {
     INFO("irq " << irq << " reported by the plugin");
     CHECK(irq1.count(irq) == 1);
@@ -240,7 +271,8 @@ TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {
     CHECK(e.prev_pid != e.next_pid);
     ++records;
   });
-  host.stop();  // nothing more is counted after this
+  host.stop();      // nothing more is counted after this...
+  usleep(100'000);  // ...once handlers already running on other CPUs are done
   uint64_t t_end = monotonic_ns();
   auto counters = host.plugin_counters();
   leaf_type_counters ring = host.ring_counters(PERF_EVENT_CONTEXT_SWITCH);

@@ -2,12 +2,12 @@
 
 #include <bpf/bpf.h>
 #include <dlfcn.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
-#include <toml++/toml.h>
 
 namespace leaf::performance::test {
 
@@ -23,8 +23,8 @@ int64_t parse_scaled(const std::string& text, OptionType type) {
   std::string unit = text.substr(pos);
   double scale = 1;
   if (type == OptionType::Duration) {
-    const std::map<std::string, double> units = {{"ns", 1},   {"us", 1e3}, {"ms", 1e6},
-                                                  {"s", 1e9}, {"m", 6e10}, {"h", 3.6e12}};
+    const std::map<std::string, double> units = {{"ns", 1},  {"us", 1e3}, {"ms", 1e6},
+                                                 {"s", 1e9}, {"m", 6e10}, {"h", 3.6e12}};
     auto u = units.find(unit);
     if (u == units.end()) throw std::runtime_error("bad duration " + text);
     scale = u->second;
@@ -61,9 +61,15 @@ PluginHost::PluginHost(const std::string& so_path,
     Value v;
     v.type = o.type;
     switch (o.type) {
-      case OptionType::Bool: v.b = n.value<bool>().value(); break;
-      case OptionType::Int: v.i = n.value<int64_t>().value(); break;
-      case OptionType::String: v.s = n.value<std::string>().value(); break;
+      case OptionType::Bool:
+        v.b = n.value<bool>().value();
+        break;
+      case OptionType::Int:
+        v.i = n.value<int64_t>().value();
+        break;
+      case OptionType::String:
+        v.s = n.value<std::string>().value();
+        break;
       case OptionType::Size:
       case OptionType::Duration:
         v.i = n.is_integer() ? n.value<int64_t>().value()
@@ -199,8 +205,8 @@ Status PluginHost::config_list_size(StringView key, uint32_t* out) const noexcep
   const Value* v = find(key, OptionType::StringList);
   if (!v) v = find(key, OptionType::IntList);
   if (!v) return Status::InvalidArgument;
-  *out = static_cast<uint32_t>(v->type == OptionType::StringList ? v->strings.size()
-                                                                  : v->ints.size());
+  *out =
+      static_cast<uint32_t>(v->type == OptionType::StringList ? v->strings.size() : v->ints.size());
   return Status::Ok;
 }
 
@@ -227,8 +233,7 @@ Status PluginHost::add_ring_buffer(const RingBufferRegistration* reg) noexcept {
 
 Status PluginHost::emit(const EventTypeDesc* type, const uint8_t* record, uint32_t size) noexcept {
   try {
-    if (std::string(type->name) != "perf_stats" || size < type->fixed_size ||
-        size > type->max_size)
+    if (std::string(type->name) != "perf_stats" || size < type->fixed_size || size > type->max_size)
       return Status::InvalidArgument;
     emitted_.push_back(decode_perf_stats(record, size));
     return Status::Ok;

@@ -6,15 +6,14 @@
 #pragma once
 
 #include <bpf/libbpf.h>
+#include <leaf/sdk/abi.h>
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <leaf/sdk/abi.h>
-#include <nlohmann/json.hpp>
 
 #include "performance.h"
 
@@ -31,7 +30,7 @@ class PluginHost final : public sdk::IHost {
   PluginHost(const PluginHost&) = delete;
   PluginHost& operator=(const PluginHost&) = delete;
 
-  void open();   // throws with the plugin's last_error()
+  void open();  // throws with the plugin's last_error()
   void start();
   void stop();
   // Runs the plugin's snapshot timer now; returns the perf_stats events it
@@ -63,6 +62,7 @@ class PluginHost final : public sdk::IHost {
   sdk::StringView hostname() const noexcept override;
   sdk::StringView plugin_name() const noexcept override;
   sdk::LogLevel log_level() const noexcept override;
+  uint64_t ring_wakeup_delay_ns() const noexcept override { return 0; }  // wake per record
 
  private:
   struct Value {
