@@ -34,6 +34,31 @@
 		__type(value, struct leaf_type_counters);          \
 	} name SEC(".maps")
 
+/* Ring-buffer wakeups. By default (leaf_wakeup_delay_ns == 0) the kernel
+ * wakes the consumer whenever it has caught up: one wakeup per record at
+ * moderate rates, which costs more than the record. With a delay set (the
+ * host's dispatcher.wakeup_delay, written by the plugin before load), a
+ * record forces a wakeup only when the last one is at least that old;
+ * others are submitted without one, and the host's drain tick, which runs
+ * while records flow, picks them up. Latency is bounded by the delay.
+ * The timestamp is shared by all CPUs without atomics: a lost update only
+ * costs one extra wakeup. */
+const volatile __u64 leaf_wakeup_delay_ns = 0;
+__u64 leaf_last_wakeup_ns = 0;
+
+static __always_inline __u64 leaf_wakeup_flags(void)
+{
+	__u64 now;
+
+	if (!leaf_wakeup_delay_ns)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - leaf_last_wakeup_ns < leaf_wakeup_delay_ns)
+		return BPF_RB_NO_WAKEUP;
+	leaf_last_wakeup_ns = now;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
 static __always_inline void leaf_count(void *counters, __u32 type, int lost)
 {
 	struct leaf_type_counters *c = bpf_map_lookup_elem(counters, &type);
@@ -73,7 +98,7 @@ static __always_inline void leaf_submit(void *counters, void *record)
 {
 	__u16 type = ((struct leaf_event_header *)record)->type;
 
-	bpf_ringbuf_submit(record, 0);
+	bpf_ringbuf_submit(record, leaf_wakeup_flags());
 	leaf_count(counters, type, 0);
 }
 
@@ -87,7 +112,7 @@ static __always_inline void leaf_discard(void *record)
 static __always_inline long leaf_output(void *ringbuf, void *counters, void *record, __u64 size)
 {
 	__u16 type = ((struct leaf_event_header *)record)->type;
-	long err = bpf_ringbuf_output(ringbuf, record, size, 0);
+	long err = bpf_ringbuf_output(ringbuf, record, size, leaf_wakeup_flags());
 
 	leaf_count(counters, type, err != 0);
 	return err;

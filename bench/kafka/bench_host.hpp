@@ -36,6 +36,7 @@ class BenchHost final : public sdk::IHost {
   sdk::StringView hostname() const noexcept override { return {"bench", 5}; }
   sdk::StringView plugin_name() const noexcept override { return {"kafka", 5}; }
   sdk::LogLevel log_level() const noexcept override { return sdk::LogLevel::Info; }
+  uint64_t ring_wakeup_delay_ns() const noexcept override { return 0; }
 
  private:
   struct Value {

@@ -33,10 +33,19 @@ const ConfigOption kHostOptions[] = {
      "where the JSON lines go: a file path, or \"-\" for stdout"},
     {"shutdown_timeout", OptionType::Duration, "\"5s\"", 0, 600'000'000'000LL, nullptr,
      "at shutdown, how long sinks may take to deliver what they hold"},
+    {"dispatcher.wakeup_delay", OptionType::Duration, "\"1ms\"", 0, 1'000'000'000, nullptr,
+     "how long BPF programs may hold back ring-buffer wakeups to batch records (0: wake "
+     "per record); bounds the latency they add"},
     {"stats_interval", OptionType::Duration, "\"60s\"", 0, 86400'000'000'000LL, nullptr,
      "how often to log a warning when events were lost or dropped (0: never)"},
     {"metadata", OptionType::StringList, "[]", 0, 0, nullptr,
      "static labels \"key=value\" added to every event as data.metadata"},
+    // metrics (issue 8)
+    {"metrics.listen", OptionType::String, "\"127.0.0.1:9464\"", 0, 0, nullptr,
+     "address:port of /metrics and /healthz over HTTP ([v6]:port for IPv6); \"\": not served"},
+    {"metrics.bpf_stats", OptionType::Bool, "true", 0, 0, nullptr,
+     "have the kernel count the BPF programs' runs and run time (costs every BPF program on the "
+     "machine two clock reads per run) for /metrics"},
 };
 
 const ConfigOption kPluginHostOptions[] = {

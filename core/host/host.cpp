@@ -125,6 +125,8 @@ int Host::run() {
     return kExitUsage;
   }
   rt_.dispatcher = std::make_unique<Dispatcher>(rt_.io, *rt_.pipeline);
+  rt_.dispatcher->set_drain_interval(
+      std::chrono::nanoseconds(cfg.host.get_int("dispatcher.wakeup_delay")));
 
   if (int rc = load_plugins(cfg, dir); rc != kExitOk) return rc;
 

@@ -47,8 +47,34 @@ struct Dispatcher::Timer {
 Dispatcher::Dispatcher(asio::io_context& io, Pipeline& pipeline) : io_(io), pipeline_(pipeline) {}
 
 Dispatcher::~Dispatcher() {
+  drain_timer_.reset();
   timers_.clear();
   rings_.clear();
+}
+
+void Dispatcher::kick_drain() {
+  if (drain_armed_ || drain_interval_.count() == 0) return;
+  if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(io_);
+  drain_armed_ = true;
+  drain_timer_->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(drain_interval_));
+  drain_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    drain_armed_ = false;
+    drain_tick();
+  });
+}
+
+void Dispatcher::drain_tick() {
+  int consumed = 0;
+  for (auto& r : rings_)
+    if (!r->closed) {
+      int n = ring_buffer__consume(r->rb);
+      if (n > 0) consumed += n;
+    }
+  if (consumed > 0) {
+    pipeline_.end_batch();
+    kick_drain();
+  }
 }
 
 int Dispatcher::on_sample(void* ctx, void* data, size_t size) {
@@ -100,6 +126,7 @@ void Dispatcher::arm(Ring* r) {
                          arm(r);  // first re-arm, then consume: see the header
                          ring_buffer__consume(r->rb);
                          pipeline_.end_batch();
+                         kick_drain();
                        });
 }
 

@@ -52,6 +52,12 @@ class Dispatcher {
   };
   std::vector<KernelCounts> kernel_counts(Owner owner) const;
 
+  // While rings deliver, drain them all every `interval` (records submitted
+  // without a wakeup wait at most that long); the tick stops once a drain
+  // finds nothing and restarts at the next wakeup. 0: no tick.
+  void set_drain_interval(std::chrono::nanoseconds interval) { drain_interval_ = interval; }
+  std::chrono::nanoseconds drain_interval() const { return drain_interval_; }
+
   Pipeline& pipeline() { return pipeline_; }
   boost::asio::io_context& io() { return io_; }
 
@@ -61,11 +67,16 @@ class Dispatcher {
   void arm(Ring* r);
   void arm(Timer* t);
   static int on_sample(void* ctx, void* data, size_t size);
+  void kick_drain();
+  void drain_tick();
 
   boost::asio::io_context& io_;
   Pipeline& pipeline_;
   std::vector<std::unique_ptr<Ring>> rings_;
   std::vector<std::unique_ptr<Timer>> timers_;
+  std::chrono::nanoseconds drain_interval_{0};
+  std::unique_ptr<boost::asio::steady_timer> drain_timer_;
+  bool drain_armed_ = false;
 };
 
 }  // namespace leaf::core

@@ -182,6 +182,10 @@ StringView PluginInstance::plugin_name() const noexcept {
   return StringView{name().data(), name().size()};
 }
 
+uint64_t PluginInstance::ring_wakeup_delay_ns() const noexcept {
+  return dispatcher_ ? static_cast<uint64_t>(dispatcher_->drain_interval().count()) : 0;
+}
+
 sdk::LogLevel PluginInstance::log_level() const noexcept {
   switch (spdlog::get_level()) {
     case spdlog::level::trace: return sdk::LogLevel::Trace;

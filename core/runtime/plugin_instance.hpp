@@ -61,6 +61,7 @@ class PluginInstance final : public sdk::IHost {
   sdk::StringView hostname() const noexcept override;
   sdk::StringView plugin_name() const noexcept override;
   sdk::LogLevel log_level() const noexcept override;
+  uint64_t ring_wakeup_delay_ns() const noexcept override;
 
   // Without a dispatcher (--check, --list-plugins) rings and timers are refused.
   void set_dispatcher(Dispatcher* d) { dispatcher_ = d; }

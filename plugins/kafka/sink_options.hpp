@@ -20,11 +20,7 @@ using detail::kIntMax;
 using detail::kMs;
 using detail::kS;
 
-// Not const on purpose: sdk::option_count() has a template overload for
-// arrays and a plain one for `const ConfigOption*`; a const array picks the
-// plain one (count 0), so LEAF_PLUGIN would declare no options. A non-const
-// array binds the array overload. (Reported to the SDK owner.)
-inline ConfigOption kOptions[] = {
+inline constexpr ConfigOption kOptions[] = {
     {"brokers", OptionType::String, "\"\"", 0, 0, nullptr,
      "bootstrap servers, host:port[,host:port...]; the sink refuses to start while empty"},
     {"topics.network", OptionType::String, "\"system.events.network\"", 0, 0, nullptr,

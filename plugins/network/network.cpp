@@ -104,6 +104,7 @@ class NetworkProbe final : public ProbePluginBase {
 
     skel_ = network_bpf::open();
     if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
+    apply_ring_settings(skel_->rodata);
     skel_->rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
     skel_->rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
     skel_->rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];

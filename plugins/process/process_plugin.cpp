@@ -63,6 +63,7 @@ class ProcessProbe final : public ProbePluginBase {
   void do_open() override {
     skel_ = process_bpf::open();
     if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
+    apply_ring_settings(skel_->rodata);
     skel_->rodata->emit_exec = cfg_bool("events.exec");
     skel_->rodata->emit_fork = cfg_bool("events.fork");
     skel_->rodata->emit_exit = cfg_bool("events.exit");
@@ -102,23 +103,9 @@ class ProcessProbe final : public ProbePluginBase {
   process_bpf* skel_ = nullptr;
 };
 
-// The option table with its length. sdk::option_count() as of ABI 1.0 picks
-// its pointer overload for arrays too and reports 0 options; this overload,
-// an exact match for the wrapper, gives LEAF_PLUGIN the real count.
-struct OptionTable {
-  const ConfigOption* options;
-  uint32_t count;
-  constexpr operator const ConfigOption*() const { return options; }
-};
-constexpr OptionTable kOptionTable{kOptions, sizeof(kOptions) / sizeof(kOptions[0])};
-
 }  // namespace
 }  // namespace leaf::process
 
-namespace leaf::sdk {
-constexpr uint32_t option_count(const leaf::process::OptionTable& t) { return t.count; }
-}  // namespace leaf::sdk
-
 LEAF_PLUGIN(leaf::process::ProcessProbe, Probe, "process", "1.0.0",
             "process_exec, process_fork and process_exit events from the scheduler's tracepoints",
-            leaf::process::kOptionTable)
+            leaf::process::kOptions)

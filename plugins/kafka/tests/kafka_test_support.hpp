@@ -97,6 +97,7 @@ class TestHost final : public sdk::IHost {
   sdk::StringView hostname() const noexcept override;
   sdk::StringView plugin_name() const noexcept override;
   sdk::LogLevel log_level() const noexcept override { return sdk::LogLevel::Info; }
+  uint64_t ring_wakeup_delay_ns() const noexcept override { return 0; }
 
  private:
   const Value* find(sdk::StringView key, Value::Kind kind) const;

@@ -50,6 +50,7 @@ class SignalsProbe final : public ProbePluginBase {
     skel_ = signals_bpf::open();
     if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
     skel_->rodata->only_signal = static_cast<int32_t>(cfg_int("signal"));
+    apply_ring_settings(skel_->rodata);
     bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes(cfg_int("ring_buffer_size")));
     size_t elf_size = 0;
     const void* elf = signals_bpf::elf_bytes(&elf_size);

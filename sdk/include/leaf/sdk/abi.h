@@ -150,6 +150,11 @@ class IHost {
   // The level the host logs at, so a plugin can skip building messages.
   virtual LogLevel log_level() const noexcept = 0;
 
+  // How long a BPF program may hold back a ring-buffer wakeup (bpf/leaf.bpf.h:
+  // set the object's leaf_wakeup_delay_ns to this before load; 0: wake per
+  // record). The host drains rings on a tick of this length while they flow.
+  virtual uint64_t ring_wakeup_delay_ns() const noexcept = 0;
+
  protected:
   ~IHost() = default;
 };

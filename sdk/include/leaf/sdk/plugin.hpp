@@ -226,6 +226,14 @@ class ProbePluginBase : public PluginBase<IProbePlugin> {
     for (auto& c : choices_) c.attached = false;
   }
 
+  // Writes the host's ring-buffer wakeup policy into a skeleton's .rodata
+  // (every object built with bpf/leaf.bpf.h has leaf_wakeup_delay_ns). Call
+  // before load.
+  template <class Rodata>
+  void apply_ring_settings(Rodata* rodata) const {
+    rodata->leaf_wakeup_delay_ns = host_->ring_wakeup_delay_ns();
+  }
+
   // Registers a ring buffer with the host's dispatcher.
   void add_ring(bpf_map* ringbuf, bpf_map* counters, IRecordDecoder* decoder = nullptr) {
     RingBufferRegistration reg{sizeof(RingBufferRegistration), bpf_map__fd(ringbuf),
