@@ -14,6 +14,7 @@
 
 #include "config/host_config.hpp"
 #include "host/report.hpp"
+#include "metrics/metrics_service.hpp"
 #include "pipeline/pipeline.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "processors/builtin.hpp"
@@ -82,6 +83,10 @@ class Host {
   std::vector<PluginInstance*> probes_, sinks_, processors_;
   std::map<std::string, uint64_t> last_losses_;
   ConfigSection host_config_;
+  // metrics: which BPF programs each plugin loaded; the /metrics server
+  // (declared after rt_: destroyed before the plugins it reads).
+  metrics::BpfProgramOwners bpf_owners_;
+  std::unique_ptr<metrics::MetricsService> metrics_;
 };
 
 int Host::run() {
@@ -292,12 +297,23 @@ bool Host::open_plugins(int* exit_code) {
       continue;
     }
     probes_.push_back(p.get());
+    bpf_owners_.claim_new(p->name());  // metrics: the programs its open() loaded
   }
   return true;
 }
 
 int Host::start_and_run(const LoadedConfig& cfg) {
   int exit_code = kExitOk;
+  // metrics: the listen address is checked before anything starts.
+  std::optional<boost::asio::ip::tcp::endpoint> metrics_at;
+  if (std::string at = cfg.host.get_string("metrics.listen"); !at.empty()) {
+    try {
+      metrics_at = metrics::parse_listen_address(at);
+    } catch (const std::exception& e) {
+      spdlog::error("configuration error: {}: key 'metrics.listen': {}", cfg.host_file, e.what());
+      return kExitUsage;
+    }
+  }
   if (!open_plugins(&exit_code)) return exit_code;
 
   auto& pipeline = *rt_.pipeline;
@@ -376,6 +392,25 @@ int Host::start_and_run(const LoadedConfig& cfg) {
     });
   }
 
+  // metrics: /metrics and /healthz on this io_context. A port in use is
+  // reported and the host runs on without them.
+  if (metrics_at) {
+    metrics_ = std::make_unique<metrics::MetricsService>(
+        io, metrics::Sources{&pipeline, &d, &rt_.plugins, &bpf_owners_, nullptr},
+        cfg.host.get_bool("metrics.bpf_stats"));
+    try {
+      metrics_->listen(*metrics_at);
+      auto ep = metrics_->local_endpoint();
+      std::string addr = ep.address().to_string();
+      if (ep.address().is_v6()) addr = "[" + addr + "]";
+      spdlog::info("metrics: serving http://{}:{}/metrics and /healthz", addr, ep.port());
+    } catch (const std::exception& e) {
+      spdlog::warn("metrics: cannot listen on {}: {}; /metrics and /healthz are not served",
+                   cfg.host.get_string("metrics.listen"), e.what());
+      metrics_.reset();
+    }
+  }
+
   std::string sink_names;
   for (const auto& s : pipeline.sinks()) sink_names += (sink_names.empty() ? "" : ", ") + s->name;
   std::string probe_names;
@@ -392,6 +427,7 @@ int Host::start_and_run(const LoadedConfig& cfg) {
   }
   signals.cancel();
   hup.cancel();
+  if (metrics_) metrics_->stop();  // metrics
   if (stop_timer) stop_timer->cancel();
   d.remove_owner(host_owner);
   shutdown(std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout")));

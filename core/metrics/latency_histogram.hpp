@@ -19,9 +19,7 @@ class Log2Histogram {
   // bucket 64 catches v > 2^63.
   static constexpr int kBuckets = 65;
 
-  static int bucket_of(uint64_t ns) {
-    return ns <= 1 ? 0 : 64 - std::countl_zero(ns - 1);
-  }
+  static int bucket_of(uint64_t ns) { return ns <= 1 ? 0 : 64 - std::countl_zero(ns - 1); }
 
   // A negative latency (clock adjustments, a plugin's odd timestamp) counts as 0.
   void observe(int64_t ns) {
