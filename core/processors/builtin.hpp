@@ -4,9 +4,9 @@
 // configures (conf.d/<name>.toml), reloads and reports them like plugins.
 #pragma once
 
-#include <vector>
-
 #include <leaf/sdk/abi.h>
+
+#include <vector>
 
 namespace leaf::core {
 

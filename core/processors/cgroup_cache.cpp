@@ -28,8 +28,10 @@ std::string unescape_mountinfo(const std::string& s) {
       int v = 0;
       bool ok = true;
       for (size_t k = 1; k <= 3; ++k) {
-        if (s[i + k] < '0' || s[i + k] > '7') ok = false;
-        else v = v * 8 + (s[i + k] - '0');
+        if (s[i + k] < '0' || s[i + k] > '7')
+          ok = false;
+        else
+          v = v * 8 + (s[i + k] - '0');
       }
       if (ok) {
         out.push_back(static_cast<char>(v));
@@ -61,7 +63,8 @@ std::string find_cgroup2_mount(const std::string& mountinfo) {
   return {};
 }
 
-CgroupResolver::CgroupResolver(std::string mount) : mount_(std::move(mount)) {
+CgroupResolver::CgroupResolver(std::string mount, bool use_handles)
+    : mount_(std::move(mount)), handles_(use_handles) {
   while (mount_.size() > 1 && mount_.back() == '/') mount_.pop_back();
   mount_fd_ = ::open(mount_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (mount_fd_ < 0)
@@ -230,7 +233,8 @@ std::shared_ptr<CgroupCache> shared_cgroup_cache(const std::string& mount) {
   auto cache = shared.lock();
   if (cache && (mount.empty() || cache->resolver().mount() == mount)) return cache;
   std::string m = mount.empty() ? find_cgroup2_mount() : mount;
-  if (m.empty()) throw std::runtime_error("no cgroup v2 hierarchy is mounted (/proc/self/mountinfo)");
+  if (m.empty())
+    throw std::runtime_error("no cgroup v2 hierarchy is mounted (/proc/self/mountinfo)");
   cache = std::make_shared<CgroupCache>(m, CgroupCache::Options{});
   shared = cache;
   return cache;

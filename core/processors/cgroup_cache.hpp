@@ -46,8 +46,8 @@ class CgroupResolver {
   enum class Result { Found, Gone, Unknown };
 
   // `mount`: the cgroup v2 mount point. Throws std::runtime_error when it
-  // cannot be opened.
-  explicit CgroupResolver(std::string mount);
+  // cannot be opened. `use_handles` false: always walk (tests of the fallback).
+  explicit CgroupResolver(std::string mount, bool use_handles = true);
   ~CgroupResolver();
   CgroupResolver(const CgroupResolver&) = delete;
   CgroupResolver& operator=(const CgroupResolver&) = delete;

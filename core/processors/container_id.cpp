@@ -48,18 +48,24 @@ bool component_id(std::string_view c, std::string_view parent, bool in_kubepods,
     auto colon2 = head.rfind(':');
     std::string_view kind = colon2 == std::string_view::npos ? head : head.substr(colon2 + 1);
     out->id = id;
-    if (kind == "cri-containerd" || kind == "containerd") out->runtime = "containerd";
-    else if (kind == "crio") out->runtime = "cri-o";
-    else if (kind == "docker") out->runtime = "docker";
+    if (kind == "cri-containerd" || kind == "containerd")
+      out->runtime = "containerd";
+    else if (kind == "crio")
+      out->runtime = "cri-o";
+    else if (kind == "docker")
+      out->runtime = "docker";
     return true;
   }
   std::string_view name = strip_suffix(c, ".scope");
   if (is_container_id(name)) {
     if (name.size() != c.size()) return false;  // "<id>.scope" is not a known layout
     out->id = name;
-    if (parent == "docker" || parent == "actions_job") out->runtime = "docker";
-    else if (parent == "libpod_parent") out->runtime = "podman";
-    else if (in_kubepods) out->runtime = "containerd";
+    if (parent == "docker" || parent == "actions_job")
+      out->runtime = "docker";
+    else if (parent == "libpod_parent")
+      out->runtime = "podman";
+    else if (in_kubepods)
+      out->runtime = "containerd";
     return true;
   }
   for (const auto& p : kScopePrefixes) {
@@ -120,7 +126,8 @@ ContainerInfo parse_container(std::string_view path) {
   ContainerInfo info;
   bool in_kubepods = false;
   for (auto p : parts)
-    if (starts_with(p, "kubepods")) in_kubepods = true;
+    if (p.find("kubepods") != std::string_view::npos)
+      in_kubepods = true;  // also kind's kubelet-kubepods
   // Innermost container first.
   for (size_t k = parts.size(); k-- > 0;) {
     std::string_view parent = k > 0 ? parts[k - 1] : std::string_view();

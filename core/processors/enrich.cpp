@@ -157,10 +157,16 @@ sdk::IPluginObject* create(sdk::IHost* host, char* error, uint32_t error_size) n
 }
 
 const sdk::PluginDescriptor kDescriptor = {
-    sdk::kAbiMajor, sdk::kAbiMinor, sizeof(sdk::PluginDescriptor), sdk::PluginKind::Processor,
-    "enrich", "1.0.0",
+    sdk::kAbiMajor,
+    sdk::kAbiMinor,
+    sizeof(sdk::PluginDescriptor),
+    sdk::PluginKind::Processor,
+    "enrich",
+    "1.0.0",
     "adds cgroup_path, container_id, container_full_id, container_runtime and pod_uid",
-    kOptions, sdk::option_count(kOptions), &create};
+    kOptions,
+    sdk::option_count(kOptions),
+    &create};
 
 }  // namespace
 

@@ -3,14 +3,14 @@
 // that registered it), and reading a field's value from a record.
 #pragma once
 
+#include <leaf/sdk/abi.h>
+
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <leaf/sdk/abi.h>
 
 namespace leaf::core {
 
@@ -28,10 +28,23 @@ inline bool is_text(sdk::FieldType t) {
 // An unsigned integer field of 1, 2, 4 or 8 bytes, widened.
 inline uint64_t read_unsigned(const uint8_t* record, const sdk::FieldDesc& f) {
   switch (f.size) {
-    case 1: return record[f.offset];
-    case 2: { uint16_t v; std::memcpy(&v, record + f.offset, 2); return v; }
-    case 4: { uint32_t v; std::memcpy(&v, record + f.offset, 4); return v; }
-    default: { uint64_t v; std::memcpy(&v, record + f.offset, 8); return v; }
+    case 1:
+      return record[f.offset];
+    case 2: {
+      uint16_t v;
+      std::memcpy(&v, record + f.offset, 2);
+      return v;
+    }
+    case 4: {
+      uint32_t v;
+      std::memcpy(&v, record + f.offset, 4);
+      return v;
+    }
+    default: {
+      uint64_t v;
+      std::memcpy(&v, record + f.offset, 8);
+      return v;
+    }
   }
 }
 

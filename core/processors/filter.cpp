@@ -189,10 +189,16 @@ sdk::IPluginObject* create(sdk::IHost* host, char* error, uint32_t error_size) n
   return nullptr;
 }
 
-const sdk::PluginDescriptor kDescriptor = {
-    sdk::kAbiMajor, sdk::kAbiMinor, sizeof(sdk::PluginDescriptor), sdk::PluginKind::Processor,
-    "filter", "1.0.0", "drops events by type, uid, comm and container", kOptions,
-    sdk::option_count(kOptions), &create};
+const sdk::PluginDescriptor kDescriptor = {sdk::kAbiMajor,
+                                           sdk::kAbiMinor,
+                                           sizeof(sdk::PluginDescriptor),
+                                           sdk::PluginKind::Processor,
+                                           "filter",
+                                           "1.0.0",
+                                           "drops events by type, uid, comm and container",
+                                           kOptions,
+                                           sdk::option_count(kOptions),
+                                           &create};
 
 }  // namespace
 

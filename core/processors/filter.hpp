@@ -14,12 +14,12 @@
 // processor is the generic path that works for every plugin.
 #pragma once
 
+#include <leaf/sdk/abi.h>
+
 #include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <leaf/sdk/abi.h>
 
 namespace leaf::core {
 

@@ -41,7 +41,8 @@ class RedactProcessor final : public sdk::PluginBase<sdk::IProcessor> {
 
   sdk::Verdict process(const sdk::EventView* ev, sdk::IEventEditor* ed) noexcept override {
     try {
-      const auto& tf = types_.get(ev->type, [&](const sdk::EventTypeDesc& t) { return compile(t); });
+      const auto& tf =
+          types_.get(ev->type, [&](const sdk::EventTypeDesc& t) { return compile(t); });
       for (uint32_t i : tf.redact) {
         StringView v{};
         if (ed->get_string(i, &v) != Status::Ok) continue;
@@ -115,7 +116,8 @@ class RedactProcessor final : public sdk::PluginBase<sdk::IProcessor> {
     }
     c.fields = cfg_strings("fields");
     for (auto& f : c.fields)
-      if (f.empty()) throw sdk::PluginError("key 'fields': an empty field name", Status::InvalidConfig);
+      if (f.empty())
+        throw sdk::PluginError("key 'fields': an empty field name", Status::InvalidConfig);
     c.max_cmdline = static_cast<uint64_t>(cfg_int("max_cmdline_length"));
     return c;
   }
@@ -141,9 +143,16 @@ sdk::IPluginObject* create(sdk::IHost* host, char* error, uint32_t error_size) n
 }
 
 const sdk::PluginDescriptor kDescriptor = {
-    sdk::kAbiMajor, sdk::kAbiMinor, sizeof(sdk::PluginDescriptor), sdk::PluginKind::Processor,
-    "redact", "1.0.0", "replaces secrets in command lines by ****, cuts long command lines",
-    kOptions, sdk::option_count(kOptions), &create};
+    sdk::kAbiMajor,
+    sdk::kAbiMinor,
+    sizeof(sdk::PluginDescriptor),
+    sdk::PluginKind::Processor,
+    "redact",
+    "1.0.0",
+    "replaces secrets in command lines by ****, cuts long command lines",
+    kOptions,
+    sdk::option_count(kOptions),
+    &create};
 
 }  // namespace
 

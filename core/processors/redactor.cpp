@@ -12,8 +12,8 @@ namespace {
 
 // Names that mark a secret, as a flag (--db-password) or a key (API_TOKEN=).
 // Longer alternatives first so that the whole name is consumed.
-#define LEAF_SECRET_NAMES                                                                      \
-  "(?:secret[-_]?(?:access[-_]?)?key|access[-_]?key|api[-_]?key|private[-_]?key|"            \
+#define LEAF_SECRET_NAMES                                                         \
+  "(?:secret[-_]?(?:access[-_]?)?key|access[-_]?key|api[-_]?key|private[-_]?key|" \
   "client[-_]?secret|auth[-_]?token|password|passwd|passphrase|pwd|token|secret|credentials?)"
 
 }  // namespace
@@ -56,8 +56,8 @@ Redactor::Redactor(const std::vector<std::string>& rules) : impl_(std::make_uniq
   for (size_t i = 0; i < rules.size(); ++i) {
     int err = 0;
     PCRE2_SIZE at = 0;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rules[i].data()),
-                                     rules[i].size(), 0, &err, &at, nullptr);
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rules[i].data()), rules[i].size(),
+                                     0, &err, &at, nullptr);
     if (!code) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof(msg));
