@@ -16,7 +16,7 @@ PACKAGES=(
   # test and bench tools
   kcat iproute2 stress-ng procps util-linux python3
   # kernel matrix
-  qemu-system-x86 busybox-static cpio
+  qemu-system-x86 busybox-static cpio xz-utils binutils
 )
 
 if [ "$(id -u)" -ne 0 ]; then

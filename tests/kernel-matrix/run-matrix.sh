@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# The kernel matrix: Leaf's BPF integration tests on the host kernel and on
+# Debian's 5.10, 6.1 and 6.12 cloud kernels booted under qemu, and for each
+# kernel and probe the hook leaf-host chooses (and each forced fallback).
+#
+#   bash tests/kernel-matrix/run-matrix.sh [--build-dir DIR] [--cache-dir DIR]
+#        [--kernels host,5.10,6.1,6.12] [--tests name,name] [--guest-timeout S]
+#
+# Needs root, a built tree (leaf-host, plugins, test binaries), qemu-system-x86,
+# busybox-static, cpio and Debian's archive through apt the first time (the
+# kernel packages are cached). Writes $build/kernel-matrix/: matrix.txt (the
+# table), matrix.json, per-kernel results and --check output, console logs.
+# Exit: 0 every kernel passed, 1 a failure (or a prerequisite missing under
+# LEAF_REQUIRE_BPF=1), 77 a prerequisite missing (ctest: skipped).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${LEAF_BUILD_DIR:-$root/build}
+cache=${LEAF_KERNEL_CACHE:-/var/cache/leaf-kernels}
+only_kernels=""
+only_tests=""
+guest_timeout=${LEAF_MATRIX_GUEST_TIMEOUT:-}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) build=$(cd "$2" && pwd); shift 2 ;;
+    --cache-dir) cache=$2; shift 2 ;;
+    --kernels) only_kernels=",$2,"; shift 2 ;;
+    --tests) only_tests=",$2,"; shift 2 ;;
+    --guest-timeout) guest_timeout=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "run-matrix: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+out=$build/kernel-matrix
+started=$(date +%s)
+log() { echo "[matrix +$(($(date +%s) - started))s] $*"; }
+
+# A prerequisite that is missing: a failure in CI, a skip elsewhere.
+unavailable() {
+  if [ "${LEAF_REQUIRE_BPF:-}" = 1 ]; then
+    echo "FAIL: kernel matrix cannot run: $* (LEAF_REQUIRE_BPF=1 forbids skipping)" >&2
+    exit 1
+  fi
+  echo "SKIP: kernel matrix cannot run: $* (set LEAF_REQUIRE_BPF=1 to make this a failure)" >&2
+  exit 77
+}
+want_kernel() { [ -z "$only_kernels" ] || [[ "$only_kernels" == *",$1,"* ]]; }
+
+[ "$(id -u)" -eq 0 ] || unavailable "needs root (BPF in the host row, apt for the kernel packages)"
+for tool in qemu-system-x86_64 cpio dpkg-deb apt-get strip ldd xz timeout; do
+  command -v $tool >/dev/null || unavailable "$tool not found (scripts/install-deps.sh installs it)"
+done
+[ -x /usr/bin/python3 ] || unavailable "/usr/bin/python3 not found"
+busybox=/bin/busybox
+if [ ! -x $busybox ] || ldd $busybox >/dev/null 2>&1; then
+  unavailable "a static busybox at $busybox (package busybox-static) is needed for the initramfs"
+fi
+leaf_host=$build/core/leaf-host
+[ -x "$leaf_host" ] || unavailable "$leaf_host not built (build the tree first)"
+
+# ---------------------------------------------------------------- tests ----
+plugins=""
+for p in process network performance; do
+  [ -f "$build/plugins/leaf_$p.so" ] && plugins="$plugins $build/plugins/leaf_$p.so"
+done
+[ -f "$build/example-signals/leaf_signals.so" ] &&
+  plugins="$plugins $build/example-signals/leaf_signals.so"
+tests=""
+test_plugins=""
+test_files=()
+while read -r name plugin limit args; do
+  case "$name" in ''|\#*) continue ;; esac
+  [ -z "$only_tests" ] || [[ "$only_tests" == *",$name,"* ]] || continue
+  bin=$(find "$build" -path "$out" -prune -o -path '*/CMakeFiles' -prune -o \
+    -type f -name "$name" -perm -u+x -print -quit)
+  if [ -z "$bin" ]; then
+    log "test $name ($plugin) is not built: reported as missing"
+    bin=$build/missing/$name
+  else
+    test_files+=("$bin")
+  fi
+  tests="$tests $name:$limit:$bin${args:+:$args}"
+  test_plugins="$test_plugins$name $plugin"$'\n'
+done <"$here/tests.conf"
+[ -n "$tests" ] || { echo "run-matrix: no test selected" >&2; exit 2; }
+mkdir -p "$out"
+printf '%s' "$test_plugins" >"$out/test-plugins"
+cat >"$out/plan" <<EOF
+LEAF_HOST='$leaf_host'
+PLUGINS='$plugins'
+TESTS='$tests'
+EOF
+
+# ---------------------------------------------------------- host kernel ----
+results=()
+if want_kernel host; then
+  log "host kernel $(uname -r): check and tests"
+  # tracefs for the feature list (leaf-host mounts it too when it needs it).
+  [ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+  t0=$(date +%s)
+  sh "$here/kernel-run.sh" "$out/plan" >"$out/results-host.txt" 2>&1 || true
+  echo "@@LEAF wall $(($(date +%s) - t0)) host" >>"$out/results-host.txt"
+  results+=("host=$out/results-host.txt")
+fi
+
+# ------------------------------------------------------ kernel packages ----
+kernel_lines=()
+while read -r kname suite pin; do
+  case "$kname" in ''|\#*) continue ;; esac
+  want_kernel "$kname" && kernel_lines+=("$kname $suite $pin")
+done <"$here/kernels.conf"
+
+if [ ${#kernel_lines[@]} -gt 0 ]; then
+  mkdir -p "$cache/debs" "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial"
+  # A private apt configuration: its own sources and lists, the machine's
+  # sources untouched.
+  cat >"$cache/apt/sources.list" <<'EOF'
+deb http://deb.debian.org/debian bullseye main
+deb http://deb.debian.org/debian-security bullseye-security main
+deb http://deb.debian.org/debian bookworm main
+deb http://deb.debian.org/debian bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+EOF
+  apt_opts=(-o "Dir::Etc::sourcelist=$cache/apt/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$cache/apt/lists" -o "Dir::Cache=$cache/apt/cache"
+    -o APT::Sandbox::User=root -o Debug::NoLocking=1)
+  updated=0
+  for line in "${kernel_lines[@]}"; do
+    read -r kname suite pin <<<"$line"
+    pkg=${pin%%=*}
+    ver=${pin#*=}
+    deb="$cache/debs/${pkg}_${ver//:/%3a}_amd64.deb"
+    if [ ! -s "$deb" ]; then
+      if [ $updated = 0 ]; then
+        log "apt: updating the private lists (bullseye, bookworm) in $cache/apt"
+        apt-get "${apt_opts[@]}" -qq update || unavailable "apt-get update of the private lists failed"
+        updated=1
+      fi
+      log "apt: downloading $pkg=$ver ($suite)"
+      (cd "$cache/debs" && apt-get "${apt_opts[@]}" -qq download "$pkg=$ver") ||
+        unavailable "cannot download $pkg=$ver from $suite (pinned in tests/kernel-matrix/kernels.conf)"
+    fi
+    kdir=$cache/kernels/$kname-$ver
+    if [ ! -s "$kdir/vmlinuz" ]; then
+      rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp/x"
+      dpkg-deb -x "$deb" "$kdir.tmp/x"
+      cp "$kdir.tmp/x"/boot/vmlinuz-* "$kdir.tmp/vmlinuz"
+      ko=$(find "$kdir.tmp/x/lib/modules" "$kdir.tmp/x/usr/lib/modules" -name 'veth.ko*' 2>/dev/null | head -1 || true)
+      case "$ko" in
+        *.xz) xz -dc "$ko" >"$kdir.tmp/veth.ko" ;;
+        *.ko) cp "$ko" "$kdir.tmp/veth.ko" ;;
+      esac
+      rm -rf "$kdir.tmp/x" "$kdir"
+      mv "$kdir.tmp" "$kdir"
+    fi
+  done
+
+  # ------------------------------------------------------------ initramfs ----
+  log "initramfs: busybox, leaf-host, plugins, ${#test_files[@]} test binaries, ip, their libraries"
+  rootfs=$out/rootfs
+  rm -rf "$rootfs"
+  mkdir -p "$rootfs"/{bin,usr/lib,usr/lib64,usr/sbin,matrix,proc,sys,dev,tmp,run,root}
+  ln -s usr/lib "$rootfs/lib"
+  ln -s usr/lib64 "$rootfs/lib64"
+  ln -s ../bin "$rootfs/usr/bin"
+  ln -s ../usr/sbin "$rootfs/sbin"
+  cp $busybox "$rootfs/bin/busybox"
+  for applet in $($busybox --list); do
+    [ -e "$rootfs/bin/$applet" ] || ln -s busybox "$rootfs/bin/$applet"
+  done
+  rm -f "$rootfs/bin/ip"  # iproute2's ip (netns, veth) from /usr/sbin
+  elf_files=("$leaf_host" $plugins "${test_files[@]}" /usr/sbin/ip)
+  for f in "${elf_files[@]}"; do
+    mkdir -p "$rootfs$(dirname "$f")"
+    strip --strip-debug -o "$rootfs$f" "$f"
+  done
+  ldd "${elf_files[@]}" 2>/dev/null | grep -o '/[^ ]*' | sort -u >"$out/libs.txt"
+  echo /lib/x86_64-linux-gnu/libgcc_s.so.1 >>"$out/libs.txt"  # pthread_cancel unwinds through it
+  while read -r lib; do
+    [ -f "$lib" ] || continue
+    mkdir -p "$rootfs$(dirname "$lib")"
+    [ -e "$rootfs$lib" ] || cp -L "$lib" "$rootfs$lib"
+  done <"$out/libs.txt"
+  cp "$here/guest-init.sh" "$rootfs/init"
+  cp "$here/kernel-run.sh" "$out/plan" "$rootfs/matrix/"
+  chmod +x "$rootfs/init"
+  (cd "$rootfs" && find . -print0 | cpio --null -o -H newc --quiet) >"$out/common.cpio"
+  log "initramfs: $(du -m "$out/common.cpio" | cut -f1) MB"
+
+  # ------------------------------------------------------------- guests ----
+  # KVM when it works: /dev/kvm may be there and still fail (nested
+  # virtualisation without the MSRs qemu needs), so a kernel boot without
+  # initramfs (it panics at once: no root) decides.
+  accel=(-accel tcg,thread=multi -cpu max)
+  accel_name=TCG
+  if [ -w /dev/kvm ]; then
+    first=${kernel_lines[0]}
+    read -r kname suite pin <<<"$first"
+    if timeout -k 5 60 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults -no-user-config \
+      -display none -no-reboot -kernel "$cache/kernels/$kname-${pin#*=}/vmlinuz" \
+      -append "panic=-1 console=ttyS0" -serial none </dev/null >/dev/null 2>&1; then
+      accel=(-accel kvm -cpu host)
+      accel_name=KVM
+    fi
+  fi
+  log "qemu: $accel_name"
+  if [ -z "$guest_timeout" ]; then
+    guest_limits=$(echo "$tests" | tr ' ' '\n' | awk -F: 'NF {s += $2} END {print s + 0}')
+    # Boot and checks, then every test at its own limit; the tests' limits
+    # are generous, so a guest normally ends long before this.
+    guest_timeout=$((120 + guest_limits))
+  fi
+  for line in "${kernel_lines[@]}"; do
+    read -r kname suite pin <<<"$line"
+    ver=${pin#*=}
+    kdir=$cache/kernels/$kname-$ver
+    k=$out/guest-$kname
+    rm -rf "$k" && mkdir -p "$k/extra/matrix"
+    [ -f "$kdir/veth.ko" ] && cp "$kdir/veth.ko" "$k/extra/matrix/"
+    (cd "$k/extra" && find . -print0 | cpio --null -o -H newc --quiet) >"$k/extra.cpio"
+    cat "$out/common.cpio" "$k/extra.cpio" >"$k/initrd.cpio"
+    log "guest $kname (${pin%%=*} $ver): booting, limit ${guest_timeout}s"
+    t0=$(date +%s)
+    set +e
+    timeout --kill-after=15 "$guest_timeout" qemu-system-x86_64 "${accel[@]}" \
+      -smp 2 -m 2048 -nodefaults -no-user-config -display none -no-reboot \
+      -kernel "$kdir/vmlinuz" -initrd "$k/initrd.cpio" \
+      -append "console=ttyS0 rdinit=/init panic=-1 loglevel=4 nokaslr" \
+      -chardev "file,id=con,path=$k/console.log" -serial chardev:con \
+      -chardev "file,id=res,path=$k/results.raw" -serial chardev:res </dev/null >"$k/qemu.log" 2>&1
+    rc=$?
+    set -e
+    wall=$(($(date +%s) - t0))
+    rm -f "$k/initrd.cpio" "$k/extra.cpio"
+    tr -d '\r' <"$k/results.raw" >"$out/results-$kname.txt" 2>/dev/null || true
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+      echo "@@LEAF timeout $guest_timeout" >>"$out/results-$kname.txt"
+      log "guest $kname: TIMEOUT after ${wall}s, killed (console: $k/console.log)"
+    elif [ $rc -ne 0 ]; then
+      echo "@@LEAF qemu-failed $rc" >>"$out/results-$kname.txt"
+      log "guest $kname: qemu exited $rc: $(tail -3 "$k/qemu.log")"
+    else
+      log "guest $kname: done in ${wall}s"
+    fi
+    echo "@@LEAF wall $wall ${pin%%=*}=$ver" >>"$out/results-$kname.txt"
+    results+=("$kname=$out/results-$kname.txt")
+  done
+  rm -f "$out/common.cpio"
+fi
+
+log "report"
+/usr/bin/python3 "$here/report.py" --out "$out" --test-plugins "$out/test-plugins" \
+  --elapsed $(($(date +%s) - started)) "${results[@]}"
