@@ -80,56 +80,65 @@ char* ip_to(char* p, const uint8_t* a) {
   return p + n;
 }
 
-void write_value(RawWriter& w, const FieldDesc& f, const uint8_t* record, int64_t mono_to_epoch) {
-  const uint8_t* p = record + f.offset;
+char* quoted(char* p, std::string_view v) {
+  *p++ = '"';
+  p = escape_to(p, v);
+  *p++ = '"';
+  return p;
+}
+
+// Writes one field's JSON value at p; returns the end. Pointer in, pointer
+// out: keeps the output position in a register across fields.
+inline char* write_value(char* p, const FieldDesc& f, const uint8_t* record, int64_t mono_to_epoch) {
+  const uint8_t* v = record + f.offset;
   switch (f.type) {
     case FieldType::U8:
     case FieldType::U16:
     case FieldType::U32:
     case FieldType::U64:
-    case FieldType::DurationNs: w.u64(load_unsigned(p, f.size)); return;
+    case FieldType::DurationNs: return std::to_chars(p, p + 20, load_unsigned(v, f.size)).ptr;
     case FieldType::I8:
     case FieldType::I16:
     case FieldType::I32:
-    case FieldType::I64: w.i64(load_signed(p, f.size)); return;
-    case FieldType::Bool: w.lit(load_unsigned(p, f.size) ? "true" : "false"); return;
-    case FieldType::Chars: w.string(chars_of(p, f.size)); return;
-    case FieldType::VarChars: w.string(var_of(record, p)); return;
+    case FieldType::I64: return std::to_chars(p, p + 21, load_signed(v, f.size)).ptr;
+    case FieldType::Bool:
+      if (load_unsigned(v, f.size)) {
+        std::memcpy(p, "true", 4);
+        return p + 4;
+      }
+      std::memcpy(p, "false", 5);
+      return p + 5;
+    case FieldType::Chars: return quoted(p, chars_of(v, f.size));
+    case FieldType::VarChars: return quoted(p, var_of(record, v));
     case FieldType::VarJson: {
-      auto v = var_of(record, p);
-      w.lit(v.empty() ? std::string_view("null") : v);
-      return;
+      auto j = var_of(record, v);
+      if (j.empty()) j = "null";
+      std::memcpy(p, j.data(), j.size());
+      return p + j.size();
     }
-    case FieldType::Ipv4: {
-      w.ch('"');
-      RawWriter inner(ipv4_to(w.pos(), p));
-      w = inner;
-      w.ch('"');
-      return;
-    }
-    case FieldType::IpAddr: {
-      w.ch('"');
-      RawWriter inner(ip_to(w.pos(), p));
-      w = inner;
-      w.ch('"');
-      return;
-    }
+    case FieldType::Ipv4:
+      *p++ = '"';
+      p = ipv4_to(p, v);
+      *p++ = '"';
+      return p;
+    case FieldType::IpAddr:
+      *p++ = '"';
+      p = ip_to(p, v);
+      *p++ = '"';
+      return p;
     case FieldType::MonoTimeNs: {
-      uint64_t t = load<uint64_t>(p);
-      w.u64(t ? t + mono_to_epoch : 0);
-      return;
+      uint64_t t = load<uint64_t>(v);
+      return std::to_chars(p, p + 20, t ? t + mono_to_epoch : 0).ptr;
     }
     case FieldType::Enum: {
-      uint64_t v = load_unsigned(p, f.size);
+      uint64_t n = load_unsigned(v, f.size);
       const auto* e = static_cast<const sdk::EnumDesc*>(f.aux);
-      if (e && v < e->count && e->names[v])
-        w.string(e->names[v]);
-      else
-        w.u64(v);
-      return;
+      if (e && n < e->count && e->names[n]) return quoted(p, e->names[n]);
+      return std::to_chars(p, p + 20, n).ptr;
     }
   }
-  w.lit("null");
+  std::memcpy(p, "null", 4);
+  return p + 4;
 }
 
 // Most bytes one value of the fixed part can take (Var* tails are bounded
@@ -286,7 +295,7 @@ size_t encode_bound(const CompiledType& c, uint32_t size, const EncodeContext& c
 }
 
 size_t encode_to(char* out, const CompiledType& c, const uint8_t* record, const EncodeContext& ctx,
-                 const EventEdits* edits) {
+                 const EventEdits* edits, int key_field, std::string_view* key) {
   const sdk::EventTypeDesc& t = *c.desc;
   RawWriter w(out);
   w.lit(c.prefix);
@@ -308,7 +317,14 @@ size_t encode_to(char* out, const CompiledType& c, const uint8_t* record, const 
         continue;
       }
     }
-    write_value(w, f, record, ctx.mono_to_epoch_ns);
+    char* start = w.pos();
+    w = RawWriter(write_value(start, f, record, ctx.mono_to_epoch_ns));
+    if (static_cast<int>(i) == key_field && key && f.type != FieldType::Chars &&
+        f.type != FieldType::VarChars && f.type != FieldType::VarJson) {
+      std::string_view v(start, w.pos() - start);
+      if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
+      *key = v;
+    }
   }
   if (edits && !edits->extras.empty()) w.lit(edits->extras);
   if (!ctx.metadata_json.empty()) {
@@ -349,9 +365,8 @@ void field_text(std::string& out, const FieldDesc& f, const uint8_t* record, uin
   }
   // Numbers, booleans and addresses: their JSON text, without quotes.
   char buf[64];
-  RawWriter w(buf);
-  write_value(w, f, record, mono_to_epoch);
-  std::string_view v(buf, w.pos() - buf);
+  char* end = write_value(buf, f, record, mono_to_epoch);
+  std::string_view v(buf, end - buf);
   if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
   out.append(v);
 }

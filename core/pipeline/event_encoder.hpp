@@ -73,8 +73,12 @@ size_t encode_bound(const CompiledType& type, uint32_t size, const EncodeContext
                     const EventEdits* edits);
 // Writes the whole message at `out` (at least encode_bound() bytes) and
 // returns its length. The record must have passed record_fits.
+// When key_field >= 0 and that field's JSON text is its key text (numbers,
+// addresses, enums: anything but strings that may need escaping), *key is set
+// to that text inside `out` and true is returned through *key_found.
 size_t encode_to(char* out, const CompiledType& type, const uint8_t* record,
-                 const EncodeContext& ctx, const EventEdits* edits);
+                 const EncodeContext& ctx, const EventEdits* edits, int key_field = -1,
+                 std::string_view* key = nullptr);
 
 // Convenience for tests and cold paths: compiles the type and appends to `out`.
 void encode_event(std::string& out, const sdk::EventTypeDesc& type, const uint8_t* record,

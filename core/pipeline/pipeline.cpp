@@ -212,25 +212,29 @@ bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, con
     out_capacity_ = std::max<size_t>(bound, 2 * out_capacity_);
     out_ = std::make_unique<char[]>(out_capacity_);
   }
-  size_t len = encode_to(out_.get(), *info.compiled, record, ctx, edits);
+  std::string_view key;  // found inside the JSON when the key field is not a string
+  size_t len = encode_to(out_.get(), *info.compiled, record, ctx, edits, info.key_field, &key);
 
-  key_.clear();
-  if (info.key_field >= 0) {
-    const auto* replaced = edits ? edits->replacement(info.key_field) : nullptr;
-    if (replaced)
-      key_ = *replaced;
-    else
-      field_text(key_, t.fields[info.key_field], record, size, offset);
-  } else if (t.category == sdk::Category::Metrics) {
-    key_ = t.name;
-  } else {
-    key_ = hostname_;
+  if (key.data() == nullptr) {
+    key_.clear();
+    if (info.key_field >= 0) {
+      const auto* replaced = edits ? edits->replacement(info.key_field) : nullptr;
+      if (replaced)
+        key_ = *replaced;
+      else
+        field_text(key_, t.fields[info.key_field], record, size, offset);
+    } else if (t.category == sdk::Category::Metrics) {
+      key_ = t.name;
+    } else {
+      key_ = hostname_;
+    }
+    key = key_;
   }
 
   sdk::SinkMessage msg{sizeof(sdk::SinkMessage),
                        t.category,
                        StringView{t.name, info.compiled->name_size},
-                       StringView{key_.data(), key_.size()},
+                       StringView{key.data(), key.size()},
                        StringView{out_.get(), len},
                        mono + offset};
   bool accepted = false;
