@@ -239,6 +239,8 @@ std::vector<MetricFamily> Collector::collect() {
            "records dropped because they do not fit their schema, by plugin and event type");
   f.family("leaf_processing_latency_seconds", MetricType::Histogram,
            "time from the event's kernel timestamp to its acceptance by the sinks");
+  f.family("leaf_probe_attached", MetricType::Gauge,
+           "1 when the probe is attached, by the hook it runs on");
   f.family("leaf_kafka_messages_total", MetricType::Counter,
            "Kafka messages acknowledged by the broker");
   f.family("leaf_kafka_send_errors_total", MetricType::Counter,

@@ -3,7 +3,9 @@
 // (librdkafka callbacks are served there too); readable from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -24,6 +26,25 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
+// Event time -> broker acknowledgement, one bucket per power of two
+// nanoseconds (bucket i: up to 2^i ns), reported to the host as
+// kafka_ack_latency_ns_bucket{<upper bound in ns>} and _sum.
+class AckLatency {
+ public:
+  void observe(int64_t ns) {
+    uint64_t v = ns > 0 ? static_cast<uint64_t>(ns) : 0;
+    buckets_[v <= 1 ? 0 : 64 - std::countl_zero(v - 1)].add();
+    sum_ns_.add(v);
+  }
+  uint64_t bucket(int i) const { return buckets_[i].get(); }
+  uint64_t sum_ns() const { return sum_ns_.get(); }
+  static constexpr int kBuckets = 65;  // the last: over 2^63 ns
+
+ private:
+  std::array<Counter, kBuckets> buckets_;
+  Counter sum_ns_;
+};
+
 struct DeliveryCounters {
   Counter produced;            // accepted into librdkafka's queue
   Counter delivered;           // acknowledged by the broker (delivery reports)
@@ -31,6 +52,7 @@ struct DeliveryCounters {
   Counter resent_queued;       // re-sent after a producer restart; never reached the broker
   Counter resent_in_flight;    // re-sent after a restart while unacknowledged: may be duplicates
   Counter restarts;            // producer recreated after a fatal error
+  AckLatency ack_latency;      // of the delivered messages whose event time is known
 
   // Failures by reason (librdkafka error name, "queue_full", "shutdown"...).
   void fail(const std::string& reason, uint64_t n = 1) {

@@ -74,7 +74,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
     }
     int64_t ts_ms = static_cast<int64_t>(m->timestamp_ns / 1'000'000);
     rd_kafka_resp_err_t err =
-        producer_->produce(cat, key, key_size, m->json.data, m->json.size, ts_ms);
+        producer_->produce(cat, key, key_size, m->json.data, m->json.size, ts_ms, m->timestamp_ns);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (dropping_) end_drop_episode();
       return Status::Ok;
@@ -127,6 +127,14 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
     } catch (...) {
     }
     v->gauge(make_view("kafka_queue_messages"), none, producer_ ? producer_->outstanding() : 0);
+    // The ack latency histogram (the host exposes leaf_kafka_ack_latency_seconds).
+    for (int i = 0; i < AckLatency::kBuckets; ++i) {
+      uint64_t n = counters_.ack_latency.bucket(i);
+      if (!n) continue;
+      std::string bound = i < 64 ? std::to_string(uint64_t{1} << i) : std::string("+Inf");
+      v->counter(make_view("kafka_ack_latency_ns_bucket"), view(bound), n);
+    }
+    v->counter(make_view("kafka_ack_latency_ns_sum"), none, counters_.ack_latency.sum_ns());
     v->gauge(make_view("kafka_broker_reachable"), none, broker_down_ ? 0 : 1);
   }
 
@@ -176,7 +184,8 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
                     StringView json, int64_t ts_ms) noexcept {
     try {
       auto produce = [&] {
-        return producer_->produce(cat, key, key_size, json.data, json.size, ts_ms);
+        return producer_->produce(cat, key, key_size, json.data, json.size, ts_ms,
+                                  static_cast<uint64_t>(ts_ms) * 1'000'000);
       };
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         // Wait for room once per episode; while the queue stays full, later

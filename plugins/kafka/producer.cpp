@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <ctime>
 #include <leaf/sdk/plugin.hpp>
 
 namespace leaf::kafka {
@@ -85,9 +86,15 @@ bool Producer::reachable(int timeout_ms, std::string* why) {
 
 void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
-  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     self->counters_.delivered.add();
-  else
+    if (uint64_t event_ns = opaque_event_ns(m->_private)) {
+      timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      self->counters_.ack_latency.observe(int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec -
+                                          static_cast<int64_t>(event_ns));
+    }
+  } else
     self->failed(m);
 }
 
@@ -100,7 +107,7 @@ void Producer::failed(const rd_kafka_message_t* m) {
       return;
     }
     Undelivered u;
-    u.category = static_cast<int>(reinterpret_cast<intptr_t>(m->_private));
+    u.category = opaque_category(m->_private);
     u.maybe_persisted = status == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
     u.has_key = m->key != nullptr;
     u.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);

@@ -48,13 +48,15 @@ class Producer {
   Producer& operator=(const Producer&) = delete;
 
   // Enqueues a copy of the message; never blocks. key == nullptr: no key.
+  // event_ns (ns since the Unix epoch, 0: unknown) times the broker's
+  // acknowledgement (DeliveryCounters::ack_latency).
   rd_kafka_resp_err_t produce(int category, const char* key, size_t key_size, const char* payload,
-                              size_t size, int64_t timestamp_ms) {
+                              size_t size, int64_t timestamp_ms, uint64_t event_ns = 0) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_VALUE(const_cast<char*>(payload), size), RD_KAFKA_V_KEY(key, key ? key_size : 0),
-        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(category))),
-        RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
+        RD_KAFKA_V_OPAQUE(pack_opaque(category, event_ns)), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+        RD_KAFKA_V_END);
     if (!err) counters_.produced.add();
     return err;
   }
@@ -81,6 +83,19 @@ class Producer {
 
  private:
   enum class Mode { Normal, Salvage, Abandon };
+
+  // A message's opaque: its category in the low 3 bits, its event time
+  // (8 ns resolution) above them.
+  static void* pack_opaque(int category, uint64_t event_ns) {
+    return reinterpret_cast<void*>(
+        static_cast<uintptr_t>((event_ns & ~uint64_t{7}) | uint64_t(category)));
+  }
+  static int opaque_category(void* p) {
+    return static_cast<int>(reinterpret_cast<uintptr_t>(p) & 7);
+  }
+  static uint64_t opaque_event_ns(void* p) {
+    return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{7};
+  }
 
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
