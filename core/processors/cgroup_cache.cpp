@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "pipeline/json_writer.hpp"
+
 namespace leaf::core {
 
 namespace {
@@ -187,6 +189,14 @@ const CgroupEntry* CgroupCache::lookup_slow(uint64_t id, uint64_t now_ns) {
     e->resolved = true;
     e->container = parse_container(e->path);
     e->short_id = e->container.short_id();
+    auto render = [](const std::string& v, std::string* out) {
+      if (!v.empty()) JsonWriter(*out).string(v);
+    };
+    render(e->path, &e->json.path);
+    render(e->container.id, &e->json.id);
+    render(e->short_id, &e->json.short_id);
+    render(e->container.runtime, &e->json.runtime);
+    render(e->container.pod_uid, &e->json.pod_uid);
   } else {
     ++stats_.unresolved;
   }

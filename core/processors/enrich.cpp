@@ -63,15 +63,15 @@ class EnrichProcessor final : public sdk::PluginBase<sdk::IProcessor> {
       const CgroupEntry* e = cache_->lookup(id, ev->timestamp_ns);
       if (!e->resolved) return sdk::Verdict::Keep;
       const bool in_container = !e->container.id.empty();
+      const auto& j = e->json;
       if (path_mode_ == PathMode::All || (path_mode_ == PathMode::Containers && in_container))
-        ed->add_string(kCgroupPath, sv(e->path));
+        ed->add_json(kCgroupPath, sv(j.path));
       if (in_container) {
-        ed->add_string(kContainerId, sv(e->short_id));
-        ed->add_string(kContainerFullId, sv(e->container.id));
-        if (!e->container.runtime.empty())
-          ed->add_string(kContainerRuntime, sv(e->container.runtime));
+        ed->add_json(kContainerId, sv(j.short_id));
+        ed->add_json(kContainerFullId, sv(j.id));
+        if (!j.runtime.empty()) ed->add_json(kContainerRuntime, sv(j.runtime));
       }
-      if (!e->container.pod_uid.empty()) ed->add_string(kPodUid, sv(e->container.pod_uid));
+      if (!j.pod_uid.empty()) ed->add_json(kPodUid, sv(j.pod_uid));
     } catch (...) {
       ++errors_;  // enrichment is best effort: the event goes on without it
     }
