@@ -108,10 +108,16 @@ static __always_inline void note_exec(__u32 tgid, __u32 ppid)
 static __always_inline void nul_to_space(__u64 *w, __u64 size)
 {
 	const __u64 low7 = 0x7f7f7f7f7f7f7f7fULL;
+	/* A count of words left, compared with a constant: verifiers before
+	 * 5.11 cannot decide `i * 8 >= size` (constant against a range), walk
+	 * rounds past the end with impossible bounds on `size`, and then refuse
+	 * the caller's buf->tail + size ("R1 type=inv expected=map_value"). */
+	__u64 words = (size + 7) / 8;
 
 	for (__u32 i = 0; i < PROCESS_CMDLINE_MAX / 8; i++) {
-		if (i * 8 >= size)
+		if (words < 1)
 			break;
+		words--;
 		__u64 v = w[i];
 		/* 0x80 in each byte of v that is zero, 0 elsewhere */
 		__u64 zero = ~(((v & low7) + low7) | v | low7);
