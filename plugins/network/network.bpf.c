@@ -505,11 +505,17 @@ int tcp_accept__fentry(__u64 *ctx)
 	struct sock *newsk;
 
 	/* inet_csk_accept(sk, arg) since 6.10, (sk, flags, err, kern) before;
-	 * the return value follows the arguments. */
-	if (bpf_core_type_exists(struct proto_accept_arg))
+	 * the return value follows the arguments. The barriers keep the two
+	 * loads apart: merged, they become one load from ctx plus a variable
+	 * offset, which verifiers before 5.13 refuse ("dereference of modified
+	 * ctx ptr"), leaving 5.10 on the kretprobe. */
+	if (bpf_core_type_exists(struct proto_accept_arg)) {
 		newsk = (struct sock *)ctx[2];
-	else
+		asm volatile("" ::: "memory");
+	} else {
 		newsk = (struct sock *)ctx[4];
+		asm volatile("" ::: "memory");
+	}
 	return on_accepted(newsk);
 }
 
