@@ -29,8 +29,11 @@ const volatile __u8 agg_runq = 1;       /* track run-queue latency */
 const volatile __u8 raw_enabled[PERF_RAW_TYPES] = {};
 const volatile __u64 raw_rate = 1000;   /* events per second per CPU, per type */
 const volatile __u64 raw_burst = 1000;
-/* The sched_switch tracepoint passes prev_state (kernels >= 5.18). */
-const volatile __u8 switch_has_prev_state = 1;
+/* The sched_switch tracepoint passes prev_state (kernels >= 5.18); set by
+ * user space. The default must be the value valid on every kernel: hook
+ * selection test-loads the object with its defaults, and a 4th argument
+ * read fails on older kernels (tp_btf: refused; raw_tp: attach EINVAL). */
+const volatile __u8 switch_has_prev_state = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
