@@ -97,7 +97,7 @@ for t in $TESTS; do
   start=$(date +%s)
   # shellcheck disable=SC2086  # the filter arguments are split on purpose
   # -d: each test case's time as it ends (progress, and where a hang is).
-  timeout -s KILL "$limit" "$bin" -d $args 2>&1
+  timeout -s KILL "$limit" "$bin" -d --no-colors=true $args 2>&1
   rc=$?
   say test "$name" "$rc" $(($(date +%s) - start))
 done

@@ -33,7 +33,9 @@ def parse(path):
         lines = open(path, errors="replace").read().splitlines()
     except OSError:
         lines = []
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
     for line in lines:
+        line = ansi.sub("", line)
         if not line.startswith("@@LEAF "):
             if in_check_text:
                 r["check_text"].append(line)

@@ -169,14 +169,17 @@ EOF
   for applet in $($busybox --list); do
     [ -e "$rootfs/bin/$applet" ] || ln -s busybox "$rootfs/bin/$applet"
   done
-  rm -f "$rootfs/bin/ip"  # iproute2's ip (netns, veth) from /usr/sbin
-  elf_files=("$leaf_host" $plugins "${test_files[@]}" /usr/sbin/ip)
+  # iproute2's ip (netns, veth: the tests' popen) instead of busybox's, and
+  # dash as /bin/sh: busybox's static sh runs its own applets before PATH.
+  rm -f "$rootfs/bin/ip" "$rootfs/bin/sh"
+  elf_files=("$leaf_host" $plugins "${test_files[@]}" /usr/sbin/ip /bin/dash)
   for f in "${elf_files[@]}"; do
     mkdir -p "$rootfs$(dirname "$f")"
     strip --strip-debug -o "$rootfs$f" "$f"
   done
   ldd "${elf_files[@]}" 2>/dev/null | grep -o '/[^ ]*' | sort -u >"$out/libs.txt"
   echo /lib/x86_64-linux-gnu/libgcc_s.so.1 >>"$out/libs.txt"  # pthread_cancel unwinds through it
+  mv "$rootfs/bin/dash" "$rootfs/bin/sh"
   while read -r lib; do
     [ -f "$lib" ] || continue
     mkdir -p "$rootfs$(dirname "$lib")"
@@ -197,9 +200,9 @@ EOF
   if [ -w /dev/kvm ]; then
     first=${kernel_lines[0]}
     read -r kname suite pin <<<"$first"
-    if timeout -k 5 60 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults -no-user-config \
+    if (timeout -k 5 60 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults -no-user-config \
       -display none -no-reboot -kernel "$cache/kernels/$kname-${pin#*=}/vmlinuz" \
-      -append "panic=-1 console=ttyS0" -serial none </dev/null >/dev/null 2>&1; then
+      -append "panic=-1 console=ttyS0" -serial none </dev/null >/dev/null 2>&1) 2>/dev/null; then
       accel=(-accel kvm -cpu host)
       accel_name=KVM
     fi
