@@ -84,13 +84,13 @@ class EnrichProcessor final : public sdk::PluginBase<sdk::IProcessor> {
     auto c = [&](const char* name, uint64_t value) {
       v->counter(sdk::make_view(name), StringView{"", 0}, value);
     };
-    c("enrich_cache_hits", s.hits);
-    c("enrich_cache_misses", s.misses);
-    c("enrich_cgroups_resolved", s.resolved);
-    c("enrich_cgroups_unresolved", s.unresolved);
-    c("enrich_cgroups_removed", s.removed);
-    c("enrich_cgroups_evicted", s.evicted);
-    c("enrich_errors", errors_);
+    c("enrich_cache_hits_total", s.hits);
+    c("enrich_cache_misses_total", s.misses);
+    c("enrich_cgroups_resolved_total", s.resolved);
+    c("enrich_cgroups_unresolved_total", s.unresolved);
+    c("enrich_cgroups_removed_total", s.removed);
+    c("enrich_cgroups_evicted_total", s.evicted);
+    c("enrich_errors_total", errors_);
     v->gauge(sdk::make_view("enrich_cache_entries"), StringView{"", 0},
              static_cast<int64_t>(cache_->size()));
   }

@@ -76,7 +76,8 @@ class FilterProcessor final : public sdk::PluginBase<sdk::IProcessor> {
 
   void read_counters(sdk::ICounterVisitor* v) noexcept override {
     for (int r = 0; r < kRuleCount; ++r)
-      v->counter(sdk::make_view("filter_dropped"), sdk::make_view(kRuleNames[r]), dropped_[r]);
+      v->counter(sdk::make_view("filter_dropped_total"), sdk::make_view(kRuleNames[r]),
+                 dropped_[r]);
   }
 
   Status reload() noexcept override {

@@ -70,9 +70,9 @@ class RedactProcessor final : public sdk::PluginBase<sdk::IProcessor> {
 
   void read_counters(sdk::ICounterVisitor* v) noexcept override {
     StringView none{"", 0};
-    v->counter(sdk::make_view("redact_fields_redacted"), none, redacted_);
-    v->counter(sdk::make_view("redact_cmdlines_truncated"), none, truncated_);
-    v->counter(sdk::make_view("redact_failed_dropped"), none, failed_);
+    v->counter(sdk::make_view("redact_fields_redacted_total"), none, redacted_);
+    v->counter(sdk::make_view("redact_cmdlines_truncated_total"), none, truncated_);
+    v->counter(sdk::make_view("redact_failed_dropped_total"), none, failed_);
   }
 
   Status reload() noexcept override {

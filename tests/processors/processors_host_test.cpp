@@ -222,15 +222,50 @@ void sync_with(LeafHost& host, const Programs& p, const TestCgroup* cg) {
   host.wait_for(of("process_exit", pid));
 }
 
+// A free loopback TCP port (bound, then released).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// GET /metrics from leaf-host (HTTP/1.0: the body ends with the connection).
+std::string scrape(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  REQUIRE(::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
+  ::close(fd);
+  return out;
+}
+
 size_t count(const LeafHost& host, const std::function<bool(const Json&)>& m) {
   return host.matching(m).size();
 }
 
 TEST_CASE("each filter drops exactly what it names") {
   Programs p;
-  LeafHost host(options(
+  HostOptions o = options(
       "drop_types = [\"process_fork\"]\ndrop_uids = [4242]\ndrop_comms = [\"leaf_drop_me\"]\n"
-      "drop_comm_prefixes = [\"leafpfx\"]\n"));
+      "drop_comm_prefixes = [\"leafpfx\"]\n");
+  const int metrics_port = free_port();
+  o.config["leaf.toml"] = std::string(kLeafToml) +
+                          "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) +
+                          "\"\n";
+  LeafHost host(o);
   host.start();
   run(nullptr, p.path("leaf_drop_me"));
   run(nullptr, p.path("leafpfx_one"));
@@ -253,6 +288,19 @@ TEST_CASE("each filter drops exactly what it names") {
         }) == 0);
   CHECK(count(host, leaf::test::event_type("process_fork")) == 0);
   CHECK(count(host, leaf::test::event_type("process_exit")) > 0);
+
+  // Counted per rule by the filter: exec and exit of leaf_drop_me (comm) and
+  // of leafpfx_one (prefix), the exec of the uid 4242 run (uid).
+  std::string metrics = scrape(metrics_port);
+  INFO(metrics);
+  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"comm\"} 2\n") !=
+        std::string::npos);
+  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"comm_prefix\"} 2\n") !=
+        std::string::npos);
+  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"uid\"} 1\n") !=
+        std::string::npos);
+  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"container\"} 0\n") !=
+        std::string::npos);
   REQUIRE(host.stop() == 0);
 }
 
