@@ -2,6 +2,7 @@
 
 #include <leaf/sdk/hooks.hpp>
 
+#include "metrics/kernel_facts.hpp"
 #include "pipeline/json_writer.hpp"
 #include "plugins/plugin_loader.hpp"
 
@@ -68,8 +69,41 @@ void print_plugin_list(std::ostream& out, const std::vector<std::unique_ptr<Plug
 int run_check(CheckFormat format, std::ostream& out,
               const std::vector<std::unique_ptr<PluginInstance>>& plugins) {
   int rc = 0;
-  std::string json = "{\"plugins\":[";
+  // What this kernel and process offer (the "what is missing" diagnosis).
+  const metrics::KernelFacts facts = metrics::read_kernel_facts();
+  auto yes = [](bool b) { return b ? "yes" : "no"; };
+  std::string json = "{\"system\":{";
   JsonWriter w(json);
+  w.key("kernel");
+  w.string(facts.kernel);
+  w.raw(',');
+  w.key("machine");
+  w.string(facts.machine);
+  for (auto [key, value] : {std::pair{"btf", facts.btf},
+                            {"root", facts.root},
+                            {"cap_bpf", facts.cap_bpf},
+                            {"cap_perfmon", facts.cap_perfmon},
+                            {"cap_sys_admin", facts.cap_sys_admin},
+                            {"tracefs", facts.tracefs},
+                            {"kprobes", facts.kprobes}}) {
+    w.raw(',');
+    w.key(key);
+    w.boolean(value);
+  }
+  w.raw(',');
+  w.key("tracefs_path");
+  w.string(facts.tracefs_path);
+  w.raw("},\"plugins\":[");
+  if (format == CheckFormat::Text) {
+    out << "system:\n  kernel: " << facts.kernel << " (" << facts.machine << ")\n"
+        << "  BTF: " << yes(facts.btf) << " (/sys/kernel/btf/vmlinux)\n"
+        << "  privileges: root " << yes(facts.root) << ", CAP_BPF " << yes(facts.cap_bpf)
+        << ", CAP_PERFMON " << yes(facts.cap_perfmon) << ", CAP_SYS_ADMIN "
+        << yes(facts.cap_sys_admin) << "\n"
+        << "  tracefs: "
+        << (facts.tracefs ? "mounted at " + facts.tracefs_path : std::string("not mounted"))
+        << "\n  kprobes: " << (facts.kprobes ? "available" : "not available") << "\n";
+  }
   bool first = true;
   for (const auto& p : plugins) {
     std::string status = "ok", error;
@@ -97,12 +131,26 @@ int run_check(CheckFormat format, std::ostream& out,
       }
       proc->close();
     }
+    // An enabled probe without any usable hook cannot run either.
+    for (const auto& r : reports)
+      if (!r.attached && r.hook == "none" && status == "ok") status = "probe cannot run";
+    std::vector<std::string> missing;
+    if (status != "ok") {
+      std::string hooks = reports.empty() ? "none" : "", detail = error;
+      for (const auto& r : reports)
+        if (!r.attached) {
+          if (hooks.empty() || r.hook == "none") hooks = r.hook;
+          detail += "; " + r.detail;
+        }
+      if (p->kind() == sdk::PluginKind::Probe) missing = metrics::missing_for(facts, hooks, detail);
+    }
     if (status != "ok") rc = 1;
     if (format == CheckFormat::Text) {
       out << "plugin " << p->name() << " (" << kind_name(p->kind()) << ", " << p->path()
           << "): " << status;
       if (!error.empty()) out << ": " << error;
       out << "\n";
+      for (const auto& m : missing) out << "  missing here: " << m << "\n";
       for (const auto& r : reports) {
         out << "  probe " << r.name << ": "
             << (r.attached ? "attached via " + r.hook
@@ -129,6 +177,13 @@ int run_check(CheckFormat format, std::ostream& out,
       w.key("error");
       w.string(error);
       w.raw(',');
+      w.key("missing");
+      w.raw('[');
+      for (size_t i = 0; i < missing.size(); ++i) {
+        if (i) w.raw(',');
+        w.string(missing[i]);
+      }
+      w.raw("],");
       w.key("probes");
       w.raw('[');
       for (size_t i = 0; i < reports.size(); ++i) {
