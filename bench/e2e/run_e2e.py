@@ -197,8 +197,9 @@ class Bench:
         self.build = os.path.abspath(a.build)
         self.bin = os.path.join(self.build, "bench", "e2e")
         self.out = os.path.abspath(a.out)
-        self.work = os.path.join(self.out, "work")
+        self.work = os.path.abspath(a.work or os.path.join(self.build, "e2e-work"))
         os.makedirs(self.work, exist_ok=True)
+        os.makedirs(self.out, exist_ok=True)
         self.port = a.metrics_port
         self.results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
                         "config": vars(a), "loadavg": [], "steps": [], "baseline_gens": [],
@@ -438,7 +439,7 @@ class Bench:
         self.stop_host()
 
         log("phase 5: bare librdkafka producer, same messages, same broker")
-        for rep in range(a.reps):
+        for rep in range(a.reps if a.bare_messages else 0):
             for rate in [0] + a.bare_rates:
                 n = a.bare_messages if rate == 0 else int(rate * a.bare_seconds)
                 out = subprocess.run([os.path.join(self.bin, "e2e-bare-producer"), self.bootstrap, samples,
@@ -496,7 +497,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", default=os.path.dirname(os.path.dirname(here)))
     ap.add_argument("--build", default="build-e2e")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", required=True, help="results.json (and the profile) go here")
+    ap.add_argument("--work", help="logs, conf.d, perf.data (default: BUILD/e2e-work)")
     ap.add_argument("--steps", default="25000,50000,100000,200000,400000,800000,0",
                     help="total events/s per step; 0 = the tick source flat out (saturation)")
     ap.add_argument("--step-seconds", type=float, default=8)
