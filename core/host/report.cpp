@@ -72,28 +72,8 @@ int run_check(CheckFormat format, std::ostream& out,
   // What this kernel and process offer (the "what is missing" diagnosis).
   const metrics::KernelFacts facts = metrics::read_kernel_facts();
   auto yes = [](bool b) { return b ? "yes" : "no"; };
-  std::string json = "{\"system\":{";
+  std::string json = "{\"plugins\":[";
   JsonWriter w(json);
-  w.key("kernel");
-  w.string(facts.kernel);
-  w.raw(',');
-  w.key("machine");
-  w.string(facts.machine);
-  for (auto [key, value] : {std::pair{"btf", facts.btf},
-                            {"root", facts.root},
-                            {"cap_bpf", facts.cap_bpf},
-                            {"cap_perfmon", facts.cap_perfmon},
-                            {"cap_sys_admin", facts.cap_sys_admin},
-                            {"tracefs", facts.tracefs},
-                            {"kprobes", facts.kprobes}}) {
-    w.raw(',');
-    w.key(key);
-    w.boolean(value);
-  }
-  w.raw(',');
-  w.key("tracefs_path");
-  w.string(facts.tracefs_path);
-  w.raw("},\"plugins\":[");
   if (format == CheckFormat::Text) {
     out << "system:\n  kernel: " << facts.kernel << " (" << facts.machine << ")\n"
         << "  BTF: " << yes(facts.btf) << " (/sys/kernel/btf/vmlinux)\n"
@@ -210,7 +190,28 @@ int run_check(CheckFormat format, std::ostream& out,
     }
   }
   if (format == CheckFormat::Json) {
-    json += "],\"ok\":";
+    w.raw("],\"system\":{");
+    w.key("kernel");
+    w.string(facts.kernel);
+    w.raw(',');
+    w.key("machine");
+    w.string(facts.machine);
+    for (auto [key, value] : {std::pair{"btf", facts.btf},
+                              {"root", facts.root},
+                              {"cap_bpf", facts.cap_bpf},
+                              {"cap_perfmon", facts.cap_perfmon},
+                              {"cap_sys_admin", facts.cap_sys_admin},
+                              {"tracefs", facts.tracefs},
+                              {"kprobes", facts.kprobes}}) {
+      w.raw(',');
+      w.key(key);
+      w.boolean(value);
+    }
+    w.raw(',');
+    w.key("tracefs_path");
+    w.string(facts.tracefs_path);
+    w.raw('}');
+    json += ",\"ok\":";
     json += rc == 0 ? "true" : "false";
     json += "}";
     out << json << "\n";
