@@ -5,9 +5,11 @@
 // cycling through them, to the same broker.
 //   e2e-bare-producer BOOTSTRAP SAMPLES MESSAGES [RATE]
 // RATE: messages/s (0 or absent: as fast as the queue takes them).
-// Prints one JSON line: rate (messages / time to the last acknowledgement)
-// and produce -> acknowledgement latency percentiles.
+// Prints one JSON line: rate (messages / time to the last acknowledgement),
+// produce -> acknowledgement latency percentiles, and the CPU the process
+// used (all threads, including the metadata wait before the clock starts).
 #include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -127,13 +129,18 @@ int main(int argc, char** argv) {
   }
   rd_kafka_flush(rk, 60000);
   const double secs = double(mono_ns() - t0) * 1e-9;
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);  // every thread: ours and librdkafka's
+  const double cpu = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                     double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
   std::sort(g_lat.begin(), g_lat.end());
   std::printf(
       "{\"messages\":%llu,\"acked\":%llu,\"failed\":%llu,\"seconds\":%.4f,\"rate\":%.1f,"
-      "\"target_rate\":%.1f,\"queue_full_waits\":%llu,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
+      "\"target_rate\":%.1f,\"cpu_seconds\":%.3f,\"cpu_pct_of_core\":%.2f,\"queue_full_waits\":%llu,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
       "\"p999\":%.1f,\"max\":%.1f}}\n",
       static_cast<unsigned long long>(sent), static_cast<unsigned long long>(g_acked),
-      static_cast<unsigned long long>(g_failed), secs, double(g_acked) / secs, rate,
+      static_cast<unsigned long long>(g_failed), secs, double(g_acked) / secs, rate, cpu,
+      100.0 * cpu / secs,
       static_cast<unsigned long long>(queue_full_waits), pct(g_lat, 0.5), pct(g_lat, 0.99),
       pct(g_lat, 0.999), pct(g_lat, 1.0));
   rd_kafka_destroy(rk);

@@ -66,6 +66,10 @@ def agg(results):
             "proc_p50": g(lambda s: (s["latency_processing_us"]["p50"] or 0) / 1e3),
             "proc_p99": g(lambda s: (s["latency_processing_us"]["p99"] or 0) / 1e3),
             "cpu": g(lambda s: s["cpu_pct_of_core"]),
+            "mock_cpu": g(lambda s: s.get("mock_cpu_pct")),
+            "consumer_cpu": g(lambda s: s.get("consumer_cpu_pct")),
+            "bpf_cpu": g(lambda s: 100.0 * s["bpf_run_seconds"] / s["seconds"] if "bpf_run_seconds" in s else None),
+            "bpf_runs": g(lambda s: s.get("bpf_runs", 0) / s["seconds"]),
             "rss": max(s["rss_max"] for s in ss) / 1e6,
             "queue_hwm": max(s["kafka_queue_hwm"] for s in ss),
             "rings": rings,
@@ -287,6 +291,18 @@ def report(out, whatif=None):
              "uncounted, over generated. Broker log-end offsets minus the sink's acknowledgements, all steps: %d "
              "(background events of other processes on the machine are in both)." % sum(r["broker_vs_acked"] for r in rows))
     L.append("")
+    L.append("CPU of the other parts in the same steps (medians, % of one core over the step): the broker "
+             "(leaf-mock-kafka), the latency consumer, and the BPF programs of every Leaf probe "
+             "(`leaf_bpf_program_run_seconds_total`, kernel time charged to the processes that trigger the "
+             "tracepoints, not to leaf-host; e2e_tick's sys_enter program runs on every system call and "
+             "returns at once for all but getppid):")
+    L.append("")
+    L.append("| step | leaf-host | broker | consumer | BPF programs | BPF runs/s |")
+    L.append("|---|---|---|---|---|---|")
+    for r in rows:
+        L.append("| %s | %s | %s | %s | %s | %s |" % ("max" if r["target"] == 0 else "%dK" % (r["target"] // 1000),
+                 fmt(r["cpu"]), fmt(r["mock_cpu"]), fmt(r["consumer_cpu"]), fmt(r["bpf_cpu"]), fmt(r["bpf_runs"])))
+    L.append("")
     L.append("![throughput and loss](throughput_loss.png)\n\n![latency](latency.png)\n\n![CPU and memory](cpu_memory.png)")
     L.append("")
     L.append("## Baselines, same run")
@@ -306,13 +322,14 @@ def report(out, whatif=None):
     L.append("Bare librdkafka producer (e2e-bare-producer: the sink's default settings, the very messages leaf-host sent, "
              "captured by the consumer, same broker process, leaf-host stopped):")
     L.append("")
-    L.append("| rate asked | messages | acked/s (median) | produce→ack P50 ms | P99 ms | P99.9 ms |")
-    L.append("|---|---|---|---|---|---|")
+    L.append("| rate asked | messages | acked/s (median) | produce→ack P50 ms | P99 ms | P99.9 ms | CPU % of a core |")
+    L.append("|---|---|---|---|---|---|---|")
     for rate, rs in sorted(bare.items()):
-        L.append("| %s | %d | %s | %s | %s | %s |" % (
+        L.append("| %s | %d | %s | %s | %s | %s | %s |" % (
             "flat out" if rate == 0 else fmt(float(rate)), rs[0]["messages"], fmt(median([r["rate"] for r in rs])),
             fmt(median([r["latency_us"]["p50"] for r in rs]) / 1e3, 2), fmt(median([r["latency_us"]["p99"] for r in rs]) / 1e3, 2),
-            fmt(median([r["latency_us"]["p999"] for r in rs]) / 1e3, 2)))
+            fmt(median([r["latency_us"]["p999"] for r in rs]) / 1e3, 2),
+            fmt(median([r.get("cpu_pct_of_core") for r in rs]))))
     L.append("")
     L.append("## SPEC.md §5 goals")
     L.append("")

@@ -309,6 +309,7 @@ class Bench:
             + msum(m0, "leaf_events_filtered_total") + msum(m0, "leaf_events_malformed_total")
             + msum(m0, "leaf_sink_rejected_total"))
         cpu0, t0 = proc_cpu_s(self.host.pid), time.monotonic()
+        others0 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         samples = {"rss": [], "queue": [], "scrape_failures": 0}
         stop = threading.Event()
 
@@ -337,6 +338,7 @@ class Bench:
             time.sleep(0.1)
         t_drain = time.monotonic() - t0
         cpu1 = proc_cpu_s(self.host.pid)
+        others1 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         stop.set()
         for th in ths:
             th.join()
@@ -392,7 +394,9 @@ class Bench:
                                       "p999": q(proc_cum, 0.999)},
             "bpf_run_seconds": d("leaf_bpf_program_run_seconds_total"),
             "bpf_runs": d("leaf_bpf_program_runs_total"),
-            "cpu_seconds": cpu1 - cpu0, "cpu_pct_of_core": 100.0 * (cpu1 - cpu0) / t_gen,
+            "cpu_seconds": cpu1 - cpu0,
+            "mock_cpu_pct": 100.0 * (others1[0] - others0[0]) / t_gen,
+            "consumer_cpu_pct": 100.0 * (others1[1] - others0[1]) / t_gen, "cpu_pct_of_core": 100.0 * (cpu1 - cpu0) / t_gen,
             "rss_max": max(samples["rss"] or [proc_rss(self.host.pid)]),
             "rss_end": proc_rss(self.host.pid),
             "kafka_queue_hwm": max(samples["queue"] or [0]),
@@ -471,7 +475,8 @@ class Bench:
         data = os.path.join(self.work, "perf.data")
         tick = max(a.profile_rate - 3 * a.exec_rate - 4 * a.connect_rate, 1000) if a.profile_rate > 0 else 0
         log("phase 4: perf record of leaf-host at %d events/s" % a.profile_rate)
-        perf = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-p", str(self.host.pid), "-o", data,
+        cg = [] if a.perf_call_graph == "none" else ["--call-graph", a.perf_call_graph]
+        perf = subprocess.Popen(["perf", "record", "-F", "1999"] + cg + ["-p", str(self.host.pid), "-o", data,
                                  "--", "sleep", str(a.step_seconds - 1)],
                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "perf.log"), "w"))
         run_gens(self.bin, [("tick", tick), ("exec", a.exec_rate), ("connect", a.connect_rate)], a.step_seconds)
@@ -519,6 +524,7 @@ def main():
     ap.add_argument("--bare-rates", default="100000,400000")
     ap.add_argument("--bare-seconds", type=float, default=3)
     ap.add_argument("--profile-rate", type=int, default=0, help="events/s for a perf profile (0: none, -1: tick flat out)")
+    ap.add_argument("--perf-call-graph", default="none", help="none, fp, dwarf (callers in perf.data)")
     ap.add_argument("--metrics-port", type=int, default=19464)
     ap.add_argument("--kafka-property", action="append", default=[],
                     help="extra librdkafka property for the sink (a what-if run), name=value")
