@@ -238,17 +238,21 @@ int main(int argc, char** argv) {
       "curl -sS -H Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc "
       "https://api.example.com/v1/items?limit=10&api_key=k123",
   };
-  core::Redactor pcre(core::default_redaction_rules());
+  core::Redactor pcre(core::default_redaction_rules(), core::default_rules_gate(),
+                      core::default_redaction_rules().size());
+  core::Redactor ungated(core::default_redaction_rules());
   std::vector<std::regex> std_rules;
   for (const auto& r : core::default_redaction_rules())
     std_rules.emplace_back(strip_inline_icase(r), std::regex::icase | std::regex::ECMAScript);
   std::printf("\n3. redaction per command line (shipped rules: %zu)\n", pcre.rule_count());
   if (only_pipeline) cmdlines.clear();
-  std::printf("   %-6s %-12s %-12s %s\n", "bytes", "PCRE2 JIT", "std::regex", "result");
+  std::printf("   %-6s %-10s %-10s %-11s %s\n", "bytes", "PCRE2+gate", "PCRE2 JIT", "std::regex",
+              "result");
   for (const auto& c : cmdlines) {
     std::string out;
     const int m = 200'000;
     double p = per_call_ns(m, [&](int) { pcre.redact(c, &out); });
+    double u = per_call_ns(m, [&](int) { ungated.redact(c, &out); });
     std::string shown = pcre.redact(c, &out) ? out : c;
     const int ms = 5'000;
     double s = per_call_ns(ms, [&](int) {
@@ -260,7 +264,7 @@ int main(int argc, char** argv) {
       }
       out = t;
     });
-    std::printf("   %-6zu %-12.0f %-12.0f %.60s%s\n", c.size(), p, s, shown.c_str(),
+    std::printf("   %-6zu %-10.0f %-10.0f %-11.0f %.60s%s\n", c.size(), p, u, s, shown.c_str(),
                 shown.size() > 60 ? "..." : "");
   }
   if (made) {

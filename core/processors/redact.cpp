@@ -106,11 +106,12 @@ class RedactProcessor final : public sdk::PluginBase<sdk::IProcessor> {
 
   Config read_config() const {
     std::vector<std::string> rules;
-    if (cfg_bool("default_rules")) rules = default_redaction_rules();
+    size_t gated = 0;
+    if (cfg_bool("default_rules")) rules = default_redaction_rules(), gated = rules.size();
     for (auto& r : cfg_strings("rules")) rules.push_back(r);
     Config c;
     try {
-      c.redactor = std::make_unique<Redactor>(rules);
+      c.redactor = std::make_unique<Redactor>(rules, default_rules_gate(), gated);
     } catch (const std::invalid_argument& e) {
       throw sdk::PluginError(std::string("key 'rules': ") + e.what(), Status::InvalidConfig);
     }

@@ -35,36 +35,54 @@ const std::vector<std::string>& default_redaction_rules() {
 
 #undef LEAF_SECRET_NAMES
 
+const std::string& default_rules_gate() {
+  static const std::string gate = "(?i)pass|pwd|token|secret|key|auth|cred|bearer|://";
+  return gate;
+}
+
+namespace {
+
+pcre2_code* compile(const std::string& rule, const std::string& what) {
+  int err = 0;
+  PCRE2_SIZE at = 0;
+  pcre2_code* code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rule.data()), rule.size(), 0, &err, &at, nullptr);
+  if (!code) {
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(err, msg, sizeof(msg));
+    throw std::invalid_argument(what + " '" + rule + "': at offset " + std::to_string(at) + ": " +
+                                reinterpret_cast<const char*>(msg));
+  }
+  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when it fails
+  return code;
+}
+
+}  // namespace
+
 struct Redactor::Impl {
   struct Rule {
     pcre2_code* code = nullptr;
     uint32_t groups = 0;
   };
   std::vector<Rule> rules;
+  pcre2_code* gate = nullptr;
+  size_t gated = 0;
   pcre2_match_data* md = nullptr;
   std::vector<std::pair<size_t, size_t>> spans;  // scratch
   std::string scratch;
 
   ~Impl() {
     for (auto& r : rules) pcre2_code_free(r.code);
+    if (gate) pcre2_code_free(gate);
     if (md) pcre2_match_data_free(md);
   }
 };
 
-Redactor::Redactor(const std::vector<std::string>& rules) : impl_(std::make_unique<Impl>()) {
+Redactor::Redactor(const std::vector<std::string>& rules, const std::string& gate, size_t gated)
+    : impl_(std::make_unique<Impl>()) {
   uint32_t max_groups = 0;
   for (size_t i = 0; i < rules.size(); ++i) {
-    int err = 0;
-    PCRE2_SIZE at = 0;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rules[i].data()), rules[i].size(),
-                                     0, &err, &at, nullptr);
-    if (!code) {
-      PCRE2_UCHAR msg[256];
-      pcre2_get_error_message(err, msg, sizeof(msg));
-      throw std::invalid_argument("rule " + std::to_string(i + 1) + " '" + rules[i] +
-                                  "': at offset " + std::to_string(at) + ": " +
-                                  reinterpret_cast<const char*>(msg));
-    }
+    pcre2_code* code = compile(rules[i], "rule " + std::to_string(i + 1));
     uint32_t groups = 0;
     pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &groups);
     if (groups == 0) {
@@ -72,9 +90,12 @@ Redactor::Redactor(const std::vector<std::string>& rules) : impl_(std::make_uniq
       throw std::invalid_argument("rule " + std::to_string(i + 1) + " '" + rules[i] +
                                   "' has no capture group: it would redact nothing");
     }
-    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when it fails
     impl_->rules.push_back({code, groups});
     max_groups = std::max(max_groups, groups);
+  }
+  if (!gate.empty() && gated > 0) {
+    impl_->gate = compile(gate, "gate");
+    impl_->gated = std::min(gated, rules.size());
   }
   impl_->md = pcre2_match_data_create(max_groups + 1, nullptr);
   if (!impl_->md) throw std::bad_alloc();
@@ -90,7 +111,12 @@ bool Redactor::redact(std::string_view text, std::string* out) {
   Impl& im = *impl_;
   bool changed = false;
   std::string_view cur = text;
-  for (const auto& rule : im.rules) {
+  size_t first = 0;
+  if (im.gate && pcre2_match(im.gate, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0,
+                             im.md, nullptr) < 0)
+    first = im.gated;
+  for (size_t r = first; r < im.rules.size(); ++r) {
+    const auto& rule = im.rules[r];
     im.spans.clear();
     PCRE2_SIZE start = 0;
     while (start <= cur.size()) {
