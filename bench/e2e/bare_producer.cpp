@@ -103,8 +103,9 @@ int main(int argc, char** argv) {
     if (rate > 0) {
       double due = double(mono_ns() - t0) * 1e-9 * rate;
       if (double(sent) >= due) {
+        // 1 ms between bursts, like leaf-host's drain tick (dispatcher.wakeup_delay).
         rd_kafka_poll(rk, 0);
-        timespec ts{0, 100000};
+        timespec ts{0, 1000000};
         nanosleep(&ts, nullptr);
         continue;
       }

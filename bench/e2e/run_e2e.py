@@ -268,7 +268,7 @@ class Bench:
         self.host.send_signal(signal.SIGTERM)
         rc = self.host.wait(timeout=30)
         log("leaf-host exit status", rc)
-        self.results["leaf_host_exit"] = rc
+        self.results.setdefault("leaf_host_exit", []).append(rc)
 
     def sample_load(self):
         while not self.load_stop.wait(5):
@@ -425,6 +425,13 @@ class Bench:
         log("idle: %.2f %% of a core, RSS %.1f MB" % (self.results["idle_cpu_pct"], self.results["idle_rss"] / 1e6))
         log_end = self.consumer.ask("mark")["log_end"]
         for rep in range(a.reps):
+            if rep:
+                # A fresh leaf-host per repetition: the saturation step at the
+                # end of one must not leave its heap to the next one's RSS.
+                self.stop_host()
+                self.start_host()
+                time.sleep(2)
+                log_end = self.consumer.ask("mark")["log_end"]
             for rate in a.steps:
                 r = self.step(rate, rep)
                 r["broker_appended"] = r.pop("_log_end") - log_end
