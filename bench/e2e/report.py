@@ -11,6 +11,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+
+PLAIN = FuncFormatter(lambda v, _: "%g" % v)
+
+
+def plain(ax):
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(PLAIN)
+        axis.set_minor_formatter(NullFormatter())
 
 # Ring buffers in the order leaf-host loads the plugins (alphabetical by
 # file name), i.e. ascending BPF map id.
@@ -102,7 +111,7 @@ def fmt(x, nd=1):
     return ("{:,.%df}" % nd).format(x)
 
 
-def plots(rows, bare, out):
+def plots(rows, bare, out, whatif_rows=None, whatif_label=""):
     sust = [r for r in rows]
     x = [r["gen"] / 1e3 for r in sust]
     labels = ["max" if r["target"] == 0 else "%dK" % (r["target"] // 1000) for r in sust]
@@ -120,6 +129,7 @@ def plots(rows, bare, out):
     ax2.plot(x, [max(r["loss"], 1e-4) for r in sust], "^:", color="tab:red", label="loss % (right)")
     ax2.set_yscale("log")
     ax2.set_ylabel("loss % (all counted; 1e-4 = none)")
+    plain(ax)
     ax2.axhline(0.01, color="tab:red", lw=0.8, ls="--")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
@@ -141,11 +151,15 @@ def plots(rows, bare, out):
     if bx:
         ax.plot(bx, b50, "x--", color="gray", label="bare librdkafka produce→ack p50")
         ax.plot(bx, b99, "+--", color="black", label="bare librdkafka produce→ack p99")
+    if whatif_rows:
+        wx = [r["gen"] / 1e3 for r in whatif_rows]
+        ax.plot(wx, [r["p99"] for r in whatif_rows], "s:", color="tab:purple", label="p99 with %s" % whatif_label)
     ax.axhline(5, color="tab:red", lw=0.8, ls="--", label="goal: P99 < 5 ms")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("events generated per second (thousands, median)")
     ax.set_ylabel("latency (ms)")
+    plain(ax)
     ax.legend(fontsize=8)
     ax.set_title("Latency: kernel timestamp → message read back from the broker")
     fig.tight_layout()
@@ -160,6 +174,8 @@ def plots(rows, bare, out):
     a1.set_ylabel("leaf-host CPU, % of one core")
     a1.legend(fontsize=8)
     a1.set_title("CPU (all threads, /proc)")
+    a1.xaxis.set_major_formatter(PLAIN)
+    a2.xaxis.set_major_formatter(PLAIN)
     a2.plot(x, [r["rss"] for r in sust], "o-")
     a2.axhline(64, color="tab:red", lw=0.8, ls="--", label="goal: 64 MB")
     a2.set_xscale("log")
@@ -220,7 +236,11 @@ def report(out, whatif=None):
     results = json.load(open(os.path.join(out, "results.json")))
     rows = agg(results)
     bare = bare_table(results)
-    plots(rows, bare, out)
+    wres = wr = None
+    if whatif and os.path.exists(os.path.join(whatif, "results.json")):
+        wres = json.load(open(os.path.join(whatif, "results.json")))
+        wr = agg(wres)
+    plots(rows, bare, out, wr, ", ".join(wres["config"]["kafka_property"]) if wres else "")
     m = results["machine"]
     la = results["loadavg"]
     L = []
@@ -337,10 +357,8 @@ def report(out, whatif=None):
     L.append("|---|---|---|---|---|")
     L.extend(goals(rows, results, bare))
     L.append("")
-    if whatif and os.path.exists(os.path.join(whatif, "results.json")):
-        w = json.load(open(os.path.join(whatif, "results.json")))
-        wr = agg(w)
-        L.append("## What-if: %s" % ", ".join(w["config"]["kafka_property"]))
+    if wres:
+        L.append("## What-if: %s" % ", ".join(wres["config"]["kafka_property"]))
         L.append("")
         L.append("Same driver, same machine, right after the main run, one repetition per step, with only these "
                  "librdkafka properties added to the sink (`--kafka-property`):")
