@@ -79,6 +79,8 @@ def agg(results):
             "consumer_cpu": g(lambda s: s.get("consumer_cpu_pct")),
             "bpf_cpu": g(lambda s: 100.0 * s["bpf_run_seconds"] / s["seconds"] if "bpf_run_seconds" in s else None),
             "bpf_runs": g(lambda s: s.get("bpf_runs", 0) / s["seconds"]),
+            "cs_vol": g(lambda s: s.get("ctxsw_voluntary_per_s")),
+            "cs_invol": g(lambda s: s.get("ctxsw_involuntary_per_s")),
             "rss": max(s["rss_max"] for s in ss) / 1e6,
             "queue_hwm": max(s["kafka_queue_hwm"] for s in ss),
             "rings": rings,
@@ -317,11 +319,12 @@ def report(out, whatif=None):
              "tracepoints, not to leaf-host; e2e_tick's sys_enter program runs on every system call and "
              "returns at once for all but getppid):")
     L.append("")
-    L.append("| step | leaf-host | broker | consumer | BPF programs | BPF runs/s |")
-    L.append("|---|---|---|---|---|---|")
+    L.append("| step | leaf-host | broker | consumer | BPF programs | BPF runs/s | leaf-host context switches/s (voluntary / involuntary) |")
+    L.append("|---|---|---|---|---|---|---|")
     for r in rows:
-        L.append("| %s | %s | %s | %s | %s | %s |" % ("max" if r["target"] == 0 else "%dK" % (r["target"] // 1000),
-                 fmt(r["cpu"]), fmt(r["mock_cpu"]), fmt(r["consumer_cpu"]), fmt(r["bpf_cpu"]), fmt(r["bpf_runs"])))
+        L.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % ("max" if r["target"] == 0 else "%dK" % (r["target"] // 1000),
+                 fmt(r["cpu"]), fmt(r["mock_cpu"]), fmt(r["consumer_cpu"]), fmt(r["bpf_cpu"]), fmt(r["bpf_runs"]),
+                 fmt(r["cs_vol"], 0), fmt(r["cs_invol"], 0)))
     L.append("")
     L.append("![throughput and loss](throughput_loss.png)\n\n![latency](latency.png)\n\n![CPU and memory](cpu_memory.png)")
     L.append("")

@@ -118,6 +118,23 @@ def proc_rss(pid):
     return 0
 
 
+def proc_ctxsw(pid):
+    """Context switches of every thread: (voluntary, involuntary)."""
+    vol = invol = 0
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open(os.path.join(base, tid, "status")) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        vol += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches"):
+                        invol += int(line.split()[1])
+        except OSError:
+            pass
+    return vol, invol
+
+
 def proc_hwm(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -310,6 +327,7 @@ class Bench:
             + msum(m0, "leaf_sink_rejected_total"))
         cpu0, t0 = proc_cpu_s(self.host.pid), time.monotonic()
         others0 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
+        cs0 = proc_ctxsw(self.host.pid)
         samples = {"rss": [], "queue": [], "scrape_failures": 0}
         stop = threading.Event()
 
@@ -339,6 +357,7 @@ class Bench:
         t_drain = time.monotonic() - t0
         cpu1 = proc_cpu_s(self.host.pid)
         others1 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
+        cs1 = proc_ctxsw(self.host.pid)
         stop.set()
         for th in ths:
             th.join()
@@ -395,6 +414,8 @@ class Bench:
             "bpf_run_seconds": d("leaf_bpf_program_run_seconds_total"),
             "bpf_runs": d("leaf_bpf_program_runs_total"),
             "cpu_seconds": cpu1 - cpu0,
+            "ctxsw_voluntary_per_s": (cs1[0] - cs0[0]) / t_gen,
+            "ctxsw_involuntary_per_s": (cs1[1] - cs0[1]) / t_gen,
             "mock_cpu_pct": 100.0 * (others1[0] - others0[0]) / t_gen,
             "consumer_cpu_pct": 100.0 * (others1[1] - others0[1]) / t_gen, "cpu_pct_of_core": 100.0 * (cpu1 - cpu0) / t_gen,
             "rss_max": max(samples["rss"] or [proc_rss(self.host.pid)]),
