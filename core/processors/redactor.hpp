@@ -8,8 +8,9 @@
 // rules (measured here: 20-100 us per command line, against 0.1-2 us);
 // PCRE2's JIT compiles each rule to machine code once and reuses one
 // match-data block. A gate (default_rules_gate()) skips the shipped rules on
-// the common command line without any secret-like word: ~0.1-0.3 us. Matching is on bytes (no UTF
-// mode): command lines need not be valid UTF-8, and a rule must still find `password=` in them.
+// the common command line without any secret-like word: ~0.1-0.3 us.
+// Matching is on bytes (no UTF mode): command lines need not be valid UTF-8,
+// and a rule must still find `password=` in them.
 #pragma once
 
 #include <memory>

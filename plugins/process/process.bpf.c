@@ -56,12 +56,65 @@ struct {
 	__type(value, struct exec_scratch);
 } exec_buf SEC(".maps");
 
+/* The in-kernel filter (process.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct process_filter_cfg);
+} filter_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROCESS_FILTER_MAX);
+	__type(key, __u32); /* uid */
+	__type(value, __u8);
+} filter_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROCESS_FILTER_MAX);
+	__type(key, struct process_filter_comm);
+	__type(value, __u8);
+} filter_comms SEC(".maps");
+
 /* Load-time configuration (process.toml). */
 const volatile __u8 emit_exec = 1;
 const volatile __u8 emit_fork = 1;
 const volatile __u8 emit_exit = 1;
 const volatile __u8 thread_events = 0;
 const volatile __u32 cmdline_max = 512;
+
+static __always_inline void stat_inc(__u32 which);
+
+/* 1 when the current task's events are filtered out (counted). Every probe
+ * runs in the task the event is about (exec: the new image; fork: the parent,
+ * whose uid and comm the child inherits; exit: the exiting task). */
+static __always_inline int filtered_out(void)
+{
+	__u32 zero = 0;
+	struct process_filter_cfg *cfg = bpf_map_lookup_elem(&filter_cfg, &zero);
+
+	if (!cfg || (!cfg->uids && !cfg->comms))
+		return 0;
+	if (cfg->uids) {
+		__u32 uid = (__u32)bpf_get_current_uid_gid();
+
+		if (bpf_map_lookup_elem(&filter_uids, &uid))
+			goto drop;
+	}
+	if (cfg->comms) {
+		struct process_filter_comm key = {};
+
+		bpf_get_current_comm(key.comm, sizeof(key.comm));
+		if (bpf_map_lookup_elem(&filter_comms, &key))
+			goto drop;
+	}
+	return 0;
+drop:
+	stat_inc(PROCESS_STAT_FILTERED);
+	return 1;
+}
 
 static __always_inline void stat_inc(__u32 which)
 {
@@ -174,7 +227,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	long n;
 
 	note_exec(tgid, ppid);
-	if (!emit_exec)
+	if (!emit_exec || filtered_out())
 		return 0;
 	buf = bpf_map_lookup_elem(&exec_buf, &zero);
 	if (!buf)
@@ -257,7 +310,7 @@ static __always_inline int handle_fork(struct task_struct *parent, struct task_s
 		if (err)
 			stat_inc(PROCESS_STAT_TABLE_INSERT_FAILED);
 	}
-	if (!emit_fork || (is_thread && !thread_events))
+	if (!emit_fork || (is_thread && !thread_events) || filtered_out())
 		return 0;
 	e = leaf_reserve(&events, &counters, sizeof(*e), PROCESS_EVENT_FORK);
 	if (!e)
@@ -458,7 +511,7 @@ static __always_inline int handle_exit(struct task_struct *task, int group_dead)
 				stat_inc(PROCESS_STAT_TABLE_REMOVED);
 		}
 	}
-	if (!emit_exit || (!group_dead && !thread_events))
+	if (!emit_exit || (!group_dead && !thread_events) || filtered_out())
 		return 0;
 	e = leaf_reserve(&events, &counters, sizeof(*e), PROCESS_EVENT_EXIT);
 	if (!e)

@@ -102,7 +102,24 @@ enum process_stat {
 	PROCESS_STAT_THREAD_WALK_CUT = 5,     /* more threads than the exit walk visits */
 	PROCESS_STAT_TABLE_REPLACED = 6,      /* a recycled pid's stale entry overwritten */
 	PROCESS_STAT_USAGE_RACED = 7,         /* no consistent pass over a dying process's threads */
-	PROCESS_STAT_COUNT = 8,
+	PROCESS_STAT_FILTERED = 8,            /* events dropped by the in-kernel filter */
+	PROCESS_STAT_COUNT = 9,
+};
+
+/* In-kernel filter (process.toml [filter]): events of a task whose uid or
+ * comm is listed are dropped before they take ring-buffer space. The lists
+ * live in hash maps the plugin fills at load and on SIGHUP; filter_cfg says
+ * which lists are in use, so that an empty list costs no lookup. */
+#define PROCESS_FILTER_MAX 1024
+
+struct process_filter_cfg {
+	__u8 uids;  /* 1: look up filter_uids */
+	__u8 comms; /* 1: look up filter_comms */
+	__u8 pad[6];
+};
+
+struct process_filter_comm {
+	char comm[PROCESS_COMM_LEN]; /* NUL-padded, as bpf_get_current_comm() writes it */
 };
 
 #endif

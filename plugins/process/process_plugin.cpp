@@ -34,6 +34,7 @@ constexpr StatName kStatNames[] = {
     {PROCESS_STAT_CMDLINE_READ_FAILED, "process_cmdline_read_failed"},
     {PROCESS_STAT_THREAD_WALK_CUT, "process_exit_thread_walk_cut"},
     {PROCESS_STAT_USAGE_RACED, "process_exit_usage_raced"},
+    {PROCESS_STAT_FILTERED, "process_events_filtered_in_kernel"},
 };
 static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == PROCESS_STAT_COUNT);
 
@@ -80,6 +81,79 @@ class ProcessProbe final : public ProbePluginBase {
                  {"process_exec", "process_fork", "process_exit"});
     if (int err = process_bpf::load(skel_))
       throw PluginError(std::string("loading the BPF object: ") + std::strerror(-err));
+    restart_only_ = restart_only_values();
+    apply_filter();
+  }
+
+  // SIGHUP: the [filter] lists apply live; any other change waits for a restart.
+  bool do_reload() override {
+    if (restart_only_values() != restart_only_) return false;
+    apply_filter();
+    return true;
+  }
+
+  // The values of every key but filter.*, to tell what a reload changed.
+  std::string restart_only_values() const {
+    std::string v;
+    for (const char* k : {"events.exec", "events.fork", "events.exit", "thread_events"})
+      v += cfg_bool(k) ? '1' : '0';
+    v += ' ' + std::to_string(cfg_int("cmdline_max")) + ' ' +
+         std::to_string(cfg_int("ring_buffer_size")) + ' ' +
+         std::to_string(cfg_int("proc_table_size"));
+    for (const auto& s : cfg_strings("hooks.skip")) v += ' ' + s;
+    return v;
+  }
+
+  // Fills filter_uids / filter_comms from the configuration: new entries
+  // first, then stale ones removed, then filter_cfg switched, so that every
+  // event meets either the old or the new rules and none is lost twice.
+  void apply_filter() {
+    std::vector<int64_t> uids = cfg_ints("filter.drop_uids");
+    std::vector<std::string> comms = cfg_strings("filter.drop_comms");
+    if (uids.size() > PROCESS_FILTER_MAX || comms.size() > PROCESS_FILTER_MAX)
+      throw PluginError(
+          "filter lists: at most " + std::to_string(PROCESS_FILTER_MAX) + " entries each",
+          Status::InvalidConfig);
+    std::vector<process_filter_comm> comm_keys;
+    for (const auto& c : comms) {
+      if (c.empty() || c.size() >= PROCESS_COMM_LEN)
+        throw PluginError(
+            "key 'filter.drop_comms': '" + c + "' cannot be a comm (1 to 15 characters)",
+            Status::InvalidConfig);
+      process_filter_comm k{};
+      std::memcpy(k.comm, c.data(), c.size());
+      comm_keys.push_back(k);
+    }
+    std::vector<uint32_t> uid_keys(uids.begin(), uids.end());
+    sync_set(skel_->maps.filter_uids, uid_keys);
+    sync_set(skel_->maps.filter_comms, comm_keys);
+    process_filter_cfg cfg{};
+    cfg.uids = !uid_keys.empty();
+    cfg.comms = !comm_keys.empty();
+    uint32_t zero = 0;
+    if (bpf_map__update_elem(skel_->maps.filter_cfg, &zero, sizeof(zero), &cfg, sizeof(cfg),
+                             BPF_ANY) != 0)
+      throw PluginError(std::string("filter_cfg: ") + std::strerror(errno));
+  }
+
+  // Makes the hash map `m` hold exactly `keys` (values 1).
+  template <class Key>
+  static void sync_set(bpf_map* m, const std::vector<Key>& keys) {
+    const uint8_t one = 1;
+    for (const auto& k : keys)
+      if (bpf_map__update_elem(m, &k, sizeof(k), &one, sizeof(one), BPF_ANY) != 0)
+        throw PluginError(std::string(bpf_map__name(m)) + ": " + std::strerror(errno));
+    std::vector<Key> stale;
+    Key cur{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
+      bool keep = false;
+      for (const auto& k : keys) keep |= std::memcmp(&k, &next, sizeof(Key)) == 0;
+      if (!keep) stale.push_back(next);
+      cur = next;
+      prev = &cur;
+    }
+    for (const auto& k : stale) bpf_map__delete_elem(m, &k, sizeof(k), 0);
   }
 
   void do_start() override {
@@ -101,6 +175,7 @@ class ProcessProbe final : public ProbePluginBase {
   }
 
   process_bpf* skel_ = nullptr;
+  std::string restart_only_;
 };
 
 }  // namespace

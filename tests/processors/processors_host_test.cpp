@@ -378,3 +378,62 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
 }
 
 }  // namespace
+
+namespace {
+
+// The process plugin's own [filter] keys: applied in the BPF programs before
+// the ring buffer, counted there, updated in the kernel on SIGHUP.
+TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffer, reloaded") {
+  Programs p;
+  HostOptions o = options();
+  const int metrics_port = free_port();
+  o.config["leaf.toml"] = std::string(kLeafToml) +
+                          "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) +
+                          "\"\n";
+  o.config["process.toml"] = "[filter]\ndrop_uids = [4242]\ndrop_comms = [\"leaf_drop_me\"]\n";
+  LeafHost host(o);
+  host.start();
+  auto with_comm = [](const std::string& comm) {
+    return [comm](const Json& e) { return e["data"].value("comm", "") == comm; };
+  };
+
+  run(nullptr, p.path("leaf_drop_me"));
+  run(nullptr, p.path("leaf_uid_run"), 4242);
+  run(nullptr, p.path("leaf_keep_me"));
+  sync_with(host, p, nullptr);
+  CHECK(count(host, exec_of("leaf_keep_me")) == 1);
+  CHECK(count(host, with_comm("leaf_drop_me")) == 0);  // exec and exit
+  CHECK(count(host, with_comm("leaf_uid_run")) == 0);  // exec and exit (uid 4242 by then)
+  {
+    std::string metrics = scrape(metrics_port);
+    INFO(metrics);
+    CHECK(metrics.find("leaf_process_events_filtered_in_kernel{plugin=\"process\"} 4\n") !=
+          std::string::npos);
+    // Nothing reached the core's filter.
+    CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"comm\"} 0\n") !=
+          std::string::npos);
+  }
+
+  const std::string process_toml = host.config_dir() + "/process.toml";
+  write_file(process_toml, "[filter]\ndrop_comms = [\"leafpfx_one\"]\n");
+  sighup_and_wait(host, "SIGHUP: plugin process applied its new configuration");
+  run(nullptr, p.path("leaf_drop_me"));
+  run(nullptr, p.path("leafpfx_one"));
+  run(nullptr, p.path("leaf_uid_run"), 4242);
+  sync_with(host, p, nullptr);
+  CHECK(count(host, exec_of("leaf_drop_me")) == 1);
+  CHECK(count(host, exec_of("leaf_uid_run")) == 1);
+  CHECK(count(host, with_comm("leafpfx_one")) == 0);
+
+  write_file(process_toml, "[filter]\ndrop_comms = [\"a_comm_far_too_long\"]\n");
+  sighup_and_wait(host, "SIGHUP: plugin process refused its new configuration");
+  run(nullptr, p.path("leafpfx_one"));
+  sync_with(host, p, nullptr);
+  CHECK(count(host, with_comm("leafpfx_one")) == 0);
+  CHECK(
+      scrape(metrics_port).find("leaf_process_events_filtered_in_kernel{plugin=\"process\"} 8\n") !=
+      std::string::npos);
+  REQUIRE(host.stop() == 0);
+}
+
+}  // namespace
