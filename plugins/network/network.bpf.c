@@ -72,6 +72,27 @@ struct {
 	__type(value, __u8);
 } net_ignore_addrs SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct net_filter_cfg);
+} net_filter_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NET_FILTER_MAX);
+	__type(key, __u32); /* uid */
+	__type(value, __u8);
+} net_filter_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NET_FILTER_MAX);
+	__type(key, struct net_filter_comm);
+	__type(value, __u8);
+} net_filter_comms SEC(".maps");
+
 /* Load-time configuration. */
 const volatile __u8 emit_connect = 1;
 const volatile __u8 emit_accept = 1;
@@ -238,12 +259,43 @@ static __always_inline void fill_common(struct net_tcp_event *e, const struct ne
 	e->conn_id = c ? c->conn_id : 0;
 }
 
+/* Whether the owner filter drops the events of connection `c` (counted).
+ * Connections without a known owner are never dropped by it. */
+static __always_inline int owner_filtered(const struct net_conn *c)
+{
+	__u32 zero = 0;
+	struct net_filter_cfg *cfg = bpf_map_lookup_elem(&net_filter_cfg, &zero);
+
+	if (!cfg || (!cfg->uids && !cfg->comms) || !c || !(c->flags & NET_CONN_F_ATTRIBUTED))
+		return 0;
+	if (cfg->uids) {
+		__u32 uid = c->uid;
+
+		if (bpf_map_lookup_elem(&net_filter_uids, &uid))
+			goto drop;
+	}
+	if (cfg->comms) {
+		struct net_filter_comm key;
+
+		__builtin_memcpy(key.comm, c->comm, sizeof(key.comm));
+		if (bpf_map_lookup_elem(&net_filter_comms, &key))
+			goto drop;
+	}
+	return 0;
+drop:
+	stat_inc(NET_STAT_FILTERED);
+	return 1;
+}
+
 /* tcp_connect or tcp_accept. */
 static __always_inline void emit_open(__u16 type, const struct net_conn *c,
 				      const struct net_tuple *t)
 {
-	struct net_tcp_event *e = leaf_reserve(&events, &counters, sizeof(*e), type);
+	struct net_tcp_event *e;
 
+	if (owner_filtered(c))
+		return;
+	e = leaf_reserve(&events, &counters, sizeof(*e), type);
 	if (!e)
 		return;
 	fill_common(e, c, t, c->direction);
@@ -292,6 +344,8 @@ static __always_inline void emit_close_record(struct sock *sk, const struct net_
 	unsigned long sk_flags;
 	__u64 recv;
 
+	if (owner_filtered(c))
+		return;
 	e = leaf_reserve(&events, &counters, sizeof(*e), NET_EVENT_TCP_CLOSE);
 	if (!e)
 		return;

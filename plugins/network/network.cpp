@@ -36,6 +36,10 @@ const ConfigOption kOptions[] = {
      "ring buffer size in bytes (rounded up to a power of two)"},
     {"hooks.skip", OptionType::StringList, "[]", 0, 0, nullptr,
      "hook kinds not to use even when available (fentry, kprobe, tp_btf, raw_tp, tracepoint)"},
+    {"filter.drop_uids", OptionType::IntList, "[]", 0, 4294967295, nullptr,
+     "in the kernel: drop events of connections owned by these uids (SIGHUP applies)"},
+    {"filter.drop_comms", OptionType::StringList, "[]", 0, 0, nullptr,
+     "in the kernel: drop events of connections owned by exactly this comm (SIGHUP applies)"},
 };
 
 // Event type names, indexed by enum net_event_type: they are also the probes'
@@ -74,6 +78,7 @@ class NetworkProbe final : public ProbePluginBase {
       v->counter(name("network_close_unattributed"), none, stats[NET_STAT_CLOSE_UNATTRIBUTED]);
       v->counter(name("network_accept_untracked"), none, stats[NET_STAT_ACCEPT_UNTRACKED]);
       v->counter(name("network_events_ignored"), none, stats[NET_STAT_IGNORED]);
+      v->counter(name("network_events_filtered_in_kernel"), none, stats[NET_STAT_FILTERED]);
     } catch (...) {
     }
   }
@@ -137,6 +142,76 @@ class NetworkProbe final : public ProbePluginBase {
                                BPF_ANY))
         throw PluginError("ignore.addresses: " + std::string(std::strerror(errno)));
     }
+    restart_only_ = restart_only_values();
+    apply_filter();
+  }
+
+  // SIGHUP: the [filter] lists apply live; any other change waits for a restart.
+  bool do_reload() override {
+    if (restart_only_values() != restart_only_) return false;
+    apply_filter();
+    return true;
+  }
+
+  // Every key but filter.*, to tell what a reload changed.
+  std::string restart_only_values() const {
+    std::string v = cfg_bool("ipv6") ? "1" : "0";
+    for (const char* k : {"conn_table_size", "ring_buffer_size"})
+      v += ' ' + std::to_string(cfg_int(k));
+    for (const char* k : {"events", "ignore.addresses", "hooks.skip"}) {
+      v += " |";
+      for (const auto& s : cfg_strings(k)) v += ' ' + s;
+    }
+    for (int64_t p : cfg_ints("ignore.ports")) v += ' ' + std::to_string(p);
+    return v;
+  }
+
+  // Fills the owner filter maps: new entries, then stale ones removed, then
+  // the net_filter_cfg switch.
+  void apply_filter() {
+    std::vector<int64_t> uids = cfg_ints("filter.drop_uids");
+    std::vector<std::string> comms = cfg_strings("filter.drop_comms");
+    if (uids.size() > NET_FILTER_MAX || comms.size() > NET_FILTER_MAX)
+      throw PluginError("filter lists: at most 1024 entries each", Status::InvalidConfig);
+    std::vector<net_filter_comm> comm_keys;
+    for (const auto& c : comms) {
+      if (c.empty() || c.size() >= sizeof(net_filter_comm::comm))
+        throw PluginError("filter.drop_comms: '" + c + "' cannot be a comm (1 to 15 characters)",
+                          Status::InvalidConfig);
+      net_filter_comm k{};
+      std::memcpy(k.comm, c.data(), c.size());
+      comm_keys.push_back(k);
+    }
+    std::vector<uint32_t> uid_keys(uids.begin(), uids.end());
+    sync_set(skel_->maps.net_filter_uids, uid_keys);
+    sync_set(skel_->maps.net_filter_comms, comm_keys);
+    net_filter_cfg cfg{};
+    cfg.uids = !uid_keys.empty();
+    cfg.comms = !comm_keys.empty();
+    uint32_t zero = 0;
+    if (bpf_map__update_elem(skel_->maps.net_filter_cfg, &zero, sizeof(zero), &cfg, sizeof(cfg),
+                             BPF_ANY))
+      throw PluginError("net_filter_cfg: " + std::string(std::strerror(errno)));
+  }
+
+  // Makes the hash map `m` hold exactly `keys`.
+  template <class Key>
+  static void sync_set(bpf_map* m, const std::vector<Key>& keys) {
+    const uint8_t one = 1;
+    for (const auto& k : keys)
+      if (bpf_map__update_elem(m, &k, sizeof(k), &one, sizeof(one), BPF_ANY))
+        throw PluginError(std::string(bpf_map__name(m)) + ": " + std::strerror(errno));
+    std::vector<Key> stale;
+    Key cur{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
+      bool keep = false;
+      for (const auto& k : keys) keep |= std::memcmp(&k, &next, sizeof(Key)) == 0;
+      if (!keep) stale.push_back(next);
+      cur = next;
+      prev = &cur;
+    }
+    for (const auto& k : stale) bpf_map__delete_elem(m, &k, sizeof(k), 0);
   }
 
   void do_start() override {
@@ -192,6 +267,7 @@ class NetworkProbe final : public ProbePluginBase {
   }
 
   network_bpf* skel_ = nullptr;
+  std::string restart_only_;
   int64_t table_size_ = 0;
   uint64_t evicted_ = 0;
   std::vector<uint64_t> keys_;

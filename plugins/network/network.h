@@ -95,7 +95,23 @@ enum net_stat {
 	NET_STAT_CLOSE_UNATTRIBUTED = 3, /* closes of connections not seen opening */
 	NET_STAT_ACCEPT_UNTRACKED = 4,   /* accept() of a connection not seen established */
 	NET_STAT_IGNORED = 5,            /* events dropped by the ignore lists or ipv6 = false */
-	NET_STAT_COUNT = 6,
+	NET_STAT_FILTERED = 6,           /* events dropped by the owner filter ([filter]) */
+	NET_STAT_COUNT = 7,
+};
+
+/* Owner filter (network.toml [filter]): events of connections whose owner's
+ * uid or comm is listed are dropped before the ring buffer. Hash maps the
+ * plugin fills at load and on SIGHUP; net_filter_cfg says which are in use. */
+#define NET_FILTER_MAX 1024
+
+struct net_filter_cfg {
+	__u8 uids;
+	__u8 comms;
+	__u8 pad[6];
+};
+
+struct net_filter_comm {
+	char comm[16]; /* NUL-padded, as bpf_get_current_comm() writes it */
 };
 
 /* Key of the ignore.addresses LPM trie: prefix length, then the address

@@ -437,3 +437,54 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
 }
 
 }  // namespace
+
+namespace {
+
+// The value of a metric line `name{labels} value`, or -1.
+long metric(const std::string& text, const std::string& series) {
+  auto at = text.find(series + " ");
+  return at == std::string::npos ? -1 : std::stol(text.substr(at + series.size() + 1));
+}
+
+// The network plugin's [filter]: events of connections whose owner is listed
+// never reach the ring buffer; counted there; SIGHUP updates the lists.
+TEST_CASE("in-kernel filter of the network plugin: by the connection owner's comm") {
+  Listener listener;
+  TempDir dir;
+  const std::string keep = dir.path() + "/leaf_net_keep";
+  std::filesystem::create_symlink(LEAF_TEST_CONNECTOR, keep);
+  HostOptions o = options();
+  const int metrics_port = free_port();
+  o.config["leaf.toml"] = std::string(kLeafToml) + "[metrics]\nlisten = \"127.0.0.1:" +
+                          std::to_string(metrics_port) + "\"\n";
+  o.config["network.toml"] = "[filter]\ndrop_comms = [\"leaf_test_conne\"]\n";
+  LeafHost host(o);
+  host.start();
+  const std::string series = "leaf_network_events_filtered_in_kernel{plugin=\"network\"}";
+
+  pid_t dropped = spawn_in(nullptr, {LEAF_TEST_CONNECTOR, listener.port()});
+  REQUIRE(wait_for_exit(dropped) == 0);
+  pid_t kept = spawn_in(nullptr, {keep, listener.port()});
+  REQUIRE(wait_for_exit(kept) == 0);
+  host.wait_for(of("tcp_close", kept));
+  // Its tcp_connect and tcp_close, once the close has happened.
+  long filtered = -1;
+  for (int i = 0; i < 100 && (filtered = metric(scrape(metrics_port), series)) < 2; ++i)
+    std::this_thread::sleep_for(50ms);
+  CHECK(filtered == 2);
+  CHECK(count(host, [&](const Json& e) {
+          return e["data"].value("type", "").rfind("tcp_", 0) == 0 &&
+                 e["data"].value("pid", -1) == dropped;
+        }) == 0);
+  CHECK(host.wait_for(of("tcp_connect", kept))["data"]["comm"] == "leaf_net_keep");
+
+  write_file(host.config_dir() + "/network.toml", "[filter]\ndrop_comms = []\n");
+  sighup_and_wait(host, "SIGHUP: plugin network applied its new configuration");
+  pid_t now_kept = spawn_in(nullptr, {LEAF_TEST_CONNECTOR, listener.port()});
+  REQUIRE(wait_for_exit(now_kept) == 0);
+  CHECK(host.wait_for(of("tcp_connect", now_kept))["data"]["comm"] == "leaf_test_conne");
+  CHECK(metric(scrape(metrics_port), series) == 2);
+  REQUIRE(host.stop() == 0);
+}
+
+}  // namespace
