@@ -10,6 +10,7 @@
 #   LEAF_HOST=<absolute path of leaf-host>
 #   PLUGINS="<absolute .so paths of the probe plugins>"
 #   TESTS="<name>:<timeout s>:<absolute binary path>[:<doctest filter args, ';'-separated>] ..."
+#   EXCLUDE_<name>="<doctest test-case patterns, ','-separated>" (optional)
 # Results go to stdout as lines starting with "@@LEAF " (everything else is
 # the tests' own output), read back by report.py.
 set -uf  # -f: doctest filters carry wildcards
@@ -89,6 +90,12 @@ for t in $TESTS; do
   bin=${rest%%:*}
   args=
   [ "$rest" != "$bin" ] && args=$(echo "${rest#*:}" | tr ';' ' ')
+  # Test cases excluded on this kernel (exclusions.conf): EXCLUDE_<test>.
+  eval "excluded=\${EXCLUDE_$name:-}"
+  if [ -n "$excluded" ]; then
+    say excluded "$name" "$excluded"
+    args="$args -tce=$excluded"
+  fi
   if [ ! -x "$bin" ]; then
     say test "$name" missing 0
     continue

@@ -76,8 +76,13 @@ def parse(path):
                 if m:
                     t["cases"] = [int(m.group(1)), int(m.group(2)), int(m.group(3)),
                                   int(m.group(4) or 0)]
-            t["failed_cases"] = sorted({b.split(":", 1)[1].strip() for b in buf
-                                        if b.startswith("TEST CASE:")})
+            failed, case = set(), None
+            for b in buf:
+                if b.startswith("TEST CASE:"):
+                    case = b.split(":", 1)[1].strip()
+                elif case and re.search(r": (FATAL )?ERROR: ", b):
+                    failed.add(case)
+            t["failed_cases"] = sorted(failed)
             t["output_tail"] = buf[-60:] if rc != "0" else []
             r["tests"][name] = t
             current, buf = None, []
@@ -156,7 +161,7 @@ def main():
             verdict[(label, plugin)] = v
 
     # ---- the matrix: hook chosen and test verdict, per probe and kernel ----
-    width = max([len(f"{p}/{q}") for p, q in probes] + [20])
+    width = max([len(f"{p}/{q}") for p, q in probes] + [20]) + 1
     col = 22
     say("Kernel matrix: hook chosen by leaf-host (default configuration) and the plugin's tests")
     say("")
@@ -220,6 +225,13 @@ def main():
                 say(f"      failed: {c}")
             if t["rc"] != "0":
                 problems.append(f"{label}: {name} {res}")
+        try:
+            excl = [l.split(" ", 2) for l in open(os.path.join(a.out, f"exclusions-{label}.txt"))
+                    if l.strip()]
+        except OSError:
+            excl = []
+        for test, pattern, reason in excl:
+            say(f"    excluded: {test} {pattern}: {reason.strip()}")
     say("")
 
     # ---- kernel features, as detected ----
@@ -229,7 +241,7 @@ def main():
             if f not in feats:
                 feats.append(f)
     say("Kernel features (detected in each kernel)")
-    fw = max([len(f) for f in feats] + [10])
+    fw = max([len(f) for f in feats] + [10]) + 1
     say("  " + "".ljust(fw) + "".join(label.ljust(8) for label, _ in kernels))
     for f in feats:
         say("  " + f.ljust(fw) + "".join(

@@ -92,6 +92,25 @@ PLUGINS='$plugins'
 TESTS='$tests'
 EOF
 
+# plan_for <kernel label> <is a guest: 0|1> <plan file>: the plan with the
+# test cases exclusions.conf keeps off that kernel (listed for the report).
+plan_for() {
+  local kernels test pattern reason match t
+  local -A ex=()
+  cp "$out/plan" "$3"
+  : >"$out/exclusions-$1.txt"
+  while read -r kernels test pattern reason; do
+    case "$kernels" in ''|\#*) continue ;; esac
+    match=0
+    case ",$kernels," in *",all,"*|*",$1,"*) match=1 ;; esac
+    [ "$kernels" = guests ] && [ "$2" = 1 ] && match=1
+    [ $match = 1 ] || continue
+    ex[$test]="${ex[$test]:+${ex[$test]},}$pattern"
+    echo "$test $pattern $reason" >>"$out/exclusions-$1.txt"
+  done <"$here/exclusions.conf"
+  for t in "${!ex[@]}"; do echo "EXCLUDE_$t='${ex[$t]}'" >>"$3"; done
+}
+
 # ---------------------------------------------------------- host kernel ----
 results=()
 if want_kernel host; then
@@ -99,7 +118,8 @@ if want_kernel host; then
   # tracefs for the feature list (leaf-host mounts it too when it needs it).
   [ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
   t0=$(date +%s)
-  sh "$here/kernel-run.sh" "$out/plan" >"$out/results-host.txt" 2>&1 || true
+  plan_for host 0 "$out/plan-host"
+  sh "$here/kernel-run.sh" "$out/plan-host" >"$out/results-host.txt" 2>&1 || true
   echo "@@LEAF wall $(($(date +%s) - t0)) host" >>"$out/results-host.txt"
   results+=("host=$out/results-host.txt")
 fi
@@ -202,7 +222,7 @@ EOF
     read -r kname suite pin <<<"$first"
     if (timeout -k 5 60 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults -no-user-config \
       -display none -no-reboot -kernel "$cache/kernels/$kname-${pin#*=}/vmlinuz" \
-      -append "panic=-1 console=ttyS0" -serial none </dev/null >/dev/null 2>&1) 2>/dev/null; then
+      -append "panic=-1 console=ttyS0" -serial none </dev/null >/dev/null 2>&1; exit $?) 2>/dev/null; then
       accel=(-accel kvm -cpu host)
       accel_name=KVM
     fi
@@ -221,6 +241,7 @@ EOF
     k=$out/guest-$kname
     rm -rf "$k" && mkdir -p "$k/extra/matrix"
     [ -f "$kdir/veth.ko" ] && cp "$kdir/veth.ko" "$k/extra/matrix/"
+    plan_for "$kname" 1 "$k/extra/matrix/plan"  # replaces the common plan
     (cd "$k/extra" && find . -print0 | cpio --null -o -H newc --quiet) >"$k/extra.cpio"
     cat "$out/common.cpio" "$k/extra.cpio" >"$k/initrd.cpio"
     log "guest $kname (${pin%%=*} $ver): booting, limit ${guest_timeout}s"
