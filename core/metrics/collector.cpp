@@ -107,6 +107,7 @@ std::string qualifier_key(const std::string& name) {
       {"kafka_send_errors_total", "reason"},
       {"kafka_messages_dropped_total", "reason"},
       {"kafka_messages_resent_total", "state"},
+      {"filter_dropped_total", "rule"},
   };
   auto it = keys.find(name);
   return it == keys.end() ? "type" : it->second;

@@ -293,13 +293,13 @@ TEST_CASE("each filter drops exactly what it names") {
   // of leafpfx_one (prefix), the exec of the uid 4242 run (uid).
   std::string metrics = scrape(metrics_port);
   INFO(metrics);
-  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"comm\"} 2\n") !=
+  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",rule=\"comm\"} 2\n") !=
         std::string::npos);
-  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"comm_prefix\"} 2\n") !=
+  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",rule=\"comm_prefix\"} 2\n") !=
         std::string::npos);
-  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"uid\"} 1\n") !=
+  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",rule=\"uid\"} 1\n") !=
         std::string::npos);
-  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"container\"} 0\n") !=
+  CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",rule=\"container\"} 0\n") !=
         std::string::npos);
   REQUIRE(host.stop() == 0);
 }
@@ -410,7 +410,7 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
     CHECK(metrics.find("leaf_process_events_filtered_in_kernel{plugin=\"process\"} 4\n") !=
           std::string::npos);
     // Nothing reached the core's filter.
-    CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",type=\"comm\"} 0\n") !=
+    CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",rule=\"comm\"} 0\n") !=
           std::string::npos);
   }
 
