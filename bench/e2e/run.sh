@@ -5,7 +5,7 @@
 # the bench tools into build-e2e (-j2), runs the stepped-load benchmark with
 # its baselines and a perf profile, then a short what-if run with the sink's
 # linger at 1 ms, and writes OUT_DIR/report.md with its plots.
-# OUT_DIR defaults to bench/results/<today>. About 8 minutes.
+# OUT_DIR defaults to bench/results/<today>. About 6 minutes after the build.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${LEAF_E2E_BUILD:-$root/build-e2e}
