@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <cerrno>
 #include <cstring>
 
 #include "leaf_event.h"
@@ -24,6 +26,7 @@ struct Dispatcher::Ring {
   sdk::IHost* host = nullptr;
   int counters_fd = -1;
   bool closed = false;
+  bool drain_posted = false;
 
   ~Ring() {
     if (watch) {
@@ -65,18 +68,22 @@ void Dispatcher::kick_drain() {
 }
 
 void Dispatcher::drain_tick() {
-  int consumed = 0;
+  bool consumed = false;
   for (auto& r : rings_)
     if (!r->closed) {
-      int n = ring_buffer__consume(r->rb);
-      if (n > 0) consumed += n;
+      int left_before = kBatch;
+      drain(r.get());
+      consumed = consumed || batch_left_ < left_before;
     }
-  if (consumed > 0) {
-    pipeline_.end_batch();
-    kick_drain();
-  }
+  // Stop only when a drain found nothing and no record can still be waiting
+  // without a wakeup: every record since the last wakeup's window forces one.
+  auto quiet_since = std::chrono::steady_clock::now() - last_wakeup_;
+  if (consumed || quiet_since < 2 * drain_interval_) kick_drain();
 }
 
+// A negative return stops ring_buffer__consume() after this record: libbpf
+// (1.1.2 included) has already moved the consumer position past it, so the
+// record is neither lost nor seen again.
 int Dispatcher::on_sample(void* ctx, void* data, size_t size) {
   auto* r = static_cast<Ring*>(ctx);
   const auto* rec = static_cast<const uint8_t*>(data);
@@ -85,7 +92,28 @@ int Dispatcher::on_sample(void* ctx, void* data, size_t size) {
   } else {
     r->self->pipeline_.handle(r->plugin, r->types, rec, static_cast<uint32_t>(size));
   }
-  return 0;
+  return --r->self->batch_left_ > 0 ? 0 : -EAGAIN;
+}
+
+void Dispatcher::drain(Ring* r) {
+  batch_left_ = kBatch;
+  int n = ring_buffer__consume(r->rb);
+  pipeline_.end_batch();
+  if (n == -EAGAIN && !r->closed && !r->drain_posted) {
+    // More is waiting: yield to other work (timers, other rings, /metrics),
+    // then go on.
+    r->drain_posted = true;
+    asio::post(io_, [this, r, gen = generation_] {
+      if (gen != generation_) {
+        // Rings were removed meanwhile: go on only if this one is still here.
+        bool present = false;
+        for (const auto& q : rings_) present = present || q.get() == r;
+        if (!present) return;
+      }
+      r->drain_posted = false;
+      if (!r->closed) drain(r);
+    });
+  }
 }
 
 std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
@@ -115,7 +143,7 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   rings_.push_back(std::move(r));
   arm(raw);
   // Records written before the first wait would raise no wakeup: take them now.
-  ring_buffer__consume(raw->rb);
+  drain(raw);
   return {};
 }
 
@@ -124,8 +152,8 @@ void Dispatcher::arm(Ring* r) {
                        [this, r](const boost::system::error_code& ec) {
                          if (ec || r->closed) return;
                          arm(r);  // first re-arm, then consume: see the header
-                         ring_buffer__consume(r->rb);
-                         pipeline_.end_batch();
+                         last_wakeup_ = std::chrono::steady_clock::now();
+                         drain(r);
                          kick_drain();
                        });
 }
@@ -157,9 +185,13 @@ void Dispatcher::arm(Timer* t) {
 void Dispatcher::remove_owner(Owner owner) {
   for (auto& r : rings_)
     if (r->owner == owner) {
+      // Everything still in the ring, batch after batch.
+      do {
+        batch_left_ = kBatch;
+      } while (ring_buffer__consume(r->rb) == -EAGAIN);
       r->closed = true;
-      ring_buffer__consume(r->rb);
     }
+  ++generation_;
   pipeline_.end_batch();
   rings_.erase(std::remove_if(rings_.begin(), rings_.end(),
                               [owner](const auto& r) { return r->owner == owner; }),

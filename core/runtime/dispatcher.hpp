@@ -67,6 +67,9 @@ class Dispatcher {
   void arm(Ring* r);
   void arm(Timer* t);
   static int on_sample(void* ctx, void* data, size_t size);
+  // Consumes at most kBatch records of one ring, then lets sinks poll;
+  // reposts itself while the ring has more (see on_sample).
+  void drain(Ring* r);
   void kick_drain();
   void drain_tick();
 
@@ -74,7 +77,17 @@ class Dispatcher {
   Pipeline& pipeline_;
   std::vector<std::unique_ptr<Ring>> rings_;
   std::vector<std::unique_ptr<Timer>> timers_;
+  // Records per drain before sinks get their poll(): under sustained load
+  // ring_buffer__consume() would otherwise never return (the kernel keeps
+  // writing), and the Kafka sink would never serve its delivery reports.
+  static constexpr int kBatch = 1024;
+  int batch_left_ = kBatch;
+  uint64_t generation_ = 0;  // bumped when rings are removed: stale posts do nothing
   std::chrono::nanoseconds drain_interval_{0};
+  // When a ring last woke us. BPF programs skip the wakeup for records that
+  // come within drain_interval_ of their last forced one (which is no later
+  // than this), so the tick must run on until that window has passed.
+  std::chrono::steady_clock::time_point last_wakeup_{};
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   bool drain_armed_ = false;
 };

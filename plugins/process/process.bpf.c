@@ -552,12 +552,37 @@ static __always_inline int handle_exit(struct task_struct *task, int group_dead)
 	return 0;
 }
 
+/* Which thread reports a process's exit on kernels without group_dead:
+ * keyed by the process's signal_struct (unique while it lives) and tgid. */
+struct exit_claim_key {
+	__u64 signal;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct exit_claim_key);
+	__type(value, __u8);
+} exit_claims SEC(".maps");
+
 /* Kernels without the tracepoint's group_dead argument (before 6.16): the
- * last thread to leave sees signal->live at 0. (Two threads exiting at the
- * same instant may both see it; the tracepoint's argument has no race.) */
+ * last thread to leave sees signal->live at 0. Two threads exiting at the
+ * same instant may both see it, so the one that claims the process first
+ * reports its exit and the other counts as a thread. Claims are never
+ * deleted: the LRU drops them, and a reused tgid comes with a new
+ * signal_struct. (The tracepoint's argument, where present, has no race.) */
 static __always_inline int group_dead_from_signal(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, signal, live.counter) == 0;
+	struct exit_claim_key key = {};
+	__u8 one = 1;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	key.signal = (__u64)BPF_CORE_READ(task, signal);
+	key.tgid = BPF_CORE_READ(task, tgid);
+	return bpf_map_update_elem(&exit_claims, &key, &one, BPF_NOEXIST) == 0;
 }
 
 /* TP_PROTO(struct task_struct *p, bool group_dead) (group_dead since 6.16) */

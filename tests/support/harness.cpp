@@ -24,6 +24,15 @@ std::string built_plugin(const std::string& name) {
 }
 std::string source_dir() { return LEAF_TEST_SOURCE_DIR; }
 
+std::chrono::milliseconds scaled(std::chrono::milliseconds t) {
+  static const double scale = [] {
+    const char* v = std::getenv("LEAF_TEST_TIMEOUT_SCALE");
+    double x = v ? std::atof(v) : 1.0;
+    return x >= 1.0 ? x : 1.0;
+  }();
+  return std::chrono::milliseconds(static_cast<int64_t>(t.count() * scale));
+}
+
 int bpf_test_gate() {
   const char* require = std::getenv("LEAF_REQUIRE_BPF");
   bool required = require && std::string(require) == "1";
@@ -109,7 +118,7 @@ void LeafHost::start() {
   out_thread_ = std::thread([this, fd = out[0]] { read_loop(fd, true); });
   err_thread_ = std::thread([this, fd = err[0]] { read_loop(fd, false); });
 
-  auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  auto deadline = std::chrono::steady_clock::now() + scaled(options_.start_timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -207,7 +216,7 @@ std::vector<Json> LeafHost::matching(const std::function<bool(const Json&)>& mat
 
 std::vector<Json> LeafHost::wait_for_count(const std::function<bool(const Json&)>& match, size_t n,
                                            std::chrono::milliseconds timeout) const {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
   while (true) {
     auto found = matching(match);
     if (found.size() >= n) return found;

@@ -24,6 +24,11 @@ std::string host_binary();         // build/core/leaf-host
 std::string built_plugin(const std::string& name);  // build/plugins/leaf_<name>.so
 std::string source_dir();          // the repository root
 
+// A bounded wait multiplied by LEAF_TEST_TIMEOUT_SCALE (>= 1; the kernel
+// matrix sets it for guests under qemu's emulation). Waits only end early
+// on success, so a larger scale never hides a failure, it only waits longer.
+std::chrono::milliseconds scaled(std::chrono::milliseconds t);
+
 // For tests that need root and BPF, called first from main(): returns -1
 // when the test may run, otherwise the exit code to return: 77 (ctest's
 // skip code) with the reason printed, or 1 when LEAF_REQUIRE_BPF=1 says
