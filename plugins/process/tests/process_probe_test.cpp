@@ -138,7 +138,10 @@ TEST_CASE("a command line longer than the default limit (512) is cut to it and f
 }
 
 TEST_CASE("cmdline_max = 4096: 3000 bytes pass whole, 5000 are cut to 4096") {
-  auto& host = wide_host();
+  // Without thread_events: that option is tested on its own (and makes
+  // process_exit too big for verifiers before 6.16, see the kernel matrix).
+  static auto owned = start_host("cmdline_max = 4096\n");
+  auto& host = *owned;
   const std::vector<std::string> whole = {"/bin/true", unique_marker(), std::string(3000, 'y')};
   pid_t pid = run_exec(whole);
   Json d = host.wait_for(event_of("process_exec", pid))["data"];
