@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <leaf/sdk/maps.hpp>
 #include <leaf/sdk/plugin.hpp>
 #include <string>
 #include <vector>
@@ -134,26 +135,6 @@ class ProcessProbe final : public ProbePluginBase {
     if (bpf_map__update_elem(skel_->maps.filter_cfg, &zero, sizeof(zero), &cfg, sizeof(cfg),
                              BPF_ANY) != 0)
       throw PluginError(std::string("filter_cfg: ") + std::strerror(errno));
-  }
-
-  // Makes the hash map `m` hold exactly `keys` (values 1).
-  template <class Key>
-  static void sync_set(bpf_map* m, const std::vector<Key>& keys) {
-    const uint8_t one = 1;
-    for (const auto& k : keys)
-      if (bpf_map__update_elem(m, &k, sizeof(k), &one, sizeof(one), BPF_ANY) != 0)
-        throw PluginError(std::string(bpf_map__name(m)) + ": " + std::strerror(errno));
-    std::vector<Key> stale;
-    Key cur{}, next{};
-    const void* prev = nullptr;
-    while (bpf_map__get_next_key(m, prev, &next, sizeof(next)) == 0) {
-      bool keep = false;
-      for (const auto& k : keys) keep |= std::memcmp(&k, &next, sizeof(Key)) == 0;
-      if (!keep) stale.push_back(next);
-      cur = next;
-      prev = &cur;
-    }
-    for (const auto& k : stale) bpf_map__delete_elem(m, &k, sizeof(k), 0);
   }
 
   void do_start() override {
