@@ -9,6 +9,7 @@ export HOME=/root
 # Under qemu's TCG emulation everything (BPF verification first) runs several
 # times slower: the tests' bounded waits are scaled (tests/support/harness.hpp).
 export LEAF_TEST_TIMEOUT_SCALE=4
+export LEAF_MATRIX_GUEST=1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null

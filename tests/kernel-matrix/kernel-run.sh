@@ -16,6 +16,9 @@
 set -uf  # -f: doctest filters carry wildcards
 plan=$1
 . "$plan"
+# Each leaf-host --check run's limit (seconds): it loads and attaches every
+# plugin's programs once per hook it tries, minutes under TCG at worst.
+CHECK_LIMIT=${CHECK_LIMIT:-300}
 
 say() { echo "@@LEAF $*"; }
 
@@ -50,6 +53,45 @@ done
 work=$(mktemp -d /tmp/leaf-matrix.XXXXXX)
 mkdir -p "$work/plugins"
 for p in $PLUGINS; do [ -f "$p" ] && ln -s "$p" "$work/plugins/"; done
+# bounded <limit s> <label> <stdout file | -> <command...>: runs the command
+# with its stdout in the file ("-": not redirected; reopening /dev/stdout
+# would truncate the results file); a command still running at
+# its limit is reported with what each of its threads is doing (state, wait
+# channel, kernel stack) and killed, so a hang names itself instead of
+# stopping the whole kernel's run. Returns the command's exit status, or 124.
+bounded() {
+  b_limit=$1 b_label=$2 b_out=$3
+  shift 3
+  if [ "$b_out" = - ]; then
+    "$@" &
+  else
+    "$@" >"$b_out" &
+  fi
+  b_pid=$!
+  b_waited=0
+  while kill -0 "$b_pid" 2>/dev/null; do
+    if [ "$b_waited" -ge "$b_limit" ]; then
+      say hang "$b_label" "$b_limit"
+      cat /proc/loadavg
+      for t in /proc/"$b_pid"/task/*; do
+        echo "thread ${t##*/} $(cat "$t/comm" 2>/dev/null):" \
+          "$(grep '^State' "$t/status" 2>/dev/null)" "wchan=$(cat "$t/wchan" 2>/dev/null)" \
+          "utime/stime=$(cut -d' ' -f14,15 "$t/stat" 2>/dev/null)"
+        cat "$t/stack" 2>/dev/null
+      done
+      # In a guest: every blocked task of the kernel, on its console.
+      [ -n "${LEAF_MATRIX_GUEST:-}" ] && echo w >/proc/sysrq-trigger 2>/dev/null
+      say hang-end
+      kill -KILL "$b_pid" 2>/dev/null
+      wait "$b_pid" 2>/dev/null
+      return 124
+    fi
+    sleep 1
+    b_waited=$((b_waited + 1))
+  done
+  wait "$b_pid"
+}
+
 check() {  # <variant> <skip list, TOML>
   mkdir -p "$work/conf-$1"
   for p in $PLUGINS; do
@@ -57,21 +99,25 @@ check() {  # <variant> <skip list, TOML>
     name=${name#leaf_}
     printf '[hooks]\nskip = [%s]\n' "$2" >"$work/conf-$1/$name.toml"
   done
-  out=$("$LEAF_HOST" --check-json --log-level error --plugins-dir "$work/plugins" \
-    --config "$work/conf-$1" 2>"$work/check-$1.err")
+  start=$(date +%s)
+  bounded "$CHECK_LIMIT" "check $1" "$work/check-$1.json" "$LEAF_HOST" --check-json \
+    --log-level error --plugins-dir "$work/plugins" --config "$work/conf-$1" 2>"$work/check-$1.err"
   rc=$?
-  say check "$1" "$rc" "$(echo "$out" | tr -d '\n')"
+  say check "$1" "$rc" "$(tr -d '\n' <"$work/check-$1.json")"
+  say check-time "$1" $(($(date +%s) - start))
   if [ "$1" = default ]; then
     say check-text-begin
-    "$LEAF_HOST" --check --log-level error --plugins-dir "$work/plugins" --config "$work/conf-$1" 2>&1
+    bounded "$CHECK_LIMIT" "check-text $1" - "$LEAF_HOST" --check --log-level error \
+      --plugins-dir "$work/plugins" --config "$work/conf-$1" 2>&1
     say check-text-end
-    # With libbpf's messages (the verifier's log of a refused program).
-    if [ "$rc" -ne 0 ]; then
-      say check-log-begin
-      "$LEAF_HOST" --check --log-level debug --plugins-dir "$work/plugins" \
-        --config "$work/conf-$1" 2>&1 | grep -v '^$' | tail -n 3000
-      say check-log-end
-    fi
+  fi
+  # With libbpf's messages (the verifier's log of a refused program).
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; then
+    say check-log-begin "$1"
+    bounded "$CHECK_LIMIT" "check-log $1" "$work/check-$1.log" "$LEAF_HOST" --check \
+      --log-level debug --plugins-dir "$work/plugins" --config "$work/conf-$1" 2>&1
+    grep -v '^$' "$work/check-$1.log" | tail -n 3000
+    say check-log-end
   fi
 }
 check default ''
@@ -104,7 +150,7 @@ for t in $TESTS; do
   start=$(date +%s)
   # shellcheck disable=SC2086  # the filter arguments are split on purpose
   # -d: each test case's time as it ends (progress, and where a hang is).
-  timeout -s KILL "$limit" "$bin" -d --no-colors=true $args 2>&1
+  bounded "$limit" "test $name" - "$bin" -d --no-colors=true $args 2>&1
   rc=$?
   say test "$name" "$rc" $(($(date +%s) - start))
 done

@@ -27,8 +27,10 @@ SUMMARY = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\
 def parse(path):
     r = {"kernel": "?", "features": {}, "checks": {}, "check_text": [], "tests": {},
          "timeout": False, "qemu_failed": None, "wall": None, "package": "", "ended": False}
-    current, buf, in_check_text, in_check_log = None, [], False, False
+    current, buf, in_check_text, in_check_log, in_hang = None, [], False, False, False
     r["check_log"] = []
+    r["check_times"] = {}
+    r["hangs"] = []  # [(what, limit, diagnostic lines)]
     try:
         lines = open(path, errors="replace").read().splitlines()
     except OSError:
@@ -37,6 +39,8 @@ def parse(path):
     for line in lines:
         line = ansi.sub("", line)
         if not line.startswith("@@LEAF "):
+            if in_hang:
+                r["hangs"][-1][2].append(line)
             if in_check_text:
                 r["check_text"].append(line)
             elif in_check_log:
@@ -58,6 +62,14 @@ def parse(path):
             except ValueError:
                 data = None
             r["checks"][variant] = {"rc": int(rc), "json": data, "raw": text}
+        elif kind == "check-time":
+            r["check_times"][parts[2]] = int(parts[3])
+        elif kind == "hang":
+            what, _, limit = line.split(" ", 2)[2].rpartition(" ")
+            r["hangs"].append((what, limit, []))
+            in_hang = True
+        elif kind == "hang-end":
+            in_hang = False
         elif kind == "check-text-begin":
             in_check_text = True
         elif kind == "check-text-end":
@@ -208,6 +220,14 @@ def main():
             state = "  (no end marker: the run was cut short)"
             problems.append(f"{label}: the run did not reach its end")
         say(f"  {label}: {r['kernel']}  {r['package']}  wall {r['wall']}s{state}")
+        if r["check_times"]:
+            say("    leaf-host --check-json seconds: " + ", ".join(
+                f"{v} {s}" for v, s in r["check_times"].items()))
+        for what, limit, diag in r["hangs"]:
+            say(f"    HUNG: {what} still running after {limit}s, killed; its threads:")
+            for d in diag[:80]:
+                say(f"      {d}")
+            problems.append(f"{label}: {what} hung (killed after {limit}s)")
         for name in test_plugin:
             t = r["tests"].get(name)
             if not t:
@@ -216,7 +236,7 @@ def main():
                 continue
             cases = "/".join(str(c) for c in t["cases"]) if t["cases"] else "-"
             res = "pass" if t["rc"] == "0" else f"FAIL (exit {t['rc']})"
-            if t["rc"] == "137":
+            if t["rc"] in ("124", "137"):
                 res = "FAIL (killed at its time limit)"
             if t["rc"] == "missing":
                 res = "not built"

@@ -250,7 +250,7 @@ EOF
     timeout --kill-after=15 "$guest_timeout" qemu-system-x86_64 "${accel[@]}" \
       -smp 2 -m 2048 -nodefaults -no-user-config -display none -no-reboot \
       -kernel "$kdir/vmlinuz" -initrd "$k/initrd.cpio" \
-      -append "console=ttyS0 rdinit=/init panic=-1 loglevel=4 nokaslr" \
+      -append "console=ttyS0 rdinit=/init panic=-1 loglevel=5 nokaslr" \
       -chardev "file,id=con,path=$k/console.log" -serial chardev:con \
       -chardev "file,id=res,path=$k/results.raw" -serial chardev:res </dev/null >"$k/qemu.log" 2>&1
     rc=$?
