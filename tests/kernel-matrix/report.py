@@ -31,6 +31,9 @@ def parse(path):
     r["check_log"] = []
     r["check_times"] = {}
     r["hangs"] = []  # [(what, limit, diagnostic lines)]
+    r["lockups"] = []  # [(header, console lines)]: guest kernel lockups (run-matrix.sh)
+    r["lockup_final"] = False
+    in_lockup = False
     try:
         lines = open(path, errors="replace").read().splitlines()
     except OSError:
@@ -39,6 +42,9 @@ def parse(path):
     for line in lines:
         line = ansi.sub("", line)
         if not line.startswith("@@LEAF "):
+            if in_lockup:
+                r["lockups"][-1][1].append(line)
+                continue
             if in_hang:
                 r["hangs"][-1][2].append(line)
             if in_check_text:
@@ -68,6 +74,13 @@ def parse(path):
             what, _, limit = line.split(" ", 2)[2].rpartition(" ")
             r["hangs"].append((what, limit, []))
             in_hang = True
+        elif kind == "lockup-begin":
+            r["lockups"].append((line.split(" ", 2)[2], []))
+            in_lockup = True
+        elif kind == "lockup-end":
+            in_lockup = False
+        elif kind == "lockup-final":
+            r["lockup_final"] = True
         elif kind == "hang-end":
             in_hang = False
         elif kind == "check-text-begin":
@@ -147,7 +160,7 @@ def main():
         label, _, path = spec.partition("=")
         kernels.append((label, parse(path)))
 
-    lines, problems = [], []
+    lines, problems, notes_flaky = [], [], []
     say = lines.append
     probes = []
     for _, r in kernels:
@@ -223,6 +236,21 @@ def main():
         if r["check_times"]:
             say("    leaf-host --check-json seconds: " + ", ".join(
                 f"{v} {s}" for v, s in r["check_times"].items()))
+        for header, console in r["lockups"]:
+            say(f"    KERNEL LOCKUP, attempt {header}; the guest was stopped"
+                + ("" if r["lockup_final"] and header == r["lockups"][-1][0]
+                   else " and booted again"))
+            first = next((i for i, c in enumerate(console)
+                          if re.search(r"soft lockup|stall", c)), 0)
+            for c in console[first:first + 60]:
+                say(f"      {c}")
+        if r["lockups"]:
+            if r["lockup_final"]:
+                problems.append(f"{label}: the guest kernel locked up on every attempt")
+            else:
+                notes_flaky.append(f"{label}: guest kernel lockup on attempt "
+                                   + ", ".join(h.split(" ")[0] for h, _ in r["lockups"])
+                                   + ", passed when booted again (see the Tests section)")
         for what, limit, diag in r["hangs"]:
             say(f"    HUNG: {what} still running after {limit}s, killed; its threads:")
             for d in diag[:80]:
@@ -299,6 +327,10 @@ def main():
                 f.write("\n".join(r["check_log"]) + "\n")
     say("")
     say(f"matrix time: {a.elapsed}s")
+    if notes_flaky:
+        say("RETRIED (not failures, but not clean either):")
+        for n in notes_flaky:
+            say(f"  - {n}")
     if problems:
         say("PROBLEMS:")
         for p in problems:
@@ -316,7 +348,7 @@ def main():
     with open(os.path.join(a.out, "matrix.txt"), "w") as f:
         f.write(text)
     with open(os.path.join(a.out, "matrix.json"), "w") as f:
-        json.dump({"elapsed_s": a.elapsed, "problems": problems,
+        json.dump({"elapsed_s": a.elapsed, "problems": problems, "retried": notes_flaky,
                    "kernels": [{"label": label, **{k: v for k, v in r.items()
                                                    if k not in ("check_text", "check_log")}}
                                for label, r in kernels]}, f, indent=1)

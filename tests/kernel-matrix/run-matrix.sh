@@ -215,8 +215,16 @@ EOF
   # KVM when it works: /dev/kvm may be there and still fail (nested
   # virtualisation without the MSRs qemu needs), so a kernel boot without
   # initramfs (it panics at once: no root) decides.
-  accel=(-accel tcg,thread=multi -cpu max)
-  accel_name=TCG
+  #
+  # TCG runs both vCPUs in one host thread (thread=single): with one thread
+  # per vCPU (multi) the 5.10 guest locked up about once in 80 leaf-host runs
+  # while a tracepoint's static call was repatched (text_poke_bp): the other
+  # vCPU kept trapping on an int3 that guest memory no longer held, so it
+  # never answered the patching CPU's IPI (console excerpt in
+  # tests/kernel-matrix/README.md). An emulator defect, not a kernel one;
+  # single-threaded TCG ran the same checks as fast here.
+  accel=(-accel tcg,thread=single -cpu max)
+  accel_name="TCG (single-threaded)"
   if [ -w /dev/kvm ]; then
     first=${kernel_lines[0]}
     read -r kname suite pin <<<"$first"
@@ -244,21 +252,58 @@ EOF
     plan_for "$kname" 1 "$k/extra/matrix/plan"  # replaces the common plan
     (cd "$k/extra" && find . -print0 | cpio --null -o -H newc --quiet) >"$k/extra.cpio"
     cat "$out/common.cpio" "$k/extra.cpio" >"$k/initrd.cpio"
-    log "guest $kname (${pin%%=*} $ver): booting, limit ${guest_timeout}s"
-    t0=$(date +%s)
-    set +e
-    timeout --kill-after=15 "$guest_timeout" qemu-system-x86_64 "${accel[@]}" \
-      -smp 2 -m 2048 -nodefaults -no-user-config -display none -no-reboot \
-      -kernel "$kdir/vmlinuz" -initrd "$k/initrd.cpio" \
-      -append "console=ttyS0 rdinit=/init panic=-1 loglevel=5 nokaslr" \
-      -chardev "file,id=con,path=$k/console.log" -serial chardev:con \
-      -chardev "file,id=res,path=$k/results.raw" -serial chardev:res </dev/null >"$k/qemu.log" 2>&1
-    rc=$?
-    set -e
-    wall=$(($(date +%s) - t0))
+    # A guest kernel that locks up (soft lockup, RCU stall) is stopped once
+    # its backtraces are on the console, and the kernel is booted once more:
+    # the lockup, its console excerpt and the retry are in the results and
+    # the report, never hidden. A second lockup is a failure.
+    attempt=1
+    lockups=""
+    while :; do
+      log "guest $kname (${pin%%=*} $ver): booting (attempt $attempt), limit ${guest_timeout}s"
+      : >"$k/console.log"
+      : >"$k/results.raw"
+      t0=$(date +%s)
+      timeout --kill-after=15 "$guest_timeout" qemu-system-x86_64 "${accel[@]}" \
+        -smp 2 -m 2048 -nodefaults -no-user-config -display none -no-reboot \
+        -kernel "$kdir/vmlinuz" -initrd "$k/initrd.cpio" \
+        -append "console=ttyS0 rdinit=/init panic=-1 loglevel=5 nokaslr softlockup_all_cpu_backtrace=1" \
+        -chardev "file,id=con,path=$k/console.log" -serial chardev:con \
+        -chardev "file,id=res,path=$k/results.raw" -serial chardev:res </dev/null >"$k/qemu.log" 2>&1 &
+      qpid=$!
+      lockup=""
+      lockup_seen=0
+      while kill -0 $qpid 2>/dev/null; do
+        sleep 2
+        if [ $lockup_seen = 0 ]; then
+          lockup=$(grep -m1 -E 'soft lockup|self-detected stall|detected stalls on CPUs' "$k/console.log" || true)
+          [ -n "$lockup" ] && lockup_seen=$(date +%s)
+        elif [ $(($(date +%s) - lockup_seen)) -ge 30 ]; then
+          kill -TERM $qpid 2>/dev/null || true  # timeout passes it on to qemu
+          break
+        fi
+      done
+      set +e
+      wait $qpid
+      rc=$?
+      set -e
+      wall=$(($(date +%s) - t0))
+      tr -d '\r' <"$k/results.raw" >"$out/results-$kname.txt" 2>/dev/null || true
+      [ -n "$lockup" ] || break
+      cp "$k/console.log" "$k/console-attempt$attempt.log"
+      cp "$out/results-$kname.txt" "$k/results-attempt$attempt.txt"
+      where=$(grep '^@@LEAF \(check\|test-begin\|hang\) ' "$out/results-$kname.txt" | tail -1 | cut -d' ' -f2-3)
+      log "guest $kname: KERNEL LOCKUP on attempt $attempt after ${wall}s (last results line: ${where:-none}): $lockup"
+      lockups="$lockups@@LEAF lockup-begin $attempt ${wall}s after boot, last results line: ${where:-none}"$'\n'
+      lockups="$lockups$(grep -v '^$' "$k/console.log" | tr -d '\r' | head -n 200)"$'\n'"@@LEAF lockup-end"$'\n'
+      [ $attempt -lt 2 ] || break
+      attempt=$((attempt + 1))
+    done
     rm -f "$k/initrd.cpio" "$k/extra.cpio"
-    tr -d '\r' <"$k/results.raw" >"$out/results-$kname.txt" 2>/dev/null || true
-    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    printf '%s' "$lockups" >>"$out/results-$kname.txt"
+    if [ -n "$lockup" ]; then
+      echo "@@LEAF lockup-final $attempt" >>"$out/results-$kname.txt"
+      log "guest $kname: locked up on every attempt (console: $k/console-attempt*.log)"
+    elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
       echo "@@LEAF timeout $guest_timeout" >>"$out/results-$kname.txt"
       log "guest $kname: TIMEOUT after ${wall}s, killed (console: $k/console.log)"
     elif [ $rc -ne 0 ]; then
