@@ -215,8 +215,9 @@ def main():
                     (plugin, probe), ("?", False, ""))
                 row += (hook if attached else f"!{hook}").ljust(12)
             say(row)
-    say("  (!hook: not attached; the default column is the hook the tests ran on, the network,")
-    say("   process and signals tests also force raw_tp and tracepoint themselves)")
+    say("  (!hook: not attached; the default column is the hook the tests ran on; the network,")
+    say("   process and signals tests also force raw_tp and tracepoint themselves, and the")
+    say("   network test the kprobe fallback (fentry skipped) where the kernel has kprobes)")
     say("")
 
     # ---- tests ----
