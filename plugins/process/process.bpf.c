@@ -619,35 +619,75 @@ static __always_inline int handle_exit(struct task_struct *task, int group_dead)
 }
 
 /* Which thread reports a process's exit on kernels without group_dead:
- * keyed by the process's signal_struct (unique while it lives) and tgid. */
+ * keyed by the process's signal_struct (unique while it lives) and tgid,
+ * and `what`: the claim of the process's exit, or the leader's mark. */
+enum exit_key_what {
+	EXIT_KEY_CLAIM = 0,
+	EXIT_KEY_LEADER_PASSED = 1, /* the group leader has run this tracepoint */
+};
+
 struct exit_claim_key {
 	__u64 signal;
 	__u32 tgid;
-	__u32 pad;
+	__u32 what; /* enum exit_key_what */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct exit_claim_key);
-	__type(value, __u8);
+	__type(value, __u32);
 } exit_claims SEC(".maps");
 
-/* Kernels without the tracepoint's group_dead argument (before 6.16): the
- * last thread to leave sees signal->live at 0. Two threads exiting at the
- * same instant may both see it, so the one that claims the process first
- * reports its exit and the other counts as a thread. Claims are never
- * deleted: the LRU drops them, and a reused tgid comes with a new
- * signal_struct. (The tracepoint's argument, where present, has no race.) */
+/* Kernels without the tracepoint's group_dead argument (before 6.16).
+ * do_exit() decrements signal->live, then runs the tracepoint a little
+ * later: a thread that sees live at 0 is the last one to leave, or an
+ * earlier one that reached the tracepoint only after the last decrement
+ * (typically a thread just joined by the main thread, which then exits at
+ * once: pthread_join() returns from exit_mm(), before the tracepoint).
+ * Which one decremented last cannot be seen here, so:
+ * - the group leader reports the process's exit when it sees live at 0;
+ * - another thread that sees 0 leaves that to the leader, unless the
+ *   leader has run this tracepoint already (its mark in exit_claims, or
+ *   the leader is a zombie): then it reports the exit itself.
+ * The leader marks before it reads live, with a full barrier in between,
+ * and a thread reads the mark after its own decrement of live (a full
+ * barrier too): either the leader sees 0 or the thread sees the mark, so
+ * one of them reports. The first to claim the process in exit_claims
+ * reports; another that also saw 0 at the same instant counts as a thread.
+ * Entries are never deleted: the LRU drops them, and a reused tgid comes
+ * with a new signal_struct. (The tracepoint's argument, where present,
+ * has none of this.) */
 static __always_inline int group_dead_from_signal(struct task_struct *task)
 {
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
 	struct exit_claim_key key = {};
-	__u8 one = 1;
+	__u32 one = 1, *mark;
 
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
-		return 0;
-	key.signal = (__u64)BPF_CORE_READ(task, signal);
+	key.signal = (__u64)sig;
 	key.tgid = BPF_CORE_READ(task, tgid);
+	if (BPF_CORE_READ(task, pid) == key.tgid) {
+		/* the leader; with other threads not yet reaped, mark first */
+		if (BPF_CORE_READ(sig, nr_threads) > 1) {
+			key.what = EXIT_KEY_LEADER_PASSED;
+			bpf_map_update_elem(&exit_claims, &key, &one, BPF_ANY);
+			mark = bpf_map_lookup_elem(&exit_claims, &key);
+			if (mark)
+				__sync_fetch_and_add(mark, 1); /* a locked add on x86: full barrier */
+			key.what = EXIT_KEY_CLAIM;
+		}
+		if (BPF_CORE_READ(sig, live.counter) != 0)
+			return 0;
+	} else {
+		if (BPF_CORE_READ(sig, live.counter) != 0)
+			return 0;
+		if (!BPF_CORE_READ(task, group_leader, exit_state)) {
+			key.what = EXIT_KEY_LEADER_PASSED;
+			if (!bpf_map_lookup_elem(&exit_claims, &key))
+				return 0; /* the leader is on its way: it will see 0 */
+			key.what = EXIT_KEY_CLAIM;
+		}
+	}
 	return bpf_map_update_elem(&exit_claims, &key, &one, BPF_NOEXIST) == 0;
 }
 
