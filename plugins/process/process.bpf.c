@@ -367,13 +367,38 @@ int process_fork__tp(struct trace_event_raw_sched_process_fork *ctx)
 }
 
 /* ------------------------------------------------------------------------
- * exit */
+ * exit
+ *
+ * process_exit must pass the verifier of the oldest kernel (5.10: at most
+ * 1M verified instructions, little state pruning), so its two loops are
+ * kept out of the verifier's way:
+ * - the walk over a process's threads (EXIT_THREAD_WALK_MAX rounds) is a
+ *   global function, sum_process_usage(), verified once on its own; inlined,
+ *   it was verified again for every pass of the seqlock retry loop
+ *   (EXIT_USAGE_ATTEMPTS + 1 passes);
+ * - bit_length() has no loop: a loop has the verifier follow each of its
+ *   65 exits, and scale() combined two of them (65 x 65 paths).
+ * Together they were about 320K verified instructions per path into them
+ * (5.10, 6.1), and the record reserved before them multiplied the paths:
+ * see handle_exit(). Now process_exit takes 20K to 22K on 5.10 to 6.18. */
 
 struct usage {
 	__u64 utime, stime; /* tick-sampled user / system time */
 	__u64 runtime;      /* scheduler runtime (sum_exec_runtime): exact */
 	__u64 min_flt, maj_flt;
 };
+
+/* Where sum_process_usage() leaves its sums: on 5.10 a global function
+ * takes only scalars (and ctx), no pointer to its caller's stack. Per CPU,
+ * read back by the caller right after the call: the tracepoint runs its
+ * programs with preemption off, and an exit does not happen in interrupt
+ * context, so no other process_exit runs on this CPU in between. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct usage);
+} usage_sums SEC(".maps");
 
 static __always_inline void add_task_usage(struct usage *u, struct task_struct *t)
 {
@@ -384,13 +409,22 @@ static __always_inline void add_task_usage(struct usage *u, struct task_struct *
 	u->maj_flt += BPF_CORE_READ(t, maj_flt);
 }
 
-/* One pass over the signal struct's sums and the thread list. */
-static __always_inline void sum_process_usage(struct signal_struct *sig, struct usage *u)
+/* One pass over a process's signal struct sums and its thread list, into
+ * usage_sums. `sig_addr` is the struct signal_struct pointer, passed as a
+ * scalar (5.10 refuses other pointers as arguments of global functions) and
+ * only read through BPF_CORE_READ. Global (neither static nor inline): the
+ * verifier checks it once, on its own. Returns 0, or -1 without the slot. */
+__noinline int sum_process_usage(__u64 sig_addr)
 {
+	struct signal_struct *sig = (struct signal_struct *)sig_addr;
 	struct list_head *head = &sig->thread_head;
 	struct list_head *node = BPF_CORE_READ(sig, thread_head.next);
 	__u64 off = bpf_core_field_offset(struct task_struct, thread_node);
+	__u32 zero = 0;
+	struct usage *u = bpf_map_lookup_elem(&usage_sums, &zero);
 
+	if (!u)
+		return -1;
 	u->utime = BPF_CORE_READ(sig, utime);
 	u->stime = BPF_CORE_READ(sig, stime);
 	u->runtime = BPF_CORE_READ(sig, sum_sched_runtime);
@@ -398,7 +432,7 @@ static __always_inline void sum_process_usage(struct signal_struct *sig, struct 
 	u->maj_flt = BPF_CORE_READ(sig, maj_flt);
 	for (int i = 0; i < EXIT_THREAD_WALK_MAX; i++) {
 		if (node == head || !node)
-			return;
+			return 0;
 		struct task_struct *t = (void *)node - off;
 
 		add_task_usage(u, t);
@@ -406,6 +440,7 @@ static __always_inline void sum_process_usage(struct signal_struct *sig, struct 
 	}
 	if (node != head)
 		stat_inc(PROCESS_STAT_THREAD_WALK_CUT);
+	return 0;
 }
 
 static __always_inline __u32 stats_sequence(struct signal_struct *sig)
@@ -419,44 +454,65 @@ static __always_inline __u32 stats_sequence(struct signal_struct *sig)
  * concurrently but are not reaped yet). A thread reaped during the pass
  * moves from the list to the sums under sig->stats_lock, a seqlock: the
  * pass is retried when its sequence moved, so no thread is missed or
- * counted twice. */
-static __always_inline void process_usage(struct task_struct *task, struct usage *u)
+ * counted twice. Returns 0, or -1 when usage_sums cannot be read. */
+static __always_inline int process_usage(struct task_struct *task, struct usage *u)
 {
 	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	struct usage *sums;
+	__u32 zero = 0;
+	int attempt;
 
-	for (int attempt = 0; attempt < EXIT_USAGE_ATTEMPTS; attempt++) {
+	for (attempt = 0; attempt < EXIT_USAGE_ATTEMPTS; attempt++) {
 		__u32 seq = stats_sequence(sig);
 
 		if (seq & 1)
 			continue; /* a thread is being reaped right now */
-		__builtin_memset(u, 0, sizeof(*u));
-		sum_process_usage(sig, u);
+		sum_process_usage((__u64)sig);
 		if (stats_sequence(sig) == seq)
-			return;
+			break;
 	}
-	stat_inc(PROCESS_STAT_USAGE_RACED);
-	__builtin_memset(u, 0, sizeof(*u));
-	sum_process_usage(sig, u);
+	if (attempt == EXIT_USAGE_ATTEMPTS) {
+		stat_inc(PROCESS_STAT_USAGE_RACED);
+		sum_process_usage((__u64)sig);
+	}
+	sums = bpf_map_lookup_elem(&usage_sums, &zero);
+	if (!sums)
+		return -1;
+	*u = *sums;
+	return 0;
 }
 
-static __always_inline int bit_length(__u64 v)
+/* 1 when x != 0, else 0 (for x < 2^63), without a branch: the barrier
+ * keeps the compiler from turning it back into a comparison, which BPF
+ * can only do with a jump. */
+static __always_inline __u64 nonzero(__u64 x)
 {
-	int n = 0;
+	x |= -x;
+	barrier_var(x);
+	return x >> 63;
+}
 
-	for (int i = 0; i < 64; i++) {
-		if (!v)
-			break;
-		v >>= 1;
-		n++;
+/* The number of significant bits of v (0 for 0), in six halving steps
+ * without loop or branch: a loop exits at one of 65 rounds, and scale()'s
+ * two calls made the verifier walk 65 x 65 paths. */
+static __always_inline __u64 bit_length(__u64 v)
+{
+	__u64 n = 0, s;
+
+#pragma unroll
+	for (int half = 32; half > 0; half /= 2) { /* 32, 16, 8, 4, 2, 1 */
+		s = nonzero(v >> half) * half;
+		v >>= s;
+		n += s;
 	}
-	return n;
+	return n + v; /* v is 0 or 1 now */
 }
 
 /* a * b / c without overflowing 64 bits: a and c lose low bits together
  * until the product fits (the ratio a / c keeps its leading bits). */
 static __always_inline __u64 scale(__u64 a, __u64 b, __u64 c)
 {
-	int excess = bit_length(a) + bit_length(b) - 64;
+	int excess = (int)(bit_length(a) + bit_length(b)) - 64;
 
 	if (excess > 0) {
 		if (excess > 63)
@@ -494,7 +550,17 @@ static __always_inline void fill_status(struct process_exit_event *e, __u32 stat
 	e->core_dumped = (status & 0x80) != 0;
 }
 
-/* `group_dead`: the exiting task is the process's last live thread. */
+/* `group_dead`: the exiting task is the process's last live thread.
+ *
+ * Verifier cost: everything after leaf_reserve() runs while the record is
+ * held, and verifiers before 6.3 compare held references by their exact
+ * id (refsafe()): states of two paths that reserved separately never prune
+ * each other, so what follows the reservation is verified once per path
+ * into it. With thread_events on a kernel without the tracepoint's
+ * group_dead, several states reach it (group_dead from the claim, known or
+ * not), and on 5.10 and 6.1 the process path was verified three times with
+ * the walk inlined: over 1M instructions, E2BIG. Keep what follows the
+ * reservation cheap: no inlined walk, no long loop. */
 static __always_inline int handle_exit(struct task_struct *task, int group_dead)
 {
 	struct process_exit_event *e;
@@ -553,35 +619,75 @@ static __always_inline int handle_exit(struct task_struct *task, int group_dead)
 }
 
 /* Which thread reports a process's exit on kernels without group_dead:
- * keyed by the process's signal_struct (unique while it lives) and tgid. */
+ * keyed by the process's signal_struct (unique while it lives) and tgid,
+ * and `what`: the claim of the process's exit, or the leader's mark. */
+enum exit_key_what {
+	EXIT_KEY_CLAIM = 0,
+	EXIT_KEY_LEADER_PASSED = 1, /* the group leader has run this tracepoint */
+};
+
 struct exit_claim_key {
 	__u64 signal;
 	__u32 tgid;
-	__u32 pad;
+	__u32 what; /* enum exit_key_what */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct exit_claim_key);
-	__type(value, __u8);
+	__type(value, __u32);
 } exit_claims SEC(".maps");
 
-/* Kernels without the tracepoint's group_dead argument (before 6.16): the
- * last thread to leave sees signal->live at 0. Two threads exiting at the
- * same instant may both see it, so the one that claims the process first
- * reports its exit and the other counts as a thread. Claims are never
- * deleted: the LRU drops them, and a reused tgid comes with a new
- * signal_struct. (The tracepoint's argument, where present, has no race.) */
+/* Kernels without the tracepoint's group_dead argument (before 6.16).
+ * do_exit() decrements signal->live, then runs the tracepoint a little
+ * later: a thread that sees live at 0 is the last one to leave, or an
+ * earlier one that reached the tracepoint only after the last decrement
+ * (typically a thread just joined by the main thread, which then exits at
+ * once: pthread_join() returns from exit_mm(), before the tracepoint).
+ * Which one decremented last cannot be seen here, so:
+ * - the group leader reports the process's exit when it sees live at 0;
+ * - another thread that sees 0 leaves that to the leader, unless the
+ *   leader has run this tracepoint already (its mark in exit_claims, or
+ *   the leader is a zombie): then it reports the exit itself.
+ * The leader marks before it reads live, with a full barrier in between,
+ * and a thread reads the mark after its own decrement of live (a full
+ * barrier too): either the leader sees 0 or the thread sees the mark, so
+ * one of them reports. The first to claim the process in exit_claims
+ * reports; another that also saw 0 at the same instant counts as a thread.
+ * Entries are never deleted: the LRU drops them, and a reused tgid comes
+ * with a new signal_struct. (The tracepoint's argument, where present,
+ * has none of this.) */
 static __always_inline int group_dead_from_signal(struct task_struct *task)
 {
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
 	struct exit_claim_key key = {};
-	__u8 one = 1;
+	__u32 one = 1, *mark;
 
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
-		return 0;
-	key.signal = (__u64)BPF_CORE_READ(task, signal);
+	key.signal = (__u64)sig;
 	key.tgid = BPF_CORE_READ(task, tgid);
+	if (BPF_CORE_READ(task, pid) == key.tgid) {
+		/* the leader; with other threads not yet reaped, mark first */
+		if (BPF_CORE_READ(sig, nr_threads) > 1) {
+			key.what = EXIT_KEY_LEADER_PASSED;
+			bpf_map_update_elem(&exit_claims, &key, &one, BPF_ANY);
+			mark = bpf_map_lookup_elem(&exit_claims, &key);
+			if (mark)
+				__sync_fetch_and_add(mark, 1); /* a locked add on x86: full barrier */
+			key.what = EXIT_KEY_CLAIM;
+		}
+		if (BPF_CORE_READ(sig, live.counter) != 0)
+			return 0;
+	} else {
+		if (BPF_CORE_READ(sig, live.counter) != 0)
+			return 0;
+		if (!BPF_CORE_READ(task, group_leader, exit_state)) {
+			key.what = EXIT_KEY_LEADER_PASSED;
+			if (!bpf_map_lookup_elem(&exit_claims, &key))
+				return 0; /* the leader is on its way: it will see 0 */
+			key.what = EXIT_KEY_CLAIM;
+		}
+	}
 	return bpf_map_update_elem(&exit_claims, &key, &one, BPF_NOEXIST) == 0;
 }
 

@@ -138,10 +138,7 @@ TEST_CASE("a command line longer than the default limit (512) is cut to it and f
 }
 
 TEST_CASE("cmdline_max = 4096: 3000 bytes pass whole, 5000 are cut to 4096") {
-  // Without thread_events: that option is tested on its own (and makes
-  // process_exit too big for verifiers before 6.16, see the kernel matrix).
-  static auto owned = start_host("cmdline_max = 4096\n");
-  auto& host = *owned;
+  auto& host = wide_host();
   const std::vector<std::string> whole = {"/bin/true", unique_marker(), std::string(3000, 'y')};
   pid_t pid = run_exec(whole);
   Json d = host.wait_for(event_of("process_exec", pid))["data"];
@@ -268,6 +265,36 @@ TEST_CASE("thread_events = true: the thread's creation and exit are reported as 
   CHECK(t["is_thread"] == true);
   CHECK(t["tgid"] == f.parent);
   CHECK(host.matching(process_exit_of(f.parent)).size() == 1);
+}
+
+// With thread_events, process_exit has both paths live (on kernels before
+// 6.16, without the tracepoint's group_dead, decided at run time): the
+// process's figures must still be whole and each thread reported once.
+TEST_CASE("thread_events = true: thread exits each once, the process's exit sums every thread") {
+  auto& host = wide_host();
+  Threaded t = run_threaded(3, 7);
+  Json d = host.wait_for(process_exit_of(t.pid))["data"];
+  CHECK(d["exit_code"] == 7);
+  CHECK(d["tgid"] == t.pid);
+  for (pid_t tid : t.threads) {
+    CAPTURE(tid);
+    Json e = host.wait_for(event_of("process_exit", tid))["data"];
+    CHECK(e["is_thread"] == true);
+    CHECK(e["tgid"] == t.pid);
+    CHECK(host.matching(event_of("process_exit", tid)).size() == 1);
+  }
+  CHECK(host.matching(process_exit_of(t.pid)).size() == 1);
+
+  // 2 extra threads burn 200 ms each and are alive when the process exits
+  // (exit_group() ends them): the process's utime covers all three.
+  Burn b = run_cpu_burn(/*cpu_ms=*/200, /*pages=*/5000, /*threads=*/2);
+  d = host.wait_for(process_exit_of(b.pid))["data"];
+  INFO("exit event: " << d.dump());
+  INFO("/proc stat: utime_ns " << b.before_exit.utime_ns << " min_flt " << b.before_exit.min_flt);
+  CHECK(b.before_exit.utime_ns >= 500'000'000u);
+  CHECK(within_10pct(d["utime_ns"].get<uint64_t>(), b.before_exit.utime_ns));
+  CHECK(within_10pct(d["min_flt"].get<uint64_t>(), b.before_exit.min_flt));
+  CHECK(host.matching(process_exit_of(b.pid)).size() == 1);
 }
 
 TEST_CASE("a multi-threaded process: one process_exit, at the end, with its exit code") {
