@@ -39,6 +39,8 @@
 
 #define NET_AF_INET 2
 #define NET_AF_INET6 10
+#define NET_ENOENT 2
+#define NET_EEXIST 17
 
 LEAF_RINGBUF(events);
 LEAF_COUNTERS(counters);
@@ -219,7 +221,9 @@ static __always_inline __u64 new_conn_id(void)
 	return (id & ((1ULL << 53) - 1)) | 1;
 }
 
-/* Adds or replaces the entry of `sk`; counts entries really added. */
+/* Adds or replaces the entry of `sk`, for the active open only: no other
+ * program writes the entry of a socket before it sent its SYN. Counts
+ * entries really added. */
 static __always_inline void conn_store(__u64 key, const struct net_conn *c)
 {
 	int existed = bpf_map_lookup_elem(&net_conn, &key) != NULL;
@@ -228,6 +232,30 @@ static __always_inline void conn_store(__u64 key, const struct net_conn *c)
 		stat_inc(NET_STAT_CONN_INSERT_FAILED);
 	else if (!existed)
 		stat_inc(NET_STAT_CONN_INSERTED);
+}
+
+/* Adds the entry of `sk` where it has none: 0, -EEXIST, or another error
+ * (counted). The kernel checks and inserts under the bucket lock: of two
+ * programs adding the same key at once, exactly one succeeds. */
+static __always_inline int conn_add(__u64 key, const struct net_conn *c)
+{
+	int err = bpf_map_update_elem(&net_conn, &key, c, BPF_NOEXIST);
+
+	if (err == 0)
+		stat_inc(NET_STAT_CONN_INSERTED);
+	else if (err != -NET_EEXIST)
+		stat_inc(NET_STAT_CONN_INSERT_FAILED);
+	return err;
+}
+
+/* Replaces the entry of `sk`; nothing when it is gone meanwhile (closed or
+ * evicted: not to be brought back). Other errors are counted. */
+static __always_inline void conn_replace(__u64 key, const struct net_conn *c)
+{
+	int err = bpf_map_update_elem(&net_conn, &key, c, BPF_EXIST);
+
+	if (err != 0 && err != -NET_ENOENT)
+		stat_inc(NET_STAT_CONN_INSERT_FAILED);
 }
 
 static __always_inline void fill_common(struct net_tcp_event *e, const struct net_conn *c,
@@ -319,18 +347,29 @@ static __always_inline void active_open(struct sock *sk)
 }
 
 /* Passive open: SYN_RECV -> ESTABLISHED, in softirq; the process is filled
- * in when accept() returns the socket. */
+ * in when accept() returns the socket.
+ *
+ * The kernel queues the child for accept() before it moves it to
+ * ESTABLISHED (tcp_check_req(), then tcp_child_process()), so accept() on
+ * another CPU can return it before this program ran: on_accepted() then
+ * adds the entry, with the process. Hence this program only adds an entry
+ * where there is none (BPF_NOEXIST), atomically: a lookup then an update
+ * overwrote, between the two, the entry accept() had just added, and the
+ * close lost the process and the conn_id of its tcp_accept (the kernel
+ * matrix's 5.10 and 6.1 guests: an inbound close in a few thousand). An
+ * entry already there (that one, or a simultaneous open tracked as
+ * outbound) is left alone. */
 static __always_inline void passive_open(struct sock *sk)
 {
 	struct net_conn c = {};
 	__u64 key = (__u64)sk;
 
 	if (bpf_map_lookup_elem(&net_conn, &key))
-		return; /* simultaneous open: already tracked as outbound */
+		return; /* spares the LRU a node allocation in the usual case */
 	c.start_ns = bpf_ktime_get_ns();
 	c.conn_id = new_conn_id();
 	c.direction = NET_DIR_INBOUND;
-	conn_store(key, &c);
+	conn_add(key, &c); /* -EEXIST: accept() added it since the lookup */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -534,8 +573,10 @@ static __always_inline int on_accepted(struct sock *sk)
 			return 0;
 		c = *found;
 	} else {
-		/* Established before Leaf started, or a TCP Fast Open child
-		 * accepted before its handshake completed. */
+		/* Established before Leaf started, a TCP Fast Open child
+		 * accepted before its handshake completed, or a child accepted
+		 * while still in SYN_RECV (queued before its move to
+		 * ESTABLISHED, which passive_open() has not seen yet). */
 		stat_inc(NET_STAT_ACCEPT_UNTRACKED);
 		c.start_ns = bpf_ktime_get_ns();
 		c.conn_id = new_conn_id();
@@ -545,8 +586,14 @@ static __always_inline int on_accepted(struct sock *sk)
 	c.flags |= NET_CONN_F_REPORTED;
 	/* A connection reset while it waited in the accept queue is already
 	 * closed: report it, but do not track it any more. */
-	if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE)
-		conn_store(key, &c);
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE) {
+		/* Seen established: replace that entry. Not seen: add ours;
+		 * should passive_open() have added one since the lookup,
+		 * replace it: it has no process and nothing was reported with
+		 * its conn_id. */
+		if (found || conn_add(key, &c) == -NET_EEXIST)
+			conn_replace(key, &c);
+	}
 	if (!emit_accept || read_tuple(sk, &t) || ignored(&t))
 		return 0;
 	emit_open(NET_EVENT_TCP_ACCEPT, &c, &t);

@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -210,6 +213,109 @@ class NetnsPair {
   std::string a_, b_, ip_a_, ip_b_;
 };
 
+// A free loopback TCP port for leaf-host's /metrics (bound, then released).
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    throw std::runtime_error("free_port: " + std::string(std::strerror(errno)));
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The network plugin's counters (leaf_network_* lines of /metrics), for the
+// test's output. They count every TCP connection of the host, not only the
+// test's.
+std::string network_counters(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    if (fd >= 0) close(fd);
+    return "(/metrics: " + std::string(std::strerror(errno)) + ")";
+  }
+  const std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  std::string body;
+  if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) body.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  std::string out;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("leaf_network_", 0) == 0) out += line.substr(13) + "\n";
+  return out;
+}
+
+// 300 short connections from one client to one server; every connection
+// reported once, both ends with their process, and each close with the
+// conn_id of its tcp_connect or tcp_accept. The plugin's counters are
+// printed: they tell an entry that failed to be stored from one overwritten
+// or evicted.
+void check_short_connections(ServerSpec s) {
+  constexpr int kConnections = 300;
+  HostOptions o = host_options();
+  const int metrics_port = free_port();
+  o.config["leaf.toml"] =
+      "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n";
+  LeafHost host(o);
+  host.start();
+  s.expect_bytes = 100;
+  s.reply_bytes = 10;
+  s.connections = kConnections;
+  ChildProcess server([&](ChildProcess& self) { run_server(self, s); });
+  uint64_t port = server.receive().port;
+  ClientSpec c;
+  c.port = static_cast<uint16_t>(port);
+  c.send_bytes = 100;
+  c.expect_bytes = 10;
+  c.connections = kConnections;
+  ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
+  for (int i = 0; i < kConnections; ++i) {
+    PeerReport r = client.receive();
+    REQUIRE(r.error == 0);
+    server.receive();
+  }
+  REQUIRE(client.wait() == 0);
+  REQUIRE(server.wait() == 0);
+
+  host.wait_for_count(on_port("tcp_close", port), 2 * kConnections, 30s);
+  const std::string counters = network_counters(metrics_port);
+  MESSAGE("network counters after " << kConnections << " connections:\n" << counters);
+  REQUIRE(host.stop() == 0);
+  auto connects = host.matching(on_port("tcp_connect", port));
+  auto accepts = host.matching(on_port("tcp_accept", port));
+  auto closes = host.matching(on_port("tcp_close", port));
+  CHECK(connects.size() == kConnections);
+  CHECK(accepts.size() == kConnections);
+  CHECK(closes.size() == 2 * kConnections);
+
+  // Every connection once: one tcp_connect and one outbound close per
+  // client-side id, one tcp_accept and one inbound close per server-side id.
+  std::map<uint64_t, int> opened, closed;
+  for (const auto& e : connects) opened[e["data"]["conn_id"].get<uint64_t>()]++;
+  for (const auto& e : accepts) opened[e["data"]["conn_id"].get<uint64_t>()]++;
+  for (const auto& e : closes) {
+    const Json& d = e["data"];
+    INFO(d.dump());
+    closed[d.value("conn_id", uint64_t{0})]++;
+    bool outbound = d["direction"] == "outbound";
+    CHECK(d["pid"] == (outbound ? client.pid() : server.pid()));
+    CHECK(d["bytes_sent"] == (outbound ? 100 : 10));
+    CHECK(d["bytes_recv"] == (outbound ? 10 : 100));
+  }
+  CHECK(opened.size() == 2 * kConnections);
+  CHECK(closed == opened);
+  for (const auto& [id, n] : opened) CHECK(n == 1);
+}
+
 }  // namespace
 
 TEST_CASE("loopback IPv4: connect, accept and both closes, exact values") {
@@ -298,55 +404,18 @@ TEST_CASE("traffic between two network namespaces, with their addresses") {
 }
 
 TEST_CASE("many short connections: none missing, none reported twice") {
-  constexpr int kConnections = 300;
-  LeafHost host(host_options());
-  host.start();
+  check_short_connections(ServerSpec{});
+}
+
+// accept() can return a connection still in SYN_RECV, before the kernel's
+// move to ESTABLISHED on the other CPU has run tcp_close's program: the
+// accept path and the establishment then race to add the connection's
+// entry, and the one with the process must win (counted in
+// network_accept_untracked, printed with the other counters).
+TEST_CASE("a server taking connections as they are queued: every close keeps its process") {
   ServerSpec s;
-  s.expect_bytes = 100;
-  s.reply_bytes = 10;
-  s.connections = kConnections;
-  ChildProcess server([&](ChildProcess& self) { run_server(self, s); });
-  uint64_t port = server.receive().port;
-  ClientSpec c;
-  c.port = static_cast<uint16_t>(port);
-  c.send_bytes = 100;
-  c.expect_bytes = 10;
-  c.connections = kConnections;
-  ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
-  std::set<uint64_t> client_ports;
-  for (int i = 0; i < kConnections; ++i) {
-    PeerReport r = client.receive();
-    REQUIRE(r.error == 0);
-    server.receive();
-  }
-  REQUIRE(client.wait() == 0);
-  REQUIRE(server.wait() == 0);
-
-  host.wait_for_count(on_port("tcp_close", port), 2 * kConnections, 30s);
-  REQUIRE(host.stop() == 0);
-  auto connects = host.matching(on_port("tcp_connect", port));
-  auto accepts = host.matching(on_port("tcp_accept", port));
-  auto closes = host.matching(on_port("tcp_close", port));
-  CHECK(connects.size() == kConnections);
-  CHECK(accepts.size() == kConnections);
-  CHECK(closes.size() == 2 * kConnections);
-
-  // Every connection once: one tcp_connect and one outbound close per
-  // client-side id, one tcp_accept and one inbound close per server-side id.
-  std::map<uint64_t, int> opened, closed;
-  for (const auto& e : connects) opened[e["data"]["conn_id"].get<uint64_t>()]++;
-  for (const auto& e : accepts) opened[e["data"]["conn_id"].get<uint64_t>()]++;
-  for (const auto& e : closes) {
-    const Json& d = e["data"];
-    closed[d["conn_id"].get<uint64_t>()]++;
-    bool outbound = d["direction"] == "outbound";
-    CHECK(d["pid"] == (outbound ? client.pid() : server.pid()));
-    CHECK(d["bytes_sent"] == (outbound ? 100 : 10));
-    CHECK(d["bytes_recv"] == (outbound ? 10 : 100));
-  }
-  CHECK(opened.size() == 2 * kConnections);
-  CHECK(closed == opened);
-  for (const auto& [id, n] : opened) CHECK(n == 1);
+  s.spin_accept = true;
+  check_short_connections(s);
 }
 
 TEST_CASE("a connection opened before Leaf started is reported at close, not attributed") {
