@@ -39,6 +39,8 @@
 
 #define NET_AF_INET 2
 #define NET_AF_INET6 10
+#define NET_ENOENT 2
+#define NET_EEXIST 17
 
 LEAF_RINGBUF(events);
 LEAF_COUNTERS(counters);
@@ -219,7 +221,18 @@ static __always_inline __u64 new_conn_id(void)
 	return (id & ((1ULL << 53) - 1)) | 1;
 }
 
-/* Adds or replaces the entry of `sk`; counts entries really added. */
+/* The entry of a live connection, or NULL: an entry left behind by a close
+ * whose delete failed (NET_CONN_F_CLOSED) belongs to no connection. */
+static __always_inline struct net_conn *conn_live(__u64 key)
+{
+	struct net_conn *c = bpf_map_lookup_elem(&net_conn, &key);
+
+	return c && !(c->flags & NET_CONN_F_CLOSED) ? c : NULL;
+}
+
+/* Adds or replaces the entry of `sk`, for the active open only: no other
+ * program writes the entry of a socket before it sent its SYN. Counts
+ * entries really added. */
 static __always_inline void conn_store(__u64 key, const struct net_conn *c)
 {
 	int existed = bpf_map_lookup_elem(&net_conn, &key) != NULL;
@@ -228,6 +241,30 @@ static __always_inline void conn_store(__u64 key, const struct net_conn *c)
 		stat_inc(NET_STAT_CONN_INSERT_FAILED);
 	else if (!existed)
 		stat_inc(NET_STAT_CONN_INSERTED);
+}
+
+/* Adds the entry of `sk` where it has none: 0, -EEXIST, or another error
+ * (counted). The kernel checks and inserts under the bucket lock: of two
+ * programs adding the same key at once, exactly one succeeds. */
+static __always_inline int conn_add(__u64 key, const struct net_conn *c)
+{
+	int err = bpf_map_update_elem(&net_conn, &key, c, BPF_NOEXIST);
+
+	if (err == 0)
+		stat_inc(NET_STAT_CONN_INSERTED);
+	else if (err != -NET_EEXIST)
+		stat_inc(NET_STAT_CONN_INSERT_FAILED);
+	return err;
+}
+
+/* Replaces the entry of `sk`; nothing when it is gone meanwhile (closed or
+ * evicted: not to be brought back). Other errors are counted. */
+static __always_inline void conn_replace(__u64 key, const struct net_conn *c)
+{
+	int err = bpf_map_update_elem(&net_conn, &key, c, BPF_EXIST);
+
+	if (err != 0 && err != -NET_ENOENT)
+		stat_inc(NET_STAT_CONN_INSERT_FAILED);
 }
 
 static __always_inline void fill_common(struct net_tcp_event *e, const struct net_conn *c,
@@ -305,32 +342,42 @@ static __always_inline void emit_open(__u16 type, const struct net_conn *c,
 /* ------------------------------------------------------------------------ */
 /* Connection table: opens */
 
-/* Active open: CLOSE -> SYN_SENT, in the connecting task. */
-static __always_inline void active_open(struct sock *sk)
+/* Active open: CLOSE -> SYN_SENT, in the connecting task: the entry `c`
+ * (zeroed by the caller), stored. */
+static __always_inline void active_open(struct sock *sk, struct net_conn *c)
 {
-	struct net_conn c = {};
-	__u64 key = (__u64)sk;
-
-	c.start_ns = bpf_ktime_get_ns();
-	c.conn_id = new_conn_id();
-	c.direction = NET_DIR_OUTBOUND;
-	take_task(&c);
-	conn_store(key, &c);
+	c->start_ns = bpf_ktime_get_ns();
+	c->conn_id = new_conn_id();
+	c->direction = NET_DIR_OUTBOUND;
+	take_task(c);
+	conn_store((__u64)sk, c);
 }
 
 /* Passive open: SYN_RECV -> ESTABLISHED, in softirq; the process is filled
- * in when accept() returns the socket. */
+ * in when accept() returns the socket.
+ *
+ * The kernel queues the child for accept() before it moves it to
+ * ESTABLISHED (tcp_check_req(), then tcp_child_process()), so accept() on
+ * another CPU can return it before this program ran: on_accepted() then
+ * adds the entry, with the process. Hence this program only adds an entry
+ * where there is none (BPF_NOEXIST), atomically: a lookup then an update
+ * overwrote, between the two, the entry accept() had just added, and the
+ * close lost the process and the conn_id of its tcp_accept (the kernel
+ * matrix's 5.10 and 6.1 guests: an inbound close in a few thousand). An
+ * entry already there (that one, a simultaneous open tracked as outbound,
+ * or a closed one left by a failed delete, which accept() replaces) is
+ * left alone. */
 static __always_inline void passive_open(struct sock *sk)
 {
 	struct net_conn c = {};
 	__u64 key = (__u64)sk;
 
 	if (bpf_map_lookup_elem(&net_conn, &key))
-		return; /* simultaneous open: already tracked as outbound */
+		return; /* spares the LRU a node allocation in the usual case */
 	c.start_ns = bpf_ktime_get_ns();
 	c.conn_id = new_conn_id();
 	c.direction = NET_DIR_INBOUND;
-	conn_store(key, &c);
+	conn_add(key, &c); /* -EEXIST: accept() added it since the lookup */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -374,15 +421,23 @@ static __always_inline void on_close(struct sock *sk, int oldstate)
 	struct net_conn *found = bpf_map_lookup_elem(&net_conn, &key);
 	struct net_conn c = {};
 	struct net_tuple t = {};
-	int tracked = found != NULL;
+	int tracked = found && !(found->flags & NET_CONN_F_CLOSED);
 
-	if (found)
-		c = *found;
 	if (tracked) {
-		if (bpf_map_delete_elem(&net_conn, &key) == 0)
-			stat_inc(NET_STAT_CONN_DELETED);
+		c = *found;
+		/* Should the delete fail (the hash map refuses, with -EBUSY, a
+		 * program that interrupted an update of the same bucket group
+		 * on this CPU), the entry stays, marked closed, and no later
+		 * socket at this address takes it for its own. */
+		found->flags |= NET_CONN_F_CLOSED;
 	} else {
 		stat_inc(NET_STAT_CLOSE_UNATTRIBUTED);
+	}
+	if (found) {
+		if (bpf_map_delete_elem(&net_conn, &key) == 0)
+			stat_inc(NET_STAT_CONN_DELETED);
+		else if (tracked)
+			stat_inc(NET_STAT_CONN_DELETE_FAILED);
 	}
 	if (read_tuple(sk, &t) || ignored(&t))
 		return;
@@ -400,7 +455,9 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 	if (!is_tcp(sk))
 		return 0;
 	if (newstate == TCP_SYN_SENT) {
-		active_open(sk);
+		struct net_conn c = {};
+
+		active_open(sk, &c);
 	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
 		passive_open(sk);
 	} else if (newstate == TCP_CLOSE) {
@@ -448,17 +505,21 @@ static __always_inline int on_tcp_connect(struct sock *sk)
 {
 	__u64 key = (__u64)sk;
 	struct net_conn *c;
+	struct net_conn opened = {};
 	struct net_tuple t = {};
 
 	if (!is_tcp(sk))
 		return 0;
-	c = bpf_map_lookup_elem(&net_conn, &key);
+	c = conn_live(key);
 	if (!c) {
-		/* tcp_close's program missed SYN_SENT (not attached yet) */
-		active_open(sk);
-		c = bpf_map_lookup_elem(&net_conn, &key);
+		/* tcp_close's program missed SYN_SENT (not attached yet), or
+		 * the table refused the entry then */
+		active_open(sk, &opened);
+		c = conn_live(key);
+		/* Refused again (counted): the connect is reported all the
+		 * same; its close will come without the process. */
 		if (!c)
-			return 0;
+			c = &opened;
 	}
 	if (c->flags & NET_CONN_F_REPORTED)
 		return 0;
@@ -476,7 +537,7 @@ static __always_inline int connect_on_state_change(struct sock *sk, int oldstate
 	if (oldstate != TCP_SYN_SENT || newstate == TCP_CLOSE || !is_tcp(sk))
 		return 0;
 	__u64 key = (__u64)sk;
-	struct net_conn *c = bpf_map_lookup_elem(&net_conn, &key);
+	struct net_conn *c = conn_live(key);
 	struct net_tuple t = {};
 
 	if (!c || (c->flags & NET_CONN_F_REPORTED))
@@ -528,14 +589,16 @@ static __always_inline int on_accepted(struct sock *sk)
 
 	if (!is_tcp(sk))
 		return 0;
-	found = bpf_map_lookup_elem(&net_conn, &key);
+	found = conn_live(key);
 	if (found) {
 		if (found->flags & NET_CONN_F_REPORTED)
 			return 0;
 		c = *found;
 	} else {
-		/* Established before Leaf started, or a TCP Fast Open child
-		 * accepted before its handshake completed. */
+		/* Established before Leaf started, a TCP Fast Open child
+		 * accepted before its handshake completed, or a child accepted
+		 * while still in SYN_RECV (queued before its move to
+		 * ESTABLISHED, which passive_open() has not seen yet). */
 		stat_inc(NET_STAT_ACCEPT_UNTRACKED);
 		c.start_ns = bpf_ktime_get_ns();
 		c.conn_id = new_conn_id();
@@ -545,8 +608,14 @@ static __always_inline int on_accepted(struct sock *sk)
 	c.flags |= NET_CONN_F_REPORTED;
 	/* A connection reset while it waited in the accept queue is already
 	 * closed: report it, but do not track it any more. */
-	if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE)
-		conn_store(key, &c);
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE) {
+		/* Seen established: replace that entry. Not seen: add ours;
+		 * should passive_open() have added one since the lookup (or a
+		 * closed one be there), replace it: it has no process and
+		 * nothing was reported with its conn_id. */
+		if (found || conn_add(key, &c) == -NET_EEXIST)
+			conn_replace(key, &c);
+	}
 	if (!emit_accept || read_tuple(sk, &t) || ignored(&t))
 		return 0;
 	emit_open(NET_EVENT_TCP_ACCEPT, &c, &t);

@@ -76,6 +76,8 @@ class NetworkProbe final : public ProbePluginBase {
       v->counter(name("network_conn_table_evicted"), none, evicted_);
       v->counter(name("network_conn_table_insert_failed"), none,
                  stats[NET_STAT_CONN_INSERT_FAILED]);
+      v->counter(name("network_conn_table_delete_failed"), none,
+                 stats[NET_STAT_CONN_DELETE_FAILED]);
       v->counter(name("network_close_unattributed"), none, stats[NET_STAT_CLOSE_UNATTRIBUTED]);
       v->counter(name("network_accept_untracked"), none, stats[NET_STAT_ACCEPT_UNTRACKED]);
       v->counter(name("network_events_ignored"), none, stats[NET_STAT_IGNORED]);

@@ -86,6 +86,7 @@ struct net_conn {
 
 #define NET_CONN_F_ATTRIBUTED 0x1 /* pid/comm/uid/cgroup_id are known */
 #define NET_CONN_F_REPORTED 0x2   /* tcp_connect / tcp_accept already emitted */
+#define NET_CONN_F_CLOSED 0x4     /* closed, but the delete failed: treated as absent */
 
 /* Per-CPU statistics the plugin reports through read_counters(). */
 enum net_stat {
@@ -96,7 +97,8 @@ enum net_stat {
 	NET_STAT_ACCEPT_UNTRACKED = 4,   /* accept() of a connection not seen established */
 	NET_STAT_IGNORED = 5,            /* events dropped by the ignore lists or ipv6 = false */
 	NET_STAT_FILTERED = 6,           /* events dropped by the owner filter ([filter]) */
-	NET_STAT_COUNT = 7,
+	NET_STAT_CONN_DELETE_FAILED = 7, /* deletes at close that failed (entry left as closed) */
+	NET_STAT_COUNT = 8,
 };
 
 /* Owner filter (network.toml [filter]): events of connections whose owner's

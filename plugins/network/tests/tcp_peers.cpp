@@ -154,10 +154,14 @@ void run_server(ChildProcess& self, const ServerSpec& spec) {
   socklen_t len = make_addr(spec.family, spec.address, 0, &ss);
   if (bind(lfd, reinterpret_cast<sockaddr*>(&ss), len) != 0) die("bind");
   if (listen(lfd, 1024) != 0) die("listen");
+  if (spec.spin_accept && fcntl(lfd, F_SETFL, O_NONBLOCK) != 0) die("fcntl");
   uint16_t port = local_port(lfd);
   self.send({port, 0, 0});
   for (int i = 0; i < spec.connections; ++i) {
-    int fd = accept(lfd, nullptr, nullptr);
+    int fd;
+    // The accepted socket is blocking: accept() does not pass O_NONBLOCK on.
+    while ((fd = accept(lfd, nullptr, nullptr)) < 0 && spec.spin_accept && errno == EAGAIN) {
+    }
     if (fd < 0) die("accept");
     uint64_t accepted = now_ns();
     read_exactly(fd, spec.expect_bytes);

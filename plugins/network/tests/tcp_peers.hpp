@@ -45,6 +45,10 @@ struct ServerSpec {
   uint64_t expect_bytes = 0;  // read exactly this much from each client
   uint64_t reply_bytes = 0;   // then write this much
   int connections = 1;
+  // accept() on a non-blocking listener, retried at once on EAGAIN: the
+  // server takes each connection as soon as it is queued, often before the
+  // kernel has moved it from SYN_RECV to ESTABLISHED on the other CPU.
+  bool spin_accept = false;
 };
 
 struct ClientSpec {
