@@ -95,6 +95,23 @@ bool within_10pct(uint64_t seen, uint64_t expected) {
   return diff * 10 <= expected;
 }
 
+// A process whose 2 extra threads burn 200 ms each and are still alive when
+// it exits, the main thread 200 ms more: its process_exit must sum all three.
+// Returns the workload and the event, checked against /proc.
+std::pair<Burn, Json> burn_with_live_threads(LeafHost& host) {
+  Burn b = run_cpu_burn(/*cpu_ms=*/200, /*pages=*/5000, /*threads=*/2);
+  Json d = host.wait_for(process_exit_of(b.pid))["data"];
+  INFO("exit event: " << d.dump());
+  INFO("/proc stat: utime_ns " << b.before_exit.utime_ns << " stime_ns " << b.before_exit.stime_ns
+                               << " min_flt " << b.before_exit.min_flt);
+  // 600 ms of CPU in all (user + system: under qemu's TCG a good share is
+  // charged as system time, 490 ms user + 260 ms system in one 6.1 guest run).
+  CHECK(b.before_exit.utime_ns + b.before_exit.stime_ns >= 500'000'000u);
+  CHECK(within_10pct(d["utime_ns"].get<uint64_t>(), b.before_exit.utime_ns));
+  CHECK(within_10pct(d["min_flt"].get<uint64_t>(), b.before_exit.min_flt));
+  return {b, d};
+}
+
 // Checks a process_exec event for `argv` run by this process as `pid`.
 void check_exec(const Json& d, pid_t pid, const std::vector<std::string>& argv) {
   CHECK(d["pid"] == pid);
@@ -200,16 +217,7 @@ TEST_CASE("a process whose live threads burned CPU: process_exit sums every thre
   auto& host = default_host();
   // 2 extra threads burn 200 ms each and are still alive when the process
   // exits; the main thread burns 200 ms more.
-  Burn b = run_cpu_burn(/*cpu_ms=*/200, /*pages=*/5000, /*threads=*/2);
-  Json d = host.wait_for(process_exit_of(b.pid))["data"];
-  INFO("exit event: " << d.dump());
-  INFO("/proc stat: utime_ns " << b.before_exit.utime_ns << " stime_ns " << b.before_exit.stime_ns
-                               << " min_flt " << b.before_exit.min_flt);
-  // 600 ms of CPU in all (user + system: under qemu's TCG a good share is
-  // charged as system time, 490 ms user + 260 ms system in one 6.1 guest run).
-  CHECK(b.before_exit.utime_ns + b.before_exit.stime_ns >= 500'000'000u);
-  CHECK(within_10pct(d["utime_ns"].get<uint64_t>(), b.before_exit.utime_ns));
-  CHECK(within_10pct(d["min_flt"].get<uint64_t>(), b.before_exit.min_flt));
+  auto [b, d] = burn_with_live_threads(host);
   CHECK(d["is_thread"] == false);
   CHECK(d["pid"] == b.pid);
 }
@@ -292,16 +300,7 @@ TEST_CASE("thread_events = true: thread exits each once, the process's exit sums
 
   // 2 extra threads burn 200 ms each and are alive when the process exits
   // (exit_group() ends them): the process's utime covers all three.
-  Burn b = run_cpu_burn(/*cpu_ms=*/200, /*pages=*/5000, /*threads=*/2);
-  d = host.wait_for(process_exit_of(b.pid))["data"];
-  INFO("exit event: " << d.dump());
-  INFO("/proc stat: utime_ns " << b.before_exit.utime_ns << " stime_ns " << b.before_exit.stime_ns
-                               << " min_flt " << b.before_exit.min_flt);
-  // 600 ms of CPU in all (user + system: under qemu's TCG a good share is
-  // charged as system time, 490 ms user + 260 ms system in one 6.1 guest run).
-  CHECK(b.before_exit.utime_ns + b.before_exit.stime_ns >= 500'000'000u);
-  CHECK(within_10pct(d["utime_ns"].get<uint64_t>(), b.before_exit.utime_ns));
-  CHECK(within_10pct(d["min_flt"].get<uint64_t>(), b.before_exit.min_flt));
+  Burn b = burn_with_live_threads(host).first;
   CHECK(host.matching(process_exit_of(b.pid)).size() == 1);
 }
 
