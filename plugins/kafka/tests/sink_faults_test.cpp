@@ -296,3 +296,71 @@ TEST_CASE("a fatal idempotence error: the producer is recreated and nothing is l
                      << " re-sent unacknowledged");
   sink->close();
 }
+
+// Issue 17, defect 1: acknowledgements served in the same poll() as the
+// all-brokers-down error used to clear the outage at once, so health and
+// leaf_kafka_broker_reachable said 1 for the whole outage.
+TEST_CASE("a broker down mid-stream: unhealthy and unreachable for the whole outage, then back") {
+  MockKafka mock;
+  LoadedSink sink({{"brokers", quoted(mock.bootstrap())}});
+  REQUIRE(sink->open() == Status::Ok);
+  uint64_t next = 0;
+  CHECK(stream_for(sink, next, std::chrono::seconds(2)) == 0);
+  CHECK(sink->healthy() == 1);
+  mock.command("down");
+  // Healthy samples once the outage was first seen, and at its end.
+  size_t unhealthy = 0, healthy_after = 0;
+  for (int i = 0; i < 80; ++i) {
+    stream_for(sink, next, std::chrono::milliseconds(100));
+    if (sink->healthy() == 0)
+      ++unhealthy;
+    else if (unhealthy > 0)
+      ++healthy_after;
+  }
+  auto c = sink.counters();
+  MESSAGE(unhealthy << " of 80 samples unhealthy; " << c["kafka_queue_messages"] << " queued");
+  CHECK(unhealthy > 0);
+  CHECK(healthy_after == 0);
+  CHECK(sink->healthy() == 0);
+  CHECK(c["kafka_broker_reachable"] == 0);
+  CHECK(c["kafka_queue_messages"] > 0);
+  CHECK_FALSE(sink.host().logged("broker reachable again"));
+  mock.command("up");
+  REQUIRE(sink->flush(60000) == Status::Ok);
+  sink->poll();
+  CHECK(sink->healthy() == 1);
+  CHECK(sink.counters()["kafka_broker_reachable"] == 1);
+  CHECK(sink.host().logged("broker reachable again"));
+  check_exactly_once(consume(mock.bootstrap(), kProcessTopic, next), next);
+  sink->close();
+}
+
+// Issue 17, defect 7: a long run of failing produce requests stalled
+// delivery for 30 s without a single log line.
+TEST_CASE("produce requests failing for seconds: the stall is logged, then all delivered once") {
+  MockKafka mock;
+  LoadedSink sink({{"brokers", quoted(mock.bootstrap())},
+                   {"log_interval", "\"1s\""},
+                   {"properties", R"(["max.in.flight.requests.per.connection=1",
+                                     "retry.backoff.ms=20"])"}});
+  REQUIRE(sink->open() == Status::Ok);
+  uint64_t next = 0;
+  CHECK(write_events(sink, next, 100) == 0);
+  REQUIRE(sink->flush(30000) == Status::Ok);
+  std::string errors = "errors 0";
+  for (int i = 0; i < 50; ++i) errors += " NOT_ENOUGH_REPLICAS";
+  mock.command(errors);
+  CHECK(stream_for(sink, next, std::chrono::seconds(1)) == 0);
+  // Until the broker has answered every injected error (or 60 s).
+  for (int i = 0; i < 600 && !sink.host().logged("acknowledgements resumed"); ++i) {
+    sink->poll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(sink.host().logged("Kafka sink: no acknowledgement for "));
+  CHECK(sink.host().logged("messages wait and the broker is connected"));
+  CHECK(sink.host().logged("acknowledgements resumed after "));
+  REQUIRE(sink->flush(60000) == Status::Ok);
+  check_exactly_once(consume(mock.bootstrap(), kProcessTopic, next), next);
+  CHECK(sink->healthy() == 1);
+  sink->close();
+}
