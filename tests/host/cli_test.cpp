@@ -81,7 +81,8 @@ TEST_CASE("--duration runs, then shuts down cleanly with exit 0") {
   CHECK(out.find("--duration reached, shutting down") != std::string::npos);
   CHECK(out.find("\"seq\":5") != std::string::npos);
   CHECK(out.find("\"seq\":6") == std::string::npos);
-  CHECK(out.find("leaf-host stopped: 5 events delivered") != std::string::npos);
+  CHECK(out.find("leaf-host stopped: 5 events passed to the sinks (accepted: jsonl 5)") !=
+        std::string::npos);
 }
 
 TEST_CASE("records that do not fit their schema are counted, dropped and reported") {
@@ -93,7 +94,8 @@ TEST_CASE("records that do not fit their schema are counted, dropped and reporte
     CHECK(out.find("\"type\":\"tick\"") == std::string::npos);
     CHECK(out.find("[ticker] 4 tick records dropped: they do not fit the event schema") !=
           std::string::npos);
-    CHECK(out.find("leaf-host stopped: 0 events delivered") != std::string::npos);
+    CHECK(out.find("leaf-host stopped: 0 events passed to the sinks (accepted: jsonl 0)") !=
+          std::string::npos);
   }
 }
 
@@ -184,4 +186,71 @@ TEST_CASE("SIGHUP applies a changed configuration; a broken or refused one leave
   for (size_t i = seen; i < all.size(); ++i) CHECK(all[i]["data"]["label"] == "two");
   CHECK(host.matching(label_is("three")).empty());
   CHECK(host.matching(label_is("refuse")).empty());
+}
+
+// Issue 17, defects 2 and 7: hostile configurations and arguments.
+TEST_CASE("hostile input: deep TOML, a directory as leaf.toml, huge or non-finite numbers") {
+  std::string out;
+  std::string deep = "[" + std::string("a");
+  for (int i = 0; i < 35000; ++i) deep += ".a";
+  deep += "]\n";
+  CHECK(run_with({{"leaf.toml", deep}}, &out) == 2);
+  CHECK(out.find("leaf.toml:1: refused before parsing: nested 65 tables deep or more") !=
+        std::string::npos);
+
+  CHECK(run_with({{"ticker.toml", "[" + deep.substr(1)}}, &out) == 2);
+  CHECK(out.find("ticker.toml:1: refused before parsing") != std::string::npos);
+
+  CHECK(run_with({{"leaf.toml", "[log]\nmax_size = \"99999999999999999999G\"\n"}}, &out) == 2);
+  CHECK(out.find("leaf.toml:2: key 'log.max_size': expected a size") != std::string::npos);
+
+  for (const char* d : {"nan", "inf", "-inf", "1e300", "1e10"}) {
+    CHECK_MESSAGE(run_with({}, &out, {"--duration", d}) == 2, d);
+    CHECK_MESSAGE(out.find("--duration must be") != std::string::npos, d);
+  }
+
+  {
+    TempDir dir;
+    std::filesystem::create_directories(dir.path() + "/conf.d/leaf.toml");
+    CHECK(run_command(
+              {host_binary(), "--config", dir.path() + "/conf.d", "--plugins-dir", dir.path()},
+              &out) == 2);
+    CHECK(out.find("conf.d/leaf.toml: is a directory, expected a TOML file") != std::string::npos);
+  }
+}
+
+TEST_CASE("log.file in a directory that does not exist is an error, no directory is created") {
+  TempDir dir;
+  std::string missing = dir.path() + "/no/such/dir";
+  std::string out;
+  CHECK(run_with({{"leaf.toml", "[log]\nfile = \"" + missing + "/leaf.log\"\n"}}, &out,
+                 {"--duration", "0.2"}) == 2);
+  CHECK(out.find("cannot open log file " + missing + "/leaf.log: directory " + missing +
+                 " does not exist") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/no"));
+}
+
+TEST_CASE("SIGHUP with a deeply nested file: refused with a message, the running one stays") {
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker.so")};
+  o.config["ticker.toml"] = "interval = \"5ms\"\nlabel = \"one\"\n";
+  LeafHost host(o);
+  host.start();
+  host.wait_for([](const Json& e) { return e["data"].value("label", "") == "one"; });
+  std::string deep = "label = \"two\"\n[a";
+  for (int i = 0; i < 35000; ++i) deep += ".a";
+  std::ofstream(host.config_dir() + "/ticker.toml") << deep << "]\n";
+  size_t before = host.stderr_text().size();
+  kill(host.pid(), SIGHUP);
+  for (int i = 0; i < 500 && host.stderr_text().find("SIGHUP", before) == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(host.stderr_text().find("SIGHUP: configuration refused, the running one stays", before) !=
+        std::string::npos);
+  CHECK(host.stderr_text().find("ticker.toml:2: refused before parsing", before) !=
+        std::string::npos);
+  size_t seen = host.events().size();
+  host.wait_for_count([](const Json&) { return true; }, seen + 5);
+  CHECK(host.stop() == 0);
+  auto all = host.events();
+  for (size_t i = seen; i < all.size(); ++i) CHECK(all[i]["data"]["label"] == "one");
 }
