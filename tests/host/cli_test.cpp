@@ -1,7 +1,9 @@
 // leaf-host's command line, exit codes and configuration errors.
 #include <doctest/doctest.h>
-
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <filesystem>
@@ -274,4 +276,44 @@ TEST_CASE("SIGHUP with a deeply nested file: refused with a message, the running
   CHECK(host.stop() == 0);
   auto all = host.events();
   for (size_t i = seen; i < all.size(); ++i) CHECK(all[i]["data"]["label"] == "one");
+}
+
+// Issue 17, defect 7: run as a user who cannot read tracefs, leaf-host said
+// it was not mounted while --check said it was.
+TEST_CASE("a user who cannot read tracefs is told so, as --check sees it") {
+  TempDir dir;
+  chmod(dir.path().c_str(), 0755);
+  std::filesystem::create_directories(dir.path() + "/plugins");
+  std::filesystem::create_symlink(fake("leaf_ticker.so"), dir.path() + "/plugins/leaf_ticker.so");
+  dir.write("leaf.toml", "[metrics]\nlisten = \"\"\n");
+  chmod((dir.path() + "/leaf.toml").c_str(), 0644);
+  // What the kernel lets uid 65534 see.
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    _exit(access("/sys/kernel/tracing/events", F_OK) == 0 ? 0 : errno == EACCES ? 1 : 2);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  int seen = WEXITSTATUS(status);
+  REQUIRE(seen != 3);
+  std::string out;
+  std::vector<std::string> as_nobody = {
+      "setpriv",  "--reuid=65534",           "--regid=65534", "--clear-groups",       host_binary(),
+      "--config", dir.path() + "/leaf.toml", "--plugins-dir", dir.path() + "/plugins"};
+  auto run = as_nobody;
+  run.insert(run.end(), {"--duration", "0.2"});
+  CHECK(run_command(run, &out) == 0);
+  auto check = as_nobody;
+  check.push_back("--check");
+  std::string report;
+  run_command(check, &report);
+  if (seen == 1) {
+    CHECK(out.find("tracefs at /sys/kernel/tracing is mounted but not readable by uid 65534") !=
+          std::string::npos);
+    CHECK(report.find("tracefs: mounted at /sys/kernel/tracing") != std::string::npos);
+  }
+  CHECK(out.find("tracefs is not mounted") == std::string::npos);
+  CHECK(report.find("tracefs is not mounted") == std::string::npos);
 }
