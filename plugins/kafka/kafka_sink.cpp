@@ -464,8 +464,8 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
             std::to_string(
                 std::chrono::duration_cast<std::chrono::seconds>(now - progress_at_).count()) +
             " s while " + std::to_string(waiting) +
-            " messages wait and the broker is connected; librdkafka is retrying (failed produce "
-            "requests: see kafka_send_errors_total once they time out)");
+            " messages wait and the broker is connected (a slow broker, or produce requests failing "
+            "and retried: kafka_send_errors_total counts those that give up)");
   }
 
   ProducerEvents& events() { return *this; }

@@ -335,32 +335,31 @@ TEST_CASE("a broker down mid-stream: unhealthy and unreachable for the whole out
   sink->close();
 }
 
-// Issue 17, defect 7: a long run of failing produce requests stalled
-// delivery for 30 s without a single log line.
-TEST_CASE("produce requests failing for seconds: the stall is logged, then all delivered once") {
+// Issue 17, defect 7: 1000 injected produce errors stalled delivery for 30 s
+// without a single log line. Any stall of acknowledgements while connected
+// is logged: here a broker that answers 4 s late (the injected errors' own
+// retry timing varies with librdkafka's backoff; a round-trip delay is a
+// stall of known length).
+TEST_CASE("acknowledgements stalled while connected: the stall is logged, then its end") {
   MockKafka mock;
-  LoadedSink sink({{"brokers", quoted(mock.bootstrap())},
-                   {"log_interval", "\"1s\""},
-                   {"properties", R"(["max.in.flight.requests.per.connection=1",
-                                     "retry.backoff.ms=20"])"}});
+  LoadedSink sink({{"brokers", quoted(mock.bootstrap())}, {"log_interval", "\"1s\""}});
   REQUIRE(sink->open() == Status::Ok);
   uint64_t next = 0;
   CHECK(write_events(sink, next, 100) == 0);
   REQUIRE(sink->flush(30000) == Status::Ok);
-  std::string errors = "errors 0";
-  for (int i = 0; i < 50; ++i) errors += " NOT_ENOUGH_REPLICAS";
-  mock.command(errors);
-  CHECK(stream_for(sink, next, std::chrono::seconds(1)) == 0);
-  // Until the broker has answered every injected error (or 60 s).
-  for (int i = 0; i < 600 && !sink.host().logged("acknowledgements resumed"); ++i) {
+  mock.command("rtt 4000");
+  CHECK(stream_for(sink, next, std::chrono::milliseconds(300)) == 0);
+  for (int i = 0; i < 300 && !sink.host().logged("no acknowledgement for "); ++i) {
     sink->poll();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   CHECK(sink.host().logged("Kafka sink: no acknowledgement for "));
   CHECK(sink.host().logged("messages wait and the broker is connected"));
-  CHECK(sink.host().logged("acknowledgements resumed after "));
+  CHECK(sink->healthy() == 1);  // slow is not down
+  mock.command("rtt 0");
   REQUIRE(sink->flush(60000) == Status::Ok);
+  sink->poll();
+  CHECK(sink.host().logged("Kafka sink: acknowledgements resumed after "));
   check_exactly_once(consume(mock.bootstrap(), kProcessTopic, next), next);
-  CHECK(sink->healthy() == 1);
   sink->close();
 }
