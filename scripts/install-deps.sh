@@ -24,6 +24,11 @@ PACKAGES=(
   python3-matplotlib
   # kernel matrix
   qemu-system-x86 busybox-static cpio xz-utils binutils
+  # packaging (scripts/package.sh: CPack DEB, dpkg-shlibdeps, lintian), the
+  # unit check (systemd-analyze), the Debian 12 root file system of the VM
+  # test and the container test's base image (mmdebstrap), images (podman,
+  # runc: crun refuses hybrid cgroups), the manifest test (python3-yaml)
+  dpkg-dev fakeroot lintian help2man systemd mmdebstrap podman runc python3-yaml libcap2-bin
 )
 
 if [ "$(id -u)" -ne 0 ]; then
