@@ -243,6 +243,7 @@ class Bench:
         k = open(os.path.join(conf, "kafka.toml")).read()
         k = re.sub(r'(?m)^enabled = false', 'enabled = true', k)
         k = re.sub(r'(?m)^brokers = .*$', 'brokers = "%s"' % self.bootstrap, k)
+        k = re.sub(r'(?m)^format = .*$', 'format = "%s"' % self.a.kafka_format, k)
         if self.a.kafka_property:
             k = re.sub(r'(?m)^properties = \[\]',
                        'properties = [%s]' % ", ".join(json.dumps(p) for p in self.a.kafka_property), k)
@@ -368,7 +369,7 @@ class Bench:
 
         d = lambda name, **kw: msum(m1, name, **kw) - msum(m0, name, **kw)
         emitted = d("leaf_kernel_events_total")
-        ring_lost = d("leaf_ringbuf_lost_events")
+        ring_lost = d("leaf_ringbuf_lost_events_total")
         generated = emitted + ring_lost
         acked = d("leaf_kafka_messages_total")
         drops = {
@@ -399,13 +400,14 @@ class Bench:
             "target_rate": rate, "rep": rep, "seconds": round(t_gen, 3), "drain_seconds": round(t_drain - t_gen, 3),
             "generated": generated, "emitted": emitted, "acked": acked,
             "broker_appended": None, "consumer_read": cons["messages"],
+            "consumer_events": cons["events"],
             "rate_generated": generated / t_gen, "rate_acked": acked / t_gen,
             "drops": drops, "dropped_counted": counted, "unaccounted": unaccounted,
             "backlog_change": backlog1 - backlog0,
             "loss_pct": 100.0 * (counted + max(unaccounted, 0)) / generated if generated else 0,
             "lost_uncounted_pct": 100.0 * max(unaccounted, 0) / generated if generated else 0,
             "per_type": per_type, "generators": gens, "tick_ops": tick_ops,
-            "tick_events": per_type.get("bench_tick", 0) + d("leaf_ringbuf_lost_events", type="bench_tick"),
+            "tick_events": per_type.get("bench_tick", 0) + d("leaf_ringbuf_lost_events_total", type="bench_tick"),
             "latency_consumer_us": cons["latency_us"],
             "latency_ack_us": {"p50": q(ack_cum, 0.5), "p99": q(ack_cum, 0.99), "p999": q(ack_cum, 0.999),
                                "n": ack_cum.get(float("inf"), 0)},
@@ -554,6 +556,9 @@ def main():
     ap.add_argument("--profile-rate", type=int, default=0, help="events/s for a perf profile (0: none, -1: tick flat out)")
     ap.add_argument("--perf-call-graph", default="none", help="none, fp, dwarf (callers in perf.data)")
     ap.add_argument("--metrics-port", type=int, default=19464)
+    ap.add_argument("--kafka-format", default="json", choices=["json", "json-batch"],
+                    help="the sink's value format (json-batch: many events per Kafka message; "
+                         "the consumer times every event)")
     ap.add_argument("--kafka-property", action="append", default=[],
                     help="extra librdkafka property for the sink (a what-if run), name=value")
     a = ap.parse_args()
