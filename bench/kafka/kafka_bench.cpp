@@ -154,6 +154,8 @@ struct Counters final : leaf::sdk::ICounterVisitor {
     if (n == "kafka_send_errors_total") failed += v;
   }
   void gauge(leaf::sdk::StringView, leaf::sdk::StringView, int64_t) noexcept override {}
+  void histogram(leaf::sdk::StringView, leaf::sdk::StringView,
+                 const leaf::sdk::HistogramView*) noexcept override {}
 };
 
 // The sink, driven as leaf-host drives it.
