@@ -13,6 +13,8 @@
 #include <spdlog/spdlog.h>
 
 #include "config/host_config.hpp"
+#include "host/install_paths.hpp"
+#include "host/kernel_support.hpp"
 #include "host/report.hpp"
 #include "metrics/metrics_service.hpp"
 #include "pipeline/pipeline.hpp"
@@ -30,9 +32,11 @@ namespace leaf::core {
 
 namespace {
 
+// The installed conf.d when there is one. Never the working directory: a
+// daemon running as root must not take its configuration from wherever it
+// was started.
 std::string default_config_path() {
-  if (fs::exists("conf.d")) return "conf.d";
-  if (fs::exists("/etc/leaf/conf.d")) return "/etc/leaf/conf.d";
+  if (fs::exists(installed_config_dir())) return installed_config_dir();
   return {};
 }
 
@@ -111,15 +115,12 @@ int Host::run() {
     return kExitUsage;
   }
   if (config_path.empty())
-    spdlog::info("no configuration given and none in ./conf.d or /etc/leaf/conf.d: using defaults");
+    spdlog::info("no configuration given and none in {}: using defaults", installed_config_dir());
   else
     spdlog::debug("configuration from {}", config_path);
 
   std::string dir = opts_.plugins_dir.empty() ? cfg.host.get_string("plugins_dir") : opts_.plugins_dir;
-  if (dir.empty()) {
-    spdlog::error("no plugins directory: give --plugins-dir DIR or set plugins_dir in leaf.toml");
-    return kExitUsage;
-  }
+  if (dir.empty()) dir = installed_plugins_dir();
 
   std::string hostname = cfg.host.get_string("hostname");
   if (hostname.empty()) hostname = local_hostname();
@@ -138,6 +139,13 @@ int Host::run() {
   if (opts_.list_plugins) {
     print_plugin_list(std::cout, rt_.plugins);
     return kExitOk;
+  }
+
+  // A kernel without BTF or ring buffers: one line naming what it lacks, and
+  // exit 3 (the unit does not restart on it: RestartPreventExitStatus).
+  if (std::string lacks = missing_kernel_support(); !lacks.empty()) {
+    spdlog::error("{}", lacks);
+    return opts_.check ? kExitCheckFailed : kExitNothing;
   }
 
   std::string tracefs_action;
