@@ -264,6 +264,9 @@ std::vector<MetricFamily> Collector::collect() {
       "records the kernel could not put into the ring buffer (full), by plugin and event type");
   f.family("leaf_kernel_events_total", MetricType::Counter,
            "records the kernel put into the ring buffer, by plugin and event type");
+  f.family("leaf_ringbuf_fill_ratio", MetricType::Gauge,
+           "share of the ring buffer holding records not read yet (0..1), by plugin and ring: "
+           "the highest seen when a drain started or at this scrape, since the previous scrape");
   f.family("leaf_events_filtered_total", MetricType::Counter,
            "events dropped by a processor, by plugin and event type");
   f.family("leaf_events_malformed_total", MetricType::Counter,
@@ -333,6 +336,8 @@ std::vector<MetricFamily> Collector::collect() {
         f.counter("leaf_kernel_events_total", "", pt, static_cast<double>(el.first));
         f.counter("leaf_ringbuf_lost_events", "", pt, static_cast<double>(el.second));
       }
+      for (const auto& r : src_.dispatcher->ring_fill(p.get()))
+        f.gauge("leaf_ringbuf_fill_ratio", "", {{"plugin", p->name()}, {"ring", r.ring}}, r.ratio);
       probe->read_counters(&counters);
     } else if (auto* sink = p->sink()) {
       sink->read_counters(&counters);
@@ -395,6 +400,7 @@ std::vector<MetricFamily> Collector::collect() {
                         "leaf_events_performance_total",
                         "leaf_events_metrics_total",
                         "leaf_ringbuf_lost_events",
+                        "leaf_ringbuf_fill_ratio",
                         "leaf_kernel_events_total",
                         "leaf_events_filtered_total",
                         "leaf_events_malformed_total",

@@ -70,6 +70,14 @@ TEST_CASE("process plugin: exec events, kernel counters, BPF run counts and hook
   CHECK(events >= kExecs);
   CHECK(kernel >= events);
   CHECK(after.value("leaf_ringbuf_lost_events", exec) == 0);
+  // Ring-buffer fill per plugin and ring, a share (0..1).
+  int rings = 0;
+  for (const auto& s : after.families.at("leaf_ringbuf_fill_ratio").samples) {
+    CHECK(s.value >= 0);
+    CHECK(s.value <= 1);
+    rings += s.labels.at("plugin") == "process" && !s.labels.at("ring").empty();
+  }
+  CHECK(rings >= 1);
   CHECK(after.value("leaf_events_process_total", exec) == after.value("leaf_events_total", exec));
   CHECK(after.value("leaf_processing_latency_seconds_count", exec) ==
         after.value("leaf_events_total", exec));
