@@ -15,6 +15,9 @@ PACKAGES=(
   doctest-dev nlohmann-json3-dev prometheus-cpp-dev libbenchmark-dev libpcre2-dev
   # test and bench tools
   kcat iproute2 stress-ng procps util-linux python3
+  # monitoring: promtool lints /metrics and tests the alert rules; prometheus
+  # evaluates the Grafana dashboard's queries against a live leaf-host
+  prometheus
   # the Kafka sink tests' independent consumer (json-batch read by a non-librdkafka client)
   python3-kafka python3-lz4
   # bench/e2e report plots (run with /usr/bin/python3)
