@@ -263,9 +263,14 @@ const FieldDesc kTwoFields[] = {
     LEAF_FIELD(two_vars, b, VarChars),
     LEAF_FIELD(two_vars, j, VarJson),
 };
-const EventTypeDesc kTwoType = {
-    "two_vars",       Category::Process, kTwoFields, 3, offsetof(two_vars, tail),
-    sizeof(two_vars), nullptr,           "test"};
+const EventTypeDesc kTwoType = {.name = "two_vars",
+                                .category = Category::Process,
+                                .fields = kTwoFields,
+                                .field_count = 3,
+                                .fixed_size = offsetof(two_vars, tail),
+                                .max_size = sizeof(two_vars),
+                                .key_field = nullptr,
+                                .description = "test"};
 
 // Encodes into a buffer of exactly encode_bound() bytes (AddressSanitizer
 // stops at the first byte written past it); returns whether the message
