@@ -17,6 +17,8 @@ PACKAGES=(
   libcap-dev
   # test and bench tools
   kcat iproute2 stress-ng procps util-linux python3
+  # the Kafka sink tests' independent consumer (json-batch read by a non-librdkafka client)
+  python3-kafka python3-lz4
   # bench/e2e report plots (run with /usr/bin/python3)
   python3-matplotlib
   # kernel matrix

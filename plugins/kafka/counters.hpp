@@ -31,10 +31,10 @@ class Counter {
 // kafka_ack_latency_ns_bucket{<upper bound in ns>} and _sum.
 class AckLatency {
  public:
-  void observe(int64_t ns) {
+  void observe(int64_t ns, uint64_t times = 1) {
     uint64_t v = ns > 0 ? static_cast<uint64_t>(ns) : 0;
-    buckets_[v <= 1 ? 0 : 64 - std::countl_zero(v - 1)].add();
-    sum_ns_.add(v);
+    buckets_[v <= 1 ? 0 : 64 - std::countl_zero(v - 1)].add(times);
+    sum_ns_.add(v * times);
   }
   uint64_t bucket(int i) const { return buckets_[i].get(); }
   uint64_t sum_ns() const { return sum_ns_.get(); }
@@ -46,7 +46,8 @@ class AckLatency {
 };
 
 struct DeliveryCounters {
-  Counter produced;            // accepted into librdkafka's queue
+  Counter produced;            // events accepted into librdkafka's queue
+  Counter batches;             // json-batch messages accepted into librdkafka's queue
   Counter delivered;           // acknowledged by the broker (delivery reports)
   Counter dropped_queue_full;  // refused by write() after the bounded wait (Status::Again)
   Counter resent_queued;       // re-sent after a producer restart; never reached the broker

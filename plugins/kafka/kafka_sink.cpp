@@ -10,15 +10,25 @@
 // locks around the producer for the fatal-error restart. The host calls
 // poll() after every batch and on a timer, which also frees queue space in
 // time; write() polls too while it waits for room.
+//
+// json-batch (format = "json-batch"): write() appends the event to the open
+// batch of its topic and partition (batches.hpp, partitioning.hpp); a batch
+// becomes one Kafka message when it reaches batch.max_bytes or
+// batch.max_events (in write()) or batch.max_age (poll() and a timer of
+// that period). Accounting stays per event.
 #include <librdkafka/rdkafka.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
 #include <leaf/sdk/plugin.hpp>
 #include <memory>
+#include <random>
 #include <string>
 
+#include "batches.hpp"
 #include "counters.hpp"
+#include "partitioning.hpp"
 #include "producer.hpp"
 #include "rate_limit.hpp"
 #include "sink_config.hpp"
@@ -39,7 +49,13 @@ std::string err_label(rd_kafka_resp_err_t err) {
   return name;
 }
 
-class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
+int64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, private ITimerHandler {
  public:
   explicit KafkaSink(IHost* host) : PluginBase(host) {}
   ~KafkaSink() override { producer_.reset(); }
@@ -72,6 +88,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
       case KeyMode::None:
         break;
     }
+    if (batched_) return write_batched(m, cat, key, key_size);
     int64_t ts_ms = static_cast<int64_t>(m->timestamp_ns / 1'000'000);
     rd_kafka_resp_err_t err =
         producer_->produce(cat, key, key_size, m->json.data, m->json.size, ts_ms, m->timestamp_ns);
@@ -87,6 +104,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
     try {
       producer_->poll(0);
       recover_if_fatal();
+      if (batched_) close_aged();
       watch_connectivity();
     } catch (const std::exception& e) {
       log(LogLevel::Error, std::string("Kafka sink: ") + e.what());
@@ -97,16 +115,22 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
     if (!producer_) return Status::Ok;
     return guarded([&] {
       auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-      while (producer_->outstanding() > 0 && Clock::now() < deadline) {
+      auto unbatched = [&] { return batched_ ? batches_.events() : 0; };
+      while ((producer_->outstanding() > 0 || unbatched() > 0) && Clock::now() < deadline) {
+        if (batched_)
+          batches_.for_each_open([&](int c, int32_t p, Batch& b) { hand_over(c, p, b, false); });
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         producer_->poll(static_cast<int>(std::clamp<int64_t>(left.count(), 0, 50)));
         recover_if_fatal();
       }
       int left = producer_->outstanding();
-      if (left > 0)
-        throw PluginError(std::to_string(left) + " Kafka messages not delivered within " +
-                              std::to_string(timeout_ms) + " ms",
-                          Status::Again);
+      if (left > 0 || unbatched() > 0)
+        throw PluginError(
+            std::to_string(left) + " Kafka messages" +
+                (unbatched() ? " and " + std::to_string(unbatched()) + " events in unsent batches"
+                             : std::string()) +
+                " not delivered within " + std::to_string(timeout_ms) + " ms",
+            Status::Again);
     });
   }
 
@@ -114,6 +138,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
     auto none = make_view("");
     v->counter(make_view("kafka_messages_total"), none, counters_.delivered.get());
     v->counter(make_view("kafka_messages_produced_total"), none, counters_.produced.get());
+    if (batched_) v->counter(make_view("kafka_batches_total"), none, counters_.batches.get());
     v->counter(make_view("kafka_messages_dropped_total"), make_view("queue_full"),
                counters_.dropped_queue_full.get());
     v->counter(make_view("kafka_messages_resent_total"), make_view("never_sent"),
@@ -143,6 +168,12 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
     try {
       producer_->poll(0);
       uint64_t lost = producer_->abandon("shutdown");
+      if (batched_) {
+        // flush() handed over what it could; what is still batched is lost.
+        uint64_t unsent = batches_.events();
+        if (unsent) counters_.fail("shutdown", unsent);
+        lost += unsent;
+      }
       if (lost > 0)
         log(LogLevel::Warn, "Kafka sink: " + std::to_string(lost) +
                                 " messages could not be delivered before shutdown");
@@ -162,7 +193,13 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
     hostname_ = to_string(host_->hostname());
     outage_log_.set_interval(std::chrono::nanoseconds(config_.log_interval_ns));
     drop_log_.set_interval(std::chrono::nanoseconds(config_.log_interval_ns));
+    batched_ = config_.format == Format::JsonBatch;
+    if (batched_) partitioning_ = std::make_unique<Partitioning>(config_.partitioner);
     producer_ = std::make_unique<Producer>(config_, counters_, events());
+    // Batches close at their age even when no event comes to close them
+    // (the host polls sinks after every timer). Hosts without timers (the
+    // tests' own) poll on their own.
+    if (batched_) host_->add_timer(static_cast<uint64_t>(config_.batch_max_age_ns), this);
     std::string where =
         config_.brokers.empty() ? "the configured bootstrap servers" : config_.brokers;
     if (config_.connect_check_ns > 0) {
@@ -187,32 +224,141 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
         return producer_->produce(cat, key, key_size, json.data, json.size, ts_ms,
                                   static_cast<uint64_t>(ts_ms) * 1'000'000);
       };
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        // Wait for room once per episode; while the queue stays full, later
-        // messages are dropped at once so the dispatcher keeps up.
-        auto deadline = Clock::now() + std::chrono::nanoseconds(config_.queue_full_wait_ns);
-        do {
-          producer_->poll(dropping_ ? 0 : 1);
-          recover_if_fatal();
-          err = produce();
-        } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !dropping_ && Clock::now() < deadline);
-        if (!err) {
-          if (dropping_) end_drop_episode();
-          return Status::Ok;
-        }
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return drop_queue_full();
-      }
-      if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        recover_if_fatal();
-        err = produce();
-        if (!err) return Status::Ok;
-      }
-      counters_.fail(err_label(err));
-      error_ = std::string("Kafka produce failed: ") + rd_kafka_err2str(err);
-      return Status::Error;
+      return produced_or_refused(retry_produce(err, produce), 1);
     } catch (const std::exception& e) {
       error_ = e.what();
       return Status::Error;
+    }
+  }
+
+  // After produce() failed with `err`: on a full queue, polls for room and
+  // retries for up to queue.full_wait, once per episode (while the queue
+  // stays full, later messages are dropped at once so the dispatcher keeps
+  // up); after a fatal error, recreates the producer and retries once.
+  // produce() must go through producer_ (recreated meanwhile).
+  template <class Produce>
+  rd_kafka_resp_err_t retry_produce(rd_kafka_resp_err_t err, Produce&& produce) {
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      auto deadline = Clock::now() + std::chrono::nanoseconds(config_.queue_full_wait_ns);
+      do {
+        producer_->poll(dropping_ ? 0 : 1);
+        recover_if_fatal();
+        err = produce();
+      } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !dropping_ && Clock::now() < deadline);
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      recover_if_fatal();
+      err = produce();
+    }
+    return err;
+  }
+
+  // What write() answers after a produce() of `events` events returned err.
+  Status produced_or_refused(rd_kafka_resp_err_t err, uint32_t events) {
+    if (!err) {
+      if (dropping_) end_drop_episode();
+      return Status::Ok;
+    }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return drop_queue_full();
+    counters_.fail(err_label(err), events);
+    error_ = std::string("Kafka produce failed: ") + rd_kafka_err2str(err);
+    return Status::Error;
+  }
+
+  // json-batch: the event joins the open batch of its topic and partition.
+  Status write_batched(const SinkMessage* m, int cat, const char* key, size_t key_size) noexcept {
+    try {
+      int32_t count = producer_->partition_count(cat);
+      if (count <= 0) return write_single(m, cat, key, key_size);
+      int32_t p = partitioning_->of_key(producer_->topic(cat), key, key_size, count);
+      if (p < 0) p = sticky_partition(cat, count);
+      Batch& b = batches_.at(cat, p, count);
+      size_t n = m->json.size;
+      // A batch refused on a full queue, or one this event would overflow, goes first.
+      if (b.events() > 0 && (b.refused() || b.size() + n + 1 > config_.batch_max_bytes) &&
+          !hand_over(cat, p, b, true))
+        return drop_queue_full();
+      if (dropping_) end_drop_episode();
+      b.append(m->json.data, n, m->timestamp_ns, b.events() ? 0 : mono_ns(),
+               config_.batch_max_bytes);
+      // Refused on a full queue, it stays (this event is in): see above.
+      if (b.events() >= config_.batch_max_events || b.size() >= config_.batch_max_bytes)
+        hand_over(cat, p, b, true);
+      return Status::Ok;
+    } catch (const std::exception& e) {
+      error_ = e.what();
+      return Status::Error;
+    }
+  }
+
+  // json-batch while the topic's partition count is not known yet (no broker
+  // answered): a batch of one, which librdkafka's partitioner places by the
+  // event's key once it knows the topic, exactly as in the json format.
+  Status write_single(const SinkMessage* m, int cat, const char* key, size_t key_size) {
+    single_.assign(m->json.data, m->json.size);
+    single_ += '\n';
+    int64_t ts_ms = static_cast<int64_t>(m->timestamp_ns / 1'000'000);
+    auto produce = [&] {
+      return producer_->produce_batch(cat, RD_KAFKA_PARTITION_UA, key, key_size, single_.data(),
+                                      single_.size(), false, 1, ts_ms, m->timestamp_ns);
+    };
+    rd_kafka_resp_err_t err = produce();
+    if (err) err = retry_produce(err, produce);
+    return produced_or_refused(err, 1);
+  }
+
+  // Unkeyed events stay on one partition per batch (as librdkafka's sticky
+  // partitioner does with unkeyed messages); the next batch picks another.
+  int32_t sticky_partition(int cat, int32_t count) {
+    int32_t& p = sticky_[cat];
+    if (p < 0 || p >= count) p = static_cast<int32_t>(random_() % static_cast<uint32_t>(count));
+    return p;
+  }
+
+  // Hands a batch to librdkafka as one message. False when the queue stayed
+  // full (after waiting like write() when `wait`): the batch stays, marked,
+  // and goes first once there is room. Any other error fails its events
+  // (counted by reason) and empties it.
+  bool hand_over(int cat, int32_t partition, Batch& b, bool wait) {
+    uint64_t first_ns = b.first_event_ns();
+    auto produce = [&] {
+      return producer_->produce_batch(cat, partition, nullptr, 0, b.data(), b.size(), true,
+                                      b.events(), static_cast<int64_t>(first_ns / 1'000'000),
+                                      first_ns);
+    };
+    rd_kafka_resp_err_t err = produce();
+    if (err == RD_KAFKA_RESP_ERR__FATAL || (err && wait)) err = retry_produce(err, produce);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      b.set_refused();
+      return false;
+    }
+    if (!err) {
+      b.released();
+    } else {
+      counters_.fail(err_label(err), b.events());
+      if (drop_log_.allow())
+        log(LogLevel::Warn, "Kafka sink: a batch of " + std::to_string(b.events()) +
+                                " events could not be produced: " + rd_kafka_err2str(err));
+      b.clear();
+    }
+    if (sticky_[cat] == partition) sticky_[cat] = -1;
+    return true;
+  }
+
+  // Batches older than batch.max_age (and those refused before) go out.
+  void close_aged() {
+    int64_t now = 0;
+    batches_.for_each_open([&](int c, int32_t p, Batch& b) {
+      if (!now) now = mono_ns();
+      if (b.refused() || now - b.opened_ns() >= config_.batch_max_age_ns) hand_over(c, p, b, false);
+    });
+  }
+
+  void on_timer() noexcept override {
+    try {
+      close_aged();
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, std::string("Kafka sink: ") + e.what());
     }
   }
 
@@ -246,19 +392,26 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
                             "); recreating it and re-sending what was not delivered");
     std::vector<Undelivered> undelivered =
         producer_->take_undelivered(to_ms(config_.recovery_wait_ns));
+    std::array<int32_t, kCategories> partitions{};
+    for (size_t c = 0; c < kCategories; ++c) partitions[c] = producer_->partition_count(int(c));
     producer_.reset();
     producer_ = std::make_unique<Producer>(config_, counters_, events());
+    producer_->seed_partition_counts(partitions);
     counters_.restarts.add();
     uint64_t never_sent = 0, unacked = 0;
-    for (const Undelivered& u : undelivered) {
+    for (Undelivered& u : undelivered) {
+      const char* key = u.has_key ? u.key.data() : nullptr;
       rd_kafka_resp_err_t err =
-          producer_->produce(u.category, u.has_key ? u.key.data() : nullptr, u.key.size(),
-                             u.payload.data(), u.payload.size(), u.timestamp_ms);
+          batched_ ? producer_->produce_batch(u.category, u.partition, key, u.key.size(),
+                                              u.payload.data(), u.payload.size(), false, u.events,
+                                              u.timestamp_ms, 0)
+                   : producer_->produce(u.category, key, u.key.size(), u.payload.data(),
+                                        u.payload.size(), u.timestamp_ms);
       if (err) {
-        counters_.fail("resend_" + err_label(err));
+        counters_.fail("resend_" + err_label(err), u.events);
         continue;
       }
-      (u.maybe_persisted ? unacked : never_sent)++;
+      (u.maybe_persisted ? unacked : never_sent) += u.events;
     }
     counters_.resent_queued.add(never_sent);
     counters_.resent_in_flight.add(unacked);
@@ -304,6 +457,12 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents {
   }
 
   SinkConfig config_;
+  bool batched_ = false;  // format = "json-batch"
+  std::unique_ptr<Partitioning> partitioning_;
+  Batches batches_;
+  std::array<int32_t, kCategories> sticky_{-1, -1, -1, -1};
+  std::minstd_rand random_{std::random_device{}()};
+  std::string single_;
   std::string hostname_;
   DeliveryCounters counters_;
   std::unique_ptr<Producer> producer_;

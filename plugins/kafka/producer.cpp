@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <leaf/sdk/plugin.hpp>
 
@@ -31,7 +32,7 @@ LogLevel syslog_to_level(int level) {
 }  // namespace
 
 Producer::Producer(const SinkConfig& config, DeliveryCounters& counters, ProducerEvents& events)
-    : counters_(counters), events_(events) {
+    : counters_(counters), events_(events), batched_(config.format == Format::JsonBatch) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [name, value] : config.properties) {
@@ -61,9 +62,13 @@ Producer::Producer(const SinkConfig& config, DeliveryCounters& counters, Produce
       throw PluginError("topic '" + config.topics[i] + "': " + why, Status::InvalidConfig);
     }
   }
+  if (batched_)
+    partition_counts_ = std::make_unique<PartitionCounts>(
+        rk_, topics_, std::chrono::milliseconds(config.metadata_refresh_ns / 1'000'000));
 }
 
 Producer::~Producer() {
+  partition_counts_.reset();  // its thread uses rk_
   abandon("shutdown");
   for (auto* t : topics_) rd_kafka_topic_destroy(t);
   rd_kafka_destroy(rk_);
@@ -79,20 +84,64 @@ bool Producer::fatal(std::string* reason) const {
 bool Producer::reachable(int timeout_ms, std::string* why) {
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, nullptr, &md, timeout_ms);
+  // The answer covers the topics this producer has handles for.
+  if (md && !err && partition_counts_) partition_counts_->update(*md);
   if (md) rd_kafka_metadata_destroy(md);
   if (err && why) *why = rd_kafka_err2str(err);
   return !err;
 }
 
+rd_kafka_resp_err_t Producer::produce_batch(int category, int32_t partition, const char* key,
+                                            size_t key_size, char* payload, size_t size, bool take,
+                                            uint32_t events, int64_t timestamp_ms,
+                                            uint64_t event_ns) {
+  char count[16];
+  int count_size = std::snprintf(count, sizeof(count), "%u", events);
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(2);
+  rd_kafka_header_add(headers, kFormatHeader, -1, "json-batch", -1);
+  rd_kafka_header_add(headers, kCountHeader, -1, count, count_size);
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_PARTITION(partition),
+      RD_KAFKA_V_MSGFLAGS(take ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_VALUE(payload, size), RD_KAFKA_V_KEY(key, key ? key_size : 0),
+      RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(pack_opaque(category, event_ns)),
+      RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
+  if (err) {
+    rd_kafka_headers_destroy(headers);  // owned by the message only on success
+    return err;
+  }
+  counters_.produced.add(events);
+  counters_.batches.add();
+  return err;
+}
+
+// json-batch messages carry their event count in a header; delivery reports
+// keep the headers, so accounting stays per event.
+uint32_t Producer::events_in(const rd_kafka_message_t* m) const {
+  if (!batched_) return 1;
+  rd_kafka_headers_t* headers = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_header_get_last(headers, kCountHeader, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return 1;
+  uint32_t n = 0;
+  for (size_t i = 0; i < size; ++i) n = n * 10 + (static_cast<const char*>(value)[i] - '0');
+  return n;
+}
+
 void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    self->counters_.delivered.add();
+    uint32_t events = self->events_in(m);
+    self->counters_.delivered.add(events);
     if (uint64_t event_ns = opaque_event_ns(m->_private)) {
+      // A batch is timed from its oldest event, for each of its events.
       timespec now;
       clock_gettime(CLOCK_REALTIME, &now);
-      self->counters_.ack_latency.observe(int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec -
-                                          static_cast<int64_t>(event_ns));
+      self->counters_.ack_latency.observe(
+          int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec - static_cast<int64_t>(event_ns),
+          events);
     }
   } else
     self->failed(m);
@@ -101,9 +150,10 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaqu
 void Producer::failed(const rd_kafka_message_t* m) {
   rd_kafka_msg_status_t status = rd_kafka_message_status(m);
   bool fatal_state = mode_ == Mode::Normal && fatal(nullptr);
+  uint32_t events = events_in(m);
   if (mode_ == Mode::Salvage || fatal_state) {
     if (status == RD_KAFKA_MSG_STATUS_PERSISTED) {
-      counters_.delivered.add();
+      counters_.delivered.add(events);
       return;
     }
     Undelivered u;
@@ -113,12 +163,16 @@ void Producer::failed(const rd_kafka_message_t* m) {
     u.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);
     if (m->key) u.key.assign(static_cast<const char*>(m->key), m->key_len);
     u.payload.assign(static_cast<const char*>(m->payload), m->len);
+    if (batched_) {
+      u.partition = m->partition;
+      u.events = events;
+    }
     salvaged_.push_back(std::move(u));
   } else if (mode_ == Mode::Abandon) {
-    ++abandoned_;
-    counters_.fail(abandon_reason_);
+    abandoned_ += events;
+    counters_.fail(abandon_reason_, events);
   } else {
-    counters_.fail(reason_label(m->err));
+    counters_.fail(reason_label(m->err), events);
   }
 }
 
@@ -159,8 +213,10 @@ uint64_t Producer::abandon(const std::string& reason) {
   rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   drain(1000);
   // Messages salvaged but never handed back are lost too.
-  for (size_t i = 0; i < salvaged_.size(); ++i) counters_.fail(reason);
-  abandoned_ += salvaged_.size();
+  for (const Undelivered& u : salvaged_) {
+    counters_.fail(reason, u.events);
+    abandoned_ += u.events;
+  }
   salvaged_.clear();
   return abandoned_ - before;
 }

@@ -10,10 +10,12 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "counters.hpp"
+#include "partition_counts.hpp"
 #include "sink_config.hpp"
 
 namespace leaf::kafka {
@@ -26,7 +28,13 @@ struct Undelivered {
   int64_t timestamp_ms;
   std::string key;
   std::string payload;
+  int32_t partition = RD_KAFKA_PARTITION_UA;  // json-batch: where it was placed
+  uint32_t events = 1;                        // json-batch: events in the message
 };
+
+// The Kafka headers of a json-batch message.
+inline constexpr const char* kFormatHeader = "leaf.format";
+inline constexpr const char* kCountHeader = "leaf.count";
 
 // What the producer reports to its owner. Called from inside poll(), on the
 // thread that polls.
@@ -59,6 +67,28 @@ class Producer {
         RD_KAFKA_V_END);
     if (!err) counters_.produced.add();
     return err;
+  }
+
+  // json-batch: one message of `events` newline-terminated events on
+  // `partition` (RD_KAFKA_PARTITION_UA: librdkafka's partitioner places it
+  // by `key`), with the format and count headers. take == true hands the
+  // malloc()ed payload to librdkafka (freed by it once sent), but only when
+  // the call succeeds; otherwise it is copied. event_ns: the oldest event's
+  // time.
+  rd_kafka_resp_err_t produce_batch(int category, int32_t partition, const char* key,
+                                    size_t key_size, char* payload, size_t size, bool take,
+                                    uint32_t events, int64_t timestamp_ms, uint64_t event_ns);
+  // json-batch: the partition count of a category's topic (0: not known yet).
+  int32_t partition_count(int category) const {
+    return partition_counts_ ? partition_counts_->get(category) : 0;
+  }
+  const rd_kafka_topic_t* topic(int category) const { return topics_[category]; }
+  // A producer recreated after a fatal error starts with the counts its
+  // predecessor knew.
+  void seed_partition_counts(const std::array<int32_t, kCategories>& counts) {
+    if (partition_counts_)
+      for (size_t c = 0; c < kCategories; ++c)
+        partition_counts_->seed(static_cast<int>(c), counts[c]);
   }
 
   // Serves delivery reports, errors and log lines for up to timeout_ms.
@@ -101,6 +131,7 @@ class Producer {
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
   void failed(const rd_kafka_message_t* m);
+  uint32_t events_in(const rd_kafka_message_t* m) const;
   void drain(int timeout_ms);
 
   rd_kafka_t* rk_ = nullptr;
@@ -111,6 +142,8 @@ class Producer {
   std::string abandon_reason_;
   uint64_t abandoned_ = 0;
   std::vector<Undelivered> salvaged_;
+  bool batched_ = false;
+  std::unique_ptr<PartitionCounts> partition_counts_;  // json-batch only
 };
 
 }  // namespace leaf::kafka

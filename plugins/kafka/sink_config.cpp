@@ -86,6 +86,12 @@ SinkConfig load_config(const sdk::IHost& host) {
   c.recovery_wait_ns = get_int(host, "recovery_wait");
   c.log_interval_ns = get_int(host, "log_interval");
 
+  c.format = get_string(host, "format") == "json-batch" ? Format::JsonBatch : Format::Json;
+  c.batch_max_bytes = static_cast<size_t>(get_int(host, "batch.max_bytes"));
+  c.batch_max_events = static_cast<uint32_t>(get_int(host, "batch.max_events"));
+  c.batch_max_age_ns = get_int(host, "batch.max_age");
+  c.metadata_refresh_ns = get_int(host, "batch.metadata_refresh");
+
   std::string compression = get_string(host, "compression");
   auto& p = c.properties;
   if (!c.brokers.empty()) p.emplace_back("bootstrap.servers", c.brokers);
@@ -116,9 +122,11 @@ SinkConfig load_config(const sdk::IHost& host) {
     p.emplace_back(name, trim(item.substr(eq + 1)));
   }
   bool have_bootstrap = !c.brokers.empty();
-  for (const auto& [name, value] : p)
+  for (const auto& [name, value] : p) {
     if ((name == "bootstrap.servers" || name == "metadata.broker.list") && !value.empty())
       have_bootstrap = true;
+    if (name == "partitioner") c.partitioner = value;  // json-batch partitions the same way
+  }
   if (!have_bootstrap)
     throw PluginError(
         "no Kafka broker configured: set brokers = \"host:9092\" in kafka.toml (or enabled = "

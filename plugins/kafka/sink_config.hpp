@@ -23,6 +23,9 @@ inline int category_index(sdk::Category c) {
 // Which key a category's messages carry.
 enum class KeyMode { Spec, Hostname, EventType, None };
 
+// The value format of the messages.
+enum class Format { Json, JsonBatch };
+
 struct SinkConfig {
   std::string brokers;
   std::array<std::string, kCategories> topics;
@@ -34,6 +37,13 @@ struct SinkConfig {
   int64_t connect_check_ns = 0;
   int64_t recovery_wait_ns = 0;
   int64_t log_interval_ns = 0;
+  Format format = Format::Json;
+  // json-batch
+  size_t batch_max_bytes = 0;
+  uint32_t batch_max_events = 0;
+  int64_t batch_max_age_ns = 0;
+  int64_t metadata_refresh_ns = 0;
+  std::string partitioner = "consistent_random";  // librdkafka's default
 };
 
 // Reads and checks the configuration. Throws sdk::PluginError(InvalidConfig)
