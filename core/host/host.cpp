@@ -171,7 +171,7 @@ int Host::run() {
     security::HostFacts hf = host_facts(cfg, port);
     auto mode = security::parse_keep_mode(cfg.host.get_string("security.keep_capabilities"));
     auto caps = [&](const std::vector<security::PluginFacts>& facts, CheckFormat f) {
-      auto needs = security::capability_needs(kernel_, hf, facts);
+      auto needs = security::capability_needs(kernel_, hf, facts, mode);
       return f == CheckFormat::Json ? security::needs_json(needs, mode, hf)
                                     : security::needs_text(needs, mode, hf);
     };
@@ -373,7 +373,7 @@ std::vector<security::PluginFacts> Host::running_facts() const {
 bool Host::drop_privileges(const LoadedConfig& cfg, int metrics_port) {
   security::HostFacts hf = host_facts(cfg, metrics_port);
   auto mode = security::parse_keep_mode(cfg.host.get_string("security.keep_capabilities"));
-  auto needs = security::capability_needs(kernel_, hf, running_facts());
+  auto needs = security::capability_needs(kernel_, hf, running_facts(), mode);
   security::DropPlan plan;
   if (std::string why = security::drop_privileges(security::plan_drop(needs, mode, hf), &plan);
       !why.empty()) {

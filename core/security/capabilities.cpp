@@ -184,12 +184,4 @@ std::string drop_privileges(const DropPlan& wanted, DropPlan* applied) {
   return {};
 }
 
-RaisedCapabilities::RaisedCapabilities(const DropPlan* plan) : plan_(plan) {
-  if (plan_ && plan_->effective != plan_->permitted) set_proc(plan_->permitted, plan_->permitted);
-}
-
-RaisedCapabilities::~RaisedCapabilities() {
-  if (plan_ && plan_->effective != plan_->permitted) set_proc(plan_->permitted, plan_->effective);
-}
-
 }  // namespace leaf::core::security

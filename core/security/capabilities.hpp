@@ -45,17 +45,4 @@ struct DropPlan {
 // Returns "" or what failed.
 std::string drop_privileges(const DropPlan& plan, DropPlan* applied = nullptr);
 
-// Makes the planned-but-not-effective capabilities effective for a scope
-// (around a reload that may load BPF objects), then lowers them again.
-class RaisedCapabilities {
- public:
-  explicit RaisedCapabilities(const DropPlan* plan);
-  ~RaisedCapabilities();
-  RaisedCapabilities(const RaisedCapabilities&) = delete;
-  RaisedCapabilities& operator=(const RaisedCapabilities&) = delete;
-
- private:
-  const DropPlan* plan_;
-};
-
 }  // namespace leaf::core::security

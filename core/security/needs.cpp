@@ -1,6 +1,7 @@
 #include "security/needs.hpp"
 
 #include <sys/capability.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include <cstdio>
@@ -42,11 +43,15 @@ KernelInfo KernelInfo::read() {
   k.unprivileged_port_start = read_int("/proc/sys/net/ipv4/ip_unprivileged_port_start", 1024);
   k.tracefs_mounted = std::ifstream("/sys/kernel/tracing/events/enable").good() ||
                       std::ifstream("/sys/kernel/debug/tracing/events/enable").good();
+  rlimit r{};
+  k.memlock_unlimited = getrlimit(RLIMIT_MEMLOCK, &r) == 0 && r.rlim_cur == RLIM_INFINITY;
+  for (int c = 0; c < static_cast<int>(cap_max_bits()); ++c)
+    if (cap_get_bound(static_cast<cap_value_t>(c)) == 1) k.bounding.insert(c);
   return k;
 }
 
 std::vector<Need> capability_needs(const KernelInfo& k, const HostFacts& h,
-                                   const std::vector<PluginFacts>& plugins) {
+                                   const std::vector<PluginFacts>& plugins, KeepMode mode) {
   std::vector<Need> out;
   bool any_bpf = false;
   for (const auto& p : plugins) {
@@ -66,7 +71,7 @@ std::vector<Need> capability_needs(const KernelInfo& k, const HostFacts& h,
              "kernel before 6.5 with kernel.unprivileged_bpf_disabled=" +
                  std::to_string(k.unprivileged_bpf_disabled) +
                  ": every bpf() call, also on its own maps (counters, filters at SIGHUP)"});
-      if (k.before(5, 11))
+      if (k.before(5, 11) && !k.memlock_unlimited)
         out.push_back({p.name, CAP_SYS_RESOURCE, Phase::Start,
                        "kernel before 5.11 charges BPF maps to RLIMIT_MEMLOCK (raised to unlimited "
                        "before the drop)"});
@@ -77,8 +82,6 @@ std::vector<Need> capability_needs(const KernelInfo& k, const HostFacts& h,
       out.push_back({p.name, CAP_DAC_READ_SEARCH, Phase::Running,
                      "cgroup id -> path with open_by_handle_at"});
   }
-  out.push_back({"host", CAP_SETPCAP, Phase::Start,
-                 "drop the capabilities it does not keep from the bounding set"});
   if (h.bpf_stats && any_bpf)
     out.push_back({"host", CAP_SYS_ADMIN, Phase::Start, "metrics.bpf_stats: BPF_ENABLE_STATS"});
   if (h.metrics_port > 0 && h.metrics_port < k.unprivileged_port_start)
@@ -92,6 +95,16 @@ std::vector<Need> capability_needs(const KernelInfo& k, const HostFacts& h,
     out.push_back({"host", CAP_DAC_READ_SEARCH, Phase::Running,
                    "as security.user: read root-only configuration and secret files at SIGHUP, "
                    "tracefs for a new plugin"});
+  // Shrinking the bounding set needs CAP_SETPCAP, when it holds more than is kept.
+  CapSet extra;
+  for (int c : k.bounding)
+    if (!plan_drop(out, mode, h).permitted.count(c)) extra.insert(c);
+  if (!extra.empty())
+    out.push_back({"host", CAP_SETPCAP, Phase::Start,
+                   "drop from the bounding set what is not kept (" +
+                       std::string(extra.size() > 4 ? std::to_string(extra.size()) + " capabilities"
+                                                    : cap_list(extra)) +
+                       ")"});
   return out;
 }
 

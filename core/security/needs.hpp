@@ -17,7 +17,8 @@
 //  - security.user / group: CAP_SETUID / CAP_SETGID at start, and after the
 //    switch CAP_DAC_READ_SEARCH while running, to read root-only configuration
 //    and secret files at SIGHUP (and tracefs for a new plugin);
-//  - shrinking the bounding set: CAP_SETPCAP at start.
+//  - shrinking the bounding set (when it holds more than is kept): CAP_SETPCAP
+//    at start.
 #pragma once
 
 #include <set>
@@ -49,6 +50,8 @@ struct KernelInfo {
   int unprivileged_bpf_disabled = 0;  // /proc/sys/kernel/unprivileged_bpf_disabled
   bool tracefs_mounted = true;
   int unprivileged_port_start = 1024;  // /proc/sys/net/ipv4/ip_unprivileged_port_start
+  bool memlock_unlimited = false;  // RLIMIT_MEMLOCK is already unlimited (LimitMEMLOCK=infinity)
+  CapSet bounding;                 // the bounding set leaf-host started with
   static KernelInfo read();
   bool before(int maj, int min) const { return major < maj || (major == maj && minor < min); }
 };
@@ -68,10 +71,11 @@ struct HostFacts {
   std::string user, group;
 };
 
-std::vector<Need> capability_needs(const KernelInfo& k, const HostFacts& h,
-                                   const std::vector<PluginFacts>& plugins);
-
 enum class KeepMode { Reload, Runtime, None };
+
+std::vector<Need> capability_needs(const KernelInfo& k, const HostFacts& h,
+                                   const std::vector<PluginFacts>& plugins, KeepMode mode);
+
 KeepMode parse_keep_mode(const std::string& text);  // the choices are validated by the config
 const char* keep_mode_name(KeepMode m);
 
