@@ -6,6 +6,7 @@
 #include <leaf/sdk/abi.h>
 
 #include "host/host.hpp"
+#include "host/install_paths.hpp"
 #include "runtime/logging.hpp"
 
 #ifndef LEAF_VERSION
@@ -18,6 +19,8 @@ int main(int argc, char** argv) {
   using leaf::core::CliOptions;
   CliOptions o;
   double duration = 0;
+  const std::string conf_dir = leaf::core::installed_config_dir();
+  const std::string plugins_dir = leaf::core::installed_plugins_dir();
   po::options_description desc(
       "leaf-host: an eBPF system probe. Loads probe plugins (leaf_*.so) from a directory,\n"
       "drains their BPF ring buffers and writes every event as JSON to its sinks\n"
@@ -27,11 +30,12 @@ int main(int argc, char** argv) {
       ("help,h", "print this help and exit")
       ("version", "print the version and exit")
       ("config,c", po::value(&o.config)->value_name("PATH"),
-       "a conf.d directory (leaf.toml + <plugin>.toml) or one TOML file; default ./conf.d, "
-       "else /etc/leaf/conf.d")
+       ("a conf.d directory (leaf.toml + <plugin>.toml) or one TOML file; default " + conf_dir +
+        " (built-in defaults when it does not exist)").c_str())
       ("plugins-dir,p", po::value(&o.plugins_dir)->value_name("DIR"),
-       "directory of plugin .so files (overrides plugins_dir in leaf.toml); every plugin "
-       "found there runs unless its <name>.toml says enabled = false")
+       ("directory of plugin .so files (overrides plugins_dir in leaf.toml; default " +
+        plugins_dir + "); every plugin found there runs unless its <name>.toml says "
+        "enabled = false").c_str())
       ("list-plugins", po::bool_switch(&o.list_plugins),
        "list the plugins found, their event types and options, and exit")
       ("check", po::bool_switch(&o.check),

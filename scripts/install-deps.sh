@@ -17,12 +17,20 @@ PACKAGES=(
   libcap-dev
   # test and bench tools
   kcat iproute2 stress-ng procps util-linux python3
+  # monitoring: promtool lints /metrics and tests the alert rules; prometheus
+  # evaluates the Grafana dashboard's queries against a live leaf-host
+  prometheus
   # the Kafka sink tests' independent consumer (json-batch read by a non-librdkafka client)
   python3-kafka python3-lz4
   # bench/e2e report plots (run with /usr/bin/python3)
   python3-matplotlib
   # kernel matrix
   qemu-system-x86 busybox-static cpio xz-utils binutils
+  # packaging (scripts/package.sh: CPack DEB, dpkg-shlibdeps, lintian), the
+  # unit check (systemd-analyze), the Debian 12 root file system of the VM
+  # test and the container test's base image (mmdebstrap), images (podman,
+  # runc: crun refuses hybrid cgroups), the manifest test (python3-yaml)
+  dpkg-dev fakeroot lintian help2man systemd mmdebstrap podman runc python3-yaml libcap2-bin
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -368,7 +368,7 @@ class Bench:
 
         d = lambda name, **kw: msum(m1, name, **kw) - msum(m0, name, **kw)
         emitted = d("leaf_kernel_events_total")
-        ring_lost = d("leaf_ringbuf_lost_events")
+        ring_lost = d("leaf_ringbuf_lost_events_total")
         generated = emitted + ring_lost
         acked = d("leaf_kafka_messages_total")
         drops = {
@@ -405,7 +405,7 @@ class Bench:
             "loss_pct": 100.0 * (counted + max(unaccounted, 0)) / generated if generated else 0,
             "lost_uncounted_pct": 100.0 * max(unaccounted, 0) / generated if generated else 0,
             "per_type": per_type, "generators": gens, "tick_ops": tick_ops,
-            "tick_events": per_type.get("bench_tick", 0) + d("leaf_ringbuf_lost_events", type="bench_tick"),
+            "tick_events": per_type.get("bench_tick", 0) + d("leaf_ringbuf_lost_events_total", type="bench_tick"),
             "latency_consumer_us": cons["latency_us"],
             "latency_ack_us": {"p50": q(ack_cum, 0.5), "p99": q(ack_cum, 0.99), "p999": q(ack_cum, 0.999),
                                "n": ack_cum.get(float("inf"), 0)},

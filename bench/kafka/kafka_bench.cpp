@@ -3,12 +3,21 @@
 // after every batch) against a bare librdkafka producer sending the same
 // 300-byte messages with the same settings, to the same leaf-mock-kafka
 // broker in another process, in the same run. Each rate is measured from the
-// first message to the last acknowledgement. Prints both rates and the ratio.
+// first message to the last acknowledgement, and the process CPU time (all
+// threads, librdkafka's included; the broker runs in another process) per
+// message. Prints both rates, CPU per message and the ratios.
+//
+// --format json-batch: the sink in the batched format (SPEC.md §3).
+// --overload N: the broker goes down after open(): the sink takes N events
+// as fast as write() returns; prints the RSS growth, what the queue holds
+// (kafka_queue_bytes) and what it refused, for the queue.max_size given with
+// --queue-size (default: the sink's).
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <leaf/sdk/abi.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +26,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,7 +69,7 @@ std::vector<Message> make_messages() {
 // leaf-mock-kafka in its own process.
 class MockBroker {
  public:
-  MockBroker() {
+  explicit MockBroker(bool down = false) {
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe");
     pid_ = fork();
@@ -66,7 +77,10 @@ class MockBroker {
       dup2(out[1], 1);
       int devnull = open("/dev/null", O_RDONLY);
       dup2(devnull, 0);
-      execl(LEAF_MOCK_KAFKA_BINARY, "leaf-mock-kafka", "--partitions", "3", nullptr);
+      if (down)
+        execl(LEAF_MOCK_KAFKA_BINARY, "leaf-mock-kafka", "--partitions", "3", "--down", nullptr);
+      else
+        execl(LEAF_MOCK_KAFKA_BINARY, "leaf-mock-kafka", "--partitions", "3", nullptr);
       _exit(127);
     }
     close(out[1]);
@@ -80,6 +94,7 @@ class MockBroker {
     waitpid(pid_, nullptr, 0);
   }
   const std::string& bootstrap() const { return bootstrap_; }
+  void down() { kill(pid_, SIGUSR1); }  // leaf-mock-kafka: every broker down
 
  private:
   pid_t pid_ = -1;
@@ -87,9 +102,27 @@ class MockBroker {
 };
 
 struct Result {
-  double seconds = 0;
+  double seconds = 0, cpu_seconds = 0;
   uint64_t delivered = 0, failed = 0, refused = 0;
 };
+
+double cpu_now() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
+
+long rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return 0;
+}
+
+std::string g_format = "json";
+std::string g_queue_size;  // empty: the sink's default
 
 // The bare producer: the sink's default settings, nothing else.
 Result run_bare(const std::string& bootstrap, const std::vector<Message>& msgs, size_t n) {
@@ -123,6 +156,7 @@ Result run_bare(const std::string& bootstrap, const std::vector<Message>& msgs, 
   if (md) rd_kafka_metadata_destroy(md);
 
   auto start = Clock::now();
+  double cpu0 = cpu_now();
   for (size_t i = 0; i < n; ++i) {
     const Message& m = msgs[i % msgs.size()];
     for (;;) {
@@ -139,6 +173,7 @@ Result run_bare(const std::string& bootstrap, const std::vector<Message>& msgs, 
   rd_kafka_flush(rk, 120000);
   Result r;
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.cpu_seconds = cpu_now() - cpu0;
   r.delivered = counts.ok;
   r.failed = counts.failed;
   rd_kafka_topic_destroy(topic);
@@ -148,22 +183,41 @@ Result run_bare(const std::string& bootstrap, const std::vector<Message>& msgs, 
 
 struct Counters final : leaf::sdk::ICounterVisitor {
   uint64_t delivered = 0, failed = 0;
+  std::map<std::string, int64_t> all;
   void counter(leaf::sdk::StringView name, leaf::sdk::StringView, uint64_t v) noexcept override {
     std::string n(name.data, name.size);
     if (n == "kafka_messages_total") delivered = v;
     if (n == "kafka_send_errors_total") failed += v;
+    all[n] += static_cast<int64_t>(v);
   }
-  void gauge(leaf::sdk::StringView, leaf::sdk::StringView, int64_t) noexcept override {}
+  void gauge(leaf::sdk::StringView name, leaf::sdk::StringView, int64_t v) noexcept override {
+    all[std::string(name.data, name.size)] = v;
+  }
 };
+
+std::map<std::string, std::string> sink_config(const std::string& bootstrap) {
+  std::map<std::string, std::string> c{{"brokers", "\"" + bootstrap + "\""},
+                                       {"client_id", "\"leaf-bench-sink\""},
+                                       {"format", "\"" + g_format + "\""}};
+  if (!g_queue_size.empty()) c["queue.max_size"] = "\"" + g_queue_size + "\"";
+  return c;
+}
+
+leaf::sdk::SinkMessage sink_message(const Message& m, const std::string& type, size_t i) {
+  return leaf::sdk::SinkMessage{
+      sizeof(leaf::sdk::SinkMessage), leaf::sdk::Category::Process,
+      {type.data(), type.size()},     {m.key.data(), m.key.size()},
+      {m.json.data(), m.json.size()}, 1704806400000000000ull + i * 1000000};
+}
 
 // The sink, driven as leaf-host drives it.
 Result run_sink(const leaf::sdk::PluginDescriptor* desc, const std::string& bootstrap,
                 const std::vector<Message>& msgs, size_t n) {
   // A full queue applies back-pressure (like the bare producer's retry)
   // instead of dropping after the default 5 ms; drops are reported.
-  leaf::bench::BenchHost host(desc, {{"brokers", "\"" + bootstrap + "\""},
-                                     {"client_id", "\"leaf-bench-sink\""},
-                                     {"queue.full_wait", "\"10s\""}});
+  auto config = sink_config(bootstrap);
+  config["queue.full_wait"] = "\"10s\"";
+  leaf::bench::BenchHost host(desc, config);
   char err[512] = "";
   auto* sink = static_cast<leaf::sdk::ISink*>(desc->create(&host, err, sizeof(err)));
   if (!sink) throw std::runtime_error(err);
@@ -171,19 +225,15 @@ Result run_sink(const leaf::sdk::PluginDescriptor* desc, const std::string& boot
   const std::string type = "process_exec";
   Result r;
   auto start = Clock::now();
+  double cpu0 = cpu_now();
   for (size_t i = 0; i < n; ++i) {
-    const Message& m = msgs[i % msgs.size()];
-    leaf::sdk::SinkMessage sm{sizeof(sm),
-                              leaf::sdk::Category::Process,
-                              {type.data(), type.size()},
-                              {m.key.data(), m.key.size()},
-                              {m.json.data(), m.json.size()},
-                              1704806400000000000ull + i * 1000000};
+    auto sm = sink_message(msgs[i % msgs.size()], type, i);
     if (sink->write(&sm) != Status::Ok) ++r.refused;
     if ((i + 1) % kBatch == 0) sink->poll();
   }
   Status flushed = sink->flush(120000);
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.cpu_seconds = cpu_now() - cpu0;
   if (flushed != Status::Ok) fprintf(stderr, "  sink flush: %s\n", sink->last_error());
   Counters c;
   sink->read_counters(&c);
@@ -195,10 +245,50 @@ Result run_sink(const leaf::sdk::PluginDescriptor* desc, const std::string& boot
 }
 
 void print(const char* what, const Result& r) {
-  printf("  %-22s %9.0f msg/s  (%llu delivered, %llu failed, %llu refused, %.2f s)\n", what,
-         r.delivered / r.seconds, static_cast<unsigned long long>(r.delivered),
-         static_cast<unsigned long long>(r.failed), static_cast<unsigned long long>(r.refused),
-         r.seconds);
+  printf(
+      "  %-22s %9.0f msg/s  %6.2f us CPU/msg  (%llu delivered, %llu failed, %llu refused, %.2f "
+      "s, %.2f s CPU)\n",
+      what, r.delivered / r.seconds, 1e6 * r.cpu_seconds / std::max<uint64_t>(r.delivered, 1),
+      static_cast<unsigned long long>(r.delivered), static_cast<unsigned long long>(r.failed),
+      static_cast<unsigned long long>(r.refused), r.seconds, r.cpu_seconds);
+}
+
+// No broker: the sink takes n events as fast as write() returns.
+int run_overload(const leaf::sdk::PluginDescriptor* desc, size_t n) {
+  MockBroker broker;
+  auto msgs = make_messages();
+  auto config = sink_config(broker.bootstrap());
+  config["queue.full_wait"] = "\"0s\"";
+  leaf::bench::BenchHost host(desc, config);
+  char err[512] = "";
+  auto* sink = static_cast<leaf::sdk::ISink*>(desc->create(&host, err, sizeof(err)));
+  if (!sink || sink->open() != Status::Ok)
+    throw std::runtime_error(sink ? sink->last_error() : err);
+  broker.down();
+  usleep(200 * 1000);
+  const std::string type = "process_exec";
+  long rss0 = rss_kb();
+  uint64_t refused = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto sm = sink_message(msgs[i % msgs.size()], type, i);
+    if (sink->write(&sm) != Status::Ok) ++refused;
+    if ((i + 1) % kBatch == 0) sink->poll();
+  }
+  long rss1 = rss_kb();
+  Counters c;
+  sink->read_counters(&c);
+  printf(
+      "overload, format %s, queue.max_size %s: %zu events of %zu bytes written with no broker\n"
+      "  queued %lld events (%lld Kafka messages, kafka_queue_bytes %.1f MiB), refused %llu\n"
+      "  RSS %.1f MiB -> %.1f MiB (+%.1f MiB)\n",
+      g_format.c_str(), g_queue_size.empty() ? "default" : g_queue_size.c_str(), n, kMessageSize,
+      static_cast<long long>(c.all["kafka_messages_produced_total"]),
+      static_cast<long long>(c.all["kafka_queue_messages"]), c.all["kafka_queue_bytes"] / 1048576.0,
+      static_cast<unsigned long long>(refused), rss0 / 1024.0, rss1 / 1024.0,
+      (rss1 - rss0) / 1024.0);
+  sink->close();
+  sink->destroy();
+  return 0;
 }
 
 }  // namespace
@@ -207,9 +297,13 @@ int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   size_t n = 1000000;
   int rounds = 3;
+  size_t overload = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--messages")) n = std::strtoull(argv[i + 1], nullptr, 10);
     if (!strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--format")) g_format = argv[i + 1];
+    if (!strcmp(argv[i], "--overload")) overload = std::strtoull(argv[i + 1], nullptr, 10);
+    if (!strcmp(argv[i], "--queue-size")) g_queue_size = argv[i + 1];
   }
   try {
     void* lib = dlopen(LEAF_KAFKA_PLUGIN, RTLD_NOW | RTLD_LOCAL);
@@ -217,13 +311,14 @@ int main(int argc, char** argv) {
     auto* alias = static_cast<void**>(dlsym(lib, leaf::sdk::kEntryPointName));
     if (!alias) throw std::runtime_error("no entry point in leaf_kafka.so");
     auto* desc = reinterpret_cast<leaf::sdk::EntryPoint*>(*alias)();
+    if (overload) return run_overload(desc, overload);
 
     MockBroker broker;
     auto msgs = make_messages();
     printf(
-        "Kafka sink vs bare librdkafka producer: %zu messages of %zu bytes per run,\n"
+        "Kafka sink (format %s) vs bare librdkafka producer: %zu messages of %zu bytes per run,\n"
         "leaf-mock-kafka (another process) at %s, lz4, linger 5 ms, acks=all, idempotent\n",
-        n, kMessageSize, broker.bootstrap().c_str());
+        g_format.c_str(), n, kMessageSize, broker.bootstrap().c_str());
     double best_bare = 0, best_sink = 0;
     for (int round = 1; round <= rounds; ++round) {
       printf("round %d\n", round);
@@ -238,8 +333,10 @@ int main(int argc, char** argv) {
       }
       print("bare librdkafka", bare);
       print("leaf_kafka sink", sink);
-      printf("  sink/bare              %9.1f %%\n",
-             100.0 * (sink.delivered / sink.seconds) / (bare.delivered / bare.seconds));
+      printf("  sink/bare              %9.1f %% of the rate, %.1f %% of the CPU per message\n",
+             100.0 * (sink.delivered / sink.seconds) / (bare.delivered / bare.seconds),
+             100.0 * (sink.cpu_seconds / std::max<uint64_t>(sink.delivered, 1)) /
+                 (bare.cpu_seconds / std::max<uint64_t>(bare.delivered, 1)));
       best_bare = std::max(best_bare, bare.delivered / bare.seconds);
       best_sink = std::max(best_sink, sink.delivered / sink.seconds);
     }

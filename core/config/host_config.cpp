@@ -21,7 +21,8 @@ const ConfigOption kHostOptions[] = {
     {"hostname", OptionType::String, "\"\"", 0, 0, nullptr,
      "name put on every event; empty: the host's name (gethostname)"},
     {"plugins_dir", OptionType::String, "\"\"", 0, 0, nullptr,
-     "directory of plugin .so files when --plugins-dir is not given"},
+     "directory of plugin .so files when --plugins-dir is not given; empty: the installed one "
+     "(--help names it)"},
     {"log.level", OptionType::String, "\"info\"", 0, 0, "trace|debug|info|warn|error",
      "log level (--log-level overrides)"},
     {"log.file", OptionType::String, "\"\"", 0, 0, nullptr,

@@ -15,6 +15,8 @@
 
 #include "config/host_config.hpp"
 #include "config/secrets.hpp"
+#include "host/install_paths.hpp"
+#include "host/kernel_support.hpp"
 #include "host/report.hpp"
 #include "metrics/metrics_service.hpp"
 #include "pipeline/pipeline.hpp"
@@ -34,9 +36,11 @@ namespace leaf::core {
 
 namespace {
 
+// The installed conf.d when there is one. Never the working directory: a
+// daemon running as root must not take its configuration from wherever it
+// was started.
 std::string default_config_path() {
-  if (fs::exists("conf.d")) return "conf.d";
-  if (fs::exists("/etc/leaf/conf.d")) return "/etc/leaf/conf.d";
+  if (fs::exists(installed_config_dir())) return installed_config_dir();
   return {};
 }
 
@@ -122,15 +126,12 @@ int Host::run() {
     return kExitUsage;
   }
   if (config_path.empty())
-    spdlog::info("no configuration given and none in ./conf.d or /etc/leaf/conf.d: using defaults");
+    spdlog::info("no configuration given and none in {}: using defaults", installed_config_dir());
   else
     spdlog::debug("configuration from {}", config_path);
 
   std::string dir = opts_.plugins_dir.empty() ? cfg.host.get_string("plugins_dir") : opts_.plugins_dir;
-  if (dir.empty()) {
-    spdlog::error("no plugins directory: give --plugins-dir DIR or set plugins_dir in leaf.toml");
-    return kExitUsage;
-  }
+  if (dir.empty()) dir = installed_plugins_dir();
 
   std::string hostname = cfg.host.get_string("hostname");
   if (hostname.empty()) hostname = local_hostname();
@@ -154,6 +155,13 @@ int Host::run() {
   }
 
   kernel_ = security::KernelInfo::read();
+  // A kernel without BTF or ring buffers: one line naming what it lacks, and
+  // exit 3 (the unit does not restart on it: RestartPreventExitStatus).
+  if (std::string lacks = missing_kernel_support(); !lacks.empty()) {
+    spdlog::error("{}", lacks);
+    return opts_.check ? kExitCheckFailed : kExitNothing;
+  }
+
   std::string tracefs_action;
   if (std::string why = ensure_tracefs(&tracefs_action); !why.empty())
     spdlog::warn("{}; probes on classic tracepoints cannot attach", why);
@@ -381,9 +389,13 @@ bool Host::drop_privileges(const LoadedConfig& cfg, int metrics_port) {
     return false;
   }
   spdlog::info("capabilities: kept permitted {{{}}}, effective {{{}}} (security.keep_capabilities = "
-               "\"{}\"){}",
+               "\"{}\"){}{}",
                security::cap_list(plan.permitted), security::cap_list(plan.effective),
                security::keep_mode_name(mode),
+               plan.bounding == plan.permitted
+                   ? std::string()
+                   : "; bounding set left as granted, no CAP_SETPCAP (no_new_privs: no exec regains "
+                     "any): {" + security::cap_list(plan.bounding) + "}",
                plan.user.empty() && plan.group.empty()
                    ? std::string()
                    : "; running as uid " + std::to_string(getuid()) + " gid " + std::to_string(getgid()));

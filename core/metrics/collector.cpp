@@ -104,10 +104,9 @@ std::vector<std::pair<uint64_t, uint64_t>> log2_buckets(const Log2Histogram& h) 
 // The label a plugin's counter qualifier is exposed under.
 std::string qualifier_key(const std::string& name) {
   static const std::map<std::string, std::string> keys = {
-      {"kafka_send_errors_total", "reason"},
-      {"kafka_messages_dropped_total", "reason"},
-      {"kafka_messages_resent_total", "state"},
-      {"filter_dropped_total", "rule"},
+      {"kafka_send_errors_total", "reason"},           {"kafka_messages_dropped_total", "reason"},
+      {"kafka_messages_resent_total", "state"},        {"filter_dropped_total", "rule"},
+      {"performance_program_misses_total", "program"},
   };
   auto it = keys.find(name);
   return it == keys.end() ? "type" : it->second;
@@ -177,8 +176,12 @@ void add_plugin_counters(Families& f, const std::string& plugin, const CounterSi
       continue;
     }
     std::string name = "leaf_" + v.name;
+    // Prometheus names counters <name>_total (promtool check metrics says so):
+    // a plugin's counter without the suffix gets it.
+    if (v.is_counter && !ends_with(name, "_total")) name += "_total";
     if (!valid_metric_name(name)) continue;
-    if (host_names.count(name)) name = "leaf_plugin_" + v.name;  // never shadow the host's own
+    if (host_names.count(name))
+      name = "leaf_plugin_" + name.substr(5);  // never shadow the host's own
     MetricType type = v.is_counter ? MetricType::Counter : MetricType::Gauge;
     if (const auto* existing = f.find(name); existing && existing->type != type) continue;
     Labels labels{{"plugin", plugin}};
@@ -230,10 +233,13 @@ std::vector<MetricFamily> Collector::collect() {
              std::string("events of category ") + sdk::category_name(c) +
                  " that reached the sinks, by plugin and event type");
   f.family(
-      "leaf_ringbuf_lost_events", MetricType::Counter,
+      "leaf_ringbuf_lost_events_total", MetricType::Counter,
       "records the kernel could not put into the ring buffer (full), by plugin and event type");
   f.family("leaf_kernel_events_total", MetricType::Counter,
            "records the kernel put into the ring buffer, by plugin and event type");
+  f.family("leaf_ringbuf_fill_ratio", MetricType::Gauge,
+           "share of the ring buffer holding records not read yet (0..1), by plugin and ring: "
+           "the highest seen when a drain started or at this scrape, since the previous scrape");
   f.family("leaf_events_filtered_total", MetricType::Counter,
            "events dropped by a processor, by plugin and event type");
   f.family("leaf_events_malformed_total", MetricType::Counter,
@@ -301,8 +307,10 @@ std::vector<MetricFamily> Collector::collect() {
       for (const auto& [type, el] : kernel) {
         Labels pt{{"plugin", p->name()}, {"type", type}};
         f.counter("leaf_kernel_events_total", "", pt, static_cast<double>(el.first));
-        f.counter("leaf_ringbuf_lost_events", "", pt, static_cast<double>(el.second));
+        f.counter("leaf_ringbuf_lost_events_total", "", pt, static_cast<double>(el.second));
       }
+      for (const auto& r : src_.dispatcher->ring_fill(p.get()))
+        f.gauge("leaf_ringbuf_fill_ratio", "", {{"plugin", p->name()}, {"ring", r.ring}}, r.ratio);
       probe->read_counters(&counters);
     } else if (auto* sink = p->sink()) {
       sink->read_counters(&counters);
@@ -364,7 +372,8 @@ std::vector<MetricFamily> Collector::collect() {
                         "leaf_events_process_total",
                         "leaf_events_performance_total",
                         "leaf_events_metrics_total",
-                        "leaf_ringbuf_lost_events",
+                        "leaf_ringbuf_lost_events_total",
+                        "leaf_ringbuf_fill_ratio",
                         "leaf_kernel_events_total",
                         "leaf_events_filtered_total",
                         "leaf_events_malformed_total",

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "leaf_event.h"
+#include "pipeline/decimal.hpp"
 #include "pipeline/json_writer.hpp"
 
 namespace leaf::core {
@@ -62,13 +63,7 @@ bool is_zero(const FieldDesc& f, const uint8_t* record) {
 }
 
 // IPv4 dotted quad at p, written by hand (inet_ntop is slow).
-char* ipv4_to(char* p, const uint8_t* a) {
-  for (int i = 0; i < 4; ++i) {
-    if (i) *p++ = '.';
-    p = std::to_chars(p, p + 3, a[i]).ptr;
-  }
-  return p;
-}
+char* ipv4_to(char* p, const uint8_t* a) { return decimal::ipv4(p, a); }
 
 char* ip_to(char* p, const uint8_t* a) {
   static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -96,11 +91,11 @@ inline char* write_value(char* p, const FieldDesc& f, const uint8_t* record, int
     case FieldType::U16:
     case FieldType::U32:
     case FieldType::U64:
-    case FieldType::DurationNs: return std::to_chars(p, p + 20, load_unsigned(v, f.size)).ptr;
+    case FieldType::DurationNs: return decimal::u64(p, load_unsigned(v, f.size));
     case FieldType::I8:
     case FieldType::I16:
     case FieldType::I32:
-    case FieldType::I64: return std::to_chars(p, p + 21, load_signed(v, f.size)).ptr;
+    case FieldType::I64: return decimal::i64(p, load_signed(v, f.size));
     case FieldType::Bool:
       if (load_unsigned(v, f.size)) {
         std::memcpy(p, "true", 4);
@@ -128,13 +123,13 @@ inline char* write_value(char* p, const FieldDesc& f, const uint8_t* record, int
       return p;
     case FieldType::MonoTimeNs: {
       uint64_t t = load<uint64_t>(v);
-      return std::to_chars(p, p + 20, t ? t + mono_to_epoch : 0).ptr;
+      return decimal::u64(p, t ? t + mono_to_epoch : 0);
     }
     case FieldType::Enum: {
       uint64_t n = load_unsigned(v, f.size);
       const auto* e = static_cast<const sdk::EnumDesc*>(f.aux);
       if (e && n < e->count && e->names[n]) return quoted(p, e->names[n]);
-      return std::to_chars(p, p + 20, n).ptr;
+      return decimal::u64(p, n);
     }
   }
   std::memcpy(p, "null", 4);
@@ -299,7 +294,7 @@ size_t encode_to(char* out, const CompiledType& c, const uint8_t* record, const 
   const sdk::EventTypeDesc& t = *c.desc;
   RawWriter w(out);
   w.lit(c.prefix);
-  w.u64(load<uint64_t>(record) + ctx.mono_to_epoch_ns);  // header.timestamp_ns
+  w = RawWriter(decimal::u64(w.pos(), load<uint64_t>(record) + ctx.mono_to_epoch_ns));
   w.lit(",\"hostname\":\"");
   w.lit(ctx.hostname);
   w.lit(c.data_prefix);

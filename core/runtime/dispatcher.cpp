@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "leaf_event.h"
+#include "runtime/ring_fill.hpp"
 
 namespace leaf::core {
 
@@ -25,6 +27,7 @@ struct Dispatcher::Ring {
   sdk::IRecordDecoder* decoder = nullptr;
   sdk::IHost* host = nullptr;
   int counters_fd = -1;
+  RingFill fill;
   bool closed = false;
   bool drain_posted = false;
 
@@ -59,7 +62,8 @@ void Dispatcher::kick_drain() {
   if (drain_armed_ || drain_interval_.count() == 0) return;
   if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(io_);
   drain_armed_ = true;
-  drain_timer_->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(drain_interval_));
+  drain_timer_->expires_after(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(drain_interval_));
   drain_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     drain_armed_ = false;
@@ -96,6 +100,7 @@ int Dispatcher::on_sample(void* ctx, void* data, size_t size) {
 }
 
 void Dispatcher::drain(Ring* r) {
+  r->fill.sample();  // two loads: the peak a scrape reports
   batch_left_ = kBatch;
   int n = ring_buffer__consume(r->rb);
   pipeline_.end_batch();
@@ -134,6 +139,9 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   if (reg.counters_map_fd >= 0) {
     r->counters_fd = dup(reg.counters_map_fd);
   }
+  // Without the fill metric the ring still runs (the reason is logged once).
+  if (std::string why = r->fill.open(reg.ringbuf_map_fd); !why.empty())
+    spdlog::warn("[{}] leaf_ringbuf_fill_ratio not available for this ring: {}", plugin, why);
   r->rb = ring_buffer__new(reg.ringbuf_map_fd, &Dispatcher::on_sample, r.get(), nullptr);
   if (!r->rb) return std::string("ring_buffer__new: ") + std::strerror(errno);
   int fd = dup(reg.ringbuf_map_fd);
@@ -158,13 +166,15 @@ void Dispatcher::arm(Ring* r) {
                        });
 }
 
-void Dispatcher::add_timer(Owner owner, std::chrono::nanoseconds interval, std::function<void()> fn) {
+void Dispatcher::add_timer(Owner owner, std::chrono::nanoseconds interval,
+                           std::function<void()> fn) {
   auto t = std::make_unique<Timer>();
   t->owner = owner;
   t->interval = interval;
   t->fn = std::move(fn);
   t->timer = std::make_unique<asio::steady_timer>(io_);
-  t->next = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+  t->next = std::chrono::steady_clock::now() +
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
   Timer* raw = t.get();
   timers_.push_back(std::move(t));
   arm(raw);
@@ -201,6 +211,13 @@ void Dispatcher::remove_owner(Owner owner) {
   timers_.erase(std::remove_if(timers_.begin(), timers_.end(),
                                [owner](const auto& t) { return t->owner == owner; }),
                 timers_.end());
+}
+
+std::vector<Dispatcher::RingFillRatio> Dispatcher::ring_fill(Owner owner) {
+  std::vector<RingFillRatio> out;
+  for (auto& r : rings_)
+    if (r->owner == owner && r->fill.ok()) out.push_back({r->fill.name(), r->fill.take_peak()});
+  return out;
 }
 
 std::vector<Dispatcher::KernelCounts> Dispatcher::kernel_counts(Owner owner) const {

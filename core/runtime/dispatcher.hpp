@@ -52,6 +52,14 @@ class Dispatcher {
   };
   std::vector<KernelCounts> kernel_counts(Owner owner) const;
 
+  // How full each ring of `owner` has been since the previous call: the
+  // highest fill (0..1) seen when a drain started or now (ring_fill.hpp).
+  struct RingFillRatio {
+    std::string ring;
+    double ratio = 0;
+  };
+  std::vector<RingFillRatio> ring_fill(Owner owner);
+
   // While rings deliver, drain them all every `interval` (records submitted
   // without a wakeup wait at most that long); the tick stops once a drain
   // finds nothing and restarts at the next wakeup. 0: no tick.

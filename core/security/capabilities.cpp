@@ -150,11 +150,18 @@ std::string drop_privileges(const DropPlan& wanted, DropPlan* applied) {
   rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
   setrlimit(RLIMIT_MEMLOCK, &unlimited);  // best effort: 5.11+ does not use it
 
+  // The bounding set shrinks to what is kept. Without CAP_SETPCAP (a
+  // non-root user with file capabilities) it cannot, and need not: with
+  // no_new_privs (below) no execve regains anything.
+  CapSet bounding_now;
   for (int c = 0; c < static_cast<int>(cap_max_bits()); ++c)
-    if (!plan.permitted.count(c) && cap_get_bound(static_cast<cap_value_t>(c)) == 1 &&
-        cap_drop_bound(static_cast<cap_value_t>(c)) != 0)
-      return "dropping " + cap_name(c) + " from the bounding set: " + errno_text() +
-             (permitted_now.count(CAP_SETPCAP) ? "" : " (CAP_SETPCAP is not granted)");
+    if (cap_get_bound(static_cast<cap_value_t>(c)) == 1) bounding_now.insert(c);
+  bool can_shrink = held(CAP_EFFECTIVE).count(CAP_SETPCAP) > 0;
+  CapSet bounding_after = can_shrink ? intersect(bounding_now, plan.permitted) : bounding_now;
+  for (int c : bounding_now)
+    if (!bounding_after.count(c) && cap_drop_bound(static_cast<cap_value_t>(c)) != 0)
+      return "dropping " + cap_name(c) + " from the bounding set: " + errno_text();
+  if (applied) applied->bounding = bounding_after;
   if (CAP_AMBIENT_SUPPORTED() && cap_reset_ambient() != 0)
     return "emptying the ambient set: " + errno_text();
   if (!plan.user.empty() || !plan.group.empty())
@@ -168,7 +175,7 @@ std::string drop_privileges(const DropPlan& wanted, DropPlan* applied) {
   ThreadCaps want;
   want.permitted = mask_of(plan.permitted);
   want.effective = mask_of(plan.effective);
-  want.bounding = mask_of(plan.permitted);
+  want.bounding = mask_of(bounding_after);
   DIR* d = opendir("/proc/self/task");
   if (!d) return "cannot list /proc/self/task: " + errno_text();
   std::string bad;

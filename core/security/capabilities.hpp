@@ -29,8 +29,9 @@ struct ThreadCaps {
 bool read_thread_caps(int pid, int tid, ThreadCaps* out);
 
 struct DropPlan {
-  CapSet permitted;         // also the bounding set; inheritable and ambient are emptied
-  CapSet effective;         // a subset of permitted
+  CapSet permitted;  // also the bounding set; inheritable and ambient are emptied
+  CapSet effective;  // a subset of permitted
+  CapSet bounding;   // after a drop: the bounding set left (permitted, unless no CAP_SETPCAP)
   std::string user, group;  // switch to them when not empty
 };
 
@@ -38,7 +39,8 @@ struct DropPlan {
 // (kernels before 5.11 charge BPF maps to it, and without CAP_SYS_RESOURCE it
 // cannot be raised later), switches user and group (keeping the planned
 // capabilities across setuid with PR_SET_KEEPCAPS), empties the ambient and
-// inheritable sets, shrinks the bounding set, sets permitted and effective,
+// inheritable sets, shrinks the bounding set to permitted (when CAP_SETPCAP
+// allows; no_new_privs makes it moot otherwise), sets permitted and effective,
 // sets no_new_privs, and checks every thread of the process holds exactly the
 // planned sets (capabilities are per thread). Capabilities the process was
 // never granted are left out of the plan (*applied: the plan carried out).

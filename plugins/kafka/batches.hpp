@@ -46,6 +46,17 @@ class Batch {
     }
   }
 
+  // Gives back the unused tail of a buffer much larger than its content
+  // (glibc shrinks in place), so that memory queued in librdkafka is what the
+  // queue's bound counts.
+  void shrink_to_fit() {
+    if (capacity_ - size_ < 4096) return;
+    if (char* p = static_cast<char*>(std::realloc(data_, size_))) {
+      data_ = p;
+      capacity_ = size_;
+    }
+  }
+
   // After librdkafka took the buffer: the batch is empty and has none.
   void released() {
     data_ = nullptr;

@@ -46,6 +46,10 @@ class AckLatency {
 };
 
 struct DeliveryCounters {
+  // The reasons every sink can meet are exported at 0 from the start, so
+  // dashboards and rate() see a series before the first failure.
+  DeliveryCounters() : failed_{{"queue_full", 0}, {"msg_timed_out", 0}, {"shutdown", 0}} {}
+
   Counter produced;            // events accepted into librdkafka's queue
   Counter batches;             // json-batch messages accepted into librdkafka's queue
   Counter delivered;           // acknowledged by the broker (delivery reports)

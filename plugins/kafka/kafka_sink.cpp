@@ -152,6 +152,8 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     } catch (...) {
     }
     v->gauge(make_view("kafka_queue_messages"), none, producer_ ? producer_->outstanding() : 0);
+    v->gauge(make_view("kafka_queue_bytes"), none,
+             producer_ ? static_cast<int64_t>(producer_->queued_bytes()) : 0);
     // The ack latency histogram (the host exposes leaf_kafka_ack_latency_seconds).
     for (int i = 0; i < AckLatency::kBuckets; ++i) {
       uint64_t n = counters_.ack_latency.bucket(i);
@@ -321,6 +323,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   // (counted by reason) and empties it.
   bool hand_over(int cat, int32_t partition, Batch& b, bool wait) {
     uint64_t first_ns = b.first_event_ns();
+    b.shrink_to_fit();
     auto produce = [&] {
       return producer_->produce_batch(cat, partition, nullptr, 0, b.data(), b.size(), true,
                                       b.events(), static_cast<int64_t>(first_ns / 1'000'000),

@@ -32,7 +32,10 @@ LogLevel syslog_to_level(int level) {
 }  // namespace
 
 Producer::Producer(const SinkConfig& config, DeliveryCounters& counters, ProducerEvents& events)
-    : counters_(counters), events_(events), batched_(config.format == Format::JsonBatch) {
+    : counters_(counters),
+      events_(events),
+      batched_(config.format == Format::JsonBatch),
+      max_queue_bytes_(config.queue_max_bytes) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [name, value] : config.properties) {
@@ -95,6 +98,8 @@ rd_kafka_resp_err_t Producer::produce_batch(int category, int32_t partition, con
                                             size_t key_size, char* payload, size_t size, bool take,
                                             uint32_t events, int64_t timestamp_ms,
                                             uint64_t event_ns) {
+  uint64_t cost = memory_cost(size, key ? key_size : 0);
+  if (!room_for(cost)) return RD_KAFKA_RESP_ERR__QUEUE_FULL;
   char count[16];
   int count_size = std::snprintf(count, sizeof(count), "%u", events);
   rd_kafka_headers_t* headers = rd_kafka_headers_new(2);
@@ -112,6 +117,7 @@ rd_kafka_resp_err_t Producer::produce_batch(int category, int32_t partition, con
   }
   counters_.produced.add(events);
   counters_.batches.add();
+  queued_add(cost);
   return err;
 }
 
@@ -132,6 +138,7 @@ uint32_t Producer::events_in(const rd_kafka_message_t* m) const {
 
 void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
+  self->queued_sub(self->memory_cost(m->len, m->key ? m->key_len : 0));
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     uint32_t events = self->events_in(m);
     self->counters_.delivered.add(events);

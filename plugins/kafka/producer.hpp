@@ -9,6 +9,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -60,14 +61,33 @@ class Producer {
   // acknowledgement (DeliveryCounters::ack_latency).
   rd_kafka_resp_err_t produce(int category, const char* key, size_t key_size, const char* payload,
                               size_t size, int64_t timestamp_ms, uint64_t event_ns = 0) {
+    uint64_t cost = memory_cost(size, key ? key_size : 0);
+    if (!room_for(cost)) return RD_KAFKA_RESP_ERR__QUEUE_FULL;
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_VALUE(const_cast<char*>(payload), size), RD_KAFKA_V_KEY(key, key ? key_size : 0),
         RD_KAFKA_V_OPAQUE(pack_opaque(category, event_ns)), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
         RD_KAFKA_V_END);
-    if (!err) counters_.produced.add();
+    if (!err) {
+      counters_.produced.add();
+      queued_add(cost);
+    }
     return err;
   }
+
+  // What a queued message costs in memory: its payload and key, and
+  // librdkafka's bookkeeping (rd_kafka_msg_t and allocator overhead),
+  // measured at 176-189 bytes per message with librdkafka 2.0.2 on x86-64
+  // (RSS growth over 200K queued messages of 100, 300 and 1000 bytes).
+  // A json-batch message's two headers add about 240 bytes more (measured
+  // the same way with batches of one).
+  static constexpr uint64_t kMessageOverhead = 192;
+  static constexpr uint64_t kHeadersOverhead = 256;
+  uint64_t memory_cost(size_t size, size_t key_size) const {
+    return size + key_size + kMessageOverhead + (batched_ ? kHeadersOverhead : 0);
+  }
+  // Bytes of memory the queued, unacknowledged messages take (estimated as above).
+  uint64_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
 
   // json-batch: one message of `events` newline-terminated events on
   // `partition` (RD_KAFKA_PARTITION_UA: librdkafka's partitioner places it
@@ -127,6 +147,21 @@ class Producer {
     return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{7};
   }
 
+  // The queue is bounded in memory (queue.max_size): a message that would
+  // pass the bound is refused as on librdkafka's own full queue, unless the
+  // queue is empty (a single message larger than the bound still goes).
+  bool room_for(uint64_t cost) const {
+    uint64_t q = queued_bytes();
+    return q == 0 || q + cost <= max_queue_bytes_;
+  }
+  void queued_add(uint64_t n) {
+    queued_bytes_.store(queued_bytes() + n, std::memory_order_relaxed);
+  }
+  void queued_sub(uint64_t n) {
+    uint64_t q = queued_bytes();
+    queued_bytes_.store(q > n ? q - n : 0, std::memory_order_relaxed);
+  }
+
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
@@ -143,6 +178,9 @@ class Producer {
   uint64_t abandoned_ = 0;
   std::vector<Undelivered> salvaged_;
   bool batched_ = false;
+  uint64_t max_queue_bytes_;
+  // Written on the thread that produces and polls; read by read_counters().
+  std::atomic<uint64_t> queued_bytes_{0};
   std::unique_ptr<PartitionCounts> partition_counts_;  // json-batch only
 };
 

@@ -85,6 +85,7 @@ SinkConfig load_config(const sdk::IHost& host) {
   c.connect_check_ns = get_int(host, "connect_check");
   c.recovery_wait_ns = get_int(host, "recovery_wait");
   c.log_interval_ns = get_int(host, "log_interval");
+  c.queue_max_bytes = static_cast<uint64_t>(get_int(host, "queue.max_size"));
 
   c.format = get_string(host, "format") == "json-batch" ? Format::JsonBatch : Format::Json;
   c.batch_max_bytes = static_cast<size_t>(get_int(host, "batch.max_bytes"));

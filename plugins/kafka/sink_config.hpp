@@ -37,6 +37,7 @@ struct SinkConfig {
   int64_t connect_check_ns = 0;
   int64_t recovery_wait_ns = 0;
   int64_t log_interval_ns = 0;
+  uint64_t queue_max_bytes = 0;  // memory of the queued messages, bookkeeping included
   Format format = Format::Json;
   // json-batch
   size_t batch_max_bytes = 0;

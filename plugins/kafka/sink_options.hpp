@@ -60,8 +60,9 @@ inline constexpr ConfigOption kOptions[] = {
      "idempotent producer: broker-side de-duplication of retries (enable.idempotence)"},
     {"queue.max_messages", OptionType::Int, "1000000", 1, 10'000'000, nullptr,
      "messages the local queue holds while the broker is slow or away"},
-    {"queue.max_size", OptionType::Size, "\"256M\"", 1 << 20, kIntMax * 1024, nullptr,
-     "bytes the local queue holds while the broker is slow or away"},
+    {"queue.max_size", OptionType::Size, "\"64M\"", 1 << 20, kIntMax * 1024, nullptr,
+     "memory the local queue may take while the broker is slow or away: messages and "
+     "librdkafka's bookkeeping (about 190 bytes a message); what does not fit is refused, counted"},
     {"queue.full_wait", OptionType::Duration, "\"5ms\"", 0, 10 * kS, nullptr,
      "how long write() waits for room in a full queue before dropping (counted)"},
     {"delivery_timeout", OptionType::Duration, "\"5m\"", 0, kIntMax* kMs, nullptr,

@@ -71,17 +71,18 @@ class NetworkProbe final : public ProbePluginBase {
       StringView none{"", 0};
       v->gauge(name("network_conn_table_entries"), none, entries);
       v->gauge(name("network_conn_table_capacity"), none, table_size_);
-      v->counter(name("network_conn_table_inserted"), none, inserted);
-      v->counter(name("network_conn_table_deleted"), none, deleted);
-      v->counter(name("network_conn_table_evicted"), none, evicted_);
-      v->counter(name("network_conn_table_insert_failed"), none,
+      v->counter(name("network_conn_table_inserted_total"), none, inserted);
+      v->counter(name("network_conn_table_deleted_total"), none, deleted);
+      v->counter(name("network_conn_table_evicted_total"), none, evicted_);
+      v->counter(name("network_conn_table_insert_failed_total"), none,
                  stats[NET_STAT_CONN_INSERT_FAILED]);
-      v->counter(name("network_conn_table_delete_failed"), none,
+      v->counter(name("network_conn_table_delete_failed_total"), none,
                  stats[NET_STAT_CONN_DELETE_FAILED]);
-      v->counter(name("network_close_unattributed"), none, stats[NET_STAT_CLOSE_UNATTRIBUTED]);
-      v->counter(name("network_accept_untracked"), none, stats[NET_STAT_ACCEPT_UNTRACKED]);
-      v->counter(name("network_events_ignored"), none, stats[NET_STAT_IGNORED]);
-      v->counter(name("network_events_filtered_in_kernel"), none, stats[NET_STAT_FILTERED]);
+      v->counter(name("network_close_unattributed_total"), none,
+                 stats[NET_STAT_CLOSE_UNATTRIBUTED]);
+      v->counter(name("network_accept_untracked_total"), none, stats[NET_STAT_ACCEPT_UNTRACKED]);
+      v->counter(name("network_events_ignored_total"), none, stats[NET_STAT_IGNORED]);
+      v->counter(name("network_events_filtered_in_kernel_total"), none, stats[NET_STAT_FILTERED]);
     } catch (...) {
     }
   }

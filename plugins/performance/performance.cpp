@@ -85,14 +85,17 @@ class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
     if (!reader_) return;
     try {
       leaf_perf_cpu_stats total = reader_->cumulative();
-      visitor->counter(make_view("context_switches"), make_view(""), total.context_switches);
-      visitor->counter(make_view("preemptions"), make_view(""), total.preemptions);
-      visitor->counter(make_view("irqs"), make_view(""), total.irq_count);
-      visitor->counter(make_view("softirqs"), make_view(""), total.softirq_count);
+      visitor->counter(make_view("performance_context_switches_total"), make_view(""),
+                       total.context_switches);
+      visitor->counter(make_view("performance_preemptions_total"), make_view(""),
+                       total.preemptions);
+      visitor->counter(make_view("performance_irqs_total"), make_view(""), total.irq_count);
+      visitor->counter(make_view("performance_softirqs_total"), make_view(""), total.softirq_count);
       for (uint32_t i = 0; i < PERF_RAW_TYPES; ++i)
-        visitor->counter(make_view("raw_suppressed"), make_view(kRawTypeNames[i]),
+        visitor->counter(make_view("performance_raw_suppressed_total"), make_view(kRawTypeNames[i]),
                          total.raw_suppressed[i]);
-      visitor->counter(make_view("runq_untracked"), make_view(""), total.runq_untracked);
+      visitor->counter(make_view("performance_runq_untracked_total"), make_view(""),
+                       total.runq_untracked);
       // Runs the kernel skipped because the program was already running on
       // that CPU (its recursion guard): events these aggregates never saw.
       bpf_program* prog;
@@ -102,12 +105,15 @@ class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
         bpf_prog_info info{};
         uint32_t len = sizeof(info);
         if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
-          visitor->counter(make_view("program_misses"), make_view(bpf_program__name(prog)),
-                           info.recursion_misses);
+          visitor->counter(make_view("performance_program_misses_total"),
+                           make_view(bpf_program__name(prog)), info.recursion_misses);
       }
-      visitor->counter(make_view("snapshots"), make_view("perf_stats"), snapshots_);
-      visitor->counter(make_view("snapshot_errors"), make_view("perf_stats"), snapshot_errors_);
-      visitor->counter(make_view("snapshots_truncated"), make_view("perf_stats"), truncated_);
+      visitor->counter(make_view("performance_snapshots_total"), make_view("perf_stats"),
+                       snapshots_);
+      visitor->counter(make_view("performance_snapshot_errors_total"), make_view("perf_stats"),
+                       snapshot_errors_);
+      visitor->counter(make_view("performance_snapshots_truncated_total"), make_view("perf_stats"),
+                       truncated_);
     } catch (...) {
     }
   }

@@ -27,15 +27,15 @@ struct StatName {
   const char* name;
 };
 constexpr StatName kStatNames[] = {
-    {PROCESS_STAT_TABLE_INSERT_FAILED, "process_table_insert_failed"},
-    {PROCESS_STAT_TABLE_INSERTED, "process_table_inserted"},
-    {PROCESS_STAT_TABLE_REMOVED, "process_table_removed"},
-    {PROCESS_STAT_TABLE_REPLACED, "process_table_replaced"},
-    {PROCESS_STAT_CMDLINE_TRUNCATED, "process_cmdline_truncated"},
-    {PROCESS_STAT_CMDLINE_READ_FAILED, "process_cmdline_read_failed"},
-    {PROCESS_STAT_THREAD_WALK_CUT, "process_exit_thread_walk_cut"},
-    {PROCESS_STAT_USAGE_RACED, "process_exit_usage_raced"},
-    {PROCESS_STAT_FILTERED, "process_events_filtered_in_kernel"},
+    {PROCESS_STAT_TABLE_INSERT_FAILED, "process_table_insert_failed_total"},
+    {PROCESS_STAT_TABLE_INSERTED, "process_table_inserted_total"},
+    {PROCESS_STAT_TABLE_REMOVED, "process_table_removed_total"},
+    {PROCESS_STAT_TABLE_REPLACED, "process_table_replaced_total"},
+    {PROCESS_STAT_CMDLINE_TRUNCATED, "process_cmdline_truncated_total"},
+    {PROCESS_STAT_CMDLINE_READ_FAILED, "process_cmdline_read_failed_total"},
+    {PROCESS_STAT_THREAD_WALK_CUT, "process_exit_thread_walk_cut_total"},
+    {PROCESS_STAT_USAGE_RACED, "process_exit_usage_raced_total"},
+    {PROCESS_STAT_FILTERED, "process_events_filtered_in_kernel_total"},
 };
 static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == PROCESS_STAT_COUNT);
 

@@ -3,7 +3,8 @@
 # Builds leaf_<name>.so, a Leaf plugin module: hidden visibility (only the
 # entry point is exported), no unique symbols (so it can unload), each BPF
 # program compiled and its skeleton linked in, so the .so carries its own
-# BPF object. The module lands in LEAF_PLUGIN_OUTPUT_DIR when set.
+# BPF object. The module lands in LEAF_PLUGIN_OUTPUT_DIR when set, and is
+# installed (component leaf) into LEAF_PLUGIN_INSTALL_DIR when set.
 include_guard(GLOBAL)
 include("${CMAKE_CURRENT_LIST_DIR}/LeafBpf.cmake")
 
@@ -19,6 +20,9 @@ function(leaf_add_plugin name)
     VISIBILITY_INLINES_HIDDEN ON)
   if(LEAF_PLUGIN_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${LEAF_PLUGIN_OUTPUT_DIR}")
+  endif()
+  if(LEAF_PLUGIN_INSTALL_DIR)
+    install(TARGETS ${target} LIBRARY DESTINATION "${LEAF_PLUGIN_INSTALL_DIR}" COMPONENT leaf)
   endif()
   target_compile_options(${target} PRIVATE $<$<CXX_COMPILER_ID:GNU>:-fno-gnu-unique>)
   target_link_options(${target} PRIVATE -Wl,--no-undefined)

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -42,6 +43,26 @@ TEST_CASE("--help explains and exits 0; a bad option exits 2") {
   CHECK(out.rfind("leaf-host 0.1.0 (plugin ABI 1.0)", 0) == 0);
   CHECK(run_command({host_binary(), "--duration", "-1"}, &out) == 2);
   CHECK(run_command({host_binary(), "--log-level", "loud"}, &out) == 2);
+}
+
+TEST_CASE("the installed directories are the defaults, and --help names them") {
+  const std::string conf_dir = LEAF_TEST_INSTALLED_CONFIG_DIR;
+  const std::string plugins_dir = LEAF_TEST_INSTALLED_PLUGINS_DIR;
+  std::string out;
+  REQUIRE(run_command({host_binary(), "--help"}, &out) == 0);
+  std::string help;  // the text with its line wrapping undone
+  for (char c : out)
+    if (!std::isspace(static_cast<unsigned char>(c))) help += c;
+    else if (!help.empty() && help.back() != ' ') help += ' ';
+  CHECK(help.find("default " + conf_dir) != std::string::npos);
+  CHECK(help.find("default " + plugins_dir) != std::string::npos);
+  // No --plugins-dir and plugins_dir = "": the installed directory is used.
+  if (!std::filesystem::exists(plugins_dir)) {
+    TempDir dir;
+    dir.write("leaf.toml", "plugins_dir = \"\"\n");
+    CHECK(run_command({host_binary(), "--config", dir.path() + "/leaf.toml"}, &out) == 3);
+    CHECK(out.find(plugins_dir) != std::string::npos);
+  }
 }
 
 TEST_CASE("configuration errors exit 2 naming file, line and key") {

@@ -195,7 +195,7 @@ HostOptions options(int metrics_port, const std::string& security = "") {
   return o;
 }
 
-const std::string kFiltered = "leaf_process_events_filtered_in_kernel{plugin=\"process\"} ";
+const std::string kFiltered = "leaf_process_events_filtered_in_kernel_total{plugin=\"process\"} ";
 
 // Events flow, /metrics answers, and a SIGHUP filter change reaches the kernel.
 void prove_it_works(LeafHost& host, const Programs& p, int port) {

@@ -69,7 +69,15 @@ TEST_CASE("process plugin: exec events, kernel counters, BPF run counts and hook
   double kernel = after.value("leaf_kernel_events_total", exec) - kernel0;
   CHECK(events >= kExecs);
   CHECK(kernel >= events);
-  CHECK(after.value("leaf_ringbuf_lost_events", exec) == 0);
+  CHECK(after.value("leaf_ringbuf_lost_events_total", exec) == 0);
+  // Ring-buffer fill per plugin and ring, a share (0..1).
+  int rings = 0;
+  for (const auto& s : after.families.at("leaf_ringbuf_fill_ratio").samples) {
+    CHECK(s.value >= 0);
+    CHECK(s.value <= 1);
+    rings += s.labels.at("plugin") == "process" && !s.labels.at("ring").empty();
+  }
+  CHECK(rings >= 1);
   CHECK(after.value("leaf_events_process_total", exec) == after.value("leaf_events_total", exec));
   CHECK(after.value("leaf_processing_latency_seconds_count", exec) ==
         after.value("leaf_events_total", exec));
@@ -91,7 +99,7 @@ TEST_CASE("process plugin: exec events, kernel counters, BPF run counts and hook
   CHECK(after.sum("leaf_bpf_program_run_seconds_total", {{"plugin", "process"}}) > 0);
   CHECK(after.sum("leaf_bpf_program_runs_total", {{"plugin", "unknown"}}) == 0);
   // The network plugin's own counters (connection table, evictions).
-  CHECK(after.has_family("leaf_network_conn_table_evicted"));
+  CHECK(after.has_family("leaf_network_conn_table_evicted_total"));
   CHECK(after.value("leaf_network_conn_table_capacity", {{"plugin", "network"}}) > 0);
 
   // Every name the dashboard uses exists (with these plugins loaded).

@@ -137,7 +137,7 @@ TEST_CASE("ticker: /metrics counts exactly the events generated, in valid exposi
   for (const char* name :
        {"leaf_events_total", "leaf_events_network_total", "leaf_events_process_total",
         "leaf_events_performance_total", "leaf_kafka_messages_total",
-        "leaf_kafka_send_errors_total", "leaf_ringbuf_lost_events",
+        "leaf_kafka_send_errors_total", "leaf_ringbuf_lost_events_total",
         "leaf_processing_latency_seconds", "leaf_cpu_usage_percent", "leaf_memory_usage_bytes"})
     CHECK_MESSAGE(e.has_family(name), name);
 

@@ -407,7 +407,7 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
   {
     std::string metrics = scrape(metrics_port);
     INFO(metrics);
-    CHECK(metrics.find("leaf_process_events_filtered_in_kernel{plugin=\"process\"} 4\n") !=
+    CHECK(metrics.find("leaf_process_events_filtered_in_kernel_total{plugin=\"process\"} 4\n") !=
           std::string::npos);
     // Nothing reached the core's filter.
     CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",rule=\"comm\"} 0\n") !=
@@ -430,9 +430,9 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
   run(nullptr, p.path("leafpfx_one"));
   sync_with(host, p, nullptr);
   CHECK(count(host, with_comm("leafpfx_one")) == 0);
-  CHECK(
-      scrape(metrics_port).find("leaf_process_events_filtered_in_kernel{plugin=\"process\"} 8\n") !=
-      std::string::npos);
+  CHECK(scrape(metrics_port)
+            .find("leaf_process_events_filtered_in_kernel_total{plugin=\"process\"} 8\n") !=
+        std::string::npos);
   REQUIRE(host.stop() == 0);
 }
 
@@ -455,12 +455,13 @@ TEST_CASE("in-kernel filter of the network plugin: by the connection owner's com
   std::filesystem::create_symlink(LEAF_TEST_CONNECTOR, keep);
   HostOptions o = options();
   const int metrics_port = free_port();
-  o.config["leaf.toml"] = std::string(kLeafToml) + "[metrics]\nlisten = \"127.0.0.1:" +
-                          std::to_string(metrics_port) + "\"\n";
+  o.config["leaf.toml"] = std::string(kLeafToml) +
+                          "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) +
+                          "\"\n";
   o.config["network.toml"] = "[filter]\ndrop_comms = [\"leaf_test_conne\"]\n";
   LeafHost host(o);
   host.start();
-  const std::string series = "leaf_network_events_filtered_in_kernel{plugin=\"network\"}";
+  const std::string series = "leaf_network_events_filtered_in_kernel_total{plugin=\"network\"}";
 
   pid_t dropped = spawn_in(nullptr, {LEAF_TEST_CONNECTOR, listener.port()});
   REQUIRE(wait_for_exit(dropped) == 0);

@@ -131,6 +131,7 @@ void same_partitions_as_json(const std::string& partitioner) {
   CHECK(c["kafka_messages_total"] == kEvents);
   CHECK(c["kafka_batches_total"] == static_cast<int64_t>(records.size()));
   CHECK(c["kafka_queue_messages"] == 0);
+  CHECK(c["kafka_queue_bytes"] == 0);
 
   // An independent client reads the same messages, headers and values.
   auto py = consume_batches_python(mock.bootstrap(), "leaf.batch", records.size());

@@ -505,7 +505,7 @@ TEST_CASE("many short connections: none missing, none reported twice") {
 // move to ESTABLISHED on the other CPU has run tcp_close's program: the
 // accept path and the establishment then race to add the connection's
 // entry, and the one with the process must win (counted in
-// network_accept_untracked, printed with the other counters).
+// network_accept_untracked_total, printed with the other counters).
 TEST_CASE("a server taking connections as they are queued: every close keeps its process") {
   ServerSpec s;
   s.spin_accept = true;

@@ -106,7 +106,7 @@ TEST_CASE("pipe ping-pong: switches cover 2N and the pair's voluntary switches m
   });
   auto counters = host.plugin_counters();
   INFO("snapshot: " << snap.dump());
-  CHECK(counters["raw_suppressed/context_switch"] == 0);
+  CHECK(counters["performance_raw_suppressed_total/context_switch"] == 0);
   CHECK(host.ring_counters(PERF_EVENT_CONTEXT_SWITCH).lost == 0);
   CHECK(records > 0);
 
@@ -144,7 +144,8 @@ TEST_CASE("softirq and IRQ counts agree with /proc/softirqs and /proc/interrupts
   auto irq_after1 = read_interrupts();
   INFO("snapshot: " << snap.dump());
   for (const auto& [name, value] : host.plugin_counters())
-    if (name.rfind("program_misses/", 0) == 0 && value) MESSAGE(name << " " << value);
+    if (name.rfind("performance_program_misses_total/", 0) == 0 && value)
+      MESSAGE(name << " " << value);
 
   // Softirqs: per vector, in total and per CPU.
   std::vector<uint32_t> cpu_ids;
@@ -280,12 +281,12 @@ TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {
 
   double seconds = static_cast<double>(t_end - t_start) / 1e9;
   uint64_t cpus = static_cast<uint64_t>(libbpf_num_possible_cpus());
-  uint64_t switches = counters["context_switches/"];
-  uint64_t suppressed = counters["raw_suppressed/context_switch"];
+  uint64_t switches = counters["performance_context_switches_total/"];
+  uint64_t suppressed = counters["performance_raw_suppressed_total/context_switch"];
   INFO("seconds " << seconds << ", cpus " << cpus << ", switches " << switches << ", emitted "
                   << ring.emitted << ", lost " << ring.lost << ", suppressed " << suppressed
                   << ", records read " << records);
-  CHECK(before["context_switches/"] >= 2 * n);
+  CHECK(before["performance_context_switches_total/"] >= 2 * n);
   // The bucket: never more than the rate over the run on every CPU, plus
   // each CPU's initial burst.
   CHECK(static_cast<double>(ring.emitted + ring.lost) <=

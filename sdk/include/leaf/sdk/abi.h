@@ -20,12 +20,12 @@
 // until every object made from it is gone.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
-
 #include <leaf/sdk/config.h>
 #include <leaf/sdk/schema.h>
 #include <leaf/sdk/types.h>
+
+#include <cstddef>
+#include <cstdint>
 
 namespace leaf::sdk {
 
@@ -73,8 +73,8 @@ class IRecordDecoder {
 };
 
 struct RingBufferRegistration {
-  uint32_t struct_size;          // sizeof(RingBufferRegistration)
-  int32_t ringbuf_map_fd;        // BPF_MAP_TYPE_RINGBUF
+  uint32_t struct_size;    // sizeof(RingBufferRegistration)
+  int32_t ringbuf_map_fd;  // BPF_MAP_TYPE_RINGBUF
   // BPF_MAP_TYPE_PERCPU_ARRAY indexed by event type index with values of
   // struct leaf_type_counters (bpf/leaf_event.h), or -1 for none. The host
   // sums it per CPU and reports emitted and lost records per event type.
@@ -90,6 +90,8 @@ struct RingBufferRegistration {
 // Visitor through which a plugin reports its own counters (kernel table
 // usage, evictions, suppressed events...). `name` is a metric-style name
 // without the leaf_ prefix, `label` an optional qualifier (an event type).
+// /metrics shows leaf_<name>{plugin=...}; a counter's name gets the _total
+// suffix Prometheus expects when it does not end with it already.
 class ICounterVisitor {
  public:
   virtual void counter(StringView name, StringView label, uint64_t value) noexcept = 0;
@@ -137,8 +139,7 @@ class IHost {
   // record has the layout its EventTypeDesc describes, starting with a
   // leaf_event_header whose timestamp is CLOCK_MONOTONIC nanoseconds.
   // Dispatcher thread only (decoders, timers, start()).
-  virtual Status emit(const EventTypeDesc* type, const uint8_t* record,
-                      uint32_t size) noexcept = 0;
+  virtual Status emit(const EventTypeDesc* type, const uint8_t* record, uint32_t size) noexcept = 0;
 
   // Calls handler->on_timer() every interval_ns on the dispatcher thread
   // until the plugin is stopped.
@@ -219,12 +220,12 @@ class IProbePlugin : public IPluginObject {
 
 // A read-only view of one decoded event.
 struct EventView {
-  uint32_t struct_size;        // sizeof(EventView)
-  const EventTypeDesc* type;   // schema of `record`
-  const uint8_t* record;       // starts with leaf_event_header
-  uint32_t size;               // bytes in record
-  uint64_t timestamp_ns;       // nanoseconds since the Unix epoch
-  StringView plugin;           // the plugin that produced it
+  uint32_t struct_size;       // sizeof(EventView)
+  const EventTypeDesc* type;  // schema of `record`
+  const uint8_t* record;      // starts with leaf_event_header
+  uint32_t size;              // bytes in record
+  uint64_t timestamp_ns;      // nanoseconds since the Unix epoch
+  StringView plugin;          // the plugin that produced it
 };
 
 // Edits that processors make to an event. Strings are copied; the views
@@ -271,12 +272,12 @@ class IProcessor : public IPluginObject {
 
 // One encoded event as it leaves the host.
 struct SinkMessage {
-  uint32_t struct_size;      // sizeof(SinkMessage)
+  uint32_t struct_size;  // sizeof(SinkMessage)
   Category category;
-  StringView event_type;     // data.type, e.g. "process_exec"
-  StringView key;            // partitioning key (SPEC.md §3)
-  StringView json;           // the whole message, no trailing newline
-  uint64_t timestamp_ns;     // event time, ns since the Unix epoch
+  StringView event_type;  // data.type, e.g. "process_exec"
+  StringView key;         // partitioning key (SPEC.md §3)
+  StringView json;        // the whole message, no trailing newline
+  uint64_t timestamp_ns;  // event time, ns since the Unix epoch
 };
 
 class ISink : public IPluginObject {
@@ -309,11 +310,11 @@ struct PluginDescriptor {
   // anything else to decide whether it can read the rest.
   uint32_t abi_major;
   uint32_t abi_minor;
-  uint32_t struct_size;      // sizeof(PluginDescriptor) in the plugin's SDK
+  uint32_t struct_size;  // sizeof(PluginDescriptor) in the plugin's SDK
   PluginKind kind;
-  const char* name;          // [a-z0-9_]+; names the config file <name>.toml
-  const char* version;       // the plugin's own version
-  const char* description;   // one line
+  const char* name;             // [a-z0-9_]+; names the config file <name>.toml
+  const char* version;          // the plugin's own version
+  const char* description;      // one line
   const ConfigOption* options;  // declared configuration keys
   uint32_t option_count;
   // Creates the plugin object: an IProbePlugin*, IProcessor* or ISink* as
