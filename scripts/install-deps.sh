@@ -19,7 +19,7 @@ PACKAGES=(
   kcat iproute2 stress-ng procps util-linux python3
   # monitoring: promtool lints /metrics and tests the alert rules; prometheus
   # evaluates the Grafana dashboard's queries against a live leaf-host
-  prometheus
+  prometheus python3-yaml
   # the Kafka sink tests' independent consumer (json-batch read by a non-librdkafka client)
   python3-kafka python3-lz4
   # bench/e2e report plots (run with /usr/bin/python3)

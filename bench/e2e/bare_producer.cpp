@@ -1,5 +1,5 @@
 // e2e-bare-producer: the Kafka ceiling of the end-to-end benchmark. A bare
-// librdkafka producer with the Kafka sink's default settings (linger 5 ms,
+// librdkafka producer with the Kafka sink's default settings (linger 1 ms, no Nagle,
 // lz4, idempotence, acks=all, queue 1M messages / 256 MiB) sends the very
 // messages leaf-host sent (captured by e2e-consumer: topic TAB key TAB json),
 // cycling through them, to the same broker.
@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
 
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", argv[1]);
-  set(conf, "linger.ms", "5");
+  set(conf, "linger.ms", "1");
+  set(conf, "socket.nagle.disable", "true");
   set(conf, "compression.type", "lz4");
   set(conf, "enable.idempotence", "true");
   set(conf, "acks", "all");

@@ -1,6 +1,8 @@
 // e2e-consumer: reads every Leaf topic from the broker and measures, per
 // message, event time (the JSON "timestamp", kernel time as epoch ns) to
-// the moment the message reached this consumer (CLOCK_REALTIME).
+// the moment the message reached this consumer (CLOCK_REALTIME). A json-batch
+// message (many newline-terminated events) counts each of its events, each
+// timed by its own "timestamp".
 //   e2e-consumer BOOTSTRAP
 // Commands on stdin, one per line, each answered by one JSON line on stdout:
 //   mark          figures since the previous mark: messages read, latency
@@ -50,7 +52,7 @@ struct State {
   rd_kafka_t* rk = nullptr;
   std::vector<std::pair<std::string, int>> parts;  // topic, partition
   std::vector<int64_t> lat_ns;
-  uint64_t messages = 0, no_timestamp = 0;
+  uint64_t messages = 0, events = 0, no_timestamp = 0;
   std::vector<Sample> samples;
 };
 
@@ -75,14 +77,16 @@ void mark(State& s) {
   for (int64_t v : s.lat_ns) mean += double(v);
   if (!s.lat_ns.empty()) mean /= double(s.lat_ns.size()) * 1e3;
   std::printf(
-      "{\"messages\":%llu,\"no_timestamp\":%llu,\"log_end\":%lld,\"latency_us\":{\"n\":%zu,"
+      "{\"messages\":%llu,\"events\":%llu,\"no_timestamp\":%llu,\"log_end\":%lld,"
+      "\"latency_us\":{\"n\":%zu,"
       "\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}}\n",
-      static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.no_timestamp),
+      static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.events),
+      static_cast<unsigned long long>(s.no_timestamp),
       static_cast<long long>(log_end(s)), s.lat_ns.size(), mean, pct(s.lat_ns, 0.5),
       pct(s.lat_ns, 0.9), pct(s.lat_ns, 0.99), pct(s.lat_ns, 0.999), pct(s.lat_ns, 1.0));
   std::fflush(stdout);
   s.lat_ns.clear();
-  s.messages = s.no_timestamp = 0;
+  s.messages = s.events = s.no_timestamp = 0;
 }
 
 void write_samples(State& s, const std::string& file) {
@@ -153,15 +157,23 @@ int main(int argc, char** argv) {
       int64_t now = realtime_ns();
       if (!m->err) {
         ++s.messages;
-        int64_t t = event_ns(static_cast<const char*>(m->payload), m->len);
-        if (t)
-          s.lat_ns.push_back(now - t);
-        else
-          ++s.no_timestamp;
-        if (s.samples.size() < 4000)
-          s.samples.push_back({rd_kafka_topic_name(m->rkt),
-                               std::string(static_cast<const char*>(m->key), m->key_len),
-                               std::string(static_cast<const char*>(m->payload), m->len)});
+        const char* p = static_cast<const char*>(m->payload);
+        const char* end = p + m->len;
+        while (p < end) {  // one event per line (json: the whole message)
+          const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+          const char* line_end = nl ? nl : end;
+          ++s.events;
+          int64_t t = event_ns(p, line_end - p);
+          if (t)
+            s.lat_ns.push_back(now - t);
+          else
+            ++s.no_timestamp;
+          if (s.samples.size() < 4000)
+            s.samples.push_back({rd_kafka_topic_name(m->rkt),
+                                 std::string(static_cast<const char*>(m->key), m->key_len),
+                                 std::string(p, line_end)});
+          p = line_end + 1;
+        }
       }
       rd_kafka_message_destroy(m);
       if (iter % 256) continue;

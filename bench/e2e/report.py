@@ -234,6 +234,15 @@ def goals(rows, results, bare):
     return g
 
 
+def whatif_label(wres):
+    c = wres["config"]
+    parts = []
+    if c.get("kafka_format", "json") != "json":
+        parts.append("format %s" % c["kafka_format"])
+    parts.extend(c.get("kafka_property") or [])
+    return ", ".join(parts) or "defaults"
+
+
 def report(out, whatif=None):
     results = json.load(open(os.path.join(out, "results.json")))
     rows = agg(results)
@@ -242,7 +251,7 @@ def report(out, whatif=None):
     if whatif and os.path.exists(os.path.join(whatif, "results.json")):
         wres = json.load(open(os.path.join(whatif, "results.json")))
         wr = agg(wres)
-    plots(rows, bare, out, wr, ", ".join(wres["config"]["kafka_property"]) if wres else "")
+    plots(rows, bare, out, wr, whatif_label(wres) if wres else "")
     m = results["machine"]
     la = results["loadavg"]
     L = []
@@ -271,7 +280,7 @@ def report(out, whatif=None):
     c = results["config"]
     L.append("")
     L.append("- leaf-host with the shipped conf.d: process, network, performance (default: aggregates only) probes, "
-             "built-in enrich/filter/redact processors, the Kafka sink with its defaults (linger 5 ms, lz4, idempotence, "
+             "built-in enrich/filter/redact processors, the Kafka sink with its defaults (linger 1 ms, no Nagle, lz4, idempotence, "
              "acks=all, queue 1M messages / 256 MB)%s; the JSON-lines sink off (Kafka is the only sink); "
              "/metrics on loopback." % ("; extra properties %s" % c["kafka_property"] if c["kafka_property"] else ""))
     L.append("- plus the benchmark-only probe `leaf_e2e_tick` (bench/e2e/tick.bpf.c, built into the bench build "
@@ -361,10 +370,11 @@ def report(out, whatif=None):
     L.extend(goals(rows, results, bare))
     L.append("")
     if wres:
-        L.append("## What-if: %s" % ", ".join(wres["config"]["kafka_property"]))
+        L.append("## What-if: %s" % whatif_label(wres))
         L.append("")
-        L.append("Same driver, same machine, right after the main run, one repetition per step, with only these "
-                 "librdkafka properties added to the sink (`--kafka-property`):")
+        L.append("Same driver, same machine, right after the main run, one repetition per step, with only this "
+                 "changed in the sink (`--kafka-format`, `--kafka-property`; json-batch latency is per event, "
+                 "each timed by its own timestamp):")
         L.append("")
         L.append("| step | generated/s | acked/s | loss % | P50 ms | P99 ms | P99.9 ms | CPU % core | RSS MB |")
         L.append("|---|---|---|---|---|---|---|---|---|")

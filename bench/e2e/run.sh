@@ -3,8 +3,8 @@
 #   bash bench/e2e/run.sh [OUT_DIR] [run_e2e.py options...]
 # Installs missing packages, builds leaf-host, the plugins, leaf-mock-kafka and
 # the bench tools into build-e2e (-j2), runs the stepped-load benchmark with
-# its baselines and a perf profile, then a short what-if run with the sink's
-# linger at 1 ms, and writes OUT_DIR/report.md with its plots.
+# its baselines and a perf profile, then a short what-if run with the sink in
+# the json-batch value format, and writes OUT_DIR/report.md with its plots.
 # OUT_DIR defaults to bench/results/<today>. About 6 minutes after the build.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,7 +21,7 @@ cmake --build "$build" --target leaf-bench-e2e -j2
 mkdir -p "$out"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 "$root/bench/e2e/run_e2e.py" --build "$build" --out "$out" --profile-rate 100000 "$@"
-/usr/bin/python3 "$root/bench/e2e/run_e2e.py" --build "$build" --out "$out/whatif-linger-1ms" \
+/usr/bin/python3 "$root/bench/e2e/run_e2e.py" --build "$build" --out "$out/whatif-json-batch" \
   --work "$build/e2e-work-whatif" --steps 25000,100000,200000,0 --reps 1 --gen-reps 0 \
-  --bare-messages 0 --idle-seconds 1 --kafka-property linger.ms=1
-/usr/bin/python3 "$root/bench/e2e/report.py" "$out" --whatif "$out/whatif-linger-1ms"
+  --bare-messages 0 --idle-seconds 1 --kafka-format json-batch
+/usr/bin/python3 "$root/bench/e2e/report.py" "$out" --whatif "$out/whatif-json-batch"

@@ -243,6 +243,7 @@ class Bench:
         k = open(os.path.join(conf, "kafka.toml")).read()
         k = re.sub(r'(?m)^enabled = false', 'enabled = true', k)
         k = re.sub(r'(?m)^brokers = .*$', 'brokers = "%s"' % self.bootstrap, k)
+        k = re.sub(r'(?m)^format = .*$', 'format = "%s"' % self.a.kafka_format, k)
         if self.a.kafka_property:
             k = re.sub(r'(?m)^properties = \[\]',
                        'properties = [%s]' % ", ".join(json.dumps(p) for p in self.a.kafka_property), k)
@@ -399,6 +400,7 @@ class Bench:
             "target_rate": rate, "rep": rep, "seconds": round(t_gen, 3), "drain_seconds": round(t_drain - t_gen, 3),
             "generated": generated, "emitted": emitted, "acked": acked,
             "broker_appended": None, "consumer_read": cons["messages"],
+            "consumer_events": cons["events"],
             "rate_generated": generated / t_gen, "rate_acked": acked / t_gen,
             "drops": drops, "dropped_counted": counted, "unaccounted": unaccounted,
             "backlog_change": backlog1 - backlog0,
@@ -554,6 +556,9 @@ def main():
     ap.add_argument("--profile-rate", type=int, default=0, help="events/s for a perf profile (0: none, -1: tick flat out)")
     ap.add_argument("--perf-call-graph", default="none", help="none, fp, dwarf (callers in perf.data)")
     ap.add_argument("--metrics-port", type=int, default=19464)
+    ap.add_argument("--kafka-format", default="json", choices=["json", "json-batch"],
+                    help="the sink's value format (json-batch: many events per Kafka message; "
+                         "the consumer times every event)")
     ap.add_argument("--kafka-property", action="append", default=[],
                     help="extra librdkafka property for the sink (a what-if run), name=value")
     a = ap.parse_args()

@@ -8,6 +8,12 @@
 // message. Prints both rates, CPU per message and the ratios.
 //
 // --format json-batch: the sink in the batched format (SPEC.md §3).
+// --rate R --seconds S: the sink alone, paced at R events/s in 1 ms ticks
+// (write, then poll(), as leaf-host's drain tick does) with event times from
+// CLOCK_REALTIME; prints CPU per event and the P50/P99 of event -> broker
+// acknowledgement from the sink's own histogram (log2 buckets, interpolated
+// within a bucket). --set key=value sets a sink option (linger=1ms,
+// batch.max_age=5ms...), --property name=value a librdkafka property.
 // --overload N: the broker goes down after open(): the sink takes N events
 // as fast as write() returns; prints the RSS growth, what the queue holds
 // (kafka_queue_bytes) and what it refused, for the queue.max_size given with
@@ -19,9 +25,11 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +38,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_host.hpp"
@@ -122,7 +131,9 @@ long rss_kb() {
 }
 
 std::string g_format = "json";
-std::string g_queue_size;  // empty: the sink's default
+std::string g_queue_size;                  // empty: the sink's default
+std::map<std::string, std::string> g_set;  // --set key=value (TOML-like value text)
+std::vector<std::string> g_properties;     // --property name=value
 
 // The bare producer: the sink's default settings, nothing else.
 Result run_bare(const std::string& bootstrap, const std::vector<Message>& msgs, size_t n) {
@@ -133,7 +144,8 @@ Result run_bare(const std::string& bootstrap, const std::vector<Message>& msgs, 
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   const char* props[][2] = {{"bootstrap.servers", bootstrap.c_str()},
                             {"client.id", "leaf-bench-bare"},
-                            {"linger.ms", "5"},
+                            {"linger.ms", "1"},
+                            {"socket.nagle.disable", "true"},
                             {"compression.type", "lz4"},
                             {"enable.idempotence", "true"},
                             {"acks", "all"},
@@ -184,11 +196,31 @@ Result run_bare(const std::string& bootstrap, const std::vector<Message>& msgs, 
 struct Counters final : leaf::sdk::ICounterVisitor {
   uint64_t delivered = 0, failed = 0;
   std::map<std::string, int64_t> all;
-  void counter(leaf::sdk::StringView name, leaf::sdk::StringView, uint64_t v) noexcept override {
+  std::vector<std::pair<double, uint64_t>> ack_buckets;  // upper bound ns (inf: +Inf), count
+  void counter(leaf::sdk::StringView name, leaf::sdk::StringView label,
+               uint64_t v) noexcept override {
     std::string n(name.data, name.size);
     if (n == "kafka_messages_total") delivered = v;
     if (n == "kafka_send_errors_total") failed += v;
+    if (n == "kafka_ack_latency_ns_bucket") {
+      std::string b(label.data, label.size);
+      ack_buckets.emplace_back(b == "+Inf" ? 1e30 : std::stod(b), v);
+    }
     all[n] += static_cast<int64_t>(v);
+  }
+  // The q-quantile of the ack latency in ms, interpolated within its bucket.
+  double ack_quantile_ms(double q) const {
+    uint64_t total = 0;
+    for (const auto& [bound, n] : ack_buckets) total += n;
+    double want = q * static_cast<double>(total), seen = 0;
+    for (const auto& [bound, n] : ack_buckets) {
+      if (seen + n >= want && n > 0) {
+        double lo = bound / 2, frac = (want - seen) / n;
+        return (lo + frac * (bound - lo)) / 1e6;
+      }
+      seen += n;
+    }
+    return 0;
   }
   void gauge(leaf::sdk::StringView name, leaf::sdk::StringView, int64_t v) noexcept override {
     all[std::string(name.data, name.size)] = v;
@@ -200,6 +232,12 @@ std::map<std::string, std::string> sink_config(const std::string& bootstrap) {
                                        {"client_id", "\"leaf-bench-sink\""},
                                        {"format", "\"" + g_format + "\""}};
   if (!g_queue_size.empty()) c["queue.max_size"] = "\"" + g_queue_size + "\"";
+  for (const auto& [k, v] : g_set) c[k] = v;
+  if (!g_properties.empty()) {
+    std::string list = "[";
+    for (const auto& p : g_properties) list += (list.size() > 1 ? ", \"" : "\"") + p + "\"";
+    c["properties"] = list + "]";
+  }
   return c;
 }
 
@@ -253,6 +291,57 @@ void print(const char* what, const Result& r) {
       static_cast<unsigned long long>(r.refused), r.seconds, r.cpu_seconds);
 }
 
+int64_t realtime_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The sink alone at `rate` events/s for `seconds`, as the host's 1 ms drain tick drives it.
+int run_paced(const leaf::sdk::PluginDescriptor* desc, size_t rate, int seconds) {
+  MockBroker broker;
+  auto msgs = make_messages();
+  leaf::bench::BenchHost host(desc, sink_config(broker.bootstrap()));
+  char err[512] = "";
+  auto* sink = static_cast<leaf::sdk::ISink*>(desc->create(&host, err, sizeof(err)));
+  if (!sink || sink->open() != Status::Ok)
+    throw std::runtime_error(sink ? sink->last_error() : err);
+  const std::string type = "process_exec";
+  size_t per_tick = std::max<size_t>(1, rate / 1000), i = 0;
+  uint64_t refused = 0;
+  double cpu0 = cpu_now();
+  auto next = Clock::now();
+  for (int tick = 0; tick < seconds * 1000; ++tick) {
+    for (size_t j = 0; j < per_tick; ++j, ++i) {
+      auto sm = sink_message(msgs[i % msgs.size()], type, i);
+      sm.timestamp_ns = static_cast<uint64_t>(realtime_ns());
+      if (sink->write(&sm) != Status::Ok) ++refused;
+    }
+    sink->poll();
+    next += std::chrono::milliseconds(1);
+    std::this_thread::sleep_until(next);
+  }
+  Status flushed = sink->flush(60000);
+  double cpu = cpu_now() - cpu0;
+  if (flushed != Status::Ok) fprintf(stderr, "  sink flush: %s\n", sink->last_error());
+  Counters c;
+  sink->read_counters(&c);
+  std::string settings;
+  for (const auto& [k, v] : g_set) settings += " " + k + "=" + v;
+  for (const auto& p : g_properties) settings += " " + p;
+  printf(
+      "paced %zu ev/s x %d s, format %s%s: %.2f %% of a core (%.2f us CPU/event), ack P50 %.2f "
+      "ms, P99 %.2f ms, %lld delivered, %llu refused, %lld Kafka messages\n",
+      per_tick * 1000, seconds, g_format.c_str(), settings.c_str(), 100.0 * cpu / seconds,
+      1e6 * cpu / std::max<size_t>(i, 1), c.ack_quantile_ms(0.5), c.ack_quantile_ms(0.99),
+      static_cast<long long>(c.delivered), static_cast<unsigned long long>(refused),
+      static_cast<long long>(g_format == "json-batch" ? c.all["kafka_batches_total"]
+                                                      : c.all["kafka_messages_produced_total"]));
+  sink->close();
+  sink->destroy();
+  return 0;
+}
+
 // No broker: the sink takes n events as fast as write() returns.
 int run_overload(const leaf::sdk::PluginDescriptor* desc, size_t n) {
   MockBroker broker;
@@ -297,13 +386,30 @@ int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   size_t n = 1000000;
   int rounds = 3;
-  size_t overload = 0;
+  size_t overload = 0, rate = 0;
+  int seconds = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--messages")) n = std::strtoull(argv[i + 1], nullptr, 10);
     if (!strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     if (!strcmp(argv[i], "--format")) g_format = argv[i + 1];
     if (!strcmp(argv[i], "--overload")) overload = std::strtoull(argv[i + 1], nullptr, 10);
     if (!strcmp(argv[i], "--queue-size")) g_queue_size = argv[i + 1];
+    if (!strcmp(argv[i], "--rate")) rate = std::strtoull(argv[i + 1], nullptr, 10);
+    if (!strcmp(argv[i], "--seconds")) seconds = std::atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--property")) g_properties.push_back(argv[i + 1]);
+    if (!strcmp(argv[i], "--set")) {
+      std::string kv = argv[i + 1];
+      auto eq = kv.find('=');
+      if (eq == std::string::npos) {
+        fprintf(stderr, "leaf-bench-kafka: --set key=value\n");
+        return 2;
+      }
+      std::string v = kv.substr(eq + 1);
+      bool bare = !v.empty() &&
+                  (std::isdigit(static_cast<unsigned char>(v[0])) || v == "true" || v == "false") &&
+                  v.find_first_not_of("0123456789") == std::string::npos;
+      g_set[kv.substr(0, eq)] = bare || v == "true" || v == "false" ? v : "\"" + v + "\"";
+    }
   }
   try {
     void* lib = dlopen(LEAF_KAFKA_PLUGIN, RTLD_NOW | RTLD_LOCAL);
@@ -312,12 +418,14 @@ int main(int argc, char** argv) {
     if (!alias) throw std::runtime_error("no entry point in leaf_kafka.so");
     auto* desc = reinterpret_cast<leaf::sdk::EntryPoint*>(*alias)();
     if (overload) return run_overload(desc, overload);
+    if (rate) return run_paced(desc, rate, seconds);
 
     MockBroker broker;
     auto msgs = make_messages();
     printf(
         "Kafka sink (format %s) vs bare librdkafka producer: %zu messages of %zu bytes per run,\n"
-        "leaf-mock-kafka (another process) at %s, lz4, linger 5 ms, acks=all, idempotent\n",
+        "leaf-mock-kafka (another process) at %s, lz4, linger 1 ms, no Nagle, acks=all, "
+        "idempotent\n",
         g_format.c_str(), n, kMessageSize, broker.bootstrap().c_str());
     double best_bare = 0, best_sink = 0;
     for (int round = 1; round <= rounds; ++round) {

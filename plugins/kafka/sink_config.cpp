@@ -101,6 +101,10 @@ SinkConfig load_config(const sdk::IHost& host) {
   std::snprintf(linger_ms, sizeof(linger_ms), "%g", get_int(host, "linger") / 1e6);
   p.emplace_back("linger.ms", linger_ms);
   p.emplace_back("compression.type", compression);
+  // TCP_NODELAY, as the Java client always sets it: librdkafka 2.0.2 leaves
+  // Nagle on, which may hold a small produce request back until the
+  // previous one is acknowledged; linger is the batching we choose.
+  p.emplace_back("socket.nagle.disable", "true");
   p.emplace_back("enable.idempotence", get_bool(host, "idempotence") ? "true" : "false");
   p.emplace_back("acks", get_string(host, "acks"));
   p.emplace_back("queue.buffering.max.messages",

@@ -5,8 +5,10 @@
 // events, Kafka deliveries.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "exposition.hpp"
 #include "harness.hpp"
@@ -32,6 +34,21 @@ class LiveHost {
   kafka::test::MockKafka kafka_;
   std::unique_ptr<LeafHost> host_;
   int port_ = -1;
+};
+
+// Keeps a workload going in a thread while it lives: an exec of /bin/true
+// and a loopback TCP connection every 100 ms (so that rates over any recent
+// window describe activity).
+class BackgroundWorkload {
+ public:
+  BackgroundWorkload();
+  ~BackgroundWorkload();
+  BackgroundWorkload(const BackgroundWorkload&) = delete;
+  BackgroundWorkload& operator=(const BackgroundWorkload&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 // Opens and closes n TCP connections to a listener on 127.0.0.1; returns
