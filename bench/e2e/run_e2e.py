@@ -244,6 +244,8 @@ class Bench:
         k = re.sub(r'(?m)^enabled = false', 'enabled = true', k)
         k = re.sub(r'(?m)^brokers = .*$', 'brokers = "%s"' % self.bootstrap, k)
         k = re.sub(r'(?m)^format = .*$', 'format = "%s"' % self.a.kafka_format, k)
+        for opt in self.a.kafka_option:
+            k = set_toml(k, opt)
         if self.a.kafka_property:
             k = re.sub(r'(?m)^properties = \[\]',
                        'properties = [%s]' % ", ".join(json.dumps(p) for p in self.a.kafka_property), k)
@@ -533,6 +535,22 @@ class Bench:
                 lp.p.kill()
 
 
+def set_toml(text, opt):
+    """Replaces the value of KEY (section.key for a [section]) in a conf.d file."""
+    key, value = opt.split("=", 1)
+    section, _, name = key.rpartition(".")
+    start = 0
+    if section:
+        m = re.search(r"(?m)^\[%s\]$" % re.escape(section), text)
+        if not m:
+            sys.exit("run_e2e: no [%s] in kafka.toml" % section)
+        start = m.end()
+    m = re.compile(r"(?m)^%s = .*$" % re.escape(name)).search(text, start)
+    if not m:
+        sys.exit("run_e2e: no key %s in kafka.toml" % key)
+    return text[:m.start()] + "%s = %s" % (name, value) + text[m.end():]
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -559,6 +577,9 @@ def main():
     ap.add_argument("--kafka-format", default="json", choices=["json", "json-batch"],
                     help="the sink's value format (json-batch: many events per Kafka message; "
                          "the consumer times every event)")
+    ap.add_argument("--kafka-option", action="append", default=[],
+                    help="a kafka.toml option, KEY=VALUE with a TOML value: linger='\"0ms\"', "
+                         "batch.max_age='\"5ms\"'")
     ap.add_argument("--kafka-property", action="append", default=[],
                     help="extra librdkafka property for the sink (a what-if run), name=value")
     a = ap.parse_args()

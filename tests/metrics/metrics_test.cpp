@@ -130,6 +130,11 @@ TEST_CASE("ticker: /metrics counts exactly the events generated, in valid exposi
   CHECK(e.value("leaf_processing_latency_seconds_sum", tick) > 0);
   CHECK(e.families.at("leaf_processing_latency_seconds").type == "histogram");
   CHECK(e.value("leaf_plugin_up", {{"plugin", "ticker"}, {"kind", "probe"}}) == 1);
+  // The plugin's own counter, reported as "ticker_ticks": named with the
+  // _total suffix Prometheus expects of a counter.
+  CHECK(e.value("leaf_ticker_ticks_total", {{"plugin", "ticker"}}) == kTicks);
+  CHECK(e.families.at("leaf_ticker_ticks_total").type == "counter");
+  CHECK_FALSE(e.has_family("leaf_ticker_ticks"));
   CHECK(e.value("leaf_sink_healthy", {{"sink", "jsonl"}}) == 1);
   CHECK(e.value("leaf_memory_usage_bytes") > 1e6);
   CHECK(e.value("leaf_cpu_usage_percent") >= 0);
