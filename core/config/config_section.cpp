@@ -1,5 +1,7 @@
 #include "config/config_section.hpp"
 
+#include "config/secrets.hpp"
+
 #include <toml++/toml.h>
 
 #include <charconv>
@@ -147,7 +149,7 @@ std::string printable_key(const std::string& k) {
 
 ConfigError::ConfigError(const std::string& f, int l, const std::string& k, const std::string& w)
     : std::runtime_error(f + (l > 0 ? ":" + std::to_string(l) : "") +
-                         (k.empty() ? "" : ": key '" + printable_key(k) + "'") + ": " + w),
+                         (k.empty() ? "" : ": key '" + printable_key(k) + "'") + ": " + redact(w)),
       file(f),
       key(k),
       line(l) {}

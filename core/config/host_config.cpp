@@ -1,5 +1,7 @@
 #include "config/host_config.hpp"
 
+#include "config/substitute.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -52,6 +54,15 @@ const ConfigOption kHostOptions[] = {
     {"metrics.bpf_stats", OptionType::Bool, "true", 0, 0, nullptr,
      "have the kernel count the BPF programs' runs and run time (costs every BPF program on the "
      "machine two clock reads per run) for /metrics"},
+    // least privilege (issue 15): see security/needs.hpp and --check
+    {"security.keep_capabilities", OptionType::String, "\"reload\"", 0, 0, "reload|runtime|none",
+     "capabilities kept once every plugin has loaded and attached: \"reload\" keeps what loading "
+     "a plugin needs (permitted, not effective) and what the running plugins need; \"runtime\" "
+     "only what the running plugins need; \"none\" nothing"},
+    {"security.user", OptionType::String, "\"\"", 0, 0, nullptr,
+     "switch to this user once every plugin has loaded and attached; empty: stay"},
+    {"security.group", OptionType::String, "\"\"", 0, 0, nullptr,
+     "switch to this group then; empty: the user's primary group"},
 };
 
 const ConfigOption kPluginHostOptions[] = {
@@ -79,12 +90,15 @@ std::string read_config_text(const std::string& path) {
   return text;
 }
 
+// Parses one file and expands its ${...} references (config/substitute.hpp).
 toml::table parse_file(const std::string& path) {
   std::string text = read_config_text(path);
   if (auto deep = check_toml_depth(text))
     throw ConfigError(path, deep->line, "", "refused before parsing: " + deep->what);
   try {
-    return toml::parse(text, path);
+    toml::table t = toml::parse(text, path);
+    substitute_references(t, path);
+    return t;
   } catch (const toml::parse_error& e) {
     throw ConfigError(path, static_cast<int>(e.source().begin.line), "",
                       std::string(e.description()));
