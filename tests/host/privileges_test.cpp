@@ -140,9 +140,9 @@ struct Kernel {
     ::getrlimit(RLIMIT_MEMLOCK, &r);
     return before(5, 11) && r.rlim_cur != RLIM_INFINITY;
   }
-  // Kernels before 6.5 refuse every bpf() call without CAP_BPF while
+  // Kernels before 6.1 (5.10 in the matrix) refuse every bpf() call without CAP_BPF while
   // kernel.unprivileged_bpf_disabled is set: CAP_BPF stays effective there.
-  bool bpf_at_runtime() const { return before(6, 5) && unpriv_bpf != 0; }
+  bool bpf_at_runtime() const { return before(6, 1) && unpriv_bpf != 0; }
 };
 
 // The five sets of one thread, as /proc prints them.
@@ -257,7 +257,7 @@ TEST_CASE("keep_capabilities = none: nothing at all, and it still works") {
   if (!k.bpf_at_runtime()) {
     prove_it_works(host, p, port);
   } else {
-    // Before 6.5 with unprivileged_bpf_disabled, every bpf() call needs
+    // Before 6.1 with unprivileged_bpf_disabled, every bpf() call needs
     // CAP_BPF: events still flow (ring buffers are memory), but the filter
     // update at SIGHUP is refused. This is why "reload" and "runtime" keep
     // CAP_BPF effective on these kernels.
