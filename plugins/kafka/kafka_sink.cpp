@@ -14,8 +14,8 @@
 // json-batch (format = "json-batch"): write() appends the event to the open
 // batch of its topic and partition (batches.hpp, partitioning.hpp); a batch
 // becomes one Kafka message when it reaches batch.max_bytes or
-// batch.max_events (in write()) or batch.max_age (poll() and a timer of
-// that period). Accounting stays per event.
+// batch.max_events (in write()) or batch.max_age (poll(), and a tail timer
+// once events stop). Accounting stays per event.
 #include <librdkafka/rdkafka.h>
 #include <time.h>
 
@@ -48,6 +48,9 @@ std::string err_label(rd_kafka_resp_err_t err) {
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return name;
 }
+
+// The period of the timer that closes a batch once no more events come.
+constexpr int64_t kTailTimerNs = 10'000'000;
 
 int64_t mono_ns() {
   timespec ts;
@@ -202,10 +205,15 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     batched_ = config_.format == Format::JsonBatch;
     if (batched_) partitioning_ = std::make_unique<Partitioning>(config_.partitioner);
     producer_ = std::make_unique<Producer>(config_, counters_, events());
-    // Batches close at their age even when no event comes to close them
+    // While events flow, the host polls sinks after every drain (every
+    // dispatcher.wakeup_delay), which closes batches at their age. This timer
+    // closes the last batch after the flow stops: at most kTailTimerNs late,
+    // without waking an idle host a thousand times a second for a 1 ms age
     // (the host polls sinks after every timer). Hosts without timers (the
     // tests' own) poll on their own.
-    if (batched_) host_->add_timer(static_cast<uint64_t>(config_.batch_max_age_ns), this);
+    if (batched_)
+      host_->add_timer(static_cast<uint64_t>(std::max(config_.batch_max_age_ns, kTailTimerNs)),
+                       this);
     std::string where =
         config_.brokers.empty() ? "the configured bootstrap servers" : config_.brokers;
     if (config_.connect_check_ns > 0) {
@@ -427,7 +435,9 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
                             " unacknowledged ones (those may arrive twice)");
   }
 
-  // Says when deliveries resume after an outage.
+  // Says when deliveries resume after an outage: only acknowledgements served
+  // after the all-brokers-down error count (those served earlier in the same
+  // poll() were for requests answered before the connection dropped).
   void watch_connectivity() {
     uint64_t delivered = counters_.delivered.get();
     if (broker_down_ && delivered > delivered_seen_) {
@@ -435,7 +445,39 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       log(LogLevel::Info, "Kafka sink: broker reachable again; delivering " +
                               std::to_string(producer_->outstanding()) + " queued messages");
     }
+    watch_progress(delivered > delivered_seen_);
     delivered_seen_ = delivered;
+  }
+
+  // Says when messages wait with no acknowledgement while no outage is
+  // known (produce requests failing and retried, a broker that accepts
+  // connections but does not answer): once per stall, after log_interval
+  // (at least 1 s), and again when acknowledgements resume.
+  void watch_progress(bool acknowledged) {
+    auto now = Clock::now();
+    int waiting = producer_->outstanding();
+    if (acknowledged || waiting == 0 || broker_down_) {
+      if (stalled_ && (acknowledged || waiting == 0))
+        log(LogLevel::Info,
+            "Kafka sink: acknowledgements resumed after " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::seconds>(now - progress_at_).count()) +
+                " s without any");
+      stalled_ = false;
+      progress_at_ = now;
+      return;
+    }
+    auto after = std::max<std::chrono::nanoseconds>(
+        std::chrono::nanoseconds(config_.log_interval_ns), std::chrono::seconds(1));
+    if (stalled_ || now - progress_at_ < after) return;
+    stalled_ = true;
+    log(LogLevel::Warn,
+        "Kafka sink: no acknowledgement for " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(now - progress_at_).count()) +
+            " s while " + std::to_string(waiting) +
+            " messages wait and the broker is connected (a slow broker, or produce requests failing "
+            "and retried: kafka_send_errors_total counts those that give up)");
   }
 
   ProducerEvents& events() { return *this; }
@@ -443,7 +485,10 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   // ProducerEvents (served inside poll()).
   void on_kafka_error(rd_kafka_resp_err_t err, const std::string& reason) override {
     if (err == RD_KAFKA_RESP_ERR__FATAL) return;  // handled by recover_if_fatal()
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) broker_down_ = true;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+      broker_down_ = true;
+      delivered_seen_ = counters_.delivered.get();
+    }
     if (!outage_log_.allow()) return;
     uint64_t held = outage_log_.take_suppressed();
     log(LogLevel::Warn,
@@ -477,6 +522,8 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   bool dropping_ = false;
   uint64_t episode_drops_ = 0;
   uint64_t delivered_seen_ = 0;
+  bool stalled_ = false;
+  Clock::time_point progress_at_ = Clock::now();
   RateLimit outage_log_;
   RateLimit drop_log_;
 };
