@@ -239,7 +239,10 @@ int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
   }
   for (const auto& file : files) {
     std::string error;
-    auto lib = open_plugin(file, &error);
+    LoadOptions load;
+    load.trial_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(cfg.host.get_int("plugin_trial_timeout")));
+    auto lib = open_plugin(file, &error, load);
     if (!lib) {
       spdlog::error("plugin {}: {}; skipped", file, error);
       continue;
