@@ -243,6 +243,12 @@ TEST_CASE(
           std::string(k.bpf_at_runtime() ? "CAP_DAC_READ_SEARCH, CAP_BPF" : "CAP_DAC_READ_SEARCH") +
           "} (security.keep_capabilities = \"reload\")") != std::string::npos);
   prove_it_works(host, p, port);
+  // A probe enabled again at SIGHUP loads and attaches with what "reload"
+  // keeps in permitted (made effective for that load only).
+  std::ofstream(host.config_dir() + "/network.toml") << "enabled = false\n";
+  sighup_and_wait(host, "SIGHUP: plugin network stopped (enabled = false)");
+  std::ofstream(host.config_dir() + "/network.toml") << "enabled = true\n";
+  sighup_and_wait(host, "SIGHUP: plugin network started (enabled = true)");
   check_every_thread(host.pid(), prm, eff, prm);  // a reload raised nothing for good
   REQUIRE(host.stop() == 0);
 }
