@@ -244,6 +244,8 @@ class Bench:
         k = re.sub(r'(?m)^enabled = false', 'enabled = true', k)
         k = re.sub(r'(?m)^brokers = .*$', 'brokers = "%s"' % self.bootstrap, k)
         k = re.sub(r'(?m)^format = .*$', 'format = "%s"' % self.a.kafka_format, k)
+        for opt in self.a.kafka_option:
+            k = set_toml(k, opt, "kafka.toml")
         if self.a.kafka_property:
             k = re.sub(r'(?m)^properties = \[\]',
                        'properties = [%s]' % ", ".join(json.dumps(p) for p in self.a.kafka_property), k)
@@ -252,6 +254,8 @@ class Bench:
         # Kafka is the only sink: the JSON-lines sink (stdout by default) is off.
         l = re.sub(r'(?ms)^\[jsonl\]\nenabled = true', '[jsonl]\nenabled = false', l)
         l = re.sub(r'(?m)^listen = .*$', 'listen = "127.0.0.1:%d"' % self.port, l)
+        for opt in self.a.leaf_option:
+            l = set_toml(l, opt, "leaf.toml")
         open(os.path.join(conf, "leaf.toml"), "w").write(l)
         plugins = os.path.join(self.work, "plugins")
         shutil.rmtree(plugins, ignore_errors=True)
@@ -533,6 +537,22 @@ class Bench:
                 lp.p.kill()
 
 
+def set_toml(text, opt, file):
+    """Replaces the value of KEY (section.key for a [section]) in a conf.d file."""
+    key, value = opt.split("=", 1)
+    section, _, name = key.rpartition(".")
+    start = 0
+    if section:
+        m = re.search(r"(?m)^\[%s\]$" % re.escape(section), text)
+        if not m:
+            sys.exit("run_e2e: no [%s] in %s" % (section, file))
+        start = m.end()
+    m = re.compile(r"(?m)^%s = .*$" % re.escape(name)).search(text, start)
+    if not m:
+        sys.exit("run_e2e: no key %s in %s" % (key, file))
+    return text[:m.start()] + "%s = %s" % (name, value) + text[m.end():]
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -559,6 +579,12 @@ def main():
     ap.add_argument("--kafka-format", default="json", choices=["json", "json-batch"],
                     help="the sink's value format (json-batch: many events per Kafka message; "
                          "the consumer times every event)")
+    ap.add_argument("--kafka-option", action="append", default=[],
+                    help="a kafka.toml option, KEY=VALUE with a TOML value: linger='\"0ms\"', "
+                         "batch.max_age='\"5ms\"'")
+    ap.add_argument("--leaf-option", action="append", default=[],
+                    help="a leaf.toml option, KEY=VALUE with a TOML value: "
+                         "dispatcher.wakeup_delay='\"2ms\"'")
     ap.add_argument("--kafka-property", action="append", default=[],
                     help="extra librdkafka property for the sink (a what-if run), name=value")
     a = ap.parse_args()

@@ -22,9 +22,14 @@ const FieldDesc kFields[] = {
 };
 
 const EventTypeDesc kTypes[] = {
-    {"bench_tick", Category::Network, kFields, sizeof(kFields) / sizeof(kFields[0]),
-     sizeof(e2e_tick_event), sizeof(e2e_tick_event), nullptr,
-     "benchmark load: one event per getppid() of a thread named e2e-tick"},
+    {.name = "bench_tick",
+     .category = Category::Network,
+     .fields = kFields,
+     .field_count = sizeof(kFields) / sizeof(kFields[0]),
+     .fixed_size = sizeof(e2e_tick_event),
+     .max_size = sizeof(e2e_tick_event),
+     .key_field = nullptr,
+     .description = "benchmark load: one event per getppid() of a thread named e2e-tick"},
 };
 
 const ConfigOption kOptions[] = {

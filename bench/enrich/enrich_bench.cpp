@@ -43,8 +43,14 @@ const sdk::FieldDesc kFields[] = {
     LEAF_FIELD(BenchEvent, cgroup_id, U64), LEAF_FIELD(BenchEvent, cmdline, VarChars),
     LEAF_FIELD(BenchEvent, comm, Chars),
 };
-const sdk::EventTypeDesc kType = {"process_exec",     sdk::Category::Process,   kFields, 5,
-                                  sizeof(BenchEvent), sizeof(BenchEvent) + 256, nullptr, "bench"};
+const sdk::EventTypeDesc kType = {.name = "process_exec",
+                                  .category = sdk::Category::Process,
+                                  .fields = kFields,
+                                  .field_count = 5,
+                                  .fixed_size = sizeof(BenchEvent),
+                                  .max_size = sizeof(BenchEvent) + 256,
+                                  .key_field = nullptr,
+                                  .description = "bench"};
 
 // Takes messages and counts bytes: the cost of a sink is not measured here.
 class NullSink final : public sdk::ISink {
@@ -52,6 +58,9 @@ class NullSink final : public sdk::ISink {
   uint64_t bytes = 0;
   const char* last_error() const noexcept override { return ""; }
   void destroy() noexcept override {}
+  void* query_interface(sdk::InterfaceId id) noexcept override {
+    return id == sdk::ISink::kId ? static_cast<sdk::ISink*>(this) : nullptr;
+  }
   sdk::Status open() noexcept override { return sdk::Status::Ok; }
   sdk::Status write(const sdk::SinkMessage* m) noexcept override {
     bytes += m->json.size;
@@ -115,7 +124,7 @@ std::vector<uint8_t> make_record(uint64_t cgroup_id, const std::string& cmdline)
 double pipeline_ns(const std::vector<std::string>& processors, const std::vector<uint8_t>& rec,
                    int n) {
   core::Pipeline pipeline("bench-host", {});
-  auto types = pipeline.register_types("bench", &kType, 1);
+  auto types = pipeline.register_types("bench", &kType, sizeof(kType), 1);
   NullSink sink;
   pipeline.add_sink("null", &sink);
   std::vector<std::unique_ptr<core::PluginInstance>> instances;
@@ -123,9 +132,10 @@ double pipeline_ns(const std::vector<std::string>& processors, const std::vector
     bool wanted = false;
     for (const auto& p : processors) wanted |= p == d->name;
     if (!wanted) continue;
-    auto section = core::validate_plugin_config(d->name, nullptr, {d->options, d->option_count});
-    instances.push_back(std::make_unique<core::PluginInstance>(
-        core::PluginLibrary{{}, d, "<built-in>", d->name}, std::move(section), nullptr));
+    auto lib = core::builtin_library(d);
+    auto section = core::validate_plugin_config(d->name, nullptr, lib.options);
+    instances.push_back(
+        std::make_unique<core::PluginInstance>(std::move(lib), std::move(section), nullptr));
     std::string err;
     if (!instances.back()->create(&err) ||
         instances.back()->processor()->open() != sdk::Status::Ok) {
@@ -190,9 +200,9 @@ int main(int argc, char** argv) {
   {
     // The enrich processor's process() alone.
     const auto* d = core::builtin_processors()[1];
-    auto section = core::validate_plugin_config(d->name, nullptr, {d->options, d->option_count});
-    core::PluginInstance inst(core::PluginLibrary{{}, d, "<built-in>", d->name}, std::move(section),
-                              nullptr);
+    auto lib = core::builtin_library(d);
+    auto section = core::validate_plugin_config(d->name, nullptr, lib.options);
+    core::PluginInstance inst(std::move(lib), std::move(section), nullptr);
     std::string err;
     if (std::string(d->name) != "enrich" || !inst.create(&err) ||
         inst.processor()->open() != sdk::Status::Ok)

@@ -225,6 +225,8 @@ struct Counters final : leaf::sdk::ICounterVisitor {
   void gauge(leaf::sdk::StringView name, leaf::sdk::StringView, int64_t v) noexcept override {
     all[std::string(name.data, name.size)] = v;
   }
+  void histogram(leaf::sdk::StringView, leaf::sdk::StringView,
+                 const leaf::sdk::HistogramView*) noexcept override {}
 };
 
 std::map<std::string, std::string> sink_config(const std::string& bootstrap) {

@@ -57,6 +57,9 @@ class NullSink final : public sdk::ISink {
  public:
   const char* last_error() const noexcept override { return ""; }
   void destroy() noexcept override {}
+  void* query_interface(sdk::InterfaceId id) noexcept override {
+    return id == sdk::ISink::kId ? static_cast<sdk::ISink*>(this) : nullptr;
+  }
   sdk::Status open() noexcept override { return sdk::Status::Ok; }
   sdk::Status write(const sdk::SinkMessage*) noexcept override { return sdk::Status::Ok; }
   void poll() noexcept override {}
@@ -109,9 +112,16 @@ int main(int argc, char** argv) {
   for (int i = 0; i < ntypes; ++i) names.push_back("type_" + std::to_string(i));
   std::vector<sdk::EventTypeDesc> descs;
   for (int i = 0; i < ntypes; ++i)
-    descs.push_back({names[i].c_str(), sdk::Category::Network, kFields, 10, sizeof(conn_event),
-                     sizeof(conn_event), nullptr, ""});
-  auto types = pipeline.register_types("bench", descs.data(), static_cast<uint32_t>(ntypes));
+    descs.push_back({.name = names[i].c_str(),
+                     .category = sdk::Category::Network,
+                     .fields = kFields,
+                     .field_count = 10,
+                     .fixed_size = sizeof(conn_event),
+                     .max_size = sizeof(conn_event),
+                     .key_field = nullptr,
+                     .description = ""});
+  auto types = pipeline.register_types("bench", descs.data(), sizeof(leaf::sdk::EventTypeDesc),
+                                       static_cast<uint32_t>(ntypes));
 
   std::vector<std::unique_ptr<core::PluginInstance>> plugins;
   core::metrics::MetricsService service(io, {&pipeline, &dispatcher, &plugins, nullptr, nullptr},

@@ -41,8 +41,14 @@ const sdk::FieldDesc kFields[] = {
     LEAF_FIELD(conn_event, src_port, U16),  LEAF_FIELD(conn_event, dst_ip, IpAddr),
     LEAF_FIELD(conn_event, dst_port, U16),  LEAF_FIELD(conn_event, cgroup_id, U64),
 };
-const sdk::EventTypeDesc kType = {"tcp_connect", sdk::Category::Network, kFields, 10,
-                                  sizeof(conn_event), sizeof(conn_event), nullptr, ""};
+const sdk::EventTypeDesc kType = {.name = "tcp_connect",
+                                  .category = sdk::Category::Network,
+                                  .fields = kFields,
+                                  .field_count = 10,
+                                  .fixed_size = sizeof(conn_event),
+                                  .max_size = sizeof(conn_event),
+                                  .key_field = nullptr,
+                                  .description = ""};
 
 // Counts and discards: the cost of a sink that does nothing.
 class NullSink final : public sdk::ISink {
@@ -50,6 +56,9 @@ class NullSink final : public sdk::ISink {
   uint64_t bytes = 0;
   const char* last_error() const noexcept override { return ""; }
   void destroy() noexcept override {}
+  void* query_interface(sdk::InterfaceId id) noexcept override {
+    return id == sdk::ISink::kId ? static_cast<sdk::ISink*>(this) : nullptr;
+  }
   sdk::Status open() noexcept override { return sdk::Status::Ok; }
   sdk::Status write(const sdk::SinkMessage* m) noexcept override {
     bytes += m->json.size + m->key.size;
@@ -118,7 +127,7 @@ int main(int argc, char** argv) {
   core::Pipeline pipeline("prod-web-01", {});
   NullSink sink;
   pipeline.add_sink("null", &sink);
-  auto types = pipeline.register_types("bench", &kType, 1);
+  auto types = pipeline.register_types("bench", &kType, sizeof(kType), 1);
   double full = ns_per_event(
       [&](int i) { pipeline.handle("bench", types, rec(i), sizeof(conn_event)); }, n, reps);
 

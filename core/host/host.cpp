@@ -166,7 +166,7 @@ bool Host::add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code
   ConfigSection section;
   try {
     section = validate_plugin_config(lib.name, src == cfg.plugins.end() ? nullptr : &src->second,
-                                     {lib.descriptor->options, lib.descriptor->option_count});
+                                     lib.options);
   } catch (const ConfigError& e) {
     spdlog::error("configuration error: {}", e.what());
     *exit_code = kExitUsage;
@@ -177,8 +177,8 @@ bool Host::add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code
     return true;
   }
   std::string name = lib.name, path = lib.path;
-  std::string version = lib.descriptor->version ? lib.descriptor->version : "?";
-  auto kind = lib.descriptor->kind;
+  std::string version = lib.descriptor.version ? lib.descriptor.version : "?";
+  auto kind = lib.descriptor.kind;
   auto inst = std::make_unique<PluginInstance>(std::move(lib), std::move(section), rt_.dispatcher.get());
   std::string error;
   if (!inst->create(&error)) {
@@ -203,7 +203,7 @@ int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
   // Built-in processors come first: they run before any plugin processor.
   for (const auto* d : builtin_processors()) {
     seen[d->name] = "<built-in>";
-    if (!add_plugin(PluginLibrary{{}, d, "<built-in>", d->name}, cfg, &exit_code)) return exit_code;
+    if (!add_plugin(builtin_library(d), cfg, &exit_code)) return exit_code;
   }
   for (const auto& file : files) {
     std::string error;
@@ -239,8 +239,7 @@ void Host::reload() {
     for (auto& p : rt_.plugins) {
       auto src = cfg.plugins.find(p->name());
       ConfigSection next = validate_plugin_config(
-          p->name(), src == cfg.plugins.end() ? nullptr : &src->second,
-          {p->descriptor().options, p->descriptor().option_count});
+          p->name(), src == cfg.plugins.end() ? nullptr : &src->second, p->options());
       if (!(next == p->config())) changed.emplace_back(p.get(), std::move(next));
     }
   } catch (const ConfigError& e) {

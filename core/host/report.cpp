@@ -57,8 +57,7 @@ void print_plugin_list(std::ostream& out, const std::vector<std::unique_ptr<Plug
       }
     }
     out << "  option enabled (bool, default true): run this plugin\n";
-    for (uint32_t i = 0; i < d.option_count; ++i) {
-      const auto& o = d.options[i];
+    for (const auto& o : p->options()) {
       out << "  option " << o.key << " (" << type_name(o.type) << ", default " << o.default_value;
       if (o.choices) out << ", one of " << o.choices;
       out << "): " << (o.doc ? o.doc : "") << "\n";

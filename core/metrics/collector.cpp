@@ -83,6 +83,24 @@ class Families {
     family(name, MetricType::Histogram, help).metric.push_back(std::move(m));
   }
 
+  // A plugin's own buckets: (upper bound, count in that bucket alone),
+  // sorted; the last bound may be +Inf.
+  void histogram_bounds(const std::string& name, const std::string& help, Labels labels,
+                        const std::vector<std::pair<double, uint64_t>>& buckets, double sum) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    uint64_t cumulative = 0;
+    for (const auto& [bound, n] : buckets) {
+      cumulative += n;
+      if (bound != std::numeric_limits<double>::infinity())
+        m.histogram.bucket.push_back({cumulative, bound});
+    }
+    m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = sum;
+    family(name, MetricType::Histogram, help).metric.push_back(std::move(m));
+  }
+
   std::vector<MetricFamily> take() { return std::move(out_); }
 
  private:
@@ -131,13 +149,34 @@ class CounterSink final : public sdk::ICounterVisitor {
     bool is_counter;
     double value;
   };
+  struct Hist {
+    std::string name, label;
+    sdk::Unit unit;
+    std::vector<std::pair<uint64_t, uint64_t>> buckets;  // (upper bound, count), sorted
+    uint64_t sum;
+  };
   std::vector<Value> values;
+  std::vector<Hist> hists;
 
   void counter(sdk::StringView name, sdk::StringView label, uint64_t v) noexcept override {
     add(name, label, true, static_cast<double>(v));
   }
   void gauge(sdk::StringView name, sdk::StringView label, int64_t v) noexcept override {
     add(name, label, false, static_cast<double>(v));
+  }
+  // Read by the view's own struct_size: fields of a later minor are ignored.
+  void histogram(sdk::StringView name, sdk::StringView label,
+                 const sdk::HistogramView* h) noexcept override {
+    if (!h || h->struct_size < offsetof(sdk::HistogramView, sum) + sizeof(uint64_t)) return;
+    if (h->bucket_count && (!h->upper_bounds || !h->counts)) return;
+    try {
+      Hist out{str(name), str(label), h->unit, {}, h->sum};
+      for (uint32_t i = 0; i < h->bucket_count; ++i)
+        out.buckets.emplace_back(h->upper_bounds[i], h->counts[i]);
+      std::sort(out.buckets.begin(), out.buckets.end());
+      hists.push_back(std::move(out));
+    } catch (...) {
+    }
   }
 
  private:
@@ -149,32 +188,34 @@ class CounterSink final : public sdk::ICounterVisitor {
   }
 };
 
-// A plugin's counters as families leaf_<name>{plugin=...}. Counters named
-// <base>_ns_bucket (qualifier: the bucket's upper bound in ns, count of that
-// bucket alone), <base>_ns_sum and <base>_ns_count make one histogram
-// leaf_<base>_seconds.
+// A plugin histogram: nanoseconds on the host's log2 bounds in seconds,
+// other units on the plugin's own bounds.
+void add_plugin_histogram(Families& f, const std::string& plugin, const CounterSink::Hist& h,
+                          const std::set<std::string>& host_names) {
+  std::string name = "leaf_" + h.name;
+  if (!valid_metric_name(name) || host_names.count(name)) return;
+  if (const auto* existing = f.find(name); existing && existing->type != MetricType::Histogram)
+    return;
+  Labels labels{{"plugin", plugin}};
+  if (!h.label.empty()) labels.push_back({qualifier_key(h.name), h.label});
+  std::string help = "reported by the plugin: " + h.name;
+  if (h.unit == sdk::Unit::Nanoseconds) {
+    f.histogram(name, help, std::move(labels), h.buckets, h.sum);
+    return;
+  }
+  std::vector<std::pair<double, uint64_t>> buckets;
+  for (const auto& [bound, n] : h.buckets)
+    buckets.emplace_back(
+        bound == UINT64_MAX ? std::numeric_limits<double>::infinity() : static_cast<double>(bound),
+        n);
+  f.histogram_bounds(name, help, std::move(labels), buckets, static_cast<double>(h.sum));
+}
+
+// A plugin's counters and gauges as families leaf_<name>{plugin=...}, then
+// its histograms.
 void add_plugin_counters(Families& f, const std::string& plugin, const CounterSink& sink,
                          const std::set<std::string>& host_names) {
-  struct Hist {
-    std::vector<std::pair<uint64_t, uint64_t>> buckets;
-    uint64_t sum_ns = 0;
-  };
-  std::map<std::string, Hist> hists;
   for (const auto& v : sink.values) {
-    if (ends_with(v.name, "_ns_bucket")) {
-      std::string base = v.name.substr(0, v.name.size() - 10);
-      uint64_t bound = v.label == "+Inf" ? UINT64_MAX : std::strtoull(v.label.c_str(), nullptr, 10);
-      hists[base].buckets.emplace_back(bound, static_cast<uint64_t>(v.value));
-      continue;
-    }
-    if (ends_with(v.name, "_ns_sum")) {
-      hists[v.name.substr(0, v.name.size() - 7)].sum_ns = static_cast<uint64_t>(v.value);
-      continue;
-    }
-    if (ends_with(v.name, "_ns_count")) {
-      hists[v.name.substr(0, v.name.size() - 9)];  // the buckets say the count
-      continue;
-    }
     std::string name = "leaf_" + v.name;
     // Prometheus names counters <name>_total (promtool check metrics says so):
     // a plugin's counter without the suffix gets it.
@@ -191,14 +232,7 @@ void add_plugin_counters(Families& f, const std::string& plugin, const CounterSi
     else
       f.gauge(name, "reported by the plugin: " + v.name, std::move(labels), v.value);
   }
-  for (auto& [base, h] : hists) {
-    std::string name = "leaf_" + base + "_seconds";
-    if (!valid_metric_name(name) || host_names.count(name)) continue;
-    if (const auto* existing = f.find(name); existing && existing->type != MetricType::Histogram)
-      continue;
-    f.histogram(name, "reported by the plugin: " + base + " (log2 buckets)", {{"plugin", plugin}},
-                std::move(h.buckets), h.sum_ns);
-  }
+  for (const auto& h : sink.hists) add_plugin_histogram(f, plugin, h, host_names);
 }
 
 const char* category_family(sdk::Category c) {

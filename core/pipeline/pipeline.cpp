@@ -6,6 +6,7 @@
 
 #include "leaf_event.h"
 #include "pipeline/json_writer.hpp"
+#include "plugins/abi_tables.hpp"
 
 namespace leaf::core {
 
@@ -114,13 +115,24 @@ Pipeline::Pipeline(std::string hostname, std::vector<std::string> metadata)
 Pipeline::~Pipeline() = default;
 
 std::vector<TypeInfo> Pipeline::register_types(const std::string& plugin,
-                                               const sdk::EventTypeDesc* types, uint32_t count) {
+                                               const sdk::EventTypeDesc* types, uint32_t type_size,
+                                               uint32_t count) {
   if (count > LEAF_MAX_EVENT_TYPES)
     throw std::invalid_argument(plugin + ": more than " + std::to_string(LEAF_MAX_EVENT_TYPES) +
                                 " event types");
   std::vector<TypeInfo> out;
+  if (count && type_size < kMinTypeSize)
+    throw std::invalid_argument(plugin + ": event type rows of " + std::to_string(type_size) +
+                                " bytes, ABI 2.0 rows have " + std::to_string(kMinTypeSize));
   for (uint32_t i = 0; i < count; ++i) {
-    const auto& t = types[i];
+    std::unique_ptr<OwnedType> owned;
+    try {
+      owned = read_type(type_at(types, type_size, i));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(plugin + ": " + e.what());
+    }
+    owned_types_.push_back(std::move(owned));
+    const auto& t = owned_types_.back()->desc;
     if (std::string err = validate_schema(t); !err.empty())
       throw std::invalid_argument(plugin + ": " + err);
     TypeInfo info;

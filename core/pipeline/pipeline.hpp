@@ -3,17 +3,18 @@
 // threads (metrics, logs) may read them.
 #pragma once
 
+#include <leaf/sdk/abi.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <leaf/sdk/abi.h>
-
 #include "metrics/latency_histogram.hpp"
 #include "pipeline/event_encoder.hpp"
 #include "pipeline/mono_clock.hpp"
+#include "plugins/abi_tables.hpp"
 
 namespace leaf::core {
 
@@ -60,10 +61,12 @@ class Pipeline {
   explicit Pipeline(std::string hostname, std::vector<std::string> metadata);
   ~Pipeline();
 
-  // Describes a plugin's event types once; returns their TypeInfo, indexed
-  // like `types`. Throws std::invalid_argument when a schema is invalid.
+  // Describes a plugin's event types once (`types` has rows of type_size
+  // bytes; the pipeline keeps its own copies, see plugins/abi_tables.hpp);
+  // returns their TypeInfo, indexed like `types`. Throws
+  // std::invalid_argument when a schema is invalid.
   std::vector<TypeInfo> register_types(const std::string& plugin, const sdk::EventTypeDesc* types,
-                                       uint32_t count);
+                                       uint32_t type_size, uint32_t count);
 
   void add_processor(std::string name, sdk::IProcessor* p);
   void add_sink(std::string name, sdk::ISink* s);
@@ -98,6 +101,7 @@ class Pipeline {
   MonoClock clock_;
   std::vector<std::unique_ptr<TypeStats>> stats_;
   std::vector<std::unique_ptr<CompiledType>> compiled_;
+  std::vector<std::unique_ptr<OwnedType>> owned_types_;  // TypeInfo::desc points here
   std::vector<std::unique_ptr<SinkEntry>> sinks_;
   std::vector<ProcessorEntry> processors_;
   std::unique_ptr<Editor> editor_;

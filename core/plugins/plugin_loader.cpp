@@ -10,6 +10,8 @@
 #include <regex>
 #include <stdexcept>
 
+#include "plugins/abi_tables.hpp"
+
 namespace fs = std::filesystem;
 
 namespace leaf::core {
@@ -62,6 +64,64 @@ std::string check_permissions(const std::string& path) {
   return {};
 }
 
+bool accept_descriptor(const sdk::PluginDescriptor* d, PluginLibrary* p, std::string* error) {
+  if (!d) {
+    *error = "entry point returned no descriptor";
+    return false;
+  }
+  std::string host_abi = std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor);
+  std::string plugin_abi = std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor);
+  if (d->abi_major != sdk::kAbiMajor) {
+    *error = "incompatible ABI: plugin is built for ABI " + plugin_abi + ", this host speaks ABI " +
+             host_abi + " (the major version must match)";
+    return false;
+  }
+  if (d->abi_minor > sdk::kAbiMinor) {
+    *error = "incompatible ABI: plugin needs ABI " + plugin_abi + ", this host speaks ABI " +
+             host_abi + " (upgrade leaf-host)";
+    return false;
+  }
+  if (d->struct_size < kMinDescriptorSize || !d->create || !d->name) {
+    *error = "malformed descriptor (ABI " + plugin_abi + ")";
+    return false;
+  }
+  static const std::regex kName("[a-z0-9_]{1,64}");
+  if (!std::regex_match(d->name, kName)) {
+    *error = std::string("invalid plugin name '") + d->name + "' (want [a-z0-9_]+)";
+    return false;
+  }
+  auto kind = static_cast<uint32_t>(d->kind);
+  if (kind < 1 || kind > 3) {
+    *error = "unknown plugin kind " + std::to_string(kind);
+    return false;
+  }
+  if (d->option_count && !d->options) {
+    *error = "descriptor declares options but no option table";
+    return false;
+  }
+  try {
+    p->options = read_options(*d);
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return false;
+  }
+  p->descriptor = read_row<sdk::PluginDescriptor>(d, d->struct_size, 0);
+  p->descriptor.options = nullptr;  // read p->options instead
+  p->descriptor.option_size = sizeof(sdk::ConfigOption);
+  p->name = d->name;
+  return true;
+}
+
+PluginLibrary builtin_library(const sdk::PluginDescriptor* d) {
+  PluginLibrary lib;
+  lib.path = "<built-in>";
+  std::string error;
+  if (!accept_descriptor(d, &lib, &error))
+    throw std::logic_error(std::string("built-in plugin ") + (d && d->name ? d->name : "?") + ": " +
+                           error);
+  return lib;
+}
+
 std::optional<PluginLibrary> open_plugin(const std::string& path, std::string* error) {
   if (std::string why = check_permissions(path); !why.empty()) {
     *error = why;
@@ -88,42 +148,7 @@ std::optional<PluginLibrary> open_plugin(const std::string& path, std::string* e
     *error = std::string("entry point failed: ") + e.what();
     return std::nullopt;
   }
-  if (!d) {
-    *error = "entry point returned no descriptor";
-    return std::nullopt;
-  }
-  std::string host_abi = std::to_string(sdk::kAbiMajor) + "." + std::to_string(sdk::kAbiMinor);
-  std::string plugin_abi = std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor);
-  if (d->abi_major != sdk::kAbiMajor) {
-    *error = "incompatible ABI: plugin is built for ABI " + plugin_abi + ", this host speaks ABI " +
-             host_abi + " (the major version must match)";
-    return std::nullopt;
-  }
-  if (d->abi_minor > sdk::kAbiMinor) {
-    *error = "incompatible ABI: plugin needs ABI " + plugin_abi + ", this host speaks ABI " +
-             host_abi + " (upgrade leaf-host)";
-    return std::nullopt;
-  }
-  if (d->struct_size < sizeof(sdk::PluginDescriptor) || !d->create || !d->name) {
-    *error = "malformed descriptor (ABI " + plugin_abi + ")";
-    return std::nullopt;
-  }
-  static const std::regex kName("[a-z0-9_]{1,64}");
-  if (!std::regex_match(d->name, kName)) {
-    *error = std::string("invalid plugin name '") + d->name + "' (want [a-z0-9_]+)";
-    return std::nullopt;
-  }
-  auto kind = static_cast<uint32_t>(d->kind);
-  if (kind < 1 || kind > 3) {
-    *error = "unknown plugin kind " + std::to_string(kind);
-    return std::nullopt;
-  }
-  if (d->option_count && !d->options) {
-    *error = "descriptor declares options but no option table";
-    return std::nullopt;
-  }
-  p.descriptor = d;
-  p.name = d->name;
+  if (!accept_descriptor(d, &p, error)) return std::nullopt;
   return p;
 }
 

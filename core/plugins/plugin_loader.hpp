@@ -17,10 +17,21 @@ struct PluginLibrary {
   // Declared first so that it is destroyed last: no object, descriptor or
   // string from the library may outlive it.
   boost::dll::shared_library library;
-  const sdk::PluginDescriptor* descriptor = nullptr;
+  // The plugin's descriptor and option table, copied into the host's layout
+  // (plugins/abi_tables.hpp); the strings point into the library.
+  sdk::PluginDescriptor descriptor{};
+  std::vector<sdk::ConfigOption> options;
   std::string path;
   std::string name;
 };
+
+// Checks a descriptor (ABI version, sizes, name, kind) and copies it into
+// `out` (library left empty). Returns false with the reason in *error.
+bool accept_descriptor(const sdk::PluginDescriptor* d, PluginLibrary* out, std::string* error);
+
+// A plugin compiled into leaf-host (path "<built-in>"). Throws
+// std::logic_error when its descriptor is not acceptable.
+PluginLibrary builtin_library(const sdk::PluginDescriptor* d);
 
 // The plugin files (*.so) in `dir`, sorted by name. Throws
 // std::runtime_error when the directory cannot be read.

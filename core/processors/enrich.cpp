@@ -147,26 +147,9 @@ class EnrichProcessor final : public sdk::PluginBase<sdk::IProcessor> {
   uint64_t errors_ = 0;
 };
 
-sdk::IPluginObject* create(sdk::IHost* host, char* error, uint32_t error_size) noexcept {
-  try {
-    return new EnrichProcessor(host);
-  } catch (const std::exception& e) {
-    if (error && error_size) std::snprintf(error, error_size, "%s", e.what());
-  }
-  return nullptr;
-}
-
-const sdk::PluginDescriptor kDescriptor = {
-    sdk::kAbiMajor,
-    sdk::kAbiMinor,
-    sizeof(sdk::PluginDescriptor),
-    sdk::PluginKind::Processor,
-    "enrich",
-    "1.0.0",
-    "adds cgroup_path, container_id, container_full_id, container_runtime and pod_uid",
-    kOptions,
-    sdk::option_count(kOptions),
-    &create};
+LEAF_PLUGIN_DESCRIPTOR(
+    kDescriptor, EnrichProcessor, Processor, "enrich", "1.0.0",
+    "adds cgroup_path, container_id, container_full_id, container_runtime and pod_uid", kOptions);
 
 }  // namespace
 

@@ -181,25 +181,8 @@ class FilterProcessor final : public sdk::PluginBase<sdk::IProcessor> {
   uint64_t dropped_[kRuleCount] = {};
 };
 
-sdk::IPluginObject* create(sdk::IHost* host, char* error, uint32_t error_size) noexcept {
-  try {
-    return new FilterProcessor(host);
-  } catch (const std::exception& e) {
-    if (error && error_size) std::snprintf(error, error_size, "%s", e.what());
-  }
-  return nullptr;
-}
-
-const sdk::PluginDescriptor kDescriptor = {sdk::kAbiMajor,
-                                           sdk::kAbiMinor,
-                                           sizeof(sdk::PluginDescriptor),
-                                           sdk::PluginKind::Processor,
-                                           "filter",
-                                           "1.0.0",
-                                           "drops events by type, uid, comm and container",
-                                           kOptions,
-                                           sdk::option_count(kOptions),
-                                           &create};
+LEAF_PLUGIN_DESCRIPTOR(kDescriptor, FilterProcessor, Processor, "filter", "1.0.0",
+                       "drops events by type, uid, comm and container", kOptions);
 
 }  // namespace
 

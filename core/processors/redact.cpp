@@ -134,26 +134,9 @@ class RedactProcessor final : public sdk::PluginBase<sdk::IProcessor> {
   uint64_t redacted_ = 0, truncated_ = 0, failed_ = 0;
 };
 
-sdk::IPluginObject* create(sdk::IHost* host, char* error, uint32_t error_size) noexcept {
-  try {
-    return new RedactProcessor(host);
-  } catch (const std::exception& e) {
-    if (error && error_size) std::snprintf(error, error_size, "%s", e.what());
-  }
-  return nullptr;
-}
-
-const sdk::PluginDescriptor kDescriptor = {
-    sdk::kAbiMajor,
-    sdk::kAbiMinor,
-    sizeof(sdk::PluginDescriptor),
-    sdk::PluginKind::Processor,
-    "redact",
-    "1.0.0",
-    "replaces secrets in command lines by ****, cuts long command lines",
-    kOptions,
-    sdk::option_count(kOptions),
-    &create};
+LEAF_PLUGIN_DESCRIPTOR(kDescriptor, RedactProcessor, Processor, "redact", "1.0.0",
+                       "replaces secrets in command lines by ****, cuts long command lines",
+                       kOptions);
 
 }  // namespace
 

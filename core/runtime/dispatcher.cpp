@@ -132,7 +132,7 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   r->decoder = reg.decoder;
   r->host = host;
   try {
-    r->types = pipeline_.register_types(plugin, reg.types, reg.type_count);
+    r->types = pipeline_.register_types(plugin, reg.types, reg.type_size, reg.type_count);
   } catch (const std::exception& e) {
     return e.what();
   }

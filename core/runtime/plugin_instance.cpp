@@ -29,9 +29,19 @@ PluginInstance::~PluginInstance() { destroy_object(); }
 
 bool PluginInstance::create(std::string* error) {
   char buf[512] = {0};
-  object_ = library_.descriptor->create(this, buf, sizeof(buf));
+  object_ = library_.descriptor.create(this, buf, sizeof(buf));
   if (!object_) {
     *error = buf[0] ? buf : "the plugin's factory returned nothing";
+    return false;
+  }
+  // The kind interface, asked for by id (never a cast across the boundary).
+  sdk::InterfaceId id = kind() == sdk::PluginKind::Probe       ? sdk::IProbePlugin::kId
+                        : kind() == sdk::PluginKind::Processor ? sdk::IProcessor::kId
+                                                               : sdk::ISink::kId;
+  kind_iface_ = object_->query_interface(id);
+  if (!kind_iface_) {
+    *error = std::string("the object does not offer the ") + kind_name(kind()) + " interface";
+    destroy_object();
     return false;
   }
   return true;
@@ -42,19 +52,20 @@ void PluginInstance::destroy_object() {
     if (dispatcher_) dispatcher_->remove_owner(this);
     object_->destroy();
     object_ = nullptr;
+    kind_iface_ = nullptr;
   }
 }
 
-// The factory made the object of the declared kind: IProbePlugin, ISink and
-// IProcessor each derive from IPluginObject alone, so the downcast is exact.
+// kind_iface_ is what query_interface() answered for the kind's id.
 sdk::IProbePlugin* PluginInstance::probe() const {
-  return kind() == sdk::PluginKind::Probe ? static_cast<sdk::IProbePlugin*>(object_) : nullptr;
+  return kind() == sdk::PluginKind::Probe ? static_cast<sdk::IProbePlugin*>(kind_iface_) : nullptr;
 }
 sdk::ISink* PluginInstance::sink() const {
-  return kind() == sdk::PluginKind::Sink ? static_cast<sdk::ISink*>(object_) : nullptr;
+  return kind() == sdk::PluginKind::Sink ? static_cast<sdk::ISink*>(kind_iface_) : nullptr;
 }
 sdk::IProcessor* PluginInstance::processor() const {
-  return kind() == sdk::PluginKind::Processor ? static_cast<sdk::IProcessor*>(object_) : nullptr;
+  return kind() == sdk::PluginKind::Processor ? static_cast<sdk::IProcessor*>(kind_iface_)
+                                              : nullptr;
 }
 
 std::string PluginInstance::last_error() const {
@@ -147,7 +158,7 @@ Status PluginInstance::emit(const sdk::EventTypeDesc* type, const uint8_t* recor
   try {
     auto it = emitted_types_.find(type);
     if (it == emitted_types_.end()) {
-      auto infos = dispatcher_->pipeline().register_types(name(), type, 1);
+      auto infos = dispatcher_->pipeline().register_types(name(), type, type->struct_size, 1);
       it = emitted_types_.emplace(type, infos.front()).first;
     }
     return dispatcher_->pipeline().handle_typed(name(), it->second, record, size)

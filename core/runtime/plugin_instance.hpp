@@ -2,12 +2,13 @@
 // it created and the IHost it sees.
 #pragma once
 
+#include <leaf/sdk/abi.h>
+
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
-
-#include <leaf/sdk/abi.h>
 
 #include "config/config_section.hpp"
 #include "pipeline/pipeline.hpp"
@@ -29,8 +30,10 @@ class PluginInstance final : public sdk::IHost {
 
   const std::string& name() const { return library_.name; }
   const std::string& path() const { return library_.path; }
-  sdk::PluginKind kind() const { return library_.descriptor->kind; }
-  const sdk::PluginDescriptor& descriptor() const { return *library_.descriptor; }
+  sdk::PluginKind kind() const { return library_.descriptor.kind; }
+  const sdk::PluginDescriptor& descriptor() const { return library_.descriptor; }
+  // The declared options in the host's layout (descriptor().options is unset).
+  std::span<const sdk::ConfigOption> options() const { return library_.options; }
   const ConfigSection& config() const { return config_; }
   // SIGHUP: swaps in a new configuration and returns the previous one.
   ConfigSection replace_config(ConfigSection next) {
@@ -72,6 +75,7 @@ class PluginInstance final : public sdk::IHost {
   ConfigSection config_;
   Dispatcher* dispatcher_;
   sdk::IPluginObject* object_ = nullptr;
+  void* kind_iface_ = nullptr;  // object_->query_interface(<kind's id>)
   std::map<const sdk::EventTypeDesc*, TypeInfo> emitted_types_;
   uint64_t bad_emits_ = 0;
 };

@@ -19,6 +19,9 @@ class JsonlSink final : public sdk::ISink {
 
   const char* last_error() const noexcept override { return error_.c_str(); }
   void destroy() noexcept override { delete this; }
+  void* query_interface(sdk::InterfaceId id) noexcept override {
+    return id == sdk::ISink::kId ? static_cast<sdk::ISink*>(this) : nullptr;
+  }
   sdk::Status open() noexcept override { return sdk::Status::Ok; }
   sdk::Status write(const sdk::SinkMessage* m) noexcept override;
   void poll() noexcept override { flush_buffer(); }

@@ -27,8 +27,8 @@ class Counter {
 };
 
 // Event time -> broker acknowledgement, one bucket per power of two
-// nanoseconds (bucket i: up to 2^i ns), reported to the host as
-// kafka_ack_latency_ns_bucket{<upper bound in ns>} and _sum.
+// nanoseconds (bucket i: up to 2^i ns), reported to the host as the
+// histogram kafka_ack_latency_seconds (ICounterVisitor::histogram).
 class AckLatency {
  public:
   void observe(int64_t ns, uint64_t times = 1) {

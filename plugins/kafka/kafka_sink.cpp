@@ -154,14 +154,18 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     v->gauge(make_view("kafka_queue_messages"), none, producer_ ? producer_->outstanding() : 0);
     v->gauge(make_view("kafka_queue_bytes"), none,
              producer_ ? static_cast<int64_t>(producer_->queued_bytes()) : 0);
-    // The ack latency histogram (the host exposes leaf_kafka_ack_latency_seconds).
+    // The ack latency histogram (exposed as leaf_kafka_ack_latency_seconds).
+    uint64_t bounds[AckLatency::kBuckets], counts[AckLatency::kBuckets];
     for (int i = 0; i < AckLatency::kBuckets; ++i) {
-      uint64_t n = counters_.ack_latency.bucket(i);
-      if (!n) continue;
-      std::string bound = i < 64 ? std::to_string(uint64_t{1} << i) : std::string("+Inf");
-      v->counter(make_view("kafka_ack_latency_ns_bucket"), view(bound), n);
+      bounds[i] = i < 64 ? uint64_t{1} << i : UINT64_MAX;
+      counts[i] = counters_.ack_latency.bucket(i);
     }
-    v->counter(make_view("kafka_ack_latency_ns_sum"), none, counters_.ack_latency.sum_ns());
+    HistogramView latency{.unit = Unit::Nanoseconds,
+                          .bucket_count = AckLatency::kBuckets,
+                          .upper_bounds = bounds,
+                          .counts = counts,
+                          .sum = counters_.ack_latency.sum_ns()};
+    v->histogram(make_view("kafka_ack_latency_seconds"), none, &latency);
     v->gauge(make_view("kafka_broker_reachable"), none, broker_down_ ? 0 : 1);
   }
 

@@ -62,14 +62,30 @@ constexpr uint32_t count(const T (&)[N]) {
 }  // namespace
 
 const EventTypeDesc kTypes[] = {
-    {"process_exec", Category::Process, kExecFields, count(kExecFields), sizeof(process_exec_event),
-     PROCESS_EXEC_MAX_SIZE, nullptr,
-     "a task replaced its program (execve): filename, command line, credentials"},
-    {"process_fork", Category::Process, kForkFields, count(kForkFields), sizeof(process_fork_event),
-     sizeof(process_fork_event), nullptr, "a process (or, when enabled, a thread) was created"},
-    {"process_exit", Category::Process, kExitFields, count(kExitFields), sizeof(process_exit_event),
-     sizeof(process_exit_event), nullptr,
-     "a process ended: exit code or signal, CPU time, page faults, lifetime"},
+    {.name = "process_exec",
+     .category = Category::Process,
+     .fields = kExecFields,
+     .field_count = count(kExecFields),
+     .fixed_size = sizeof(process_exec_event),
+     .max_size = PROCESS_EXEC_MAX_SIZE,
+     .key_field = nullptr,
+     .description = "a task replaced its program (execve): filename, command line, credentials"},
+    {.name = "process_fork",
+     .category = Category::Process,
+     .fields = kForkFields,
+     .field_count = count(kForkFields),
+     .fixed_size = sizeof(process_fork_event),
+     .max_size = sizeof(process_fork_event),
+     .key_field = nullptr,
+     .description = "a process (or, when enabled, a thread) was created"},
+    {.name = "process_exit",
+     .category = Category::Process,
+     .fields = kExitFields,
+     .field_count = count(kExitFields),
+     .fixed_size = sizeof(process_exit_event),
+     .max_size = sizeof(process_exit_event),
+     .key_field = nullptr,
+     .description = "a process ended: exit code or signal, CPU time, page faults, lifetime"},
 };
 
 const uint32_t kTypeCount = count(kTypes);

@@ -1,7 +1,7 @@
 // ABI negotiation and plugin loading: each bad plugin is refused in one line
 // naming its file and the reason, and the good ones run.
 #include <doctest/doctest.h>
-
+#include <leaf/sdk/abi.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,9 +33,12 @@ TEST_CASE("bad plugins are refused one line each; the good one runs") {
   std::string garbage = junk.write("leaf_garbage.so", "this is not an ELF file\n");
   chmod(garbage.c_str(), 0644);
   HostOptions o;
-  o.plugins = {fake("leaf_ticker.so"),           fake("leaf_ticker_major2.so"),
-               fake("leaf_ticker_minor9.so"),    fake("leaf_ticker_failcreate.so"),
-               fake("leaf_ticker_failopen.so"),  fake("leaf_no_entry.so"),
+  o.plugins = {fake("leaf_ticker.so"),
+               fake("leaf_ticker_major3.so"),
+               fake("leaf_ticker_minor9.so"),
+               fake("leaf_ticker_failcreate.so"),
+               fake("leaf_ticker_failopen.so"),
+               fake("leaf_no_entry.so"),
                garbage};
   o.config["ticker.toml"] = "interval = \"5ms\"\nlabel = \"hello\"\n";
   LeafHost host(o);
@@ -44,11 +47,13 @@ TEST_CASE("bad plugins are refused one line each; the good one runs") {
   CHECK(host.stop() == 0);
   std::string err = host.stderr_text();
 
-  CHECK(has_line(err, "leaf_ticker_major2.so",
-                 "incompatible ABI: plugin is built for ABI 2.0, this host speaks ABI 1.0 (the major "
-                 "version must match); skipped"));
-  CHECK(has_line(err, "leaf_ticker_minor9.so",
-                 "incompatible ABI: plugin needs ABI 1.9, this host speaks ABI 1.0 (upgrade leaf-host)"));
+  CHECK(
+      has_line(err, "leaf_ticker_major3.so",
+               "incompatible ABI: plugin is built for ABI 3.0, this host speaks ABI 2.0 (the major "
+               "version must match); skipped"));
+  CHECK(has_line(
+      err, "leaf_ticker_minor9.so",
+      "incompatible ABI: plugin needs ABI 2.9, this host speaks ABI 2.0 (upgrade leaf-host)"));
   CHECK(has_line(err, "leaf_no_entry.so", "not a Leaf plugin: no entry point 'leaf_plugin_descriptor'"));
   CHECK(has_line(err, "leaf_garbage.so", "not a loadable library"));
   CHECK(has_line(err, "leaf_ticker_failcreate.so",
@@ -96,4 +101,43 @@ TEST_CASE("a plugin file writable by others is refused when running as root") {
   LeafHost host2(o);
   CHECK_THROWS(host2.start());
   CHECK(has_line(host2.stderr_text(), copy, "is owned by uid 1234, not root"));
+}
+
+// The versioning rule of sdk/README.md, proven on real builds.
+TEST_CASE("a plugin built against the frozen ABI 1.0 headers is refused naming both versions") {
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker_frozen.so"), fake("leaf_ticker.so")};
+  o.config["ticker.toml"] = "interval = \"5ms\"\n";
+  LeafHost host(o);
+  host.start();
+  host.wait_for_count(event_type("tick"), 1);
+  CHECK(host.stop() == 0);
+  CHECK(has_line(host.stderr_text(), "leaf_ticker_frozen.so",
+                 "incompatible ABI: plugin is built for ABI 1.0, this host speaks ABI 2.0 (the "
+                 "major version must match); skipped"));
+}
+
+TEST_CASE("rows of a later minor are stepped over; rows smaller than ABI 2.0's are refused") {
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker_wide.so"), fake("leaf_ticker_narrow.so")};
+  // Options read with the wrong stride would not find "label" (the second row).
+  o.config["wide.toml"] = "interval = \"5ms\"\nlabel = \"widened\"\n";
+  LeafHost host(o);
+  host.start();
+  auto ticks = host.wait_for_count(event_type("tick"), 3);
+  CHECK(host.stop() == 0);
+  // Fields read with the wrong stride would be garbage or refused.
+  const auto& t = ticks.front();
+  CHECK(t["data"]["seq"] == 1);
+  CHECK(t["data"]["pid"] == 4242);
+  CHECK(t["data"]["delta"] == -7);
+  CHECK(t["data"]["label"] == "widened");
+  CHECK(t["data"]["note"] == "note \"quoted\"\n");
+  CHECK(t["data"].size() == 6);  // type + the five declared fields, nothing more
+  CHECK(has_line(host.stderr_text(), "leaf_ticker_narrow.so",
+                 "malformed descriptor: option rows of " +
+                     std::to_string(offsetof(leaf::sdk::ConfigOption, flags)) +
+                     " bytes, ABI 2.0 rows have " +
+                     std::to_string(offsetof(leaf::sdk::ConfigOption, flags) + sizeof(uint32_t))));
+  CHECK(has_line(host.stderr_text(), "plugin wide 1.0.0 (probe) loaded", "leaf_ticker_wide.so"));
 }

@@ -185,14 +185,23 @@ TEST_CASE("label values are escaped (the collector on a real pipeline)") {
     uint32_t pid;
   };
   const leaf::sdk::FieldDesc fields[] = {LEAF_FIELD(rec, pid, U32)};
-  const leaf::sdk::EventTypeDesc type = {
-      "odd_event", leaf::sdk::Category::Network, fields, 1, sizeof(rec), sizeof(rec), nullptr, ""};
+  const leaf::sdk::EventTypeDesc type = {.name = "odd_event",
+                                         .category = leaf::sdk::Category::Network,
+                                         .fields = fields,
+                                         .field_count = 1,
+                                         .fixed_size = sizeof(rec),
+                                         .max_size = sizeof(rec),
+                                         .key_field = nullptr,
+                                         .description = ""};
   leaf::core::Pipeline pipeline("h", {});
   boost::asio::io_context io;
   leaf::core::Dispatcher dispatcher(io, pipeline);
   struct CountSink final : leaf::sdk::ISink {
     const char* last_error() const noexcept override { return ""; }
     void destroy() noexcept override {}
+    void* query_interface(leaf::sdk::InterfaceId id) noexcept override {
+      return id == leaf::sdk::ISink::kId ? static_cast<leaf::sdk::ISink*>(this) : nullptr;
+    }
     leaf::sdk::Status open() noexcept override { return leaf::sdk::Status::Ok; }
     leaf::sdk::Status write(const leaf::sdk::SinkMessage*) noexcept override {
       return leaf::sdk::Status::Ok;
@@ -204,7 +213,7 @@ TEST_CASE("label values are escaped (the collector on a real pipeline)") {
     uint32_t healthy() const noexcept override { return 1; }
   } sink;
   pipeline.add_sink("count", &sink);
-  auto types = pipeline.register_types(odd, &type, 1);
+  auto types = pipeline.register_types(odd, &type, sizeof(type), 1);
   rec r{};
   r.hdr.timestamp_ns = static_cast<uint64_t>(leaf::core::MonoClock::monotonic_now());
   for (int i = 0; i < 3; ++i)

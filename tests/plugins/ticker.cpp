@@ -6,10 +6,16 @@
 //   TICKER_FAIL_CREATE                   the factory fails
 //   TICKER_FAIL_OPEN                     open() fails
 //   TICKER_NAME                          the plugin's name
+//   TICKER_WIDE_ROWS                     tables as a later minor of ABI 2 writes them: every
+//                                        row (option, field, event type, descriptor) larger,
+//                                        its unknown tail filled with 0xff bytes
+//   TICKER_NARROW_ROWS                   option rows smaller than ABI 2.0's (refused)
+// The same source built against tests/abi/frozen-1.0 (the draft ABI 1.0
+// headers) is the frozen-headers plugin.
+#include <array>
 #include <cstring>
-#include <string>
-
 #include <leaf/sdk/plugin.hpp>
+#include <string>
 
 #include "leaf_event.h"
 
@@ -31,25 +37,67 @@ struct tick_event {
   char tail[64];
 };
 
-const FieldDesc kFields[] = {
-    LEAF_FIELD(tick_event, seq, U64),
-    LEAF_FIELD(tick_event, pid, U32),
-    LEAF_FIELD(tick_event, delta, I32),
-    LEAF_FIELD(tick_event, label, Chars),
-    LEAF_FIELD(tick_event, note, VarChars),
-};
+#define TICK_FIELDS                                                             \
+  LEAF_FIELD(tick_event, seq, U64), LEAF_FIELD(tick_event, pid, U32),           \
+      LEAF_FIELD(tick_event, delta, I32), LEAF_FIELD(tick_event, label, Chars), \
+      LEAF_FIELD(tick_event, note, VarChars)
 
-const EventTypeDesc kTick = {"tick",  Category::Process, kFields, 5, offsetof(tick_event, tail),
-                             sizeof(tick_event), nullptr, "a timer tick"};
+#define TICK_OPTIONS                                                                       \
+  {"interval", OptionType::Duration, "\"10ms\"", 1'000'000, 60'000'000'000LL,              \
+   nullptr,    "time between ticks"},                                                      \
+      {"label", OptionType::String, "\"tick\"", 0, 0, nullptr, "text of the label field"}, \
+      {"count",                                                                            \
+       OptionType::Int,                                                                    \
+       "0",                                                                                \
+       0,                                                                                  \
+       1'000'000,                                                                          \
+       nullptr,                                                                            \
+       "stop after this many ticks (0: never)"},                                           \
+  {                                                                                        \
+    "mode", OptionType::String, "\"normal\"", 0, 0, "normal|oversized|undersized",         \
+        "normal records, or records that break the schema's size bounds"                   \
+  }
 
-const ConfigOption kOptions[] = {
-    {"interval", OptionType::Duration, "\"10ms\"", 1'000'000, 60'000'000'000LL, nullptr,
-     "time between ticks"},
-    {"label", OptionType::String, "\"tick\"", 0, 0, nullptr, "text of the label field"},
-    {"count", OptionType::Int, "0", 0, 1'000'000, nullptr, "stop after this many ticks (0: never)"},
-    {"mode", OptionType::String, "\"normal\"", 0, 0, "normal|oversized|undersized",
-     "normal records, or records that break the schema's size bounds"},
+#ifndef TICKER_WIDE_ROWS
+const FieldDesc kFields[] = {TICK_FIELDS};
+const EventTypeDesc kTick = {.name = "tick",
+                             .category = Category::Process,
+                             .fields = kFields,
+                             .field_count = 5,
+                             .fixed_size = offsetof(tick_event, tail),
+                             .max_size = sizeof(tick_event),
+                             .key_field = nullptr,
+                             .description = "a timer tick"};
+const ConfigOption kOptions[] = {TICK_OPTIONS};
+#else
+// Rows of a later minor: the ABI 2.0 row, then fields this host does not know.
+template <class Row>
+struct Wide {
+  Row row;
+  uint64_t later[3] = {~0ull, ~0ull, ~0ull};
 };
+const FieldDesc kNarrowFields[] = {TICK_FIELDS};
+const ConfigOption kNarrowOptions[] = {TICK_OPTIONS};
+template <class Row, size_t N>
+constexpr std::array<Wide<Row>, N> widen(const Row (&rows)[N]) {
+  std::array<Wide<Row>, N> out{};
+  for (size_t i = 0; i < N; ++i) out[i].row = rows[i];
+  return out;
+}
+const auto kWideFields = widen(kNarrowFields);
+const auto kWideOptions = widen(kNarrowOptions);
+const Wide<EventTypeDesc> kWideTick = {{.struct_size = sizeof(Wide<EventTypeDesc>),
+                                        .field_size = sizeof(Wide<FieldDesc>),
+                                        .name = "tick",
+                                        .category = Category::Process,
+                                        .fields = &kWideFields[0].row,
+                                        .field_count = 5,
+                                        .fixed_size = offsetof(tick_event, tail),
+                                        .max_size = sizeof(tick_event),
+                                        .key_field = nullptr,
+                                        .description = "a timer tick"}};
+const EventTypeDesc& kTick = kWideTick.row;
+#endif
 
 class Ticker final : public ProbePluginBase, public ITimerHandler {
  public:
@@ -115,19 +163,36 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
 
 }  // namespace
 
-#if defined(TICKER_ABI_MAJOR) || defined(TICKER_ABI_MINOR)
-// A descriptor that claims another ABI version.
+#if defined(TICKER_WIDE_ROWS)
+namespace leaf_plugin_entry {
+static IPluginObject* create(IHost* host, char*, uint32_t) noexcept { return new Ticker(host); }
+static const Wide<PluginDescriptor> descriptor = {
+    {kAbiMajor, kAbiMinor, sizeof(Wide<PluginDescriptor>), PluginKind::Probe, TICKER_NAME, "1.0.0",
+     "test ticker with the rows of a later minor", &kWideOptions[0].row, 4,
+     sizeof(Wide<ConfigOption>), &create}};
+const PluginDescriptor* get_descriptor() { return &descriptor.row; }
+}  // namespace leaf_plugin_entry
+BOOST_DLL_ALIAS(leaf_plugin_entry::get_descriptor, leaf_plugin_descriptor)
+#elif defined(TICKER_ABI_MAJOR) || defined(TICKER_ABI_MINOR) || defined(TICKER_NARROW_ROWS)
+// A descriptor that claims another ABI version or option rows too small.
 #ifndef TICKER_ABI_MAJOR
 #define TICKER_ABI_MAJOR ::leaf::sdk::kAbiMajor
 #endif
 #ifndef TICKER_ABI_MINOR
 #define TICKER_ABI_MINOR ::leaf::sdk::kAbiMinor
 #endif
+#ifdef TICKER_NARROW_ROWS
+#define TICKER_OPTION_SIZE (offsetof(ConfigOption, flags))
+#else
+#define TICKER_OPTION_SIZE sizeof(ConfigOption)
+#endif
 namespace leaf_plugin_entry {
 static IPluginObject* create(IHost* host, char*, uint32_t) noexcept { return new Ticker(host); }
 static const PluginDescriptor descriptor = {
-    TICKER_ABI_MAJOR, TICKER_ABI_MINOR, sizeof(PluginDescriptor), PluginKind::Probe, TICKER_NAME,
-    "1.0.0", "test ticker", kOptions, 4, &create};
+    TICKER_ABI_MAJOR,   TICKER_ABI_MINOR, sizeof(PluginDescriptor),
+    PluginKind::Probe,  TICKER_NAME,      "1.0.0",
+    "test ticker",      kOptions,         4,
+    TICKER_OPTION_SIZE, &create};
 const PluginDescriptor* get_descriptor() { return &descriptor; }
 }  // namespace leaf_plugin_entry
 BOOST_DLL_ALIAS(leaf_plugin_entry::get_descriptor, leaf_plugin_descriptor)

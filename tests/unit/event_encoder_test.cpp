@@ -62,9 +62,14 @@ const FieldDesc kFields[] = {
     LEAF_FIELD_AS(rec, zero, "zero", U32, kFieldOmitZero),
 };
 
-const EventTypeDesc kType = {"test_event",  Category::Network, kFields,
-                             17,            offsetof(rec, tail), sizeof(rec),
-                             nullptr,       "test"};
+const EventTypeDesc kType = {.name = "test_event",
+                             .category = Category::Network,
+                             .fields = kFields,
+                             .field_count = 17,
+                             .fixed_size = offsetof(rec, tail),
+                             .max_size = sizeof(rec),
+                             .key_field = nullptr,
+                             .description = "test"};
 
 struct Built {
   rec r{};
@@ -200,7 +205,14 @@ TEST_CASE("key text of fields") {
 
 TEST_CASE("invalid schemas are refused with the reason") {
   FieldDesc bad_size[] = {{"pid", FieldType::U32, 16, 8, 0, nullptr}};
-  EventTypeDesc t = {"bad", Category::Process, bad_size, 1, 32, 32, nullptr, ""};
+  EventTypeDesc t = {.name = "bad",
+                     .category = Category::Process,
+                     .fields = bad_size,
+                     .field_count = 1,
+                     .fixed_size = 32,
+                     .max_size = 32,
+                     .key_field = nullptr,
+                     .description = ""};
   CHECK(validate_schema(t) == "event type 'bad', field 'pid': size 8 does not fit its type");
   FieldDesc outside[] = {{"pid", FieldType::U32, 30, 4, 0, nullptr}};
   t.fields = outside;

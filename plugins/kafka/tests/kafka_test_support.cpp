@@ -360,6 +360,15 @@ class MapVisitor final : public sdk::ICounterVisitor {
   void gauge(sdk::StringView name, sdk::StringView label, int64_t value) noexcept override {
     (*out_)[key(name, label)] = value;
   }
+  // A histogram as <name>_count and <name>_sum.
+  void histogram(sdk::StringView name, sdk::StringView label,
+                 const sdk::HistogramView* h) noexcept override {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < h->bucket_count; ++i) n += h->counts[i];
+    std::string base(name.data, name.size);
+    (*out_)[key(sdk::make_view((base + "_count").c_str()), label)] = static_cast<int64_t>(n);
+    (*out_)[key(sdk::make_view((base + "_sum").c_str()), label)] = static_cast<int64_t>(h->sum);
+  }
 
  private:
   static std::string key(sdk::StringView name, sdk::StringView label) {

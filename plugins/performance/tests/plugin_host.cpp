@@ -162,6 +162,11 @@ std::map<std::string, uint64_t> PluginHost::plugin_counters() {
     void gauge(StringView name, StringView label, int64_t value) noexcept override {
       values[str(name) + "/" + str(label)] = static_cast<uint64_t>(value);
     }
+    void histogram(StringView name, StringView label, const HistogramView* h) noexcept override {
+      uint64_t n = 0;
+      for (uint32_t i = 0; i < h->bucket_count; ++i) n += h->counts[i];
+      values[str(name) + "_count/" + str(label)] = n;
+    }
   } visitor;
   plugin_->read_counters(&visitor);
   return visitor.values;

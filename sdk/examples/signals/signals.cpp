@@ -25,8 +25,14 @@ const FieldDesc kFields[] = {
 };
 
 const EventTypeDesc kTypes[] = {
-    {"signal_generate", Category::Process, kFields, sizeof(kFields) / sizeof(kFields[0]),
-     sizeof(signal_event), sizeof(signal_event), nullptr, "a signal was sent to a task"},
+    {.name = "signal_generate",
+     .category = Category::Process,
+     .fields = kFields,
+     .field_count = sizeof(kFields) / sizeof(kFields[0]),
+     .fixed_size = sizeof(signal_event),
+     .max_size = sizeof(signal_event),
+     .key_field = nullptr,
+     .description = "a signal was sent to a task"},
 };
 
 const ConfigOption kOptions[] = {

@@ -1,4 +1,5 @@
-// Leaf plugin ABI, version 1.
+// Leaf plugin ABI, version 2 (the ABI of SDK 1.0; version 1 was the draft
+// before it, and the host refuses its plugins naming both versions).
 //
 // The hourglass waist between leaf-host and every plugin (.so). Everything
 // that crosses it is in this header and in schema.h / config.h:
@@ -7,13 +8,20 @@
 //     Status; the message of the last failure is fetched with last_error();
 //   - no STL, no exceptions, no RTTI across the boundary.
 //
-// Versioning rule (see sdk/README.md):
+// Versioning rule (see sdk/README.md, "Versioning"):
 //   - kAbiMajor changes only when a released interface or struct changes
 //     incompatibly. The host refuses a plugin whose major differs from its own.
-//   - kAbiMinor grows when something is added (a new interface the host can
-//     be asked for, a new field type, a new IHost method at the end of the
-//     vtable). The host accepts a plugin whose minor is <= its own.
-//   - Released interfaces never change: new capability is a new interface.
+//   - kAbiMinor grows when something is added: a new interface the host can
+//     ask a plugin object for (query_interface), a new method at the end of an
+//     interface the *host* implements (IHost, ICounterVisitor, IEventEditor),
+//     a new field at the end of a struct, a new field or option type. The
+//     descriptor's abi_minor is the minor the plugin needs; the host accepts
+//     a plugin whose minor is <= its own and names both versions otherwise.
+//   - Released interfaces never change: a new capability is a new interface.
+//   - Every table and struct that crosses the boundary carries its size
+//     (struct_size, option_size, field_size, type_size): a reader uses only
+//     the fields it knows, steps over a newer writer's larger rows and gives
+//     the fields an older writer lacks their documented defaults.
 //
 // Object lifetime: every object a plugin creates is destroyed by calling its
 // destroy(), which runs plugin code; the host keeps the library loaded
@@ -29,8 +37,12 @@
 
 namespace leaf::sdk {
 
-inline constexpr uint32_t kAbiMajor = 1;
+inline constexpr uint32_t kAbiMajor = 2;
 inline constexpr uint32_t kAbiMinor = 0;
+
+// Names an interface for IPluginObject::query_interface. A released id
+// always means the same interface; a new capability gets a new id.
+using InterfaceId = uint64_t;
 
 // The name of the one exported entry point (a BOOST_DLL_ALIAS) every plugin
 // library provides: a function `const PluginDescriptor* ()`.
@@ -47,6 +59,13 @@ class IHost;
 // Common base of every object a plugin hands to the host.
 class IPluginObject {
  public:
+  static constexpr InterfaceId kId = 0x6c6561662e6f626aULL;  // "leaf.obj"
+
+  // The interface `id` of this object (this object cast to it), or nullptr
+  // when the object does not offer it. The object's kind interface
+  // (IProbePlugin, IProcessor, ISink) must be offered; later capabilities are
+  // new interfaces that a host asks for and an older plugin does not offer.
+  virtual void* query_interface(InterfaceId id) noexcept = 0;
   // Message of the last call that did not return Status::Ok. Valid until the
   // next call on this object. Never null.
   virtual const char* last_error() const noexcept = 0;
@@ -85,17 +104,39 @@ struct RingBufferRegistration {
   uint32_t type_count;
   // nullptr: the host decodes records generically through `types`.
   IRecordDecoder* decoder;
+  // sizeof(EventTypeDesc) in the plugin's SDK: the stride of `types`.
+  uint32_t type_size = sizeof(EventTypeDesc);
+};
+
+// One histogram as a plugin reports it: buckets with increasing upper
+// bounds, each count for that bucket alone (not cumulative).
+enum class Unit : uint32_t {
+  None = 0,         // exposed as is
+  Nanoseconds = 1,  // bounds and sum in ns, exposed in seconds
+  Bytes = 2,
+};
+
+struct HistogramView {
+  uint32_t struct_size = sizeof(HistogramView);
+  Unit unit;
+  uint32_t bucket_count;
+  const uint64_t* upper_bounds;  // UINT64_MAX for the last (+Inf) bucket
+  const uint64_t* counts;        // per bucket
+  uint64_t sum;                  // of all observations, in `unit`
 };
 
 // Visitor through which a plugin reports its own counters (kernel table
 // usage, evictions, suppressed events...). `name` is a metric-style name
-// without the leaf_ prefix, `label` an optional qualifier (an event type).
-// /metrics shows leaf_<name>{plugin=...}; a counter's name gets the _total
-// suffix Prometheus expects when it does not end with it already.
+// without the leaf_ prefix (histograms of durations end in _seconds),
+// `label` an optional qualifier (an event type). /metrics shows
+// leaf_<name>{plugin=...}; a counter's name gets the _total suffix
+// Prometheus expects when it does not end with it already.
 class ICounterVisitor {
  public:
   virtual void counter(StringView name, StringView label, uint64_t value) noexcept = 0;
   virtual void gauge(StringView name, StringView label, int64_t value) noexcept = 0;
+  virtual void histogram(StringView name, StringView label,
+                         const HistogramView* histogram) noexcept = 0;
 
  protected:
   ~ICounterVisitor() = default;
@@ -185,6 +226,8 @@ struct ProbeInfo {
 
 class IProbePlugin : public IPluginObject {
  public:
+  static constexpr InterfaceId kId = 0x6c6561662e707262ULL;  // "leaf.prb"
+
   // Reads configuration, opens and loads the BPF object, choosing each
   // probe's hook. Nothing runs yet.
   virtual Status open() noexcept = 0;
@@ -252,6 +295,8 @@ enum class Verdict : uint32_t { Keep = 0, Drop = 1 };
 
 class IProcessor : public IPluginObject {
  public:
+  static constexpr InterfaceId kId = 0x6c6561662e707263ULL;  // "leaf.prc"
+
   virtual Status open() noexcept = 0;
   // Called on the dispatcher thread for every event, in pipeline order.
   virtual Verdict process(const EventView* event, IEventEditor* editor) noexcept = 0;
@@ -282,6 +327,8 @@ struct SinkMessage {
 
 class ISink : public IPluginObject {
  public:
+  static constexpr InterfaceId kId = 0x6c6561662e736e6bULL;  // "leaf.snk"
+
   virtual Status open() noexcept = 0;
   // Takes one message. Must not block the dispatcher for long: a sink that
   // cannot accept returns Status::Again after a bounded wait, and the host
@@ -309,7 +356,7 @@ struct PluginDescriptor {
   // These two come first and never move: the host reads them before
   // anything else to decide whether it can read the rest.
   uint32_t abi_major;
-  uint32_t abi_minor;
+  uint32_t abi_minor;    // the minor this plugin needs (see the versioning rule)
   uint32_t struct_size;  // sizeof(PluginDescriptor) in the plugin's SDK
   PluginKind kind;
   const char* name;             // [a-z0-9_]+; names the config file <name>.toml
@@ -317,6 +364,7 @@ struct PluginDescriptor {
   const char* description;      // one line
   const ConfigOption* options;  // declared configuration keys
   uint32_t option_count;
+  uint32_t option_size;  // sizeof(ConfigOption) in the plugin's SDK: the stride of `options`
   // Creates the plugin object: an IProbePlugin*, IProcessor* or ISink* as
   // `kind` says. On failure returns nullptr and writes a NUL-terminated
   // reason into error (at most error_size bytes).

@@ -19,6 +19,14 @@ enum class OptionType : uint32_t {
   Duration = 7,    // nanoseconds: text with ns/us/ms/s/m/h suffix ("10s"); within [min, max]
 };
 
+// How a changed value takes effect on SIGHUP (ConfigOption::flags).
+enum OptionFlags : uint32_t {
+  kOptionRestart = 0,     // the host restarts this plugin (the default)
+  kOptionLive = 1u << 0,  // the plugin applies it in place (IProbePlugin/IProcessor reload())
+};
+
+// One row of a plugin's option table. Rows are read with the descriptor's
+// option_size as stride; fields added by a later minor go at the end.
 struct ConfigOption {
   const char* key;            // dotted for nested tables: "raw.rate_limit"
   OptionType type;
@@ -27,6 +35,7 @@ struct ConfigOption {
   int64_t max;
   const char* choices;        // String: "a|b|c", or nullptr for any text
   const char* doc;            // one line
+  uint32_t flags = kOptionRestart;  // OptionFlags
 };
 
 }  // namespace leaf::sdk

@@ -48,6 +48,13 @@ class PluginBase : public Iface {
  public:
   const char* last_error() const noexcept override { return error_.c_str(); }
   void destroy() noexcept override { delete this; }
+  // Offers the kind interface; a plugin that offers more overrides this and
+  // calls PluginBase::query_interface for the rest.
+  void* query_interface(InterfaceId id) noexcept override {
+    if (id == Iface::kId) return static_cast<Iface*>(this);
+    if (id == IPluginObject::kId) return static_cast<IPluginObject*>(this);
+    return nullptr;
+  }
 
  protected:
   explicit PluginBase(IHost* host) : host_(host) {}
@@ -259,36 +266,48 @@ constexpr uint32_t option_count(std::nullptr_t) { return 0; }
 
 }  // namespace leaf::sdk
 
+// The ABI minor a plugin needs. A plugin that uses nothing added after
+// minor N may define LEAF_PLUGIN_ABI_MINOR N before including this header,
+// so that hosts of minor N load it too.
+#ifndef LEAF_PLUGIN_ABI_MINOR
+#define LEAF_PLUGIN_ABI_MINOR ::leaf::sdk::kAbiMinor
+#endif
+
+// Defines `static const PluginDescriptor var` (no export): used by
+// LEAF_PLUGIN and by plugins built into leaf-host.
+#define LEAF_PLUGIN_DESCRIPTOR(var, Class, Kind, name, version, description, options)      \
+  static ::leaf::sdk::IPluginObject* var##_create(::leaf::sdk::IHost* host, char* error,   \
+                                                  uint32_t error_size) noexcept {          \
+    try {                                                                                  \
+      return new Class(host);                                                              \
+    } catch (const std::exception& e) {                                                    \
+      if (error && error_size) std::snprintf(error, error_size, "%s", e.what());           \
+    } catch (...) {                                                                        \
+      if (error && error_size) std::snprintf(error, error_size, "unknown exception");      \
+    }                                                                                      \
+    return nullptr;                                                                        \
+  }                                                                                        \
+  static const ::leaf::sdk::PluginDescriptor var = {::leaf::sdk::kAbiMajor,                \
+                                                    LEAF_PLUGIN_ABI_MINOR,                 \
+                                                    sizeof(::leaf::sdk::PluginDescriptor), \
+                                                    ::leaf::sdk::PluginKind::Kind,         \
+                                                    name,                                  \
+                                                    version,                               \
+                                                    description,                           \
+                                                    options,                               \
+                                                    ::leaf::sdk::option_count(options),    \
+                                                    sizeof(::leaf::sdk::ConfigOption),     \
+                                                    &var##_create}
+
 // Defines the plugin's descriptor and its exported entry point.
 //   LEAF_PLUGIN(MyProbe, Probe, "myprobe", "1.0.0", "What it does", kOptions)
 // `Class` must be constructible from `leaf::sdk::IHost*`; `options` is an
 // array of leaf::sdk::ConfigOption (use LEAF_PLUGIN_NO_OPTIONS for none).
-#define LEAF_PLUGIN(Class, Kind, name, version, description, options)                       \
-  namespace leaf_plugin_entry {                                                             \
-  static ::leaf::sdk::IPluginObject* create(::leaf::sdk::IHost* host, char* error,          \
-                                            uint32_t error_size) noexcept {                 \
-    try {                                                                                   \
-      return new Class(host);                                                               \
-    } catch (const std::exception& e) {                                                     \
-      if (error && error_size) std::snprintf(error, error_size, "%s", e.what());            \
-    } catch (...) {                                                                         \
-      if (error && error_size) std::snprintf(error, error_size, "unknown exception");      \
-    }                                                                                       \
-    return nullptr;                                                                         \
-  }                                                                                         \
-  static const ::leaf::sdk::PluginDescriptor descriptor = {                                 \
-      ::leaf::sdk::kAbiMajor,                                                               \
-      ::leaf::sdk::kAbiMinor,                                                               \
-      sizeof(::leaf::sdk::PluginDescriptor),                                                \
-      ::leaf::sdk::PluginKind::Kind,                                                        \
-      name,                                                                                 \
-      version,                                                                              \
-      description,                                                                          \
-      options,                                                                              \
-      ::leaf::sdk::option_count(options),                                                   \
-      &create};                                                                             \
-  const ::leaf::sdk::PluginDescriptor* get_descriptor() { return &descriptor; }            \
-  }                                                                                         \
+#define LEAF_PLUGIN(Class, Kind, name, version, description, options)                   \
+  namespace leaf_plugin_entry {                                                         \
+  LEAF_PLUGIN_DESCRIPTOR(descriptor, Class, Kind, name, version, description, options); \
+  const ::leaf::sdk::PluginDescriptor* get_descriptor() { return &descriptor; }         \
+  }                                                                                     \
   BOOST_DLL_ALIAS(leaf_plugin_entry::get_descriptor, leaf_plugin_descriptor)
 
 // An empty option table for LEAF_PLUGIN.

@@ -56,7 +56,11 @@ struct FieldDesc {
   const void* aux;    // type-specific data (EnumDesc* for Enum), else nullptr
 };
 
+// Write tables with designated initializers ({.name = ..., .category = ...})
+// so that struct_size and field_size take the sizes of the plugin's SDK.
 struct EventTypeDesc {
+  uint32_t struct_size = sizeof(EventTypeDesc);
+  uint32_t field_size = sizeof(FieldDesc);  // the stride of `fields`
   const char* name;          // data.type, e.g. "process_exec"
   Category category;         // message type and Kafka topic
   const FieldDesc* fields;
@@ -72,6 +76,13 @@ struct EventTypeDesc {
   const char* key_field;
   const char* description;   // one line, for --list-plugins
 };
+
+// Field `i` of a type, stepping by the type's own field_size: a processor
+// must read a host's field table this way (the host's rows may be larger).
+inline const FieldDesc& field_at(const EventTypeDesc& type, uint32_t i) noexcept {
+  return *reinterpret_cast<const FieldDesc*>(reinterpret_cast<const char*>(type.fields) +
+                                             static_cast<size_t>(i) * type.field_size);
+}
 
 }  // namespace leaf::sdk
 
