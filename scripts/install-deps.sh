@@ -13,6 +13,8 @@ PACKAGES=(
   librdkafka-dev libboost-program-options-dev libboost-system-dev
   libboost-filesystem-dev libboost-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   doctest-dev nlohmann-json3-dev prometheus-cpp-dev libbenchmark-dev libpcre2-dev
+  # least privilege: capability sets (core/security)
+  libcap-dev
   # test and bench tools
   kcat iproute2 stress-ng procps util-linux python3
   # monitoring: promtool lints /metrics and tests the alert rules; prometheus

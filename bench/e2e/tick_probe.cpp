@@ -49,7 +49,7 @@ class TickProbe final : public ProbePluginBase {
 
  private:
   void do_open() override {
-    skel_ = tick_bpf::open();
+    skel_ = tick_bpf::open(leaf::sdk::bpf_open_opts());
     if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
     apply_ring_settings(skel_->rodata);
     bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes(cfg_int("ring_buffer_size")));

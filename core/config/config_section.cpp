@@ -1,5 +1,7 @@
 #include "config/config_section.hpp"
 
+#include "config/secrets.hpp"
+
 #include <toml++/toml.h>
 
 #include <charconv>
@@ -128,7 +130,7 @@ void flatten(const toml::table& t, const std::string& prefix,
 
 ConfigError::ConfigError(const std::string& f, int l, const std::string& k, const std::string& w)
     : std::runtime_error(f + (l > 0 ? ":" + std::to_string(l) : "") +
-                         (k.empty() ? "" : ": key '" + k + "'") + ": " + w),
+                         (k.empty() ? "" : ": key '" + k + "'") + ": " + redact(w)),
       file(f),
       key(k),
       line(l) {}

@@ -1,5 +1,7 @@
 #include "config/host_config.hpp"
 
+#include "config/substitute.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <vector>
@@ -47,6 +49,15 @@ const ConfigOption kHostOptions[] = {
     {"metrics.bpf_stats", OptionType::Bool, "true", 0, 0, nullptr,
      "have the kernel count the BPF programs' runs and run time (costs every BPF program on the "
      "machine two clock reads per run) for /metrics"},
+    // least privilege (issue 15): see security/needs.hpp and --check
+    {"security.keep_capabilities", OptionType::String, "\"reload\"", 0, 0, "reload|runtime|none",
+     "capabilities kept once every plugin has loaded and attached: \"reload\" keeps what loading "
+     "a plugin needs (permitted, not effective) and what the running plugins need; \"runtime\" "
+     "only what the running plugins need; \"none\" nothing"},
+    {"security.user", OptionType::String, "\"\"", 0, 0, nullptr,
+     "switch to this user once every plugin has loaded and attached; empty: stay"},
+    {"security.group", OptionType::String, "\"\"", 0, 0, nullptr,
+     "switch to this group then; empty: the user's primary group"},
 };
 
 const ConfigOption kPluginHostOptions[] = {
@@ -54,9 +65,12 @@ const ConfigOption kPluginHostOptions[] = {
      "run this plugin when its .so is in the plugins directory"},
 };
 
+// Parses one file and expands its ${...} references (config/substitute.hpp).
 toml::table parse_file(const std::string& path) {
   try {
-    return toml::parse_file(path);
+    toml::table t = toml::parse_file(path);
+    substitute_references(t, path);
+    return t;
   } catch (const toml::parse_error& e) {
     throw ConfigError(path, static_cast<int>(e.source().begin.line), "",
                       std::string(e.description()));

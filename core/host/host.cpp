@@ -10,9 +10,11 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <spdlog/spdlog.h>
 
 #include "config/host_config.hpp"
+#include "config/secrets.hpp"
 #include "host/install_paths.hpp"
 #include "host/kernel_support.hpp"
 #include "host/report.hpp"
@@ -24,6 +26,8 @@
 #include "runtime/logging.hpp"
 #include "runtime/plugin_instance.hpp"
 #include "runtime/tracefs.hpp"
+#include "security/capabilities.hpp"
+#include "security/needs.hpp"
 #include "sinks/jsonl_sink.hpp"
 
 namespace fs = std::filesystem;
@@ -74,7 +78,12 @@ class Host {
 
  private:
   int load_plugins(const LoadedConfig& cfg, const std::string& dir);
-  bool open_plugins(int* exit_code);
+  bool open_probes(int* exit_code);
+  bool open_sinks_and_processors(int* exit_code);
+  bool open_failed(PluginInstance* p, sdk::Status s, const char* what, int* exit_code);
+  security::HostFacts host_facts(const LoadedConfig& cfg, int metrics_port) const;
+  std::vector<security::PluginFacts> running_facts() const;
+  bool drop_privileges(const LoadedConfig& cfg, int metrics_port);
   int start_and_run(const LoadedConfig& cfg);
   bool add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code);
   void reload();
@@ -85,6 +94,8 @@ class Host {
   std::string config_path_;
   Runtime rt_;
   std::vector<PluginInstance*> probes_, sinks_, processors_;
+  std::map<std::string, bool> loaded_bpf_;  // probe name -> its open() loaded BPF programs
+  security::KernelInfo kernel_;             // read before leaf-host changes anything (tracefs)
   std::map<std::string, uint64_t> last_losses_;
   ConfigSection host_config_;
   // metrics: which BPF programs each plugin loaded; the /metrics server
@@ -137,10 +148,13 @@ int Host::run() {
   if (int rc = load_plugins(cfg, dir); rc != kExitOk) return rc;
 
   if (opts_.list_plugins) {
-    print_plugin_list(std::cout, rt_.plugins);
+    std::ostringstream text;
+    print_plugin_list(text, rt_.plugins);
+    std::cout << redact(text.str());  // no value from a secret file is ever shown
     return kExitOk;
   }
 
+  kernel_ = security::KernelInfo::read();
   // A kernel without BTF or ring buffers: one line naming what it lacks, and
   // exit 3 (the unit does not restart on it: RestartPreventExitStatus).
   if (std::string lacks = missing_kernel_support(); !lacks.empty()) {
@@ -154,7 +168,25 @@ int Host::run() {
   else if (!tracefs_action.empty())
     spdlog::info("{}", tracefs_action);
 
-  if (opts_.check) return run_check(opts_.check_json ? CheckFormat::Json : CheckFormat::Text, std::cout, rt_.plugins);
+  if (opts_.check) {
+    std::ostringstream text;
+    int port = 0;
+    try {
+      if (std::string at = cfg.host.get_string("metrics.listen"); !at.empty())
+        port = metrics::parse_listen_address(at).port();
+    } catch (const std::exception&) {
+    }
+    security::HostFacts hf = host_facts(cfg, port);
+    auto mode = security::parse_keep_mode(cfg.host.get_string("security.keep_capabilities"));
+    auto caps = [&](const std::vector<security::PluginFacts>& facts, CheckFormat f) {
+      auto needs = security::capability_needs(kernel_, hf, facts, mode);
+      return f == CheckFormat::Json ? security::needs_json(needs, mode, hf)
+                                    : security::needs_text(needs, mode, hf);
+    };
+    int rc = run_check(opts_.check_json ? CheckFormat::Json : CheckFormat::Text, text, rt_.plugins, caps);
+    std::cout << redact(text.str());  // no value from a secret file is ever shown
+    return rc;
+  }
 
   return start_and_run(cfg);
 }
@@ -270,42 +302,102 @@ void Host::reload() {
   spdlog::info("SIGHUP: configuration reloaded from {}", config_path_);
 }
 
-bool Host::open_plugins(int* exit_code) {
-  auto fail = [&](PluginInstance* p, sdk::Status s, const char* what) {
-    if (s == sdk::Status::InvalidConfig) {
-      spdlog::error("configuration error: plugin {}: {}", p->name(), p->last_error());
-      *exit_code = kExitUsage;
-      return false;
+// A plugin whose open() failed: a configuration error stops the host
+// (returns false, exit 2); anything else skips the plugin.
+bool Host::open_failed(PluginInstance* p, sdk::Status s, const char* what, int* exit_code) {
+  if (s == sdk::Status::InvalidConfig) {
+    spdlog::error("configuration error: plugin {}: {}", p->name(), p->last_error());
+    *exit_code = kExitUsage;
+    return false;
+  }
+  spdlog::error("plugin {} ({}): {} failed: {}; skipped", p->name(), p->path(), what, p->last_error());
+  p->destroy_object();
+  return true;
+}
+
+// Probes open (load their BPF objects) while leaf-host holds its start
+// capabilities.
+bool Host::open_probes(int* exit_code) {
+  for (auto& p : rt_.plugins) {
+    auto* probe = p->probe();
+    if (!probe) continue;
+    size_t programs_before = metrics::own_bpf_programs().size();
+    if (auto st = probe->open(); st != sdk::Status::Ok) {
+      if (!open_failed(p.get(), st, "open", exit_code)) return false;
+      continue;
     }
-    spdlog::error("plugin {} ({}): {} failed: {}; skipped", p->name(), p->path(), what, p->last_error());
-    p->destroy_object();
-    return true;
-  };
+    loaded_bpf_[p->name()] = metrics::own_bpf_programs().size() > programs_before;
+    probes_.push_back(p.get());
+    bpf_owners_.claim_new(p->name());  // metrics: the programs its open() loaded
+  }
+  return true;
+}
+
+// Sinks and processors open after the privilege drop: the threads they
+// start (librdkafka's) then never hold a capability the host dropped
+// (capabilities belong to threads).
+bool Host::open_sinks_and_processors(int* exit_code) {
   for (auto& p : rt_.plugins) {
     if (auto* s = p->sink()) {
       if (auto st = s->open(); st != sdk::Status::Ok) {
-        if (!fail(p.get(), st, "open")) return false;
+        if (!open_failed(p.get(), st, "open", exit_code)) return false;
         continue;
       }
       sinks_.push_back(p.get());
     } else if (auto* pr = p->processor()) {
       if (auto st = pr->open(); st != sdk::Status::Ok) {
-        if (!fail(p.get(), st, "open")) return false;
+        if (!open_failed(p.get(), st, "open", exit_code)) return false;
         continue;
       }
       processors_.push_back(p.get());
     }
   }
-  for (auto& p : rt_.plugins) {
-    auto* probe = p->probe();
-    if (!probe) continue;
-    if (auto st = probe->open(); st != sdk::Status::Ok) {
-      if (!fail(p.get(), st, "open")) return false;
-      continue;
-    }
-    probes_.push_back(p.get());
-    bpf_owners_.claim_new(p->name());  // metrics: the programs its open() loaded
+  return true;
+}
+
+security::HostFacts Host::host_facts(const LoadedConfig& cfg, int metrics_port) const {
+  security::HostFacts h;
+  h.bpf_stats = metrics_port > 0 && cfg.host.get_bool("metrics.bpf_stats");
+  h.metrics_port = metrics_port;
+  h.user = cfg.host.get_string("security.user");
+  h.group = cfg.host.get_string("security.group");
+  return h;
+}
+
+// What the plugins that run (and the processors that will open) do.
+std::vector<security::PluginFacts> Host::running_facts() const {
+  std::vector<security::PluginFacts> out;
+  for (const auto& p : rt_.plugins) {
+    if (!p->probe() && !p->sink() && !p->processor()) continue;  // failed, destroyed
+    auto it = loaded_bpf_.find(p->name());
+    out.push_back(plugin_facts(*p, it != loaded_bpf_.end() && it->second, probe_reports(*p)));
   }
+  return out;
+}
+
+// Once every probe has loaded and attached: keeps only what
+// security.keep_capabilities says, and switches user and group.
+bool Host::drop_privileges(const LoadedConfig& cfg, int metrics_port) {
+  security::HostFacts hf = host_facts(cfg, metrics_port);
+  auto mode = security::parse_keep_mode(cfg.host.get_string("security.keep_capabilities"));
+  auto needs = security::capability_needs(kernel_, hf, running_facts(), mode);
+  security::DropPlan plan;
+  if (std::string why = security::drop_privileges(security::plan_drop(needs, mode, hf), &plan);
+      !why.empty()) {
+    spdlog::critical("capabilities: cannot drop privileges: {}", why);
+    return false;
+  }
+  spdlog::info("capabilities: kept permitted {{{}}}, effective {{{}}} (security.keep_capabilities = "
+               "\"{}\"){}{}",
+               security::cap_list(plan.permitted), security::cap_list(plan.effective),
+               security::keep_mode_name(mode),
+               plan.bounding == plan.permitted
+                   ? std::string()
+                   : "; bounding set left as granted, no CAP_SETPCAP (no_new_privs: no exec regains "
+                     "any): {" + security::cap_list(plan.bounding) + "}",
+               plan.user.empty() && plan.group.empty()
+                   ? std::string()
+                   : "; running as uid " + std::to_string(getuid()) + " gid " + std::to_string(getgid()));
   return true;
 }
 
@@ -321,9 +413,15 @@ int Host::start_and_run(const LoadedConfig& cfg) {
       return kExitUsage;
     }
   }
-  if (!open_plugins(&exit_code)) return exit_code;
+  // Probes load and attach first, with the start capabilities; then
+  // privileges drop; then sinks and processors open (their threads never
+  // hold a dropped capability). Nothing is consumed from the rings before
+  // io.run(), so no event misses a sink.
+  if (!open_probes(&exit_code)) return exit_code;
 
   auto& pipeline = *rt_.pipeline;
+  auto& io = rt_.io;
+  auto& d = *rt_.dispatcher;
   if (cfg.host.get_bool("jsonl.enabled")) {
     try {
       rt_.jsonl = std::make_unique<JsonlSink>(cfg.host.get_string("jsonl.path"));
@@ -332,12 +430,6 @@ int Host::start_and_run(const LoadedConfig& cfg) {
       return kExitUsage;
     }
     pipeline.add_sink("jsonl", rt_.jsonl.get());
-  }
-  for (auto* s : sinks_) pipeline.add_sink(s->name(), s->sink());
-  for (auto* p : processors_) pipeline.add_processor(p->name(), p->processor());
-  if (pipeline.sinks().empty()) {
-    spdlog::error("no sink: the JSON-lines sink is disabled (jsonl.enabled) and no sink plugin runs");
-    return kExitUsage;
   }
 
   std::vector<std::string> running;
@@ -363,7 +455,36 @@ int Host::start_and_run(const LoadedConfig& cfg) {
     return kExitNothing;
   }
 
-  auto& io = rt_.io;
+  // metrics: /metrics and /healthz on this io_context, bound (and BPF
+  // statistics enabled) before the drop. A port in use is reported and the
+  // host runs on without them.
+  if (metrics_at) {
+    metrics_ = std::make_unique<metrics::MetricsService>(
+        io, metrics::Sources{&pipeline, &d, &rt_.plugins, &bpf_owners_, nullptr},
+        cfg.host.get_bool("metrics.bpf_stats"));
+    try {
+      metrics_->listen(*metrics_at);
+      auto ep = metrics_->local_endpoint();
+      std::string addr = ep.address().to_string();
+      if (ep.address().is_v6()) addr = "[" + addr + "]";
+      spdlog::info("metrics: serving http://{}:{}/metrics and /healthz", addr, ep.port());
+    } catch (const std::exception& e) {
+      spdlog::warn("metrics: cannot listen on {}: {}; /metrics and /healthz are not served",
+                   cfg.host.get_string("metrics.listen"), e.what());
+      metrics_.reset();
+    }
+  }
+
+  if (!drop_privileges(cfg, metrics_at ? metrics_at->port() : 0)) return kExitFatal;
+
+  if (!open_sinks_and_processors(&exit_code)) return exit_code;
+  for (auto* s : sinks_) pipeline.add_sink(s->name(), s->sink());
+  for (auto* p : processors_) pipeline.add_processor(p->name(), p->processor());
+  if (pipeline.sinks().empty()) {
+    spdlog::error("no sink: the JSON-lines sink is disabled (jsonl.enabled) and no sink plugin runs");
+    return kExitUsage;
+  }
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -381,7 +502,6 @@ int Host::start_and_run(const LoadedConfig& cfg) {
   };
   wait_hup();
 
-  auto& d = *rt_.dispatcher;
   const void* host_owner = this;
   d.add_timer(host_owner, std::chrono::seconds(10), [&pipeline] { pipeline.clock().refresh(); });
   // Sinks serve their callbacks even when no event flows.
@@ -397,25 +517,6 @@ int Host::start_and_run(const LoadedConfig& cfg) {
       spdlog::info("--duration reached, shutting down");
       io.stop();
     });
-  }
-
-  // metrics: /metrics and /healthz on this io_context. A port in use is
-  // reported and the host runs on without them.
-  if (metrics_at) {
-    metrics_ = std::make_unique<metrics::MetricsService>(
-        io, metrics::Sources{&pipeline, &d, &rt_.plugins, &bpf_owners_, nullptr},
-        cfg.host.get_bool("metrics.bpf_stats"));
-    try {
-      metrics_->listen(*metrics_at);
-      auto ep = metrics_->local_endpoint();
-      std::string addr = ep.address().to_string();
-      if (ep.address().is_v6()) addr = "[" + addr + "]";
-      spdlog::info("metrics: serving http://{}:{}/metrics and /healthz", addr, ep.port());
-    } catch (const std::exception& e) {
-      spdlog::warn("metrics: cannot listen on {}: {}; /metrics and /healthz are not served",
-                   cfg.host.get_string("metrics.listen"), e.what());
-      metrics_.reset();
-    }
   }
 
   std::string sink_names;

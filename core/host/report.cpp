@@ -2,6 +2,7 @@
 
 #include <leaf/sdk/hooks.hpp>
 
+#include "metrics/bpf_stats.hpp"
 #include "metrics/kernel_facts.hpp"
 #include "pipeline/json_writer.hpp"
 #include "plugins/plugin_loader.hpp"
@@ -65,8 +66,25 @@ void print_plugin_list(std::ostream& out, const std::vector<std::unique_ptr<Plug
   }
 }
 
+security::PluginFacts plugin_facts(const PluginInstance& p, bool bpf,
+                                   const std::vector<ProbeReport>& reports) {
+  security::PluginFacts f;
+  f.name = p.name();
+  f.bpf = bpf;
+  for (const auto& r : reports)
+    if (r.hook != "none") f.hooks.insert(r.hook);
+  // The built-in enrich processor resolves cgroup ids with open_by_handle_at.
+  if (p.name() == "enrich" && p.kind() == sdk::PluginKind::Processor) {
+    const ConfigValue* v = p.config().find("cgroup_path");
+    f.resolves_cgroups = !(v && std::holds_alternative<std::string>(*v) && std::get<std::string>(*v) == "never");
+  }
+  return f;
+}
+
 int run_check(CheckFormat format, std::ostream& out,
-              const std::vector<std::unique_ptr<PluginInstance>>& plugins) {
+              const std::vector<std::unique_ptr<PluginInstance>>& plugins,
+              const CapabilityReport& capabilities) {
+  std::vector<security::PluginFacts> all_facts;
   int rc = 0;
   // What this kernel and process offer (the "what is missing" diagnosis).
   const metrics::KernelFacts facts = metrics::read_kernel_facts();
@@ -87,8 +105,13 @@ int run_check(CheckFormat format, std::ostream& out,
   for (const auto& p : plugins) {
     std::string status = "ok", error;
     std::vector<ProbeReport> reports;
+    bool loaded_bpf = false;
     if (auto* probe = p->probe()) {
-      if (probe->open() != sdk::Status::Ok) {
+      size_t programs_before = metrics::own_bpf_programs().size();
+      auto opened = probe->open();
+      // A probe that cannot load was trying to load BPF objects.
+      loaded_bpf = opened != sdk::Status::Ok || metrics::own_bpf_programs().size() > programs_before;
+      if (opened != sdk::Status::Ok) {
         status = "cannot load";
         error = p->last_error();
       } else if (probe->start() != sdk::Status::Ok) {
@@ -110,6 +133,7 @@ int run_check(CheckFormat format, std::ostream& out,
       }
       proc->close();
     }
+    all_facts.push_back(plugin_facts(*p, loaded_bpf, reports));
     // An enabled probe without any usable hook cannot run either.
     for (const auto& r : reports)
       if (!r.attached && r.hook == "none" && status == "ok") status = "probe cannot run";
@@ -210,11 +234,17 @@ int run_check(CheckFormat format, std::ostream& out,
     w.key("tracefs_path");
     w.string(facts.tracefs_path);
     w.raw('}');
+    if (capabilities) {
+      w.raw(',');
+      w.key("capabilities");
+      w.raw(capabilities(all_facts, format));
+    }
     json += ",\"ok\":";
     json += rc == 0 ? "true" : "false";
     json += "}";
     out << json << "\n";
   } else {
+    if (capabilities) out << capabilities(all_facts, format);
     out << (rc == 0 ? "check passed: every enabled plugin can run here\n"
                     : "check FAILED: an enabled plugin cannot run here\n");
   }

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "config/secrets.hpp"
+
 namespace leaf::core {
 
 namespace {
@@ -25,6 +27,29 @@ int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list arg
   }
   return n;
 }
+// Every log line passes through redact() (config/secrets.hpp) before it is
+// written: a plugin or a library (librdkafka) that prints a value read from a
+// secret file does not put it in the log.
+class RedactingSink : public spdlog::sinks::sink {
+ public:
+  explicit RedactingSink(spdlog::sink_ptr inner) : inner_(std::move(inner)) {}
+  void log(const spdlog::details::log_msg& msg) override {
+    std::string_view payload(msg.payload.data(), msg.payload.size());
+    if (!holds_secret(payload)) return inner_->log(msg);
+    std::string text = redact(payload);
+    spdlog::details::log_msg copy(msg);
+    copy.payload = spdlog::string_view_t(text.data(), text.size());
+    inner_->log(copy);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> f) override {
+    inner_->set_formatter(std::move(f));
+  }
+
+ private:
+  spdlog::sink_ptr inner_;
+};
 }  // namespace
 
 bool valid_log_level(const std::string& level) {
@@ -35,11 +60,12 @@ bool valid_log_level(const std::string& level) {
 void setup_logging(const std::string& level, const std::string& file, int64_t max_size,
                    int max_files) {
   std::vector<spdlog::sink_ptr> sinks;
-  sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  sinks.push_back(std::make_shared<RedactingSink>(
+      std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   if (!file.empty()) {
     try {
-      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-          file, static_cast<size_t>(max_size), static_cast<size_t>(max_files)));
+      sinks.push_back(std::make_shared<RedactingSink>(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+          file, static_cast<size_t>(max_size), static_cast<size_t>(max_files))));
     } catch (const spdlog::spdlog_ex& e) {
       throw std::runtime_error("cannot open log file " + file + ": " + e.what());
     }

@@ -14,8 +14,8 @@
 // json-batch (format = "json-batch"): write() appends the event to the open
 // batch of its topic and partition (batches.hpp, partitioning.hpp); a batch
 // becomes one Kafka message when it reaches batch.max_bytes or
-// batch.max_events (in write()) or batch.max_age (poll() and a timer of
-// that period). Accounting stays per event.
+// batch.max_events (in write()) or batch.max_age (poll(), and a tail timer
+// once events stop). Accounting stays per event.
 #include <librdkafka/rdkafka.h>
 #include <time.h>
 
@@ -48,6 +48,9 @@ std::string err_label(rd_kafka_resp_err_t err) {
   for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return name;
 }
+
+// The period of the timer that closes a batch once no more events come.
+constexpr int64_t kTailTimerNs = 10'000'000;
 
 int64_t mono_ns() {
   timespec ts;
@@ -202,10 +205,15 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     batched_ = config_.format == Format::JsonBatch;
     if (batched_) partitioning_ = std::make_unique<Partitioning>(config_.partitioner);
     producer_ = std::make_unique<Producer>(config_, counters_, events());
-    // Batches close at their age even when no event comes to close them
+    // While events flow, the host polls sinks after every drain (every
+    // dispatcher.wakeup_delay), which closes batches at their age. This timer
+    // closes the last batch after the flow stops: at most kTailTimerNs late,
+    // without waking an idle host a thousand times a second for a 1 ms age
     // (the host polls sinks after every timer). Hosts without timers (the
     // tests' own) poll on their own.
-    if (batched_) host_->add_timer(static_cast<uint64_t>(config_.batch_max_age_ns), this);
+    if (batched_)
+      host_->add_timer(static_cast<uint64_t>(std::max(config_.batch_max_age_ns, kTailTimerNs)),
+                       this);
     std::string where =
         config_.brokers.empty() ? "the configured bootstrap servers" : config_.brokers;
     if (config_.connect_check_ns > 0) {

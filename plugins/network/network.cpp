@@ -111,7 +111,7 @@ class NetworkProbe final : public ProbePluginBase {
       throw PluginError("ignore lists: at most 1024 entries each", Status::InvalidConfig);
     table_size_ = cfg_int("conn_table_size");
 
-    skel_ = network_bpf::open();
+    skel_ = network_bpf::open(leaf::sdk::bpf_open_opts());
     if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
     apply_ring_settings(skel_->rodata);
     skel_->rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];

@@ -125,7 +125,7 @@ class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
                                 cfg_bool("raw.softirq")};
     interval_ns_ = static_cast<uint64_t>(cfg_int("interval"));
 
-    skel_ = performance_bpf::open();
+    skel_ = performance_bpf::open(leaf::sdk::bpf_open_opts());
     if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
     auto* ro = skel_->rodata;
     ro->agg_runq = agg.runq;

@@ -63,7 +63,7 @@ class ProcessProbe final : public ProbePluginBase {
 
  private:
   void do_open() override {
-    skel_ = process_bpf::open();
+    skel_ = process_bpf::open(leaf::sdk::bpf_open_opts());
     if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
     apply_ring_settings(skel_->rodata);
     skel_->rodata->emit_exec = cfg_bool("events.exec");

@@ -53,7 +53,7 @@ class SignalsProbe final : public ProbePluginBase {
 
  private:
   void do_open() override {
-    skel_ = signals_bpf::open();
+    skel_ = signals_bpf::open(leaf::sdk::bpf_open_opts());
     if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
     skel_->rodata->only_signal = static_cast<int32_t>(cfg_int("signal"));
     apply_ring_settings(skel_->rodata);

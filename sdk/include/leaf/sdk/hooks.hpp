@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <leaf/sdk/abi.h>
+#include <leaf/sdk/btf.hpp>
 
 namespace leaf::sdk::hooks {
 
@@ -86,7 +87,7 @@ class Selector {
     std::vector<std::string> order;
     std::map<std::string, std::map<HookKind, std::vector<std::string>>> by_probe;
     {
-      bpf_object* obj = bpf_object__open_mem(elf_, size_, nullptr);
+      bpf_object* obj = bpf_object__open_mem(elf_, size_, bpf_open_opts());
       if (!obj) return {};
       bpf_program* p;
       bpf_object__for_each_program(p, obj) {
@@ -159,7 +160,7 @@ class Selector {
   }
 
   bool try_candidate(const std::vector<std::string>& programs, std::string* why) const {
-    bpf_object* obj = bpf_object__open_mem(elf_, size_, nullptr);
+    bpf_object* obj = bpf_object__open_mem(elf_, size_, bpf_open_opts());
     if (!obj) {
       *why = std::string("open: ") + std::strerror(errno);
       return false;
