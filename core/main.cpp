@@ -65,8 +65,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (vm.count("duration")) {
-    if (duration <= 0) {
-      std::cerr << "leaf-host: --duration must be a positive number of seconds\n";
+    // nan, inf and 1e300 used to pass and overflow the timer's milliseconds.
+    constexpr double kMaxDuration = 1e9;  // about 31 years
+    if (!(duration > 0) || !(duration <= kMaxDuration)) {
+      std::cerr << "leaf-host: --duration must be a positive number of seconds, at most 1e9\n";
       return leaf::core::kExitUsage;
     }
     o.duration_s = duration;

@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   # build toolchain
   build-essential cmake pkg-config clang llvm clang-format
+  # libFuzzer and the sanitizer runtimes of clang (fuzz/, scripts/fuzz.sh)
+  libclang-rt-14-dev
   # BPF
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # libraries of the design card (Boost.DLL, Asio and Beast are header-only, in libboost-dev)

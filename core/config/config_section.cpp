@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 namespace leaf::core {
@@ -128,9 +129,27 @@ void flatten(const toml::table& t, const std::string& prefix,
 
 }  // namespace
 
+namespace {
+// A key as it may be printed in one log line: control characters (a quoted
+// TOML key may hold a newline and forge a line of its own) and quotes escaped.
+std::string printable_key(const std::string& k) {
+  std::string out;
+  for (unsigned char c : k) {
+    if (c < 0x20 || c == 0x7f || c == '\\' || c == '\'') {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+}  // namespace
+
 ConfigError::ConfigError(const std::string& f, int l, const std::string& k, const std::string& w)
     : std::runtime_error(f + (l > 0 ? ":" + std::to_string(l) : "") +
-                         (k.empty() ? "" : ": key '" + k + "'") + ": " + redact(w)),
+                         (k.empty() ? "" : ": key '" + printable_key(k) + "'") + ": " + redact(w)),
       file(f),
       key(k),
       line(l) {}
@@ -219,6 +238,14 @@ bool parse_number_with_unit(std::string_view text, double* number, std::string_v
   *unit = text.substr(i);
   return true;
 }
+
+// False when v does not fit an int64_t ("99999999999999999999G" used to
+// wrap around through llround).
+bool to_int64(double v, int64_t* out) {
+  if (!std::isfinite(v) || v < -9.2e18 || v > 9.2e18) return false;
+  *out = static_cast<int64_t>(std::llround(v));
+  return true;
+}
 }  // namespace
 
 bool parse_size(std::string_view text, int64_t* bytes) {
@@ -236,8 +263,7 @@ bool parse_size(std::string_view text, int64_t* bytes) {
     mult = 1024.0 * 1024 * 1024;
   else
     return false;
-  *bytes = static_cast<int64_t>(std::llround(v * mult));
-  return true;
+  return to_int64(v * mult, bytes);
 }
 
 bool parse_duration(std::string_view text, int64_t* ns) {
@@ -259,8 +285,7 @@ bool parse_duration(std::string_view text, int64_t* ns) {
     mult = 3600e9;
   else
     return false;
-  *ns = static_cast<int64_t>(std::llround(v * mult));
-  return true;
+  return to_int64(v * mult, ns);
 }
 
 }  // namespace leaf::core

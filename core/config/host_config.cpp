@@ -3,8 +3,13 @@
 #include "config/substitute.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <vector>
+
+#include "config/toml_guard.hpp"
 
 namespace fs = std::filesystem;
 
@@ -65,10 +70,33 @@ const ConfigOption kPluginHostOptions[] = {
      "run this plugin when its .so is in the plugins directory"},
 };
 
+// Reads the whole file: a directory, an unreadable or an oversized file is
+// an error naming it (toml::parse_file read a directory as an empty file).
+std::string read_config_text(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    throw ConfigError(path, 0, "", "is a directory, expected a TOML file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path, 0, "", std::string("cannot be read: ") + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxTomlBytes)
+      throw ConfigError(path, 0, "",
+                        "larger than " + std::to_string(kMaxTomlBytes >> 20) + " MiB; refused");
+  }
+  if (in.bad()) throw ConfigError(path, 0, "", std::string("read failed: ") + std::strerror(errno));
+  return text;
+}
+
 // Parses one file and expands its ${...} references (config/substitute.hpp).
 toml::table parse_file(const std::string& path) {
+  std::string text = read_config_text(path);
+  if (auto deep = check_toml_depth(text))
+    throw ConfigError(path, deep->line, "", "refused before parsing: " + deep->what);
   try {
-    toml::table t = toml::parse_file(path);
+    toml::table t = toml::parse(text, path);
     substitute_references(t, path);
     return t;
   } catch (const toml::parse_error& e) {
@@ -88,8 +116,13 @@ LoadedConfig load_config(const std::string& path) {
 
   if (fs::is_directory(path, ec)) {
     std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(path))
-      if (entry.path().extension() == ".toml") files.push_back(entry.path());
+    fs::directory_iterator it(path, ec);
+    if (ec) throw ConfigError(path, 0, "", "cannot be listed: " + ec.message());
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      if (ec) throw ConfigError(path, 0, "", "cannot be listed: " + ec.message());
+      if (it->path().extension() == ".toml") files.push_back(it->path());
+    }
+    if (ec) throw ConfigError(path, 0, "", "cannot be listed: " + ec.message());
     std::sort(files.begin(), files.end());
     const toml::table* host_table = nullptr;
     toml::table host_holder;

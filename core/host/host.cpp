@@ -277,6 +277,10 @@ void Host::reload() {
   } catch (const ConfigError& e) {
     spdlog::error("SIGHUP: configuration refused, the running one stays: {}", e.what());
     return;
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: reading {} failed, the running configuration stays: {}", config_path_,
+                  e.what());
+    return;
   }
   if (!(cfg.host == host_config_))
     spdlog::warn("SIGHUP: changes to {} take effect at restart", cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
@@ -576,8 +580,10 @@ void Host::shutdown(std::chrono::nanoseconds flush_timeout) {
   // Stop the probes first and drain what their rings still hold.
   for (auto* p : probes_) {
     if (!p->probe()) continue;
-    auto counts = d.kernel_counts(p);
+    // The kernel's counts once the probe no longer runs, before its ring is
+    // drained: read earlier, the summary showed more delivered than emitted.
     p->probe()->stop();
+    auto counts = d.kernel_counts(p);
     d.remove_owner(p);
     for (const auto& k : counts) {
       uint64_t delivered = 0;
@@ -602,7 +608,13 @@ void Host::shutdown(std::chrono::nanoseconds flush_timeout) {
   for (auto* p : processors_)
     if (p->processor()) p->processor()->close();
   if (rt_.jsonl) rt_.jsonl->close();
-  spdlog::info("leaf-host stopped: {} events delivered", rt_.pipeline->events_total());
+  // What the sinks accepted; a sink that delivers further (Kafka) logs what
+  // reached its destination when it closes.
+  std::string accepted;
+  for (const auto& s : rt_.pipeline->sinks())
+    accepted += fmt::format("{}{} {}", accepted.empty() ? "" : ", ", s->name, s->accepted.load());
+  spdlog::info("leaf-host stopped: {} events passed to the sinks (accepted: {})",
+               rt_.pipeline->events_total(), accepted.empty() ? "no sink" : accepted);
 }
 
 }  // namespace

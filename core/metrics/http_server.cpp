@@ -42,25 +42,36 @@ tcp::endpoint parse_listen_address(const std::string& text) {
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, HttpServer* server)
-      : stream_(std::move(socket)), server_(server), live_(server->live_) {
-    ++server_->sessions_;
-  }
-  ~Session() {
-    if (!live_.expired()) --server_->sessions_;
-  }
+      : stream_(std::move(socket)), server_(server), live_(server->live_) {}
 
   void read() {
     parser_.emplace();
     parser_->header_limit(8 * 1024);
     parser_->body_limit(8 * 1024);
     stream_.expires_after(std::chrono::seconds(30));
+    waiting_since_ = std::chrono::steady_clock::now();
+    waiting_ = true;
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
+  // Waiting for (the rest of) a request since when; nullopt while answering.
+  std::optional<std::chrono::steady_clock::time_point> waiting_since() const {
+    if (!waiting_) return std::nullopt;
+    return waiting_since_;
+  }
+
+  void close() {
+    waiting_ = false;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
  private:
   void on_read(beast::error_code ec) {
+    waiting_ = false;
     if (ec || live_.expired()) return close();
     const auto& req = parser_->get();
     HttpResponse r;
@@ -91,13 +102,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
-  }
-
   beast::tcp_stream stream_;
+  bool waiting_ = false;
+  std::chrono::steady_clock::time_point waiting_since_;
   HttpServer* server_;
   std::weak_ptr<int> live_;
   beast::flat_buffer buffer_;
@@ -131,15 +138,36 @@ void HttpServer::accept() {
       io_, [this, live = std::weak_ptr<int>(live_)](beast::error_code ec, tcp::socket socket) {
         if (live.expired() || ec == asio::error::operation_aborted) return;
         if (!ec) {
-          if (sessions_ >= kMaxConnections) {
+          sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
+          if (sessions_.size() >= kMaxConnections && !evict_longest_waiting()) {
             beast::error_code ignored;
-            socket.close(ignored);  // too many at once: the client retries
+            socket.close(ignored);  // all busy answering: the client retries
           } else {
-            std::make_shared<Session>(std::move(socket), this)->read();
+            auto session = std::make_shared<Session>(std::move(socket), this);
+            sessions_.push_back(session);
+            session->read();
           }
         }
         accept();
       });
+}
+
+bool HttpServer::evict_longest_waiting() {
+  std::shared_ptr<Session> oldest;
+  std::chrono::steady_clock::time_point oldest_since;
+  for (const auto& weak : sessions_) {
+    auto s = weak.lock();
+    if (!s) continue;
+    auto since = s->waiting_since();
+    if (since && (!oldest || *since < oldest_since)) {
+      oldest = s;
+      oldest_since = *since;
+    }
+  }
+  if (!oldest) return false;
+  oldest->close();  // its pending read ends with an error and drops the session
+  sessions_.remove_if([&](const std::weak_ptr<Session>& s) { return s.lock() == oldest; });
+  return true;
 }
 
 }  // namespace leaf::core::metrics

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 
@@ -38,17 +39,23 @@ class HttpServer {
   // Stops accepting and closes the open connections.
   void stop();
 
+  // At most this many connections at once. A new one beyond it closes the
+  // connection that has waited longest for a request (idle keep-alive or
+  // a slow sender) instead of being refused, so idle connections cannot
+  // keep /metrics and /healthz away from a scraper or a liveness probe.
   static constexpr int kMaxConnections = 16;
 
  private:
   class Session;
   void accept();
+  // Closes the session waiting longest for a request; false if none waits.
+  bool evict_longest_waiting();
 
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   Handler handler_;
   std::shared_ptr<int> live_;  // sessions hold a weak_ptr: the server may go first
-  int sessions_ = 0;
+  std::list<std::weak_ptr<Session>> sessions_;
 };
 
 }  // namespace leaf::core::metrics

@@ -7,6 +7,7 @@
 
 #include "leaf_event.h"
 #include "pipeline/decimal.hpp"
+#include "pipeline/json_check.hpp"
 #include "pipeline/json_writer.hpp"
 
 namespace leaf::core {
@@ -205,6 +206,10 @@ std::string validate_schema(const sdk::EventTypeDesc& t) {
   }
   if (!has_var && t.max_size != t.fixed_size)
     return where + ": max_size differs from fixed_size but no field is variable";
+  // record_fits() checks variable fields only when a record can have a tail;
+  // without one they could point anywhere (found by fuzz_event_encoder).
+  if (has_var && t.max_size == t.fixed_size)
+    return where + ": has variable fields but max_size leaves no room after fixed_size";
   if (t.key_field && find_field(t, t.key_field) < 0)
     return where + ": key_field '" + t.key_field + "' is not a field";
   return {};
@@ -213,14 +218,23 @@ std::string validate_schema(const sdk::EventTypeDesc& t) {
 bool record_fits(const sdk::EventTypeDesc& t, const uint8_t* record, uint32_t size) {
   if (size < t.fixed_size || size > t.max_size) return false;
   if (t.max_size == t.fixed_size) return true;
+  // encode_bound() reserves 6 bytes per record byte for the escaped tail:
+  // fields pointing at the same bytes (each range inside the record) could
+  // add up to more and write past it. Plugins write disjoint ranges, whose
+  // lengths add up to at most the tail; more is refused (a cheap sum, no
+  // sorting of ranges on the hot path).
+  uint32_t tail_bytes = 0;
   for (uint32_t i = 0; i < t.field_count; ++i) {
     const FieldDesc& f = t.fields[i];
     if (f.type != FieldType::VarChars && f.type != FieldType::VarJson) continue;
     auto v = load<leaf_var>(record + f.offset);
     if (v.length == 0) continue;
     if (v.offset < t.fixed_size || uint32_t(v.offset) + v.length > size) return false;
+    tail_bytes += v.length;
+    if (f.type == FieldType::VarJson && !is_one_json_value(var_of(record, record + f.offset)))
+      return false;
   }
-  return true;
+  return tail_bytes <= size - t.fixed_size;
 }
 
 int find_field(const sdk::EventTypeDesc& t, std::string_view name) {

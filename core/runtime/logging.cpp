@@ -7,6 +7,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <vector>
 
 #include "config/secrets.hpp"
@@ -63,6 +64,13 @@ void setup_logging(const std::string& level, const std::string& file, int64_t ma
   sinks.push_back(std::make_shared<RedactingSink>(
       std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   if (!file.empty()) {
+    // spdlog creates missing parent directories; a typo in log.file must not
+    // grow a directory tree (nor write somewhere nobody looks).
+    std::filesystem::path parent = std::filesystem::path(file).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+      throw std::runtime_error("cannot open log file " + file + ": directory " + parent.string() +
+                               " does not exist");
     try {
       sinks.push_back(std::make_shared<RedactingSink>(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
           file, static_cast<size_t>(max_size), static_cast<size_t>(max_files))));

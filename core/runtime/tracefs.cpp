@@ -5,11 +5,18 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace leaf::core {
 
 std::string ensure_tracefs(std::string* action) {
   if (access("/sys/kernel/tracing/events", F_OK) == 0) return {};
+  // Mounted but mode 0700 (the default): for a non-root user access() fails
+  // with EACCES. Saying "not mounted" then contradicted --check, which reads
+  // the mount table.
+  if (errno == EACCES)
+    return "tracefs at /sys/kernel/tracing is mounted but not readable by uid " +
+           std::to_string(geteuid());
   if (access("/sys/kernel/debug/tracing/events", F_OK) == 0) return {};
   if (geteuid() != 0) return "tracefs is not mounted at /sys/kernel/tracing (and not root to mount it)";
   if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)

@@ -435,7 +435,9 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
                             " unacknowledged ones (those may arrive twice)");
   }
 
-  // Says when deliveries resume after an outage.
+  // Says when deliveries resume after an outage: only acknowledgements served
+  // after the all-brokers-down error count (those served earlier in the same
+  // poll() were for requests answered before the connection dropped).
   void watch_connectivity() {
     uint64_t delivered = counters_.delivered.get();
     if (broker_down_ && delivered > delivered_seen_) {
@@ -443,7 +445,39 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       log(LogLevel::Info, "Kafka sink: broker reachable again; delivering " +
                               std::to_string(producer_->outstanding()) + " queued messages");
     }
+    watch_progress(delivered > delivered_seen_);
     delivered_seen_ = delivered;
+  }
+
+  // Says when messages wait with no acknowledgement while no outage is
+  // known (produce requests failing and retried, a broker that accepts
+  // connections but does not answer): once per stall, after log_interval
+  // (at least 1 s), and again when acknowledgements resume.
+  void watch_progress(bool acknowledged) {
+    auto now = Clock::now();
+    int waiting = producer_->outstanding();
+    if (acknowledged || waiting == 0 || broker_down_) {
+      if (stalled_ && (acknowledged || waiting == 0))
+        log(LogLevel::Info,
+            "Kafka sink: acknowledgements resumed after " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::seconds>(now - progress_at_).count()) +
+                " s without any");
+      stalled_ = false;
+      progress_at_ = now;
+      return;
+    }
+    auto after = std::max<std::chrono::nanoseconds>(
+        std::chrono::nanoseconds(config_.log_interval_ns), std::chrono::seconds(1));
+    if (stalled_ || now - progress_at_ < after) return;
+    stalled_ = true;
+    log(LogLevel::Warn,
+        "Kafka sink: no acknowledgement for " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(now - progress_at_).count()) +
+            " s while " + std::to_string(waiting) +
+            " messages wait and the broker is connected (a slow broker, or produce requests failing "
+            "and retried: kafka_send_errors_total counts those that give up)");
   }
 
   ProducerEvents& events() { return *this; }
@@ -491,6 +525,8 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   bool dropping_ = false;
   uint64_t episode_drops_ = 0;
   uint64_t delivered_seen_ = 0;
+  bool stalled_ = false;
+  Clock::time_point progress_at_ = Clock::now();
   RateLimit outage_log_;
   RateLimit drop_log_;
 };

@@ -142,6 +142,9 @@ if wait_for 60 seen; then
 else
   expect "a host process_exec event (pid $mark) on the container's stdout" 1
 fi
+ev=$(grep '"type":"process_exec"' "$out/stdout" | grep "\"pid\":$mark," | head -1 || true)
+expect "the event names the node (NODE_NAME): $(hostname)" \
+  "$([[ "$ev" == *"\"hostname\":\"$(hostname)\""* ]] && echo 0 || echo 1)" "$ev"
 http() {
   podman exec "$name" bash -c "exec 3<>/dev/tcp/127.0.0.1/9464 && printf 'GET $1 HTTP/1.0\r\n\r\n' >&3 && timeout 10 cat <&3" 2>&1
 }

@@ -12,6 +12,7 @@ host's path; configMap: its files written to <config dir>), then a line
 is an error, so the two cannot drift apart silently.
 """
 import os
+import socket
 import sys
 
 import yaml
@@ -65,9 +66,13 @@ def podman_args(ds, configmaps, config_dir):
         else:
             fail(f"volume {m['name']}: only hostPath and configMap are translated")
     for e in c.get("env", []):
-        if "value" not in e:
-            fail(f"env {e['name']}: only plain values are translated")
-        args.append(f"--env={e['name']}={e['value']}")
+        if "value" in e:
+            args.append(f"--env={e['name']}={e['value']}")
+        elif e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName":
+            # The node running the container: this machine.
+            args.append(f"--env={e['name']}={socket.gethostname()}")
+        else:
+            fail(f"env {e['name']}: only plain values and spec.nodeName are translated")
     args.append("--")
     args.extend(c.get("args", []))
     return args

@@ -117,8 +117,14 @@ check("the ConfigMap has every conf.d file", sorted(cm["data"]) == shipped, sort
 for name in shipped:
     with open(os.path.join(conf_dir, name)) as f:
         text = f.read().replace('listen = "127.0.0.1:9464"', 'listen = "0.0.0.0:9464"')
+        text = text.replace('\nhostname = ""', '\nhostname = "${NODE_NAME:-}"')
     check(f"ConfigMap {name} is conf.d/{name} (rerun deploy/kubernetes/make-configmap.sh)",
           cm["data"].get(name) == text)
+env = {e["name"]: e for e in c.get("env", [])}
+check("NODE_NAME is the node's name (downward API), the hostname of events",
+      env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName"
+      and 'hostname = "${NODE_NAME:-}"' in cm["data"].get("leaf.toml", "")
+      and 'hostname = "${NODE_NAME:-}"' in dockerfile)
 check("the image listens on 0.0.0.0:9464 too",
       'listen = "0.0.0.0:9464"' in dockerfile and
       'listen = "0.0.0.0:9464"' in cm["data"].get("leaf.toml", ""))
@@ -144,6 +150,7 @@ with tempfile.TemporaryDirectory() as tmp:
     vols_args = [a for a in args if a.startswith("--volume=")]
     check("the container test mounts every volumeMount",
           sorted(v.split(":")[1] for v in vols_args) == sorted(mounts), vols_args)
+    check("the container test sets NODE_NAME", any(a.startswith("--env=NODE_NAME=") for a in args))
     check("the container test passes the DaemonSet's args",
           args[args.index("--") + 1:] == c.get("args"))
 

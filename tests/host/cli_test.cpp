@@ -1,7 +1,9 @@
 // leaf-host's command line, exit codes and configuration errors.
 #include <doctest/doctest.h>
-
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <filesystem>
@@ -102,7 +104,8 @@ TEST_CASE("--duration runs, then shuts down cleanly with exit 0") {
   CHECK(out.find("--duration reached, shutting down") != std::string::npos);
   CHECK(out.find("\"seq\":5") != std::string::npos);
   CHECK(out.find("\"seq\":6") == std::string::npos);
-  CHECK(out.find("leaf-host stopped: 5 events delivered") != std::string::npos);
+  CHECK(out.find("leaf-host stopped: 5 events passed to the sinks (accepted: jsonl 5)") !=
+        std::string::npos);
 }
 
 TEST_CASE("records that do not fit their schema are counted, dropped and reported") {
@@ -114,7 +117,8 @@ TEST_CASE("records that do not fit their schema are counted, dropped and reporte
     CHECK(out.find("\"type\":\"tick\"") == std::string::npos);
     CHECK(out.find("[ticker] 4 tick records dropped: they do not fit the event schema") !=
           std::string::npos);
-    CHECK(out.find("leaf-host stopped: 0 events delivered") != std::string::npos);
+    CHECK(out.find("leaf-host stopped: 0 events passed to the sinks (accepted: jsonl 0)") !=
+          std::string::npos);
   }
 }
 
@@ -205,4 +209,111 @@ TEST_CASE("SIGHUP applies a changed configuration; a broken or refused one leave
   for (size_t i = seen; i < all.size(); ++i) CHECK(all[i]["data"]["label"] == "two");
   CHECK(host.matching(label_is("three")).empty());
   CHECK(host.matching(label_is("refuse")).empty());
+}
+
+// Issue 17, defects 2 and 7: hostile configurations and arguments.
+TEST_CASE("hostile input: deep TOML, a directory as leaf.toml, huge or non-finite numbers") {
+  std::string out;
+  std::string deep = "[" + std::string("a");
+  for (int i = 0; i < 35000; ++i) deep += ".a";
+  deep += "]\n";
+  CHECK(run_with({{"leaf.toml", deep}}, &out) == 2);
+  CHECK(out.find("leaf.toml:1: refused before parsing: nested 65 tables deep or more") !=
+        std::string::npos);
+
+  CHECK(run_with({{"ticker.toml", "[" + deep.substr(1)}}, &out) == 2);
+  CHECK(out.find("ticker.toml:1: refused before parsing") != std::string::npos);
+
+  CHECK(run_with({{"leaf.toml", "[log]\nmax_size = \"99999999999999999999G\"\n"}}, &out) == 2);
+  CHECK(out.find("leaf.toml:2: key 'log.max_size': expected a size") != std::string::npos);
+
+  for (const char* d : {"nan", "inf", "-inf", "1e300", "1e10"}) {
+    CHECK_MESSAGE(run_with({}, &out, {"--duration", d}) == 2, d);
+    CHECK_MESSAGE(out.find("--duration must be") != std::string::npos, d);
+  }
+
+  {
+    TempDir dir;
+    std::filesystem::create_directories(dir.path() + "/conf.d/leaf.toml");
+    CHECK(run_command(
+              {host_binary(), "--config", dir.path() + "/conf.d", "--plugins-dir", dir.path()},
+              &out) == 2);
+    CHECK(out.find("conf.d/leaf.toml: is a directory, expected a TOML file") != std::string::npos);
+  }
+}
+
+TEST_CASE("log.file in a directory that does not exist is an error, no directory is created") {
+  TempDir dir;
+  std::string missing = dir.path() + "/no/such/dir";
+  std::string out;
+  CHECK(run_with({{"leaf.toml", "[log]\nfile = \"" + missing + "/leaf.log\"\n"}}, &out,
+                 {"--duration", "0.2"}) == 2);
+  CHECK(out.find("cannot open log file " + missing + "/leaf.log: directory " + missing +
+                 " does not exist") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/no"));
+}
+
+TEST_CASE("SIGHUP with a deeply nested file: refused with a message, the running one stays") {
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker.so")};
+  o.config["ticker.toml"] = "interval = \"5ms\"\nlabel = \"one\"\n";
+  LeafHost host(o);
+  host.start();
+  host.wait_for([](const Json& e) { return e["data"].value("label", "") == "one"; });
+  std::string deep = "label = \"two\"\n[a";
+  for (int i = 0; i < 35000; ++i) deep += ".a";
+  std::ofstream(host.config_dir() + "/ticker.toml") << deep << "]\n";
+  size_t before = host.stderr_text().size();
+  kill(host.pid(), SIGHUP);
+  for (int i = 0; i < 500 && host.stderr_text().find("SIGHUP", before) == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(host.stderr_text().find("SIGHUP: configuration refused, the running one stays", before) !=
+        std::string::npos);
+  CHECK(host.stderr_text().find("ticker.toml:2: refused before parsing", before) !=
+        std::string::npos);
+  size_t seen = host.events().size();
+  host.wait_for_count([](const Json&) { return true; }, seen + 5);
+  CHECK(host.stop() == 0);
+  auto all = host.events();
+  for (size_t i = seen; i < all.size(); ++i) CHECK(all[i]["data"]["label"] == "one");
+}
+
+// Issue 17, defect 7: run as a user who cannot read tracefs, leaf-host said
+// it was not mounted while --check said it was.
+TEST_CASE("a user who cannot read tracefs is told so, as --check sees it") {
+  TempDir dir;
+  chmod(dir.path().c_str(), 0755);
+  std::filesystem::create_directories(dir.path() + "/plugins");
+  std::filesystem::create_symlink(fake("leaf_ticker.so"), dir.path() + "/plugins/leaf_ticker.so");
+  dir.write("leaf.toml", "[metrics]\nlisten = \"\"\n");
+  chmod((dir.path() + "/leaf.toml").c_str(), 0644);
+  // What the kernel lets uid 65534 see.
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    _exit(access("/sys/kernel/tracing/events", F_OK) == 0 ? 0 : errno == EACCES ? 1 : 2);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  int seen = WEXITSTATUS(status);
+  REQUIRE(seen != 3);
+  std::string out;
+  std::vector<std::string> as_nobody = {
+      "setpriv",  "--reuid=65534",           "--regid=65534", "--clear-groups",       host_binary(),
+      "--config", dir.path() + "/leaf.toml", "--plugins-dir", dir.path() + "/plugins"};
+  auto run = as_nobody;
+  run.insert(run.end(), {"--duration", "0.2"});
+  CHECK(run_command(run, &out) == 0);
+  auto check = as_nobody;
+  check.push_back("--check");
+  std::string report;
+  run_command(check, &report);
+  if (seen == 1) {
+    CHECK(out.find("tracefs at /sys/kernel/tracing is mounted but not readable by uid 65534") !=
+          std::string::npos);
+    CHECK(report.find("tracefs: mounted at /sys/kernel/tracing") != std::string::npos);
+  }
+  CHECK(out.find("tracefs is not mounted") == std::string::npos);
+  CHECK(report.find("tracefs is not mounted") == std::string::npos);
 }

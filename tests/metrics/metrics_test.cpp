@@ -3,7 +3,11 @@
 // that; the text must be valid exposition format; the Kafka sink (with
 // leaf-mock-kafka) must show its messages under the SPEC.md names; the
 // Grafana dashboard may only use names /metrics exposes.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <fstream>
@@ -265,5 +269,49 @@ TEST_CASE(
     CHECK_MESSAGE(exposed(e, name),
                   "the dashboard uses " << name << ", /metrics does not expose it");
   }
+  CHECK(host.stop() == 0);
+}
+
+namespace {
+// A TCP connection to 127.0.0.1:port that sends nothing (or `partial`).
+int idle_connection(int port, const std::string& partial = "") {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  if (!partial.empty())
+    REQUIRE(write(fd, partial.data(), partial.size()) == ssize_t(partial.size()));
+  return fd;
+}
+}  // namespace
+
+// Issue 17, defect 6: sixteen idle connections used to take /metrics and
+// /healthz offline for 30 s (new connections were closed unanswered).
+TEST_CASE("idle and half-sent connections beyond the limit cannot keep /metrics or /healthz away") {
+  HostOptions o;
+  o.plugins = {kTicker};
+  o.config["leaf.toml"] = kMetricsConf;
+  o.config["ticker.toml"] = "interval = \"50ms\"\n";
+  LeafHost host(o);
+  host.start();
+  int port = served_port(host.stderr_text());
+  REQUIRE(port > 0);
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i)
+    fds.push_back(idle_connection(port, i % 2 ? "GET /metrics HTTP/1.1\r\nHost: x\r\n" : ""));
+  std::this_thread::sleep_for(200ms);  // all accepted and waiting
+  for (int round = 0; round < 3; ++round) {
+    HttpResult m = http_get(port, "/metrics");
+    CHECK(m.status == 200);
+    CHECK(m.body.find("leaf_events_total") != std::string::npos);
+    HttpResult h = http_get(port, "/healthz");
+    CHECK(h.status == 200);
+    CHECK(h.body.rfind("ok\n", 0) == 0);
+    fds.push_back(idle_connection(port));
+  }
+  for (int fd : fds) close(fd);
   CHECK(host.stop() == 0);
 }

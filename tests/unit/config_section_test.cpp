@@ -1,10 +1,15 @@
 // Configuration validation: every error names the file, the key and the line.
-#include <doctest/doctest.h>
+#include "config/config_section.hpp"
 
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
-#include "config/config_section.hpp"
 #include "config/host_config.hpp"
 #include "harness.hpp"
 
@@ -151,4 +156,112 @@ TEST_CASE("syntax errors name the line") {
     CHECK(e.line == 2);
     CHECK(e.file == dir.path() + "/leaf.toml");
   }
+}
+
+namespace {
+std::string load_error(const std::string& path) {
+  try {
+    leaf::core::load_config(path);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+std::string dotted(size_t segments, const std::string& sep = ".") {
+  std::string s = "a";
+  for (size_t i = 1; i < segments; ++i) s += sep + "a";
+  return s;
+}
+}  // namespace
+
+// Issue 17, defect 2: a table header of 35,000 segments crashed toml++.
+TEST_CASE("deeply nested TOML is refused with a message, never parsed") {
+  leaf::test::TempDir dir;
+  SUBCASE("a table header of 35,000 dotted segments (80 KB)") {
+    dir.write("leaf.toml", "hostname = \"h\"\n[" + dotted(35000) + "]\nx = 1\n");
+    CHECK(load_error(dir.path()) == dir.path() +
+                                        "/leaf.toml:2: refused before parsing: nested 65 tables "
+                                        "deep or more (at most 64 are accepted)");
+  }
+  SUBCASE("a dotted key, quoted segments and spaces") {
+    dir.write("ticker.toml", dotted(40000, " . \"b\" .") + " = 1\n");
+    CHECK(load_error(dir.path()).find("ticker.toml:1: refused before parsing: nested 65 tables") !=
+          std::string::npos);
+  }
+  SUBCASE("inline tables whose dotted keys add up") {
+    std::string text = "x = ";
+    for (int i = 0; i < 200; ++i) text += "{ " + dotted(30) + " = ";
+    text += "1" + std::string(200, '}') + "\n";
+    dir.write("leaf.toml", text);
+    CHECK(load_error(dir.path()).find("leaf.toml:1: refused before parsing") != std::string::npos);
+  }
+  SUBCASE("arrays of arrays") {
+    dir.write("leaf.toml", "x = " + std::string(100000, '[') + std::string(100000, ']') + "\n");
+    CHECK(load_error(dir.path()).find("leaf.toml:1: refused before parsing") != std::string::npos);
+  }
+  SUBCASE("a single file") {
+    std::string f = dir.write("all.toml", "[plugins." + dotted(100) + "]\n");
+    CHECK(load_error(f) == f + ":1: refused before parsing: nested 65 tables deep or more (at "
+                               "most 64 are accepted)");
+  }
+  SUBCASE("depth within the bound, dots in strings, comments and numbers are accepted") {
+    dir.write("leaf.toml", "hostname = \"" + dotted(5000) + "\"  # " + dotted(5000) +
+                               "\n[plugins_x]\nratio = [1.5, 2.5, 3.5]\n'lit.x' = '" +
+                               dotted(5000) + "'\nm = \"\"\"\n" + dotted(5000) + "\n\"\"\"\n");
+    std::string e = load_error(dir.path());
+    CHECK(e.find("unknown key") != std::string::npos);  // parsed, then validated
+    CHECK(e.find("refused before parsing") == std::string::npos);
+    dir.write("leaf.toml", "[" + dotted(60) + "]\nx = 1\n");
+    CHECK(load_error(dir.path()).find("unknown key") != std::string::npos);
+  }
+}
+
+TEST_CASE("a directory named like a configuration file, an unreadable conf.d") {
+  leaf::test::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/conf.d/leaf.toml");
+  CHECK(load_error(dir.path() + "/conf.d") ==
+        dir.path() + "/conf.d/leaf.toml: is a directory, expected a TOML file");
+
+  // Unreadable for the user leaf-host runs as (root reads any directory:
+  // the check runs in a child as nobody).
+  std::filesystem::create_directories(dir.path() + "/locked");
+  chmod(dir.path().c_str(), 0755);
+  chmod((dir.path() + "/locked").c_str(), 0);
+  int pipefd[2];
+  REQUIRE(pipe(pipefd) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
+    std::string e = load_error(dir.path() + "/locked");
+    (void)!write(pipefd[1], e.data(), e.size());
+    _exit(0);
+  }
+  close(pipefd[1]);
+  std::string got;
+  char buf[512];
+  for (ssize_t n; (n = read(pipefd[0], buf, sizeof(buf))) > 0;) got.append(buf, n);
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  chmod((dir.path() + "/locked").c_str(), 0700);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK(got == dir.path() + "/locked: cannot be listed: Permission denied");
+}
+
+TEST_CASE("sizes and durations too large for 64 bits are refused, not wrapped") {
+  int64_t v = 0;
+  CHECK_FALSE(leaf::core::parse_size("99999999999999999999G", &v));
+  CHECK_FALSE(leaf::core::parse_size("99999999999999999999", &v));
+  CHECK_FALSE(leaf::core::parse_duration("99999999999999999999999h", &v));
+  CHECK(leaf::core::parse_size("8G", &v));
+  CHECK(v == 8LL << 30);
+  CHECK(error_of("[ring]\nsize = \"99999999999999999999G\"\n") ==
+        "test.toml:2: key 'ring.size': expected a size (bytes, or text such as \"8M\")");
+}
+
+TEST_CASE("a quoted key with a newline cannot forge a log line") {
+  std::string e = error_of("\"flag\\n[error] forged line\" = true\n");
+  CHECK(e.find('\n') == std::string::npos);
+  CHECK(e.rfind("test.toml:1: key 'flag\\x0a[error] forged line': unknown key", 0) == 0);
 }

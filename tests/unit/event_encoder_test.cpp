@@ -220,7 +220,16 @@ TEST_CASE("invalid schemas are refused with the reason") {
   FieldDesc header[] = {{"pid", FieldType::U32, 4, 4, 0, nullptr}};
   t.fields = header;
   CHECK(validate_schema(t) == "event type 'bad', field 'pid': overlaps the event header");
+  // A variable field without room for a tail (fuzz_event_encoder found its
+  // offset unchecked: record_fits() only looks at tails).
+  FieldDesc var[] = {{"cmd", FieldType::VarChars, 16, 4, 0, nullptr}};
+  t.fields = var;
+  CHECK(validate_schema(t) ==
+        "event type 'bad': has variable fields but max_size leaves no room after fixed_size");
+  t.max_size = 64;
+  CHECK(validate_schema(t) == "");
   t.field_count = 0;
+  t.max_size = 32;
   t.key_field = "src_ip";
   CHECK(validate_schema(t) == "event type 'bad': key_field 'src_ip' is not a field");
 }
@@ -237,4 +246,89 @@ TEST_CASE("utf8 sequence lengths") {
   CHECK(len("\xed\xa0\x80") == 0);  // surrogate
   CHECK(len("\xf4\x90\x80\x80") == 0);
   CHECK(len("\xe2\x82") == 0);      // truncated
+}
+
+namespace {
+// Two variable fields over one 4,000-byte tail (issue 17, defect 3).
+struct two_vars {
+  leaf_event_header hdr;
+  leaf_var a;
+  leaf_var b;
+  leaf_var j;
+  uint16_t pad;
+  uint8_t tail[4000];
+};
+const FieldDesc kTwoFields[] = {
+    LEAF_FIELD(two_vars, a, VarChars),
+    LEAF_FIELD(two_vars, b, VarChars),
+    LEAF_FIELD(two_vars, j, VarJson),
+};
+const EventTypeDesc kTwoType = {.name = "two_vars",
+                                .category = Category::Process,
+                                .fields = kTwoFields,
+                                .field_count = 3,
+                                .fixed_size = offsetof(two_vars, tail),
+                                .max_size = sizeof(two_vars),
+                                .key_field = nullptr,
+                                .description = "test"};
+
+// Encodes into a buffer of exactly encode_bound() bytes (AddressSanitizer
+// stops at the first byte written past it); returns whether the message
+// stayed within the bound.
+bool encodes_within_bound(const two_vars& r, uint32_t size, std::string* json) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&r);
+  EncodeContext ctx{"h", 0, ""};
+  CompiledType c = compile_type(kTwoType);
+  size_t bound = encode_bound(c, size, ctx, nullptr);
+  std::vector<char> buf(bound);
+  size_t n = encode_to(buf.data(), c, p, ctx, nullptr);
+  json->assign(buf.data(), n);
+  return n <= bound;
+}
+}  // namespace
+
+TEST_CASE(
+    "variable fields whose lengths add up past the tail do not fit (escaped past the bound)") {
+  static two_vars r{};
+  std::memset(r.tail, 0x01, sizeof(r.tail));  // each byte escapes to \u0001: 6 bytes
+  const uint16_t off = offsetof(two_vars, tail);
+  const uint32_t size = sizeof(two_vars);
+  const auto* p = reinterpret_cast<const uint8_t*>(&r);
+  REQUIRE(validate_schema(kTwoType) == "");
+
+  r.a = {off, 4000};
+  r.b = {off, 4000};  // the same bytes again
+  CHECK_FALSE(record_fits(kTwoType, p, size));
+  r.b = {static_cast<uint16_t>(off + 1999), 2001};  // one byte shared
+  CHECK_FALSE(record_fits(kTwoType, p, size));
+
+  // Side by side, every byte once: fits, and stays within the bound.
+  r.a = {off, 2000};
+  r.b = {static_cast<uint16_t>(off + 2000), 2000};
+  REQUIRE(record_fits(kTwoType, p, size));
+  std::string json;
+  CHECK(encodes_within_bound(r, size, &json));
+  auto j = nlohmann::json::parse(json);
+  CHECK(j["data"]["a"].get<std::string>() == std::string(2000, '\x01'));
+  CHECK(j["data"]["b"].get<std::string>() == std::string(2000, '\x01'));
+}
+
+TEST_CASE("a VarJson field that is not one JSON value does not fit") {
+  static two_vars r{};
+  const uint16_t off = offsetof(two_vars, tail);
+  const auto* p = reinterpret_cast<const uint8_t*>(&r);
+  auto with_json = [&](const std::string& text) {
+    std::memcpy(r.tail, text.data(), text.size());
+    r.j = {off, static_cast<uint16_t>(text.size())};
+    return record_fits(kTwoType, p, off + static_cast<uint32_t>(text.size()));
+  };
+  CHECK(with_json("{\"cpu\":[1,2.5,-3e2],\"x\":null,\"s\":\"\\u00e9\"}"));
+  CHECK(with_json("[]"));
+  CHECK(with_json("17"));
+  CHECK_FALSE(with_json("{\"cpu\":"));
+  CHECK_FALSE(with_json("{\"a\":1}}"));                // closes what it never opened
+  CHECK_FALSE(with_json("{\"a\":1},\"injected\":2"));  // two values: would add a field
+  CHECK_FALSE(with_json("\"unterminated"));
+  CHECK_FALSE(with_json("nul"));
+  CHECK_FALSE(with_json(std::string("4\0,\"injected\":1", 15)));  // found by fuzz_event_encoder
 }

@@ -110,13 +110,24 @@ void PingPong::finish() {
 }
 
 Spinner::Spinner(int cpu) {
+  int ready[2];
+  must(pipe(ready) == 0, "pipe");
   pid_ = fork();
   must(pid_ >= 0, "fork");
   if (pid_ == 0) {
-    pin(cpu);
+    close(ready[0]);
+    pin(cpu);  // returns once the child runs on `cpu`
+    char c = 1;
+    if (write(ready[1], &c, 1) != 1) _exit(1);
+    close(ready[1]);
     volatile uint64_t x = 0;
     for (;;) x = x + 1;
   }
+  close(ready[1]);
+  char c = 0;
+  bool pinned = read_all(ready[0], &c, 1);
+  close(ready[0]);
+  must(pinned, "spinner did not start");
 }
 
 Spinner::~Spinner() { stop(); }

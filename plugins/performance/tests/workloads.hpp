@@ -29,7 +29,9 @@ class PingPong {
   int go_ = -1, done_ = -1;
 };
 
-// A child spinning on the CPU until killed (pinned to `cpu`).
+// A child spinning on the CPU until killed, pinned to `cpu`: the constructor
+// returns once it runs there (its switches before that, while it was moved
+// from the CPU it was forked on, happened elsewhere).
 class Spinner {
  public:
   explicit Spinner(int cpu);
