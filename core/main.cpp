@@ -1,12 +1,12 @@
 // leaf-host: the Leaf daemon. Parses the command line and hands over to the host.
-#include <boost/program_options.hpp>
-
-#include <iostream>
-
 #include <leaf/sdk/abi.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
 
 #include "host/host.hpp"
 #include "host/install_paths.hpp"
+#include "plugins/trial_load.hpp"
 #include "runtime/logging.hpp"
 
 #ifndef LEAF_VERSION
@@ -16,6 +16,9 @@
 namespace po = boost::program_options;
 
 int main(int argc, char** argv) {
+  // The child of a plugin's trial load (core/plugins/trial_load.hpp).
+  if (argc == 3 && std::string(argv[1]) == leaf::core::kTrialLoadSwitch)
+    return leaf::core::run_trial_load(argv[2]);
   using leaf::core::CliOptions;
   CliOptions o;
   double duration = 0;

@@ -28,6 +28,9 @@ const ConfigOption kHostOptions[] = {
     {"plugins_dir", OptionType::String, "\"\"", 0, 0, nullptr,
      "directory of plugin .so files when --plugins-dir is not given; empty: the installed one "
      "(--help names it)"},
+    {"plugin_trial_timeout", OptionType::Duration, "\"10s\"", 0, 600'000'000'000LL, nullptr,
+     "each plugin is first loaded in a child process: one that crashes, exits or hangs longer "
+     "than this while it loads is refused and named; 0: no trial load"},
     {"log.level", OptionType::String, "\"info\"", 0, 0, "trace|debug|info|warn|error",
      "log level (--log-level overrides)"},
     {"log.file", OptionType::String, "\"\"", 0, 0, nullptr,

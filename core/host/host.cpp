@@ -87,6 +87,7 @@ class Host {
   int start_and_run(const LoadedConfig& cfg);
   bool add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code);
   void reload();
+  bool reload_enabled(PluginInstance* p, ConfigSection& next);
   void shutdown(std::chrono::nanoseconds flush_timeout);
   void log_losses();
 
@@ -239,7 +240,10 @@ int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
   }
   for (const auto& file : files) {
     std::string error;
-    auto lib = open_plugin(file, &error);
+    LoadOptions load;
+    load.trial_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(cfg.host.get_int("plugin_trial_timeout")));
+    auto lib = open_plugin(file, &error, load);
     if (!lib) {
       spdlog::error("plugin {}: {}; skipped", file, error);
       continue;
@@ -285,6 +289,7 @@ void Host::reload() {
   if (!(cfg.host == host_config_))
     spdlog::warn("SIGHUP: changes to {} take effect at restart", cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
   for (auto& [p, next] : changed) {
+    if (reload_enabled(p, next)) continue;
     ConfigSection previous = p->replace_config(std::move(next));
     sdk::Status st = sdk::Status::NotSupported;
     if (auto* proc = p->processor()) st = proc->reload();
@@ -304,6 +309,43 @@ void Host::reload() {
     }
   }
   spdlog::info("SIGHUP: configuration reloaded from {}", config_path_);
+}
+
+// SIGHUP, `enabled` of a probe that ran at startup: false stops it (programs
+// detached, ring drained, object destroyed), true creates, opens and starts
+// it again. Returns true when it handled the change. (Sinks and processors,
+// and plugins disabled at startup: at restart, as the log says.)
+bool Host::reload_enabled(PluginInstance* p, ConfigSection& next) {
+  bool want = next.get_bool("enabled");
+  if (want == p->config().get_bool("enabled")) return false;
+  if (p->kind() != sdk::PluginKind::Probe) {
+    spdlog::warn("SIGHUP: plugin {}: enabled = {} takes effect at restart", p->name(), want);
+    return false;
+  }
+  p->replace_config(std::move(next));
+  if (!want) {
+    if (auto* probe = p->probe()) probe->stop();
+    p->destroy_object();  // drains its rings first
+    spdlog::info("SIGHUP: plugin {} stopped (enabled = false): programs detached", p->name());
+    return true;
+  }
+  // What loading needs (kept in permitted by keep_capabilities = "reload"),
+  // effective for the time of this load only.
+  security::EffectiveForLoad raised;
+  std::string error;
+  if (!p->create(&error)) {
+    spdlog::error("SIGHUP: plugin {} could not be created: {}", p->name(), error);
+    return true;
+  }
+  if (p->probe()->open() != sdk::Status::Ok || p->probe()->start() != sdk::Status::Ok) {
+    spdlog::error("SIGHUP: plugin {} could not start: {}", p->name(), p->last_error());
+    p->probe()->stop();
+    p->destroy_object();
+    return true;
+  }
+  bpf_owners_.claim_new(p->name());
+  spdlog::info("SIGHUP: plugin {} started (enabled = true)", p->name());
+  return true;
 }
 
 // A plugin whose open() failed: a configuration error stops the host

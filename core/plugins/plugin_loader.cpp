@@ -1,5 +1,7 @@
 #include "plugins/plugin_loader.hpp"
 
+#include <dlfcn.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +13,8 @@
 #include <stdexcept>
 
 #include "plugins/abi_tables.hpp"
+#include "plugins/plugin_file.hpp"
+#include "plugins/trial_load.hpp"
 
 namespace fs = std::filesystem;
 
@@ -37,31 +41,25 @@ std::vector<std::string> list_plugin_files(const std::string& dir) {
   return out;
 }
 
-namespace {
-std::string writable_by_others(const std::string& path, const struct stat& st) {
-  if (st.st_uid != 0) return path + " is owned by uid " + std::to_string(st.st_uid) + ", not root";
-  if (st.st_mode & S_IWOTH) return path + " is writable by everyone";
-  if ((st.st_mode & S_IWGRP) && st.st_gid != 0)
-    return path + " is writable by group " + std::to_string(st.st_gid);
-  return {};
-}
-}  // namespace
-
-std::string check_permissions(const std::string& path) {
-  if (geteuid() != 0) return {};
-  std::error_code ec;
-  fs::path real = fs::canonical(path, ec);
-  if (ec) return "cannot resolve " + path + ": " + ec.message();
-  struct stat st;
-  if (stat(real.c_str(), &st) != 0) return "cannot stat " + real.string() + ": " + std::strerror(errno);
-  if (std::string why = writable_by_others(real.string(), st); !why.empty())
-    return "refused: " + why + " (leaf-host runs as root)";
-  fs::path dir = real.parent_path();
-  if (stat(dir.c_str(), &st) == 0) {
-    if (std::string why = writable_by_others(dir.string(), st); !why.empty() && !(st.st_mode & S_ISVTX))
-      return "refused: its directory " + why + " (leaf-host runs as root)";
+LibraryFd::~LibraryFd() {
+  if (fd_ < 0) return;
+  // A library that could not be unloaded (unique symbols, a thread still
+  // in it) keeps its name: keep the descriptor number taken with it.
+  std::string name = "/proc/self/fd/" + std::to_string(fd_);
+  if (void* h = dlopen(name.c_str(), RTLD_LAZY | RTLD_NOLOAD)) {
+    dlclose(h);
+    return;
   }
-  return {};
+  close(fd_);
+}
+
+LibraryFd& LibraryFd::operator=(LibraryFd&& o) noexcept {
+  if (this != &o) {
+    LibraryFd gone(fd_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
 }
 
 bool accept_descriptor(const sdk::PluginDescriptor* d, PluginLibrary* p, std::string* error) {
@@ -122,15 +120,28 @@ PluginLibrary builtin_library(const sdk::PluginDescriptor* d) {
   return lib;
 }
 
-std::optional<PluginLibrary> open_plugin(const std::string& path, std::string* error) {
-  if (std::string why = check_permissions(path); !why.empty()) {
+std::optional<PluginLibrary> open_plugin(const std::string& path, std::string* error,
+                                         const LoadOptions& options) {
+  PluginFile file;
+  if (std::string why = open_plugin_file(path, &file); !why.empty()) {
     *error = why;
     return std::nullopt;
   }
+  if (options.trial_timeout.count() > 0) {
+    spdlog::debug("plugin {}: trial load in a child process", path);
+    if (std::string why = trial_load(file.fd(), options.trial_timeout, options.trial_exe);
+        !why.empty()) {
+      *error = why;
+      return std::nullopt;
+    }
+  }
+  spdlog::debug("plugin {}: loading", path);
+  std::string load_path = file.proc_path();
   PluginLibrary p;
+  p.fd = LibraryFd(file.release());
   p.path = path;
   try {
-    p.library.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    p.library.load(load_path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
     const char* dl = dlerror();
     *error = std::string("not a loadable library: ") + (dl ? dl : e.what());

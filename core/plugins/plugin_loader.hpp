@@ -3,19 +3,38 @@
 // file; the caller logs it and goes on with the other plugins.
 #pragma once
 
-#include <boost/dll/shared_library.hpp>
+#include <leaf/sdk/abi.h>
 
+#include <boost/dll/shared_library.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <leaf/sdk/abi.h>
-
 namespace leaf::core {
 
+// The descriptor a library was loaded through (/proc/self/fd/N). Held for
+// the library's life, so that no other file gets that descriptor number, and
+// so that name, while the library is loaded (the dynamic loader finds an
+// already loaded library by name); closed only once the library is gone.
+class LibraryFd {
+ public:
+  LibraryFd() = default;
+  explicit LibraryFd(int fd) : fd_(fd) {}
+  ~LibraryFd();
+  LibraryFd(LibraryFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  LibraryFd& operator=(LibraryFd&& o) noexcept;
+  LibraryFd(const LibraryFd&) = delete;
+  LibraryFd& operator=(const LibraryFd&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 struct PluginLibrary {
-  // Declared first so that it is destroyed last: no object, descriptor or
-  // string from the library may outlive it.
+  LibraryFd fd;  // destroyed after `library`
+  // Declared before the other members so that it is destroyed after them:
+  // no object, descriptor or string from the library may outlive it.
   boost::dll::shared_library library;
   // The plugin's descriptor and option table, copied into the host's layout
   // (plugins/abi_tables.hpp); the strings point into the library.
@@ -37,13 +56,17 @@ PluginLibrary builtin_library(const sdk::PluginDescriptor* d);
 // std::runtime_error when the directory cannot be read.
 std::vector<std::string> list_plugin_files(const std::string& dir);
 
-// When running as root, a plugin that anyone but root could have written
-// must not be loaded: returns the reason, or an empty string when safe.
-std::string check_permissions(const std::string& path);
+struct LoadOptions {
+  // 0: no trial load in a child process (plugins/trial_load.hpp).
+  std::chrono::milliseconds trial_timeout{10'000};
+  std::string trial_exe = "/proc/self/exe";
+};
 
-// Opens one library and checks its descriptor. Returns nullopt with the
-// reason in *error.
-std::optional<PluginLibrary> open_plugin(const std::string& path, std::string* error);
+// Opens one library: the file checks of plugins/plugin_file.hpp, a trial load
+// in a child process, then the load itself and the descriptor checks.
+// Returns nullopt with the reason in *error.
+std::optional<PluginLibrary> open_plugin(const std::string& path, std::string* error,
+                                         const LoadOptions& options = {});
 
 const char* kind_name(sdk::PluginKind kind);
 

@@ -23,8 +23,9 @@ HEADER = """\
 # The Prometheus Operator loads a PrometheusRule whose labels match the
 # ruleSelector of its Prometheus (kube-prometheus-stack: release: <its release
 # name>): add that label here, or with kubectl label, when you apply it.
-# The alerts LeafHostDown and LeafHostAbsent expect the job label "leaf":
-# name the Service (or the PodMonitor's jobLabel) of leaf-host so.
+# LeafHostDown and LeafHostAbsent read `up` of the job "leaf" or
+# "leaf-metrics": a ServiceMonitor on deploy/kubernetes/service.yaml (Service
+# leaf-metrics, port "metrics") gives the latter.
 apiVersion: monitoring.coreos.com/v1
 kind: PrometheusRule
 metadata:

@@ -487,6 +487,9 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     if (err == RD_KAFKA_RESP_ERR__FATAL) return;  // handled by recover_if_fatal()
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
       broker_down_ = true;
+      // Acknowledgements served earlier in this same poll() came before the
+      // outage: they must not read as "reachable again" (under load the
+      // gauge went back to 1 at once and stayed there through the outage).
       delivered_seen_ = counters_.delivered.get();
     }
     if (!outage_log_.allow()) return;

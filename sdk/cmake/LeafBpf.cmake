@@ -10,12 +10,38 @@
 #   LEAF_VMLINUX_H    a vmlinux.h to use instead of generating one
 #   LEAF_BTF_SOURCE   kernel BTF to generate it from (/sys/kernel/btf/vmlinux)
 #   LEAF_BPF_CLANG    the clang to use
+#   LEAF_BPF_TARGET_ARCH  __TARGET_ARCH_<arch> for bpf_tracing.h (x86, arm64...);
+#                     taken from CMAKE_SYSTEM_PROCESSOR when empty
 include_guard(GLOBAL)
 
 find_program(LEAF_BPF_CLANG NAMES clang clang-14 REQUIRED)
 find_program(LEAF_BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 set(LEAF_BTF_SOURCE "/sys/kernel/btf/vmlinux" CACHE FILEPATH "Kernel BTF for vmlinux.h")
 set(LEAF_VMLINUX_H "" CACHE FILEPATH "vmlinux.h to use (generated from LEAF_BTF_SOURCE when empty)")
+
+# The architecture bpf_tracing.h reads registers for: the one being built for.
+set(LEAF_BPF_TARGET_ARCH "" CACHE STRING "__TARGET_ARCH_<arch> (empty: from CMAKE_SYSTEM_PROCESSOR)")
+if(NOT LEAF_BPF_TARGET_ARCH)
+  string(TOLOWER "${CMAKE_SYSTEM_PROCESSOR}" _leaf_cpu)
+  if(_leaf_cpu MATCHES "^(x86_64|amd64|i.86)$")
+    set(LEAF_BPF_TARGET_ARCH x86)
+  elseif(_leaf_cpu MATCHES "^(aarch64|arm64)$")
+    set(LEAF_BPF_TARGET_ARCH arm64)
+  elseif(_leaf_cpu MATCHES "^arm")
+    set(LEAF_BPF_TARGET_ARCH arm)
+  elseif(_leaf_cpu MATCHES "^s390")
+    set(LEAF_BPF_TARGET_ARCH s390)
+  elseif(_leaf_cpu MATCHES "^(ppc|powerpc)")
+    set(LEAF_BPF_TARGET_ARCH powerpc)
+  elseif(_leaf_cpu MATCHES "^riscv")
+    set(LEAF_BPF_TARGET_ARCH riscv)
+  elseif(_leaf_cpu MATCHES "^loongarch")
+    set(LEAF_BPF_TARGET_ARCH loongarch)
+  else()
+    message(FATAL_ERROR "BPF: no __TARGET_ARCH for processor '${CMAKE_SYSTEM_PROCESSOR}': "
+                        "set LEAF_BPF_TARGET_ARCH")
+  endif()
+endif()
 
 # vmlinux.h is generated once, at configure time, into the build directory.
 function(_leaf_vmlinux_dir out)
@@ -62,7 +88,7 @@ function(leaf_bpf_object target source)
   add_custom_command(
     OUTPUT "${obj_raw}"
     COMMAND ${CMAKE_COMMAND} -E make_directory "${out_dir}"
-    COMMAND ${LEAF_BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Wno-unused-function
+    COMMAND ${LEAF_BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${LEAF_BPF_TARGET_ARCH} -Wall -Wno-unused-function
             ${incs} -MD -MF "${obj_raw}.d" -c "${src}" -o "${obj_raw}"
     DEPENDS "${src}"
     DEPFILE "${obj_raw}.d"

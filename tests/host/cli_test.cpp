@@ -211,6 +211,37 @@ TEST_CASE("SIGHUP applies a changed configuration; a broken or refused one leave
   CHECK(host.matching(label_is("refuse")).empty());
 }
 
+// Issue 14, item 3 (part): `enabled` on SIGHUP stops and starts a probe.
+TEST_CASE("SIGHUP: enabled = false stops a probe, enabled = true starts it again") {
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker.so")};
+  o.config["ticker.toml"] = "interval = \"5ms\"\nlabel = \"before\"\n";
+  LeafHost host(o);
+  host.start();
+  auto label_is = [](const std::string& l) {
+    return [l](const Json& e) { return e["data"].value("label", "") == l; };
+  };
+  host.wait_for(label_is("before"));
+  auto reload_until = [&](const std::string& text, const std::string& line) {
+    std::ofstream(host.config_dir() + "/ticker.toml") << text;
+    kill(host.pid(), SIGHUP);
+    for (int i = 0; i < 500 && host.stderr_text().find(line) == std::string::npos; ++i)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE(host.stderr_text().find(line) != std::string::npos);
+  };
+  reload_until("enabled = false\ninterval = \"5ms\"\nlabel = \"off\"\n",
+               "SIGHUP: plugin ticker stopped (enabled = false): programs detached");
+  size_t stopped_at = host.events().size();
+  std::this_thread::sleep_for(300ms);  // 60 ticks if it still ran
+  CHECK(host.events().size() == stopped_at);
+  reload_until("interval = \"5ms\"\nlabel = \"after\"\n",
+               "SIGHUP: plugin ticker started (enabled = true)");
+  auto again = host.wait_for(label_is("after"));
+  CHECK(again["data"]["seq"] == 1);  // a new object
+  CHECK(host.stop() == 0);
+  CHECK(host.matching(label_is("off")).empty());
+}
+
 // Issue 17, defects 2 and 7: hostile configurations and arguments.
 TEST_CASE("hostile input: deep TOML, a directory as leaf.toml, huge or non-finite numbers") {
   std::string out;

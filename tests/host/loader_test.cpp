@@ -141,3 +141,99 @@ TEST_CASE("rows of a later minor are stepped over; rows smaller than ABI 2.0's a
                      std::to_string(offsetof(leaf::sdk::ConfigOption, flags) + sizeof(uint32_t))));
   CHECK(has_line(host.stderr_text(), "plugin wide 1.0.0 (probe) loaded", "leaf_ticker_wide.so"));
 }
+
+// Issue 17, defect 5: a plugin that aborts, crashes, exits or hangs while it
+// loads (constructors, entry point) is tried in a child process first: named
+// in one line and refused; a FIFO named *.so does not block the host.
+TEST_CASE("plugins whose constructors abort, crash, exit or hang are named and refused") {
+  TempDir junk;
+  std::string fifo = junk.path() + "/leaf_fifo.so";
+  REQUIRE(mkfifo(fifo.c_str(), 0644) == 0);
+  HostOptions o;
+  o.plugins = {fake("leaf_ctor_abort.so"),
+               fake("leaf_ctor_segv.so"),
+               fake("leaf_ctor_exit.so"),
+               fake("leaf_ctor_hang.so"),
+               fifo,
+               fake("leaf_ticker.so")};
+  o.config["leaf.toml"] = "plugin_trial_timeout = \"1s\"\n";
+  o.config["ticker.toml"] = "interval = \"5ms\"\n";
+  LeafHost host(o);
+  host.start();
+  host.wait_for_count(event_type("tick"), 1);
+  CHECK(host.stop() == 0);
+  std::string err = host.stderr_text();
+  const std::string trial =
+      " while its constructors and entry point ran in a trial process; not "
+      "loaded; skipped";
+  CHECK(has_line(err, "leaf_ctor_abort.so: killed by SIGABRT (signal 6)", trial));
+  CHECK(has_line(err, "leaf_ctor_segv.so: killed by SIGSEGV (signal 11)", trial));
+  CHECK(has_line(err, "leaf_ctor_exit.so: exited with status 0", trial));
+  CHECK(has_line(err, "leaf_ctor_hang.so",
+                 "did not finish loading within 1000 ms in a trial process (its constructor or "
+                 "entry point hangs); not loaded; skipped"));
+  CHECK(has_line(err, "leaf_fifo.so", "refused: " + fifo + " is a FIFO, not a library; skipped"));
+  CHECK(has_line(err, "leaf-host running", "probes [ticker]"));
+}
+
+// Issue 17, defect 7: only leaf_<name>.so files are plugins, as documented.
+TEST_CASE("a .so not named leaf_<name>.so is not loaded") {
+  TempDir dir;
+  std::string misnamed = dir.path() + "/ticker.so";
+  std::filesystem::copy_file(fake("leaf_ticker.so"), misnamed);
+  chmod(misnamed.c_str(), 0644);
+  HostOptions o;
+  o.plugins = {misnamed};
+  LeafHost host(o);
+  CHECK_THROWS(host.start());  // nothing else to run: exit 3
+  CHECK(host.stop() == 3);
+  CHECK(has_line(host.stderr_text(), "ticker.so",
+                 "not named leaf_<name>.so: plugin files are named leaf_<name>.so; skipped"));
+}
+
+// Issue 17, defect 4: the owner and mode checks hold when leaf-host runs as
+// an unprivileged user too, and cover every directory up to /.
+TEST_CASE("plugin owner and mode checks hold for a non-root leaf-host, directories included") {
+  if (geteuid() != 0) {
+    MESSAGE("not root: cannot run leaf-host as another user or give files to uid 1234");
+    return;
+  }
+  TempDir dir;
+  auto place = [&](const std::string& sub, const std::string& name, mode_t dir_mode) {
+    std::filesystem::create_directories(dir.path() + "/" + sub);
+    chmod((dir.path() + "/" + sub).c_str(), dir_mode);
+    std::string to = dir.path() + "/" + sub + "/" + name;
+    std::filesystem::copy_file(fake("leaf_ticker.so"), to);
+    chmod(to.c_str(), 0644);
+    return to;
+  };
+  std::string good = place("good", "leaf_ticker.so", 0755);
+  std::string world_writable = place("good", "leaf_world_writable.so", 0755);
+  chmod(world_writable.c_str(), 0666);
+  std::string foreign = place("good", "leaf_foreign.so", 0755);
+  REQUIRE(chown(foreign.c_str(), 1234, 0) == 0);
+  std::string in_open_dir = place("open", "leaf_in_open_dir.so", 0777);
+  chmod((dir.path() + "/open").c_str(), 0777);  // past the umask
+  HostOptions o;
+  o.plugins = {good, world_writable, foreign, in_open_dir};
+  // Least privilege: uid 65534 with CAP_BPF and CAP_PERFMON only.
+  o.command_prefix = {"/usr/bin/setpriv",
+                      "--reuid=65534",
+                      "--regid=65534",
+                      "--clear-groups",
+                      "--inh-caps=+bpf,+perfmon",
+                      "--ambient-caps=+bpf,+perfmon"};
+  LeafHost host(o);
+  host.start();
+  host.wait_for_count(event_type("tick"), 1);
+  CHECK(host.stop() == 0);
+  std::string err = host.stderr_text();
+  CHECK(has_line(err, "leaf_world_writable.so",
+                 "refused: " + world_writable + " is writable by everyone; skipped"));
+  CHECK(has_line(err, "leaf_foreign.so",
+                 "refused: " + foreign +
+                     " is owned by uid 1234, neither root nor leaf-host's uid 65534; skipped"));
+  CHECK(has_line(err, "leaf_in_open_dir.so",
+                 "refused: directory " + dir.path() + "/open is writable by everyone; skipped"));
+  CHECK(has_line(err, "leaf-host running", "probes [ticker]"));
+}

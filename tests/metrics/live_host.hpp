@@ -23,6 +23,7 @@ class LiveHost {
 
   int metrics_port() const { return port_; }
   LeafHost& host() { return *host_; }
+  kafka::test::MockKafka& kafka() { return kafka_; }
   Exposition scrape() const;
 
   // Runs `execs` times /bin/true and opens and closes `connections` TCP

@@ -234,5 +234,32 @@ TEST_CASE(
   CHECK(alerts == 16);
   CHECK(records == 10);
   CHECK(prom.api("/api/v1/alerts")["data"]["alerts"].empty());
+
+  // A real failure moves a real alert: with the broker down, the Kafka alert
+  // turns pending on this host (its `for` of 1m is not waited out); with
+  // the broker back, its expression matches nothing again.
+  auto kafka_alert = [&] {
+    Json list = prom.api("/api/v1/alerts");  // kept alive: the loop reads into it
+    for (const auto& a : list["data"]["alerts"])
+      if (a["labels"].value("alertname", "") == "LeafKafkaBrokerUnreachable" &&
+          a["labels"].value("instance", "") == instance)
+        return a.value("state", "");
+    return std::string();
+  };
+  live.kafka().command("down");
+  deadline = std::chrono::steady_clock::now() + scaled(60s);
+  while (kafka_alert() != "pending" && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(200ms);
+  CHECK_MESSAGE(kafka_alert() == "pending",
+                prom.query("leaf_kafka_broker_reachable[2m]")["data"].dump()
+                    << "\n"
+                    << prom.api("/api/v1/alerts")["data"].dump() << "\n"
+                    << live.host().stderr_text().substr(0, 3000));
+  live.kafka().command("up");
+  std::string reachable = "leaf_kafka_broker_reachable{" + i + "} == 0";
+  deadline = std::chrono::steady_clock::now() + scaled(60s);
+  while (result_size(prom.query(reachable)) != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(200ms);
+  CHECK(result_size(prom.query(reachable)) == 0);
   CHECK(live.host().stop() == 0);
 }

@@ -102,6 +102,7 @@ void LeafHost::start() {
   std::vector<std::string> args = {host_binary(), "--config", config_dir_, "--plugins-dir",
                                    plugins_dir_, "--log-level", options_.log_level};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  args.insert(args.begin(), options_.command_prefix.begin(), options_.command_prefix.end());
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork");
   if (pid_ == 0) {

@@ -56,6 +56,9 @@ struct HostOptions {
   // conf.d contents: file name -> TOML text ("leaf.toml", "process.toml").
   std::map<std::string, std::string> config;
   std::vector<std::string> extra_args;
+  // Run leaf-host through this command (absolute path first), e.g.
+  // {"/usr/bin/setpriv", "--reuid=65534", ...}.
+  std::vector<std::string> command_prefix;
   std::string log_level = "info";
   // Seconds to wait for leaf-host to say it is running.
   std::chrono::milliseconds start_timeout = 30s;

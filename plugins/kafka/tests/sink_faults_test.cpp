@@ -140,10 +140,13 @@ TEST_CASE("a broker down for 10 s mid-stream: every event delivered, none twice"
   mock.command("down");
   refused += stream_for(sink, next, std::chrono::seconds(10));
   CHECK(sink.counters()["kafka_queue_messages"] > 0);
+  // What the LeafKafkaBrokerUnreachable alert reads, through the outage.
+  CHECK(sink.counters()["kafka_broker_reachable"] == 0);
   mock.command("up");
   refused += stream_for(sink, next, std::chrono::seconds(2));
   CHECK(refused == 0);
   REQUIRE(sink->flush(60000) == Status::Ok);
+  CHECK(sink.counters()["kafka_broker_reachable"] == 1);
   MESSAGE(next << " events streamed");
   check_exactly_once(consume(mock.bootstrap(), kProcessTopic, next), next);
   auto c = sink.counters();
