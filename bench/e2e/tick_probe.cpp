@@ -3,8 +3,7 @@
 // keyed by src_ip like tcp_connect. Never installed: it is built into the
 // bench build directory and the e2e driver puts it next to the real plugins.
 #include <cstring>
-
-#include <leaf/sdk/plugin.hpp>
+#include <leaf/sdk/probe.hpp>
 
 #include "tick.h"
 #include "tick.skel.h"

@@ -329,6 +329,9 @@ bool Host::reload_enabled(PluginInstance* p, ConfigSection& next) {
     spdlog::info("SIGHUP: plugin {} stopped (enabled = false): programs detached", p->name());
     return true;
   }
+  // What loading needs (kept in permitted by keep_capabilities = "reload"),
+  // effective for the time of this load only.
+  security::EffectiveForLoad raised;
   std::string error;
   if (!p->create(&error)) {
     spdlog::error("SIGHUP: plugin {} could not be created: {}", p->name(), error);

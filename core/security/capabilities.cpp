@@ -191,4 +191,13 @@ std::string drop_privileges(const DropPlan& wanted, DropPlan* applied) {
   return {};
 }
 
+EffectiveForLoad::EffectiveForLoad()
+    : permitted_(held(CAP_PERMITTED)), effective_(held(CAP_EFFECTIVE)) {
+  if (permitted_ != effective_) set_proc(permitted_, permitted_);
+}
+
+EffectiveForLoad::~EffectiveForLoad() {
+  if (permitted_ != effective_) set_proc(permitted_, effective_);
+}
+
 }  // namespace leaf::core::security

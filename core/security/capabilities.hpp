@@ -47,4 +47,19 @@ struct DropPlan {
 // Returns "" or what failed.
 std::string drop_privileges(const DropPlan& plan, DropPlan* applied = nullptr);
 
+// For a scope on the calling thread (the dispatcher thread, at SIGHUP: a
+// probe enabled again loads and attaches): the permitted capabilities are
+// made effective, and the effective set is put back afterwards. Only
+// "reload" keeps what loading needs in permitted; otherwise nothing changes.
+class EffectiveForLoad {
+ public:
+  EffectiveForLoad();
+  ~EffectiveForLoad();
+  EffectiveForLoad(const EffectiveForLoad&) = delete;
+  EffectiveForLoad& operator=(const EffectiveForLoad&) = delete;
+
+ private:
+  CapSet permitted_, effective_;
+};
+
 }  // namespace leaf::core::security

@@ -65,10 +65,10 @@ std::vector<Need> capability_needs(const KernelInfo& k, const HostFacts& h,
       if (tracing)
         out.push_back(
             {p.name, CAP_PERFMON, Phase::Load, "load and attach tracing programs (" + hooks + ")"});
-      if (k.before(6, 5) && k.unprivileged_bpf_disabled != 0)
+      if (k.before(6, 1) && k.unprivileged_bpf_disabled != 0)
         out.push_back(
             {p.name, CAP_BPF, Phase::Running,
-             "kernel before 6.5 with kernel.unprivileged_bpf_disabled=" +
+             "kernel before 6.1 with kernel.unprivileged_bpf_disabled=" +
                  std::to_string(k.unprivileged_bpf_disabled) +
                  ": every bpf() call, also on its own maps (counters, filters at SIGHUP)"});
       if (k.before(5, 11) && !k.memlock_unlimited)

@@ -6,9 +6,12 @@
 //    raw_tp, tp_btf, kprobe) also CAP_PERFMON, to load and to attach;
 //  - kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK: CAP_SYS_RESOURCE
 //    at start (leaf-host raises the limit to unlimited before the drop);
-//  - kernels before 6.5 with kernel.unprivileged_bpf_disabled set refuse every
+//  - kernels before 6.1 with kernel.unprivileged_bpf_disabled set refuse every
 //    bpf() call without CAP_BPF, also on the process's own maps (counters,
-//    in-kernel filters at SIGHUP): CAP_BPF while running;
+//    in-kernel filters at SIGHUP): CAP_BPF while running (the kernel matrix
+//    shows it: 5.10 refuses a filter update at SIGHUP without it, 6.1, 6.12
+//    and 6.18 do not; kernels between 5.10 and 6.1 are untested and treated
+//    like 5.10);
 //  - classic tracepoints with tracefs not mounted: CAP_SYS_ADMIN to mount it;
 //  - the enrich processor's cgroup paths (open_by_handle_at):
 //    CAP_DAC_READ_SEARCH while running;

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <leaf/sdk/maps.hpp>
-#include <leaf/sdk/plugin.hpp>
+#include <leaf/sdk/probe.hpp>
 #include <string>
 #include <vector>
 

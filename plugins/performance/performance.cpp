@@ -11,7 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <leaf/sdk/plugin.hpp>
+#include <leaf/sdk/probe.hpp>
 #include <memory>
 #include <set>
 

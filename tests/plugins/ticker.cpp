@@ -14,7 +14,11 @@
 // headers) is the frozen-headers plugin.
 #include <array>
 #include <cstring>
+#if __has_include(<leaf/sdk/probe.hpp>)
+#include <leaf/sdk/probe.hpp>
+#else  // the frozen ABI 1.0 headers had the probe base in plugin.hpp
 #include <leaf/sdk/plugin.hpp>
+#endif
 #include <string>
 
 #include "leaf_event.h"

@@ -1,11 +1,11 @@
 // Example Leaf probe plugin, built against the installed SDK only.
 // It reports every signal generated on the host: who sent which signal to
 // whom. One tracepoint, one event type, two options.
-#include <cstring>
-
-#include <leaf/sdk/plugin.hpp>
-
 #include "signals.h"
+
+#include <cstring>
+#include <leaf/sdk/probe.hpp>
+
 #include "signals.skel.h"
 
 namespace {

@@ -6,10 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <leaf/sdk/probe.hpp>
 #include <string>
 #include <vector>
-
-#include <leaf/sdk/plugin.hpp>
 
 namespace leaf::sdk {
 
