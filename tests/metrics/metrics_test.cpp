@@ -108,7 +108,7 @@ TEST_CASE("ticker: /metrics counts exactly the events generated, in valid exposi
   REQUIRE(port > 0);
 
   Exposition before = scrape(port);
-  double at_start = before.value("leaf_events_total", {{"plugin", "ticker"}, {"type", "tick"}});
+  double at_start = before.sum("leaf_events_total", {{"plugin", "ticker"}, {"type", "tick"}});
   CHECK(at_start <= kTicks);
 
   auto ticks = host.wait_for_count(event_type("tick"), kTicks, 20s);
