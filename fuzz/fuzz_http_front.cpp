@@ -4,12 +4,14 @@
 // well-formed request after every input must get its 200.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +44,21 @@ struct Server {
   }
 };
 
+// A connect() interrupted by a signal goes on in the background: wait for
+// it and read its outcome.
+bool connected_after_eintr(int fd) {
+  if (errno != EINTR) return false;
+  pollfd p{fd, POLLOUT, 0};
+  int r;
+  while ((r = poll(&p, 1, 5000)) < 0 && errno == EINTR) {
+  }
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (r != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return false;
+  errno = err;
+  return err == 0;
+}
+
 // Sends `bytes`, half-closes, and returns what came back before EOF.
 std::string exchange(int port, const uint8_t* bytes, size_t size) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -56,19 +73,27 @@ std::string exchange(int port, const uint8_t* bytes, size_t size) {
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+  // libFuzzer's timeout alarm (SIGALRM, every second) interrupts blocking
+  // calls: an EINTR is retried, never taken for the server's answer.
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 && !connected_after_eintr(fd)) {
     perror("fuzz_http_front: connect to the server");
     abort();
   }
   for (size_t off = 0; off < size;) {
     ssize_t n = send(fd, bytes + off, size - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server may close early on a bad request
     off += static_cast<size_t>(n);
   }
   shutdown(fd, SHUT_WR);
   std::string got;
   char buf[4096];
-  for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
   close(fd);
   return got;
 }
