@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <leaf/sdk/maps.hpp>
-#include <leaf/sdk/probe.hpp>
+#include <leaf/sdk/skeleton.hpp>
 #include <string>
 #include <vector>
 
@@ -47,14 +47,10 @@ const ConfigOption kOptions[] = {
 // names.
 const char* const kEventNames[NET_EVENT_TYPE_COUNT] = {"tcp_connect", "tcp_accept", "tcp_close"};
 
-class NetworkProbe final : public ProbePluginBase {
+class NetworkProbe final : public SkeletonProbe<network_bpf> {
  public:
   explicit NetworkProbe(IHost* host)
-      : ProbePluginBase(host, leaf::network::event_types(), leaf::network::event_type_count()) {}
-  ~NetworkProbe() override {
-    detach();
-    network_bpf::destroy(skel_);
-  }
+      : SkeletonProbe(host, leaf::network::event_types(), leaf::network::event_type_count()) {}
 
   void read_counters(ICounterVisitor* v) noexcept override {
     if (!skel_) return;
@@ -88,7 +84,7 @@ class NetworkProbe final : public ProbePluginBase {
   }
 
  private:
-  void do_open() override {
+  ProbeSelection configure(network_bpf& skel) override {
     bool emit[NET_EVENT_TYPE_COUNT] = {};
     for (const auto& e : cfg_strings("events")) {
       auto it = std::find(std::begin(kEventNames), std::end(kEventNames), e);
@@ -98,51 +94,46 @@ class NetworkProbe final : public ProbePluginBase {
             Status::InvalidConfig);
       emit[it - std::begin(kEventNames)] = true;
     }
-    std::vector<net_addr_key> addrs;
+    addrs_.clear();
     for (const auto& a : cfg_strings("ignore.addresses")) {
       auto key = leaf::network::parse_address_prefix(a);
       if (!key)
         throw PluginError("ignore.addresses: '" + a + "' is not an address or address/prefix",
                           Status::InvalidConfig);
-      addrs.push_back(*key);
+      addrs_.push_back(*key);
     }
-    std::vector<int64_t> ports = cfg_ints("ignore.ports");
-    if (addrs.size() > NET_IGNORE_ADDRS_MAX || ports.size() > NET_IGNORE_PORTS_MAX)
+    ports_ = cfg_ints("ignore.ports");
+    if (addrs_.size() > NET_IGNORE_ADDRS_MAX || ports_.size() > NET_IGNORE_PORTS_MAX)
       throw PluginError("ignore lists: at most 1024 entries each", Status::InvalidConfig);
     table_size_ = cfg_int("conn_table_size");
 
-    skel_ = network_bpf::open(leaf::sdk::bpf_open_opts());
-    if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
-    apply_ring_settings(skel_->rodata);
-    skel_->rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
-    skel_->rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
-    skel_->rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];
-    skel_->rodata->want_ipv6 = cfg_bool("ipv6");
-    skel_->rodata->have_ignore_ports = !ports.empty();
-    skel_->rodata->have_ignore_addrs = !addrs.empty();
-    bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes(cfg_int("ring_buffer_size")));
-    bpf_map__set_max_entries(skel_->maps.net_conn, static_cast<uint32_t>(table_size_));
+    skel.rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
+    skel.rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
+    skel.rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];
+    skel.rodata->want_ipv6 = cfg_bool("ipv6");
+    skel.rodata->have_ignore_ports = !ports_.empty();
+    skel.rodata->have_ignore_addrs = !addrs_.empty();
+    bpf_map__set_max_entries(skel.maps.net_conn, static_cast<uint32_t>(table_size_));
 
     // tcp_close's programs keep the connection table: always needed. The
     // others are needed when their event is wanted.
-    std::vector<std::string> required = {"tcp_close"};
-    if (emit[NET_EVENT_TCP_CONNECT]) required.push_back("tcp_connect");
-    if (emit[NET_EVENT_TCP_ACCEPT]) required.push_back("tcp_accept");
-    size_t elf_size = 0;
-    const void* elf = network_bpf::elf_bytes(&elf_size);
-    select_hooks(elf, elf_size, skel_->obj, skip_mask_from(cfg_strings("hooks.skip")), required);
-    if (int err = network_bpf::load(skel_))
-      throw PluginError(std::string("loading the BPF object: ") + std::strerror(-err));
+    ProbeSelection probes{.required = {"tcp_close"}, .others = ProbeSelection::Others::Optional};
+    if (emit[NET_EVENT_TCP_CONNECT]) probes.required.push_back("tcp_connect");
+    if (emit[NET_EVENT_TCP_ACCEPT]) probes.required.push_back("tcp_accept");
+    return probes;
+  }
 
+  // The ignore sets and the owner filter, into the loaded maps.
+  void loaded(network_bpf& skel) override {
     uint8_t one = 1;
-    for (int64_t p : ports) {
+    for (int64_t p : ports_) {
       uint16_t port = static_cast<uint16_t>(p);
-      if (bpf_map__update_elem(skel_->maps.net_ignore_ports, &port, sizeof(port), &one, sizeof(one),
+      if (bpf_map__update_elem(skel.maps.net_ignore_ports, &port, sizeof(port), &one, sizeof(one),
                                BPF_ANY))
         throw PluginError("ignore.ports: " + std::string(std::strerror(errno)));
     }
-    for (const auto& key : addrs) {
-      if (bpf_map__update_elem(skel_->maps.net_ignore_addrs, &key, sizeof(key), &one, sizeof(one),
+    for (const auto& key : addrs_) {
+      if (bpf_map__update_elem(skel.maps.net_ignore_addrs, &key, sizeof(key), &one, sizeof(one),
                                BPF_ANY))
         throw PluginError("ignore.addresses: " + std::string(std::strerror(errno)));
     }
@@ -198,11 +189,6 @@ class NetworkProbe final : public ProbePluginBase {
       throw PluginError("net_filter_cfg: " + std::string(std::strerror(errno)));
   }
 
-  void do_start() override {
-    attach_selected(skel_->obj);
-    add_ring(skel_->maps.events, skel_->maps.counters);
-  }
-
   // Sums the per-CPU statistics.
   void read_stats(uint64_t (&out)[NET_STAT_COUNT]) const {
     int ncpu = libbpf_num_possible_cpus();
@@ -250,7 +236,8 @@ class NetworkProbe final : public ProbePluginBase {
     return total;
   }
 
-  network_bpf* skel_ = nullptr;
+  std::vector<net_addr_key> addrs_;
+  std::vector<int64_t> ports_;
   std::string restart_only_;
   int64_t table_size_ = 0;
   uint64_t evicted_ = 0;
