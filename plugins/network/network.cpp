@@ -1,5 +1,6 @@
-// Leaf network probe plugin: tcp_connect, tcp_accept, tcp_close and tcp_stats
-// events (SPEC.md §2) for IPv4 and IPv6, from network.bpf.c. See README.md.
+// Leaf network probe plugin: tcp_connect, tcp_accept, tcp_close, tcp_stats
+// and udp_flow events (SPEC.md §2) for IPv4 and IPv6, from network.bpf.c.
+// See README.md.
 #include "network.h"
 
 #include <bpf/bpf.h>
@@ -10,7 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <leaf/sdk/maps.hpp>
-#include <leaf/sdk/probe.hpp>
+#include <leaf/sdk/skeleton.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,15 +65,14 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-class NetworkProbe final : public ProbePluginBase, public ITimerHandler {
+class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandler {
  public:
   explicit NetworkProbe(IHost* host)
-      : ProbePluginBase(host, leaf::network::event_types(), leaf::network::event_type_count()) {}
+      : SkeletonProbe(host, leaf::network::event_types(), leaf::network::event_type_count()) {}
+  // The iterator's link goes before the object (the base destroys it).
   ~NetworkProbe() override {
     detach();
     tcp_stats_.reset();
-    udp_flows_.reset();
-    network_bpf::destroy(skel_);
   }
 
   void read_counters(ICounterVisitor* v) noexcept override {
@@ -119,7 +119,7 @@ class NetworkProbe final : public ProbePluginBase, public ITimerHandler {
   }
 
  private:
-  void do_open() override {
+  ProbeSelection configure(network_bpf& skel) override {
     bool emit[NET_EVENT_TYPE_COUNT] = {};
     for (const auto& e : cfg_strings("events")) {
       auto it = std::find(std::begin(kEventNames), std::end(kEventNames), e);
@@ -129,16 +129,16 @@ class NetworkProbe final : public ProbePluginBase, public ITimerHandler {
                           Status::InvalidConfig);
       emit[it - std::begin(kEventNames)] = true;
     }
-    std::vector<net_addr_key> addrs;
+    addrs_.clear();
     for (const auto& a : cfg_strings("ignore.addresses")) {
       auto key = leaf::network::parse_address_prefix(a);
       if (!key)
         throw PluginError("ignore.addresses: '" + a + "' is not an address or address/prefix",
                           Status::InvalidConfig);
-      addrs.push_back(*key);
+      addrs_.push_back(*key);
     }
-    std::vector<int64_t> ports = cfg_ints("ignore.ports");
-    if (addrs.size() > NET_IGNORE_ADDRS_MAX || ports.size() > NET_IGNORE_PORTS_MAX)
+    ports_ = cfg_ints("ignore.ports");
+    if (addrs_.size() > NET_IGNORE_ADDRS_MAX || ports_.size() > NET_IGNORE_PORTS_MAX)
       throw PluginError("ignore lists: at most 1024 entries each", Status::InvalidConfig);
     table_size_ = cfg_int("conn_table_size");
     interval_ns_ = static_cast<uint64_t>(cfg_int("interval"));
@@ -146,48 +146,162 @@ class NetworkProbe final : public ProbePluginBase, public ITimerHandler {
       throw PluginError("interval: at least 100ms (or 0: off)", Status::InvalidConfig);
     if (interval_ns_ == 0) emit[NET_EVENT_TCP_STATS] = emit[NET_EVENT_UDP_FLOW] = false;
     udp_table_size_ = cfg_int("udp_table_size");
+    want_udp_ = emit[NET_EVENT_UDP_FLOW];
 
-    skel_ = network_bpf::open(leaf::sdk::bpf_open_opts());
-    if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
-    apply_ring_settings(skel_->rodata);
-    skel_->rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
-    skel_->rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
-    skel_->rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];
-    skel_->rodata->emit_tcp_stats = emit[NET_EVENT_TCP_STATS];
-    skel_->rodata->want_ipv6 = cfg_bool("ipv6");
-    skel_->rodata->have_ignore_ports = !ports.empty();
-    skel_->rodata->have_ignore_addrs = !addrs.empty();
-    bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes(cfg_int("ring_buffer_size")));
-    bpf_map__set_max_entries(skel_->maps.net_conn, static_cast<uint32_t>(table_size_));
-    bpf_map__set_max_entries(skel_->maps.net_tcp_prev,
+    skel.rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
+    skel.rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
+    skel.rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];
+    skel.rodata->emit_tcp_stats = emit[NET_EVENT_TCP_STATS];
+    skel.rodata->want_ipv6 = cfg_bool("ipv6");
+    skel.rodata->have_ignore_ports = !ports_.empty();
+    skel.rodata->have_ignore_addrs = !addrs_.empty();
+    bpf_map__set_max_entries(skel.maps.net_conn, static_cast<uint32_t>(table_size_));
+    bpf_map__set_max_entries(skel.maps.net_tcp_prev,
                              emit[NET_EVENT_TCP_STATS] ? static_cast<uint32_t>(table_size_) : 1);
-    uint32_t udp_entries = emit[NET_EVENT_UDP_FLOW] ? static_cast<uint32_t>(udp_table_size_) : 1;
-    bpf_map__set_max_entries(skel_->maps.net_udp_flows_a, udp_entries);
-    bpf_map__set_max_entries(skel_->maps.net_udp_flows_b, udp_entries);
+    uint32_t udp_entries = want_udp_ ? static_cast<uint32_t>(udp_table_size_) : 1;
+    bpf_map__set_max_entries(skel.maps.net_udp_flows_a, udp_entries);
+    bpf_map__set_max_entries(skel.maps.net_udp_flows_b, udp_entries);
 
     // tcp_close's programs keep the connection table: always needed. The
     // others are needed when their event is wanted.
-    std::vector<std::string> required = {"tcp_close"};
-    if (emit[NET_EVENT_TCP_CONNECT]) required.push_back("tcp_connect");
-    if (emit[NET_EVENT_TCP_ACCEPT]) required.push_back("tcp_accept");
-    if (emit[NET_EVENT_TCP_STATS]) required.push_back("tcp_stats");
-    size_t elf_size = 0;
-    const void* elf = network_bpf::elf_bytes(&elf_size);
-    select_hooks(elf, elf_size, skel_->obj, skip_mask_from(cfg_strings("hooks.skip")), required);
-    if (!emit[NET_EVENT_TCP_STATS]) drop_probe("tcp_stats", "tcp_stats is off (events, interval)");
-    select_udp_hooks(emit[NET_EVENT_UDP_FLOW]);
-    if (int err = network_bpf::load(skel_))
-      throw PluginError(std::string("loading the BPF object: ") + std::strerror(-err));
+    ProbeSelection probes{.required = {"tcp_close"}, .others = ProbeSelection::Others::Optional};
+    if (emit[NET_EVENT_TCP_CONNECT]) probes.required.push_back("tcp_connect");
+    if (emit[NET_EVENT_TCP_ACCEPT]) probes.required.push_back("tcp_accept");
+    if (emit[NET_EVENT_TCP_STATS]) probes.required.push_back("tcp_stats");
+    return probes;
+  }
 
+  const hooks::Choice* choice(const std::string& probe) const {
+    for (const auto& c : choices_)
+      if (c.probe == probe) return &c;
+    return nullptr;
+  }
+
+  // Leaves a loaded probe unattached (not needed by this configuration).
+  void drop_probe(const std::string& probe, const std::string& why) {
+    for (auto& c : choices_) {
+      if (c.probe != probe || c.hook == HookKind::None) continue;
+      c.programs.clear();
+      c.hook = HookKind::None;
+      c.detail = why;
+    }
+  }
+
+  // tcp_stats and the UDP probes when their events are off; udp_addr
+  // (syscall tracepoints) unless udp_send or udp_recv use the sock_*_length
+  // tracepoints. What cannot be seen is said.
+  void select_optional_probes() {
+    if (!skel_->rodata->emit_tcp_stats)
+      drop_probe("tcp_stats", "tcp_stats is off (events, interval)");
+    if (!want_udp_) {
+      for (const char* p : {"udp_send", "udp_recv", "udp_addr"})
+        drop_probe(p, "udp_flow is off (events, interval)");
+      return;
+    }
+    auto traced = [](const hooks::Choice* c) {
+      return c && (c->hook == HookKind::TpBtf || c->hook == HookKind::RawTp ||
+                   c->hook == HookKind::Tracepoint);
+    };
+    const hooks::Choice* send = choice("udp_send");
+    const hooks::Choice* recv = choice("udp_recv");
+    for (const auto* c : {send, recv})
+      if (c && c->hook == HookKind::None)
+        log(LogLevel::Warn, "udp_flow: no hook for " + c->probe + " on this kernel (" + c->detail +
+                                "): those datagrams are not seen");
+    if (!traced(send) && !traced(recv)) {
+      drop_probe("udp_addr", "not needed: udp_send and udp_recv read addresses themselves");
+      return;
+    }
+    const hooks::Choice* addr = choice("udp_addr");
+    if (addr && addr->hook == HookKind::None)
+      log(LogLevel::Warn,
+          "udp_flow: no syscall tracepoints (tracefs not mounted?): datagrams of unconnected "
+          "sockets are counted with an unknown remote end (" +
+              addr->detail + ")");
+  }
+
+  // The interval timer: tcp_stats' iterator and the UDP flow table.
+  void started(network_bpf& skel) override {
+    const hooks::Choice* stats = choice("tcp_stats");
+    if (stats && stats->hook != HookKind::None) {
+      try {
+        tcp_stats_ = std::make_unique<leaf::network::TcpStatsIterator>(
+            skel.progs.tcp_stats__iter, &skel.bss->tcp_stats_since_ns);
+      } catch (const std::exception& e) {
+        throw PluginError(std::string("tcp_stats: ") + e.what());
+      }
+      tcp_stats_->baseline(monotonic_ns());
+    }
+    const hooks::Choice* send = choice("udp_send");
+    const hooks::Choice* recv = choice("udp_recv");
+    if ((send && send->attached) || (recv && recv->attached)) {
+      udp_flows_ = std::make_unique<leaf::network::UdpFlowTable>(
+          bpf_map__fd(skel.maps.net_udp_flows), bpf_map__fd(skel.maps.net_udp_flows_a),
+          bpf_map__fd(skel.maps.net_udp_flows_b));
+      udp_flows_->baseline(monotonic_ns());
+    }
+    if ((tcp_stats_ || udp_flows_) && host_->add_timer(interval_ns_, this) != Status::Ok)
+      throw PluginError("host refused the interval timer");
+  }
+
+  void on_timer() noexcept override {
+    if (!started_) return;
+    tcp_stats_round();
+    udp_flow_round();
+  }
+
+  // One round of tcp_stats: every connection that moved bytes since its
+  // last event.
+  void tcp_stats_round() noexcept {
+    if (!tcp_stats_) return;
+    try {
+      const EventTypeDesc* type = &types_[NET_EVENT_TCP_STATS];
+      bool ok = tcp_stats_->round(monotonic_ns(), [&](const net_tcp_stats_event& e) {
+        if (host_->emit(type, reinterpret_cast<const uint8_t*>(&e), sizeof(e)) != Status::Ok)
+          ++stats_emit_failed_;
+      });
+      ++stats_rounds_;
+      if (!ok) {
+        ++stats_round_errors_;
+        log(LogLevel::Warn,
+            std::string("tcp_stats: reading the iterator: ") + std::strerror(errno));
+      }
+    } catch (const std::exception& e) {
+      ++stats_round_errors_;
+      log(LogLevel::Warn, std::string("tcp_stats: ") + e.what());
+    }
+  }
+
+  // One round of udp_flow: the flows of the interval, from the kernel's table.
+  void udp_flow_round() noexcept {
+    if (!udp_flows_) return;
+    try {
+      const EventTypeDesc* type = &types_[NET_EVENT_UDP_FLOW];
+      if (!udp_flows_->round(monotonic_ns(), [&](const net_udp_flow_event& e) {
+            if (host_->emit(type, reinterpret_cast<const uint8_t*>(&e), sizeof(e)) != Status::Ok)
+              ++udp_emit_failed_;
+          })) {
+        ++udp_round_errors_;
+        log(LogLevel::Warn, std::string("udp_flow: switching tables: ") + std::strerror(errno));
+      }
+    } catch (const std::exception& e) {
+      ++udp_round_errors_;
+      log(LogLevel::Warn, std::string("udp_flow: ") + e.what());
+    }
+  }
+
+  // The ignore sets and the owner filter, into the loaded maps.
+  void loaded(network_bpf& skel) override {
+    select_optional_probes();
     uint8_t one = 1;
-    for (int64_t p : ports) {
+    for (int64_t p : ports_) {
       uint16_t port = static_cast<uint16_t>(p);
-      if (bpf_map__update_elem(skel_->maps.net_ignore_ports, &port, sizeof(port), &one, sizeof(one),
+      if (bpf_map__update_elem(skel.maps.net_ignore_ports, &port, sizeof(port), &one, sizeof(one),
                                BPF_ANY))
         throw PluginError("ignore.ports: " + std::string(std::strerror(errno)));
     }
-    for (const auto& key : addrs) {
-      if (bpf_map__update_elem(skel_->maps.net_ignore_addrs, &key, sizeof(key), &one, sizeof(one),
+    for (const auto& key : addrs_) {
+      if (bpf_map__update_elem(skel.maps.net_ignore_addrs, &key, sizeof(key), &one, sizeof(one),
                                BPF_ANY))
         throw PluginError("ignore.addresses: " + std::string(std::strerror(errno)));
     }
@@ -243,124 +357,6 @@ class NetworkProbe final : public ProbePluginBase, public ITimerHandler {
       throw PluginError("net_filter_cfg: " + std::string(std::strerror(errno)));
   }
 
-  const hooks::Choice* choice(const std::string& probe) const {
-    for (const auto& c : choices_)
-      if (c.probe == probe) return &c;
-    return nullptr;
-  }
-
-  // udp_send/udp_recv take their best hooks; udp_addr (syscall tracepoints)
-  // is needed only by the sock_*_length hooks. What cannot be seen is said.
-  void select_udp_hooks(bool wanted) {
-    if (!wanted) {
-      for (const char* p : {"udp_send", "udp_recv", "udp_addr"})
-        drop_probe(p, "udp_flow is off (events, interval)");
-      return;
-    }
-    auto traced = [](const hooks::Choice* c) {
-      return c && (c->hook == HookKind::TpBtf || c->hook == HookKind::RawTp ||
-                   c->hook == HookKind::Tracepoint);
-    };
-    const hooks::Choice* send = choice("udp_send");
-    const hooks::Choice* recv = choice("udp_recv");
-    for (const auto* c : {send, recv})
-      if (c && c->hook == HookKind::None)
-        log(LogLevel::Warn, "udp_flow: no hook for " + c->probe + " on this kernel (" + c->detail +
-                                "): those datagrams are not seen");
-    if (!traced(send) && !traced(recv)) {
-      drop_probe("udp_addr", "not needed: udp_send and udp_recv see addresses themselves");
-      return;
-    }
-    const hooks::Choice* addr = choice("udp_addr");
-    if (addr && addr->hook == HookKind::None)
-      log(LogLevel::Warn,
-          "udp_flow: no syscall tracepoints (tracefs not mounted?): datagrams of unconnected "
-          "sockets are counted with an unknown remote end (" +
-              addr->detail + ")");
-  }
-
-  // Leaves a probe out of the load (not needed by this configuration).
-  void drop_probe(const std::string& probe, const std::string& why) {
-    for (auto& c : choices_) {
-      if (c.probe != probe) continue;
-      for (const auto& name : c.programs)
-        bpf_program__set_autoload(bpf_object__find_program_by_name(skel_->obj, name.c_str()),
-                                  false);
-      c.programs.clear();
-      c.hook = HookKind::None;
-      c.detail = why;
-    }
-  }
-
-  void do_start() override {
-    attach_selected(skel_->obj);
-    add_ring(skel_->maps.events, skel_->maps.counters);
-    if (skel_->rodata->emit_tcp_stats) {
-      try {
-        tcp_stats_ = std::make_unique<leaf::network::TcpStatsIterator>(
-            skel_->progs.tcp_stats__iter, &skel_->bss->tcp_stats_since_ns);
-      } catch (const std::exception& e) {
-        throw PluginError(std::string("tcp_stats: ") + e.what());
-      }
-      tcp_stats_->baseline(monotonic_ns());
-    }
-    const hooks::Choice* send = choice("udp_send");
-    const hooks::Choice* recv = choice("udp_recv");
-    if ((send && send->attached) || (recv && recv->attached)) {
-      udp_flows_ = std::make_unique<leaf::network::UdpFlowTable>(
-          bpf_map__fd(skel_->maps.net_udp_flows), bpf_map__fd(skel_->maps.net_udp_flows_a),
-          bpf_map__fd(skel_->maps.net_udp_flows_b));
-      udp_flows_->baseline(monotonic_ns());
-    }
-    if ((tcp_stats_ || udp_flows_) && host_->add_timer(interval_ns_, this) != Status::Ok)
-      throw PluginError("host refused the interval timer");
-  }
-
-  // One round of tcp_stats: every connection that moved bytes since its
-  // last event.
-  void on_timer() noexcept override {
-    if (!started_) return;
-    tcp_stats_round();
-    udp_flow_round();
-  }
-
-  void udp_flow_round() noexcept {
-    if (!udp_flows_) return;
-    try {
-      const EventTypeDesc* type = &types_[NET_EVENT_UDP_FLOW];
-      if (!udp_flows_->round(monotonic_ns(), [&](const net_udp_flow_event& e) {
-            if (host_->emit(type, reinterpret_cast<const uint8_t*>(&e), sizeof(e)) != Status::Ok)
-              ++udp_emit_failed_;
-          })) {
-        ++udp_round_errors_;
-        log(LogLevel::Warn, std::string("udp_flow: switching tables: ") + std::strerror(errno));
-      }
-    } catch (const std::exception& e) {
-      ++udp_round_errors_;
-      log(LogLevel::Warn, std::string("udp_flow: ") + e.what());
-    }
-  }
-
-  void tcp_stats_round() noexcept {
-    if (!tcp_stats_) return;
-    try {
-      const EventTypeDesc* type = &types_[NET_EVENT_TCP_STATS];
-      bool ok = tcp_stats_->round(monotonic_ns(), [&](const net_tcp_stats_event& e) {
-        if (host_->emit(type, reinterpret_cast<const uint8_t*>(&e), sizeof(e)) != Status::Ok)
-          ++stats_emit_failed_;
-      });
-      ++stats_rounds_;
-      if (!ok) {
-        ++stats_round_errors_;
-        log(LogLevel::Warn,
-            std::string("tcp_stats: reading the iterator: ") + std::strerror(errno));
-      }
-    } catch (const std::exception& e) {
-      ++stats_round_errors_;
-      log(LogLevel::Warn, std::string("tcp_stats: ") + e.what());
-    }
-  }
-
   // Sums the per-CPU statistics.
   void read_stats(uint64_t (&out)[NET_STAT_COUNT]) const {
     int ncpu = libbpf_num_possible_cpus();
@@ -408,16 +404,18 @@ class NetworkProbe final : public ProbePluginBase, public ITimerHandler {
     return total;
   }
 
-  network_bpf* skel_ = nullptr;
+  std::vector<net_addr_key> addrs_;
+  std::vector<int64_t> ports_;
   std::string restart_only_;
   int64_t table_size_ = 0;
   uint64_t evicted_ = 0;
   uint64_t interval_ns_ = 0;
+  bool want_udp_ = false;
   std::unique_ptr<leaf::network::TcpStatsIterator> tcp_stats_;
+  uint64_t stats_rounds_ = 0, stats_round_errors_ = 0, stats_emit_failed_ = 0;
   std::unique_ptr<leaf::network::UdpFlowTable> udp_flows_;
   int64_t udp_table_size_ = 0;
   uint64_t udp_round_errors_ = 0, udp_emit_failed_ = 0;
-  uint64_t stats_rounds_ = 0, stats_round_errors_ = 0, stats_emit_failed_ = 0;
   std::vector<uint64_t> keys_;
   std::vector<net_conn> values_;
 };
@@ -426,5 +424,5 @@ class NetworkProbe final : public ProbePluginBase, public ITimerHandler {
 
 LEAF_PLUGIN(NetworkProbe, Probe, "network", "1.0.0",
             "TCP connections: connect, accept and close, with bytes, segments and duration; "
-            "their traffic per interval (tcp_stats)",
+            "their traffic per interval (tcp_stats); UDP flows per interval (udp_flow)",
             kOptions)
