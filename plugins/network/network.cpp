@@ -187,12 +187,47 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     }
   }
 
+  // Adds to what --check and the log say about a probe's hook.
+  void annotate(const std::string& probe, const std::string& text) {
+    for (auto& c : choices_)
+      if (c.probe == probe && c.hook != HookKind::None)
+        c.detail = c.detail.empty() ? text : text + "; " + c.detail;
+  }
+
+  // What the UDP hooks chosen here see and cannot see.
+  void annotate_udp(bool traced_send, bool traced_recv, bool have_addr) {
+    const char* unknown = " (counted with the remote end unknown)";
+    if (traced_send)
+      annotate("udp_send",
+               std::string("sock_send_length: every send; cannot see the destination ") +
+                   (have_addr ? "of sendmmsg() and io_uring sends on unconnected sockets"
+                              : "of any send on an unconnected socket") +
+                   unknown);
+    else
+      annotate("udp_send", "udp_sendmsg/udpv6_sendmsg: every send, with its destination");
+    if (traced_recv)
+      annotate(
+          "udp_recv",
+          std::string("sock_recv_length: every read; cannot see the source ") +
+              (have_addr ? "of datagrams read on unconnected sockets without asking it "
+                           "(read, recv, recvfrom without an address), by recvmmsg() or io_uring"
+                         : "of any datagram read on an unconnected socket") +
+              unknown);
+    else
+      annotate("udp_recv", "skb_consume_udp: every datagram read, its source from the packet");
+    annotate("udp_addr", "sendto/sendmsg/recvfrom/recvmsg: addresses for the sock_*_length hooks");
+  }
+
   // tcp_stats and the UDP probes when their events are off; udp_addr
   // (syscall tracepoints) unless udp_send or udp_recv use the sock_*_length
   // tracepoints. What cannot be seen is said.
   void select_optional_probes() {
     if (!skel_->rodata->emit_tcp_stats)
       drop_probe("tcp_stats", "tcp_stats is off (events, interval)");
+    else
+      annotate("tcp_stats",
+               "BPF iterator iter/tcp, read every interval; sockets of leaf-host's "
+               "network namespace");
     if (!want_udp_) {
       for (const char* p : {"udp_send", "udp_recv", "udp_addr"})
         drop_probe(p, "udp_flow is off (events, interval)");
@@ -208,11 +243,12 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
       if (c && c->hook == HookKind::None)
         log(LogLevel::Warn, "udp_flow: no hook for " + c->probe + " on this kernel (" + c->detail +
                                 "): those datagrams are not seen");
+    const hooks::Choice* addr = choice("udp_addr");
+    annotate_udp(traced(send), traced(recv), addr && addr->hook != HookKind::None);
     if (!traced(send) && !traced(recv)) {
       drop_probe("udp_addr", "not needed: udp_send and udp_recv read addresses themselves");
       return;
     }
-    const hooks::Choice* addr = choice("udp_addr");
     if (addr && addr->hook == HookKind::None)
       log(LogLevel::Warn,
           "udp_flow: no syscall tracepoints (tracefs not mounted?): datagrams of unconnected "
