@@ -626,6 +626,7 @@ void Host::plugin_appeared(const std::string& path) {
     stop_any(old);
     forget(old);  // its library unloaded
   }
+  double stopping_ms = ms_since(gap_from);
   rt_.plugins.push_back(std::move(inst));
   bool started;
   {
@@ -646,8 +647,10 @@ void Host::plugin_appeared(const std::string& path) {
   if (old)
     spdlog::info(
         "plugin {} {} (probe) upgraded from {}: old stopped and drained, new started in "
-        "{:.1f} ms; no probe of it attached for {:.1f} ms",
-        name, version, path, ms_since(t0), ms_since(gap_from));
+        "{:.1f} ms; no probe of it attached for {:.1f} ms (old stopped, drained and unloaded "
+        "in {:.1f} ms, new attached in {:.1f} ms)",
+        name, version, path, ms_since(t0), ms_since(gap_from), stopping_ms,
+        ms_since(gap_from) - stopping_ms);
   else
     spdlog::info("plugin {} {} (probe) started from {} in {:.1f} ms", name, version, path,
                  ms_since(t0));
