@@ -265,6 +265,14 @@ bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, con
   return true;
 }
 
+void Pipeline::remove_sink(const sdk::ISink* s) {
+  std::erase_if(sinks_, [s](const auto& e) { return e->sink == s; });
+}
+
+void Pipeline::remove_processor(const sdk::IProcessor* p) {
+  std::erase_if(processors_, [p](const auto& e) { return e.processor == p; });
+}
+
 void Pipeline::detach_all() {
   sinks_.clear();
   processors_.clear();

@@ -72,6 +72,10 @@ class Pipeline {
   void add_sink(std::string name, sdk::ISink* s);
   // Forgets every sink and processor (before their objects are destroyed).
   void detach_all();
+  // Forgets one (a plugin that leaves while the host runs). A sink's
+  // accepted/rejected counts go with it (the host logs them).
+  void remove_sink(const sdk::ISink* s);
+  void remove_processor(const sdk::IProcessor* p);
 
   // One record of a known type (index into `types`). Returns false when the
   // record was malformed (counted).
