@@ -264,14 +264,10 @@ const char* category_family(sdk::Category c) {
 
 }  // namespace
 
-Collector::Collector(Sources sources) : src_(sources) {}
+namespace {
 
-std::vector<MetricFamily> Collector::collect() {
-  double started = monotonic_seconds();
-  Families f;
-  auto& pipeline = *src_.pipeline;
-
-  // Declared up front so that every name exists even before its first sample.
+// Declared up front so that every name exists even before its first sample.
+void declare_families(Families& f) {
   f.family("leaf_events_total", MetricType::Counter,
            "events that reached the sinks, by plugin, event type and category");
   for (auto c : {sdk::Category::Network, sdk::Category::Process, sdk::Category::Performance,
@@ -299,7 +295,10 @@ std::vector<MetricFamily> Collector::collect() {
            "Kafka messages acknowledged by the broker");
   f.family("leaf_kafka_send_errors_total", MetricType::Counter,
            "Kafka messages that could not be delivered, by reason");
+}
 
+// Events per plugin and type as the pipeline counted them; the sinks.
+void add_pipeline(Families& f, Pipeline& pipeline) {
   for (const auto& t : pipeline.type_stats()) {
     Labels pt{{"plugin", t->plugin}, {"type", t->type}};
     Labels ptc = pt;
@@ -327,45 +326,72 @@ std::vector<MetricFamily> Collector::collect() {
     f.gauge("leaf_sink_healthy", "1 while the sink delivers", {{"sink", s->name}},
             s->sink->healthy() ? 1 : 0);
   }
+}
 
-  // Per plugin: up, probes attached, kernel counts, the plugin's own counters.
+// A probe's hooks, the kernel's record counts (with those of instances that
+// left) and its rings' fill.
+void add_probe(Families& f, PluginInstance& p, sdk::IProbePlugin* probe, Dispatcher& dispatcher,
+               const DepartedCounters::Entry* departed) {
+  for (uint32_t i = 0; i < probe->probe_count(); ++i) {
+    sdk::ProbeInfo info{};
+    info.struct_size = sizeof(info);
+    if (probe->probe_info(i, &info) != sdk::Status::Ok) continue;
+    f.gauge("leaf_probe_attached", "1 when the probe is attached, by the hook it runs on",
+            {{"plugin", p.name()},
+             {"probe", str(info.name)},
+             {"hook", sdk::hooks::hook_name(info.hook)}},
+            info.attached ? 1 : 0);
+  }
+  std::map<std::string, std::pair<uint64_t, uint64_t>> kernel;  // type -> emitted, lost
+  if (departed) kernel = departed->kernel;
+  for (const auto& k : dispatcher.kernel_counts(&p)) {
+    kernel[k.type].first += k.emitted;
+    kernel[k.type].second += k.lost;
+  }
+  for (const auto& [type, el] : kernel) {
+    Labels pt{{"plugin", p.name()}, {"type", type}};
+    f.counter("leaf_kernel_events_total", "", pt, static_cast<double>(el.first));
+    f.counter("leaf_ringbuf_lost_events_total", "", pt, static_cast<double>(el.second));
+  }
+  for (const auto& r : dispatcher.ring_fill(&p))
+    f.gauge("leaf_ringbuf_fill_ratio", "", {{"plugin", p.name()}, {"ring", r.ring}}, r.ratio);
+}
+
+// Plugins that left and do not run now: their counters, frozen.
+void add_departed_only(Families& f, const DepartedCounters& departed,
+                       const std::set<std::string>& running,
+                       std::vector<std::pair<std::string, CounterSink>>& reported) {
+  for (const auto& [name, e] : departed.entries()) {
+    if (running.count(name)) continue;
+    for (const auto& [type, el] : e.kernel) {
+      Labels pt{{"plugin", name}, {"type", type}};
+      f.counter("leaf_kernel_events_total", "", pt, static_cast<double>(el.first));
+      f.counter("leaf_ringbuf_lost_events_total", "", pt, static_cast<double>(el.second));
+    }
+    CounterSink counters;
+    add_departed(&counters, e);
+    reported.emplace_back(name, std::move(counters));
+  }
+}
+
+// Per plugin: up, probes attached, kernel counts; returns what each plugin
+// reported through read_counters(), added last.
+std::vector<std::pair<std::string, CounterSink>> add_plugins(Families& f, const Sources& src) {
   std::vector<std::pair<std::string, CounterSink>> reported;
   std::set<std::string> running;
-  for (const auto& p : *src_.plugins)
+  for (const auto& p : *src.plugins)
     if (p->probe() || p->sink() || p->processor()) running.insert(p->name());
-  for (const auto& p : *src_.plugins) {
+  for (const auto& p : *src.plugins) {
     bool up = p->probe() || p->sink() || p->processor();
     const DepartedCounters::Entry* departed = nullptr;
-    if (src_.departed && up)
-      if (auto it = src_.departed->entries().find(p->name()); it != src_.departed->entries().end())
+    if (src.departed && up)
+      if (auto it = src.departed->entries().find(p->name()); it != src.departed->entries().end())
         departed = &it->second;
     f.gauge("leaf_plugin_up", "1 while the plugin runs, 0 when it failed to open or start",
             {{"plugin", p->name()}, {"kind", kind_name(p->kind())}}, up ? 1 : 0);
     CounterSink counters;
     if (auto* probe = p->probe()) {
-      for (uint32_t i = 0; i < probe->probe_count(); ++i) {
-        sdk::ProbeInfo info{};
-        info.struct_size = sizeof(info);
-        if (probe->probe_info(i, &info) != sdk::Status::Ok) continue;
-        f.gauge("leaf_probe_attached", "1 when the probe is attached, by the hook it runs on",
-                {{"plugin", p->name()},
-                 {"probe", str(info.name)},
-                 {"hook", sdk::hooks::hook_name(info.hook)}},
-                info.attached ? 1 : 0);
-      }
-      std::map<std::string, std::pair<uint64_t, uint64_t>> kernel;  // type -> emitted, lost
-      if (departed) kernel = departed->kernel;
-      for (const auto& k : src_.dispatcher->kernel_counts(p.get())) {
-        kernel[k.type].first += k.emitted;
-        kernel[k.type].second += k.lost;
-      }
-      for (const auto& [type, el] : kernel) {
-        Labels pt{{"plugin", p->name()}, {"type", type}};
-        f.counter("leaf_kernel_events_total", "", pt, static_cast<double>(el.first));
-        f.counter("leaf_ringbuf_lost_events_total", "", pt, static_cast<double>(el.second));
-      }
-      for (const auto& r : src_.dispatcher->ring_fill(p.get()))
-        f.gauge("leaf_ringbuf_fill_ratio", "", {{"plugin", p->name()}, {"ring", r.ring}}, r.ratio);
+      add_probe(f, *p, probe, *src.dispatcher, departed);
       probe->read_counters(&counters);
     } else if (auto* sink = p->sink()) {
       sink->read_counters(&counters);
@@ -375,30 +401,21 @@ std::vector<MetricFamily> Collector::collect() {
     if (departed) add_departed(&counters, *departed);
     reported.emplace_back(p->name(), std::move(counters));
   }
-  // Plugins that left and do not run now: their counters, frozen.
-  if (src_.departed)
-    for (const auto& [name, e] : src_.departed->entries()) {
-      if (running.count(name)) continue;
-      for (const auto& [type, el] : e.kernel) {
-        Labels pt{{"plugin", name}, {"type", type}};
-        f.counter("leaf_kernel_events_total", "", pt, static_cast<double>(el.first));
-        f.counter("leaf_ringbuf_lost_events_total", "", pt, static_cast<double>(el.second));
-      }
-      CounterSink counters;
-      add_departed(&counters, e);
-      reported.emplace_back(name, std::move(counters));
-    }
+  if (src.departed) add_departed_only(f, *src.departed, running, reported);
+  return reported;
+}
 
-  // The kernel-side cost: every BPF program of this process.
+// The kernel-side cost: every BPF program of this process.
+void add_bpf_programs(Families& f, const Sources& src) {
   f.gauge("leaf_bpf_stats_enabled",
           "1 while leaf-host has the kernel count BPF run time (BPF_ENABLE_STATS)", {},
-          src_.bpf_stats && src_.bpf_stats->enabled() ? 1 : 0);
+          src.bpf_stats && src.bpf_stats->enabled() ? 1 : 0);
   f.family("leaf_bpf_program_runs_total", MetricType::Counter,
            "runs of the probes' BPF programs (counted while BPF stats are enabled)");
   f.family("leaf_bpf_program_run_seconds_total", MetricType::Counter,
            "time spent in the probes' BPF programs (counted while BPF stats are enabled)");
   for (const auto& prog : own_bpf_programs()) {
-    std::string owner = src_.bpf_owners ? src_.bpf_owners->owner(prog.id) : std::string();
+    std::string owner = src.bpf_owners ? src.bpf_owners->owner(prog.id) : std::string();
     Labels l{{"plugin", owner.empty() ? "unknown" : owner},
              {"program", prog.name},
              {"prog_type", bpf_prog_type_name(prog.type)}};
@@ -409,12 +426,14 @@ std::vector<MetricFamily> Collector::collect() {
               "runs of the probes' BPF programs skipped because one already ran on that CPU", l,
               static_cast<double>(prog.recursion_misses));
   }
+}
 
-  // The process itself.
+// The process itself.
+void add_process(Families& f, CpuUsage& cpu) {
   if (auto ps = read_process_sample()) {
     f.gauge("leaf_cpu_usage_percent",
             "CPU used by leaf-host, percent of one core, over the last second or more", {},
-            cpu_.percent(*ps));
+            cpu.percent(*ps));
     f.counter("leaf_cpu_seconds_total", "CPU time used by leaf-host (user + system)", {},
               ps->cpu_seconds);
     f.gauge("leaf_memory_usage_bytes", "resident memory of leaf-host (RSS)", {},
@@ -425,6 +444,61 @@ std::vector<MetricFamily> Collector::collect() {
     f.gauge("leaf_open_fds", "open file descriptors of leaf-host", {},
             static_cast<double>(ps->open_fds));
   }
+}
+
+// Names the host defines: a plugin's counter of the same name is not
+// exposed, except those a plugin is meant to fill (SPEC.md section 4 Kafka
+// names).
+const std::set<std::string>& host_metric_names() {
+  static const std::set<std::string> names = [] {
+    std::set<std::string> host_names;
+    for (const char* n : {"leaf_events_total",
+                          "leaf_events_network_total",
+                          "leaf_events_process_total",
+                          "leaf_events_performance_total",
+                          "leaf_events_metrics_total",
+                          "leaf_ringbuf_lost_events_total",
+                          "leaf_ringbuf_fill_ratio",
+                          "leaf_kernel_events_total",
+                          "leaf_events_filtered_total",
+                          "leaf_events_malformed_total",
+                          "leaf_events_unknown_type_total",
+                          "leaf_processing_latency_seconds",
+                          "leaf_sink_accepted_total",
+                          "leaf_sink_rejected_total",
+                          "leaf_sink_healthy",
+                          "leaf_plugin_up",
+                          "leaf_probe_attached",
+                          "leaf_bpf_stats_enabled",
+                          "leaf_bpf_program_runs_total",
+                          "leaf_bpf_program_run_seconds_total",
+                          "leaf_bpf_program_recursion_misses_total",
+                          "leaf_cpu_usage_percent",
+                          "leaf_cpu_seconds_total",
+                          "leaf_memory_usage_bytes",
+                          "leaf_virtual_memory_bytes",
+                          "leaf_threads",
+                          "leaf_open_fds",
+                          "leaf_metrics_scrapes_total",
+                          "leaf_metrics_last_scrape_seconds"})
+      host_names.insert(n);
+    return host_names;
+  }();
+  return names;
+}
+
+}  // namespace
+
+Collector::Collector(Sources sources) : src_(sources) {}
+
+std::vector<MetricFamily> Collector::collect() {
+  double started = monotonic_seconds();
+  Families f;
+  declare_families(f);
+  add_pipeline(f, *src_.pipeline);
+  auto reported = add_plugins(f, src_);
+  add_bpf_programs(f, src_);
+  add_process(f, cpu_);
 
   ++scrapes_;
   f.counter("leaf_metrics_scrapes_total", "scrapes of /metrics served", {},
@@ -432,42 +506,9 @@ std::vector<MetricFamily> Collector::collect() {
   f.gauge("leaf_metrics_last_scrape_seconds",
           "time the previous scrape took to collect and render (dispatcher thread)", {},
           last_scrape_seconds_);
-
-  // Plugin counters last: names the host defines stay the host's, except
-  // those a plugin is meant to fill (SPEC.md section 4 Kafka names).
-  std::set<std::string> host_names;
-  for (const char* n : {"leaf_events_total",
-                        "leaf_events_network_total",
-                        "leaf_events_process_total",
-                        "leaf_events_performance_total",
-                        "leaf_events_metrics_total",
-                        "leaf_ringbuf_lost_events_total",
-                        "leaf_ringbuf_fill_ratio",
-                        "leaf_kernel_events_total",
-                        "leaf_events_filtered_total",
-                        "leaf_events_malformed_total",
-                        "leaf_events_unknown_type_total",
-                        "leaf_processing_latency_seconds",
-                        "leaf_sink_accepted_total",
-                        "leaf_sink_rejected_total",
-                        "leaf_sink_healthy",
-                        "leaf_plugin_up",
-                        "leaf_probe_attached",
-                        "leaf_bpf_stats_enabled",
-                        "leaf_bpf_program_runs_total",
-                        "leaf_bpf_program_run_seconds_total",
-                        "leaf_bpf_program_recursion_misses_total",
-                        "leaf_cpu_usage_percent",
-                        "leaf_cpu_seconds_total",
-                        "leaf_memory_usage_bytes",
-                        "leaf_virtual_memory_bytes",
-                        "leaf_threads",
-                        "leaf_open_fds",
-                        "leaf_metrics_scrapes_total",
-                        "leaf_metrics_last_scrape_seconds"})
-    host_names.insert(n);
+  // Plugin counters last: names the host defines stay the host's.
   for (const auto& [plugin, counters] : reported)
-    add_plugin_counters(f, plugin, counters, host_names);
+    add_plugin_counters(f, plugin, counters, host_metric_names());
 
   last_scrape_seconds_ = monotonic_seconds() - started;
   return f.take();
