@@ -13,6 +13,7 @@
 
 #include "metrics/latency_histogram.hpp"
 #include "pipeline/event_encoder.hpp"
+#include "pipeline/message_key.hpp"
 #include "pipeline/mono_clock.hpp"
 #include "plugins/abi_tables.hpp"
 
@@ -40,7 +41,7 @@ struct TypeStats {
 struct TypeInfo {
   const sdk::EventTypeDesc* desc = nullptr;
   const CompiledType* compiled = nullptr;
-  int key_field = -1;  // -1: the category default is the hostname or type name
+  KeyRule key;  // where the message key comes from (message_key.hpp)
   TypeStats* stats = nullptr;
 };
 
@@ -68,7 +69,10 @@ class Pipeline {
   std::vector<TypeInfo> register_types(const std::string& plugin, const sdk::EventTypeDesc* types,
                                        uint32_t type_size, uint32_t count);
 
-  void add_processor(std::string name, sdk::IProcessor* p);
+  // At position `at` (a restarted processor keeps its place), or last.
+  void add_processor(std::string name, sdk::IProcessor* p, size_t at = SIZE_MAX);
+  // Where a processor runs (SIZE_MAX: not in the pipeline).
+  size_t processor_index(const sdk::IProcessor* p) const;
   void add_sink(std::string name, sdk::ISink* s);
   // Forgets every sink and processor (before their objects are destroyed).
   void detach_all();
