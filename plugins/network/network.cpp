@@ -177,13 +177,17 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     return nullptr;
   }
 
-  // Leaves a loaded probe unattached (not needed by this configuration).
+  // Leaves a probe this configuration does not need unattached and out of
+  // the probe reports (--check would take a probe without a hook for one
+  // that cannot run). Its programs, loaded or not, cost nothing unattached.
   void drop_probe(const std::string& probe, const std::string& why) {
-    for (auto& c : choices_) {
-      if (c.probe != probe || c.hook == HookKind::None) continue;
-      c.programs.clear();
-      c.hook = HookKind::None;
-      c.detail = why;
+    for (auto it = choices_.begin(); it != choices_.end();) {
+      if (it->probe == probe) {
+        log(LogLevel::Debug, "probe " + probe + " not attached: " + why);
+        it = choices_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 

@@ -72,6 +72,7 @@ struct Spec {
   std::string server_ns, client_ns;
   bool connected = false;       // the client connect()s, then send()/recv()
   bool ask_source = true;       // unconnected: recvfrom() with an address, else without
+  std::string toml;             // more network.toml keys (hooks.skip)
   std::vector<size_t> queries;  // client -> server datagram sizes
   size_t reply = 0;             // server -> client, one per query
 };
@@ -183,10 +184,10 @@ void check_flow(const Flow& f, const std::string& comm, pid_t pid, uint64_t dsen
 // bound to the address, so its local end is that address; the client's
 // unconnected socket is bound to the wildcard address.
 void udp_exchange(const Spec& s, const std::string& client_ip) {
-  LeafHost host([] {
+  LeafHost host([&s] {
     HostOptions o;
     o.plugins = {"network"};
-    o.config["network.toml"] = "interval = \"1s\"\nevents = [\"udp_flow\"]\n";
+    o.config["network.toml"] = "interval = \"1s\"\nevents = [\"udp_flow\"]\n" + s.toml;
     return o;
   }());
   host.start();
@@ -314,6 +315,25 @@ TEST_CASE("a DNS-like exchange (one query, one answer) is one flow per end") {
   s.queries = {40};
   s.reply = 120;
   udp_exchange(s, "127.0.0.1");
+}
+
+TEST_CASE("the raw_tp and classic tracepoint fallbacks count the same") {
+  // sock:sock_send_length / sock_recv_length are 6.3+.
+  if (access("/sys/kernel/tracing/events/sock/sock_send_length", F_OK) != 0) {
+    MESSAGE("no sock:sock_send_length tracepoint on this kernel (before 6.3): nothing to test");
+    return;
+  }
+  for (const char* skip :
+       {R"(["fentry", "kprobe", "tp_btf"])", R"(["fentry", "kprobe", "tp_btf", "raw_tp"])"}) {
+    INFO("hooks.skip = " << skip);
+    Spec s;
+    s.toml = std::string("[hooks]\nskip = ") + skip + "\n";
+    s.queries = {100, 2000};
+    s.reply = 77;
+    udp_exchange(s, "127.0.0.1");
+    s.connected = true;
+    udp_exchange(s, "127.0.0.1");
+  }
 }
 
 TEST_CASE("UDP between two network namespaces over a veth pair") {
