@@ -143,7 +143,7 @@ void three_intervals(int family) {
     auto closes = host.matching(local("tcp_close", port));
     REQUIRE(closes.size() == 1);
     REQUIRE(stats.size() == 3);  // the idle rounds gave nothing
-    uint64_t sent = 0, recv = 0, pkts_sent = 0, pkts_recv = 0;
+    uint64_t sent = 0, recv = 0, pkts_sent = 0, pkts_recv = 0, retrans = 0;
     size_t i = 0;
     for (const auto& s : steps) {
       if (s.up == 0 && s.down == 0) continue;
@@ -160,8 +160,12 @@ void three_intervals(int family) {
       CHECK(d["packets_sent_total"] == pkts_sent);
       CHECK(d["packets_recv_total"] == pkts_recv);
       CHECK(d["packets_sent"].get<uint64_t>() >= 1);
-      CHECK(d["retransmits"] == 0);
-      CHECK(d["bytes_retrans"] == 0);
+      // Loopback rarely retransmits, but a slow guest's timer can fire (seen
+      // in the kernel matrix under TCG): the payload counts above stay
+      // exact; retransmissions add up like the rest.
+      retrans += d["retransmits"].get<uint64_t>();
+      CHECK(d["retransmits_total"] == retrans);
+      if (d["retransmits"] == 0) CHECK(d["bytes_retrans"] == 0);
       CHECK(d["state"] == "ESTABLISHED");
       CHECK(d["pid"] == getpid());
       CHECK(d["tgid"] == getpid());

@@ -70,11 +70,14 @@ struct Spec {
   int family = 4;
   std::string server_addr = "127.0.0.1";
   std::string server_ns, client_ns;
-  bool connected = false;       // the client connect()s, then send()/recv()
-  bool ask_source = true;       // unconnected: recvfrom() with an address, else without
-  std::string toml;             // more network.toml keys (hooks.skip)
-  std::vector<size_t> queries;  // client -> server datagram sizes
-  size_t reply = 0;             // server -> client, one per query
+  bool connected = false;        // the client connect()s, then send()/recv()
+  bool ask_source = true;        // unconnected: recvfrom() with an address, else without
+  std::string toml;              // more network.toml keys (hooks.skip)
+  uint16_t server_port = 0;      // 0: any
+  bool client_filtered = false;  // the owner filter drops the client's flows
+  bool ignored = false;          // ignore.* drops every flow of the exchange
+  std::vector<size_t> queries;   // client -> server datagram sizes
+  size_t reply = 0;              // server -> client, one per query
 };
 
 // Server: "leafudp-server", unconnected, recvfrom + sendto per query.
@@ -82,7 +85,7 @@ void udp_server(ChildProcess& self, const Spec& s) {
   prctl(PR_SET_NAME, "leafudp-server");
   enter_netns(s.server_ns);
   sockaddr_storage ss;
-  socklen_t len = make_addr(s.family, s.server_addr, 0, &ss);
+  socklen_t len = make_addr(s.family, s.server_addr, s.server_port, &ss);
   int fd = socket(s.family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM, 0);
   if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) die("bind");
   self.send({local_port(fd), 0, 0});
@@ -206,11 +209,17 @@ void udp_exchange(const Spec& s, const std::string& client_ip) {
   for (int i = 0; i < 100; ++i) {
     Flow f = flow_of(host, server.pid(), sport, cport);
     Flow c = flow_of(host, client.pid(), cport, sport);
-    if (f.dgrams_recv >= n && c.dgrams_recv >= n) break;
+    if ((f.dgrams_recv >= n || s.ignored) && (c.dgrams_recv >= n || s.client_filtered || s.ignored))
+      break;
     std::this_thread::sleep_for(100ms);
   }
   std::this_thread::sleep_for(1500ms);
   REQUIRE(host.stop() == 0);
+  if (s.ignored) {
+    CHECK(flows_of_pid(host, server.pid()) == 0);
+    CHECK(flows_of_pid(host, client.pid()) == 0);
+    return;
+  }
 
   std::string any = s.family == 4 ? "0.0.0.0" : "::";
   Flow srv = flow_of(host, server.pid(), sport, cport);
@@ -220,7 +229,9 @@ void udp_exchange(const Spec& s, const std::string& client_ip) {
     check_flow(srv, "leafudp-server", server.pid(), n, down, n, up, s.family, s.server_addr,
                client_ip);
   }
-  if (s.connected || s.ask_source) {
+  if (s.client_filtered) {
+    CHECK(flows_of_pid(host, client.pid()) == 0);
+  } else if (s.connected || s.ask_source) {
     INFO("client flow");
     check_flow(cli, "leafudp-client", client.pid(), n, up, n, down, s.family,
                s.connected ? client_ip : any, s.server_addr);
@@ -334,6 +345,22 @@ TEST_CASE("the raw_tp and classic tracepoint fallbacks count the same") {
     s.connected = true;
     udp_exchange(s, "127.0.0.1");
   }
+}
+
+TEST_CASE("ignore.ports and the owner filter apply to UDP flows") {
+  Spec s;
+  s.queries = {30, 40};
+  s.reply = 50;
+  s.server_port = 28181;  // this port range
+  s.toml = "[ignore]\nports = [28181]\n";
+  s.ignored = true;
+  udp_exchange(s, "127.0.0.1");
+  s = Spec{};
+  s.queries = {30, 40};
+  s.reply = 50;
+  s.toml = "[filter]\ndrop_comms = [\"leafudp-client\"]\n";
+  s.client_filtered = true;
+  udp_exchange(s, "127.0.0.1");
 }
 
 TEST_CASE("UDP between two network namespaces over a veth pair") {
