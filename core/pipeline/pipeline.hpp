@@ -13,6 +13,7 @@
 
 #include "metrics/latency_histogram.hpp"
 #include "pipeline/event_encoder.hpp"
+#include "pipeline/message_key.hpp"
 #include "pipeline/mono_clock.hpp"
 #include "plugins/abi_tables.hpp"
 
@@ -40,7 +41,7 @@ struct TypeStats {
 struct TypeInfo {
   const sdk::EventTypeDesc* desc = nullptr;
   const CompiledType* compiled = nullptr;
-  int key_field = -1;  // -1: the category default is the hostname or type name
+  KeyRule key;  // where the message key comes from (message_key.hpp)
   TypeStats* stats = nullptr;
 };
 
