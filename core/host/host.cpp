@@ -94,6 +94,7 @@ class Host {
   bool add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code);
   void reload();
   bool reload_enabled(PluginInstance* p, ConfigSection& next);
+  void restart_plugin(PluginInstance* p, ConfigSection next, const std::string& why);
   void shutdown(std::chrono::nanoseconds flush_timeout);
   void log_losses();
 
@@ -105,7 +106,7 @@ class Host {
   PluginInstance* running_from(const std::string& path) const;
   bool start_probe(PluginInstance* p, std::string* error);
   void stop_probe(PluginInstance* p);
-  bool start_other(PluginInstance* p, std::string* error);
+  bool start_other(PluginInstance* p, std::string* error, size_t at = SIZE_MAX);
   void stop_other(PluginInstance* p);
   void stop_any(PluginInstance* p);
   void forget(PluginInstance* p);
@@ -307,6 +308,30 @@ int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
   return kExitOk;
 }
 
+namespace {
+std::string file_name(const std::string& path) { return fs::path(path).filename().string(); }
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+namespace {
+// The declared options whose value differs between the plugin's running
+// configuration and `next`, those flagged kOptionLive or the others, as
+// "a, b" (empty: none).
+std::string changed_keys(const PluginInstance& p, const ConfigSection& next, bool live) {
+  std::string out;
+  for (const auto& o : p.options()) {
+    if (((o.flags & sdk::kOptionLive) != 0) != live) continue;
+    const ConfigValue* a = p.config().find(o.key);
+    const ConfigValue* b = next.find(o.key);
+    bool same = (!a && !b) || (a && b && *a == *b);
+    if (!same) out += (out.empty() ? "" : ", ") + std::string(o.key);
+  }
+  return out;
+}
+}  // namespace
+
 // SIGHUP: re-reads the configuration. A file that does not parse or
 // validate is refused as a whole and the running configuration stays.
 void Host::reload() {
@@ -345,6 +370,14 @@ void Host::reload() {
                    p->name());
       continue;
     }
+    // The option flags decide: a changed restart-only option restarts this
+    // plugin (and no other); live ones are applied in place.
+    std::string restart_keys = changed_keys(*p, next, false);
+    if (!restart_keys.empty()) {
+      restart_plugin(p, std::move(next), "restart-only options changed: " + restart_keys);
+      continue;
+    }
+    std::string live_keys = changed_keys(*p, next, true);
     ConfigSection previous = p->replace_config(std::move(next));
     sdk::Status st = sdk::Status::NotSupported;
     if (auto* proc = p->processor()) st = proc->reload();
@@ -352,8 +385,11 @@ void Host::reload() {
     if (st == sdk::Status::Ok) {
       spdlog::info("SIGHUP: plugin {} applied its new configuration", p->name());
     } else if (st == sdk::Status::NotSupported) {
-      p->replace_config(std::move(previous));
-      spdlog::warn("SIGHUP: plugin {} applies configuration changes at restart only", p->name());
+      // Flagged live, but the plugin cannot apply them in place (a sink has
+      // no reload()): a restart of this plugin does.
+      ConfigSection next_again = p->replace_config(std::move(previous));
+      restart_plugin(p, std::move(next_again),
+                     "options changed (" + live_keys + "), not applied in place by the plugin");
     } else {
       std::string why = p->last_error();
       p->replace_config(std::move(previous));
@@ -407,17 +443,38 @@ bool Host::reload_enabled(PluginInstance* p, ConfigSection& next) {
   return true;
 }
 
+// SIGHUP: restarts one plugin with its new configuration: stopped (a
+// probe's programs detached and its rings drained into the sinks; a sink
+// flushed), its object destroyed, then created, opened and started again
+// (library and descriptor kept). The other plugins are not touched. When the
+// new configuration cannot start, the previous one is started again.
+void Host::restart_plugin(PluginInstance* p, ConfigSection next, const std::string& why) {
+  auto t0 = std::chrono::steady_clock::now();
+  bool probe = p->kind() == sdk::PluginKind::Probe;
+  ConfigSection previous = p->replace_config(std::move(next));
+  // A processor keeps its place in the pipeline.
+  size_t at = p->processor() ? rt_.pipeline->processor_index(p->processor()) : SIZE_MAX;
+  stop_any(p);
+  for (auto* v : {&probes_, &sinks_, &processors_}) std::erase(*v, p);
+  std::string error;
+  if (probe ? start_probe(p, &error) : start_other(p, &error, at)) {
+    spdlog::info("SIGHUP: plugin {} restarted ({}): rings drained, running its new configuration "
+                 "after {:.1f} ms",
+                 p->name(), why, ms_since(t0));
+    return;
+  }
+  p->replace_config(std::move(previous));
+  std::string again;
+  bool back = probe ? start_probe(p, &again) : start_other(p, &again, at);
+  spdlog::error("SIGHUP: plugin {} could not restart with its new configuration ({}): {}; {}",
+                p->name(), why, error,
+                back ? "it runs again with the previous one" : "it is stopped: " + again);
+}
+
 // --- Plugins that come and go (issue 14, item 4) ---------------------------
 // Everything below runs on the dispatcher thread (the watch's handler), so no
 // ring is drained, no timer fires and no scrape runs while a plugin is
 // swapped.
-
-namespace {
-std::string file_name(const std::string& path) { return fs::path(path).filename().string(); }
-double ms_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
-}  // namespace
 
 void Host::on_plugin_change(PluginWatch::Change change, const std::string& path) {
   try {
@@ -492,7 +549,7 @@ void Host::stop_any(PluginInstance* p) {
 
 // A sink or processor that appears while the host runs: opened and put at
 // the end of the pipeline.
-bool Host::start_other(PluginInstance* p, std::string* error) {
+bool Host::start_other(PluginInstance* p, std::string* error, size_t at) {
   if (!p->create(error)) return false;
   sdk::Status st = p->sink() ? p->sink()->open() : p->processor()->open();
   if (st != sdk::Status::Ok) {
@@ -504,7 +561,7 @@ bool Host::start_other(PluginInstance* p, std::string* error) {
     rt_.pipeline->add_sink(p->name(), s);
     sinks_.push_back(p);
   } else {
-    rt_.pipeline->add_processor(p->name(), p->processor());
+    rt_.pipeline->add_processor(p->name(), p->processor(), at);
     processors_.push_back(p);
   }
   return true;
