@@ -235,12 +235,13 @@ static __always_inline struct net_conn *conn_live(__u64 key)
  * entries really added. */
 static __always_inline void conn_store(__u64 key, const struct net_conn *c)
 {
-	int existed = bpf_map_lookup_elem(&net_conn, &key) != NULL;
+	/* Usually there is no entry: one update, no lookup first. */
+	int err = bpf_map_update_elem(&net_conn, &key, c, BPF_NOEXIST);
 
-	if (bpf_map_update_elem(&net_conn, &key, c, BPF_ANY) != 0)
-		stat_inc(NET_STAT_CONN_INSERT_FAILED);
-	else if (!existed)
+	if (err == 0)
 		stat_inc(NET_STAT_CONN_INSERTED);
+	else if (err != -NET_EEXIST || bpf_map_update_elem(&net_conn, &key, c, BPF_ANY) != 0)
+		stat_inc(NET_STAT_CONN_INSERT_FAILED);
 }
 
 /* Adds the entry of `sk` where it has none: 0, -EEXIST, or another error
@@ -450,20 +451,23 @@ static __always_inline void on_close(struct sock *sk, int oldstate)
 		emit_close_record(sk, tracked ? &c : NULL, &t, oldstate);
 }
 
+/* Runs for every state change of every socket: seven of a connection's ten
+ * changes (both ends) are none of these, so the states, which come with the
+ * hook, are looked at before anything is read from the socket. */
 static __always_inline int on_state_change(struct sock *sk, int oldstate, int newstate)
 {
-	if (!is_tcp(sk))
-		return 0;
 	if (newstate == TCP_SYN_SENT) {
 		struct net_conn c = {};
 
-		active_open(sk, &c);
+		if (is_tcp(sk))
+			active_open(sk, &c);
 	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
-		passive_open(sk);
+		if (is_tcp(sk))
+			passive_open(sk);
 	} else if (newstate == TCP_CLOSE) {
 		/* LISTEN -> CLOSE is a listener going away, CLOSE -> CLOSE
 		 * never was a connection. */
-		if (oldstate != TCP_LISTEN && oldstate != TCP_CLOSE)
+		if (oldstate != TCP_LISTEN && oldstate != TCP_CLOSE && is_tcp(sk))
 			on_close(sk, oldstate);
 	}
 	return 0;

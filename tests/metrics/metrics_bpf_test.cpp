@@ -100,6 +100,20 @@ TEST_CASE("process plugin: exec events, kernel counters, BPF run counts and hook
   CHECK(after.sum("leaf_bpf_program_runs_total", {{"plugin", "process"}}) >= kExecs);
   CHECK(after.sum("leaf_bpf_program_run_seconds_total", {{"plugin", "process"}}) > 0);
   CHECK(after.sum("leaf_bpf_program_runs_total", {{"plugin", "unknown"}}) == 0);
+  // Whole program names, not the kernel's 15 characters ("tcp_close__tp_b"):
+  // tcp_accept's two tracepoint programs were two series with one label set.
+  int network_programs = 0;
+  for (const auto& s : after.families.at("leaf_bpf_program_runs_total").samples) {
+    if (s.labels.at("plugin") != "network") continue;
+    ++network_programs;
+    const std::string& name = s.labels.at("program");
+    std::smatch m;
+    CHECK_MESSAGE(std::regex_match(name, m,
+                                   std::regex("tcp_(connect|accept|close)__(fentry|kprobe|tp_btf|"
+                                              "raw_tp|tp|tp__accept4?)")),
+                  name);
+  }
+  CHECK(network_programs >= 3);
   // The network plugin's own counters (connection table, evictions).
   CHECK(after.has_family("leaf_network_conn_table_evicted_total"));
   CHECK(after.value("leaf_network_conn_table_capacity", {{"plugin", "network"}}) > 0);
