@@ -19,7 +19,7 @@ if [ "$prefix" != /usr ]; then
   # and the unit change.
   cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 fi
-targets=(leaf-host leaf-mock-kafka)
+targets=(leaf-host leaf-mock-kafka leaf_sdk_testing)
 # The manual pages, when help2man was there at configure time.
 grep -q /leaf_manpages.dir "$build/CMakeFiles/TargetDirectories.txt" && targets+=(leaf_manpages)
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" \

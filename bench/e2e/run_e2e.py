@@ -244,6 +244,9 @@ class Bench:
         k = re.sub(r'(?m)^enabled = false', 'enabled = true', k)
         k = re.sub(r'(?m)^brokers = .*$', 'brokers = "%s"' % self.bootstrap, k)
         k = re.sub(r'(?m)^format = .*$', 'format = "%s"' % self.a.kafka_format, k)
+        # The disk spool in the run's own directory (not the machine's /var/lib/leaf).
+        k = re.sub(r'(?m)^dir = "/var/lib/leaf/spool/kafka"',
+                   'dir = "%s"' % os.path.join(self.work, "spool"), k)
         for opt in self.a.kafka_option:
             k = set_toml(k, opt, "kafka.toml")
         if self.a.kafka_property:

@@ -35,18 +35,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <leaf/sdk/testing/test_host.hpp>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "bench_host.hpp"
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using leaf::sdk::Status;
+using leaf::sdk::testing::TestHost;
 
 constexpr size_t kMessageSize = 300;
 constexpr size_t kDistinct = 4096;  // distinct messages, cycled
@@ -229,12 +229,22 @@ struct Counters final : leaf::sdk::ICounterVisitor {
                  const leaf::sdk::HistogramView*) noexcept override {}
 };
 
+// --set values in TOML syntax; bare words ("1ms", "8M", "json-batch") are
+// taken as strings, so that --set linger=1ms works.
+std::string toml_value(const std::string& v) {
+  bool number = !v.empty() && std::all_of(v.begin(), v.end(), [](char ch) {
+    return std::isdigit(static_cast<unsigned char>(ch)) || ch == '-';
+  });
+  if (number || v == "true" || v == "false" || v.empty() || v[0] == '"' || v[0] == '[') return v;
+  return "\"" + v + "\"";
+}
+
 std::map<std::string, std::string> sink_config(const std::string& bootstrap) {
   std::map<std::string, std::string> c{{"brokers", "\"" + bootstrap + "\""},
                                        {"client_id", "\"leaf-bench-sink\""},
                                        {"format", "\"" + g_format + "\""}};
   if (!g_queue_size.empty()) c["queue.max_size"] = "\"" + g_queue_size + "\"";
-  for (const auto& [k, v] : g_set) c[k] = v;
+  for (const auto& [k, v] : g_set) c[k] = toml_value(v);
   if (!g_properties.empty()) {
     std::string list = "[";
     for (const auto& p : g_properties) list += (list.size() > 1 ? ", \"" : "\"") + p + "\"";
@@ -257,10 +267,8 @@ Result run_sink(const leaf::sdk::PluginDescriptor* desc, const std::string& boot
   // instead of dropping after the default 5 ms; drops are reported.
   auto config = sink_config(bootstrap);
   config["queue.full_wait"] = "\"10s\"";
-  leaf::bench::BenchHost host(desc, config);
-  char err[512] = "";
-  auto* sink = static_cast<leaf::sdk::ISink*>(desc->create(&host, err, sizeof(err)));
-  if (!sink) throw std::runtime_error(err);
+  TestHost host(desc, config);
+  auto* sink = host.sink();
   if (sink->open() != Status::Ok) throw std::runtime_error(sink->last_error());
   const std::string type = "process_exec";
   Result r;
@@ -280,7 +288,6 @@ Result run_sink(const leaf::sdk::PluginDescriptor* desc, const std::string& boot
   r.delivered = c.delivered;
   r.failed = c.failed;
   sink->close();
-  sink->destroy();
   return r;
 }
 
@@ -303,11 +310,9 @@ int64_t realtime_ns() {
 int run_paced(const leaf::sdk::PluginDescriptor* desc, size_t rate, int seconds) {
   MockBroker broker;
   auto msgs = make_messages();
-  leaf::bench::BenchHost host(desc, sink_config(broker.bootstrap()));
-  char err[512] = "";
-  auto* sink = static_cast<leaf::sdk::ISink*>(desc->create(&host, err, sizeof(err)));
-  if (!sink || sink->open() != Status::Ok)
-    throw std::runtime_error(sink ? sink->last_error() : err);
+  TestHost host(desc, sink_config(broker.bootstrap()));
+  auto* sink = host.sink();
+  if (sink->open() != Status::Ok) throw std::runtime_error(sink->last_error());
   const std::string type = "process_exec";
   size_t per_tick = std::max<size_t>(1, rate / 1000), i = 0;
   uint64_t refused = 0;
@@ -340,7 +345,6 @@ int run_paced(const leaf::sdk::PluginDescriptor* desc, size_t rate, int seconds)
       static_cast<long long>(g_format == "json-batch" ? c.all["kafka_batches_total"]
                                                       : c.all["kafka_messages_produced_total"]));
   sink->close();
-  sink->destroy();
   return 0;
 }
 
@@ -350,11 +354,9 @@ int run_overload(const leaf::sdk::PluginDescriptor* desc, size_t n) {
   auto msgs = make_messages();
   auto config = sink_config(broker.bootstrap());
   config["queue.full_wait"] = "\"0s\"";
-  leaf::bench::BenchHost host(desc, config);
-  char err[512] = "";
-  auto* sink = static_cast<leaf::sdk::ISink*>(desc->create(&host, err, sizeof(err)));
-  if (!sink || sink->open() != Status::Ok)
-    throw std::runtime_error(sink ? sink->last_error() : err);
+  TestHost host(desc, config);
+  auto* sink = host.sink();
+  if (sink->open() != Status::Ok) throw std::runtime_error(sink->last_error());
   broker.down();
   usleep(200 * 1000);
   const std::string type = "process_exec";
@@ -378,7 +380,6 @@ int run_overload(const leaf::sdk::PluginDescriptor* desc, size_t n) {
       static_cast<unsigned long long>(refused), rss0 / 1024.0, rss1 / 1024.0,
       (rss1 - rss0) / 1024.0);
   sink->close();
-  sink->destroy();
   return 0;
 }
 

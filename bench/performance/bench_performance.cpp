@@ -21,12 +21,12 @@
 #include <vector>
 
 #include "empty_hooks.skel.h"
-#include "plugin_host.hpp"
+#include "perf_snapshots.hpp"
 #include "workloads.hpp"
 
 using leaf::performance::test::monotonic_ns;
 using leaf::performance::test::PingPong;
-using leaf::performance::test::PluginHost;
+using leaf::sdk::testing::TestHost;
 
 namespace {
 
@@ -71,7 +71,7 @@ uint64_t run_time_ns(const std::vector<int>& fds) {
 // costs a little itself, so rates of such runs are not used).
 Result measure(const Mode& mode, uint64_t round_trips, int cpu, bool stats = false) {
   std::set<uint32_t> before = stats ? prog_ids() : std::set<uint32_t>();
-  std::unique_ptr<PluginHost> host;
+  std::unique_ptr<TestHost> host;
   empty_hooks_bpf* empty = nullptr;
   if (mode.empty) {
     empty = empty_hooks_bpf::open_and_load();
@@ -81,10 +81,10 @@ Result measure(const Mode& mode, uint64_t round_trips, int cpu, bool stats = fal
     }
   }
   if (mode.loaded) {
-    host = std::make_unique<PluginHost>(LEAF_PERFORMANCE_PLUGIN, mode.config);
+    host = std::make_unique<TestHost>(LEAF_PERFORMANCE_PLUGIN, mode.config);
     host->open();
     host->start();
-    host->tick();
+    leaf::performance::test::tick(*host);
   }
   std::vector<int> progs;
   int stats_fd = -1;

@@ -122,9 +122,9 @@ std::vector<std::pair<uint64_t, uint64_t>> log2_buckets(const Log2Histogram& h) 
 // The label a plugin's counter qualifier is exposed under.
 std::string qualifier_key(const std::string& name) {
   static const std::map<std::string, std::string> keys = {
-      {"kafka_send_errors_total", "reason"},           {"kafka_messages_dropped_total", "reason"},
-      {"kafka_messages_resent_total", "state"},        {"filter_dropped_total", "rule"},
-      {"performance_program_misses_total", "program"},
+      {"kafka_send_errors_total", "reason"},    {"kafka_messages_dropped_total", "reason"},
+      {"kafka_messages_resent_total", "state"}, {"filter_dropped_total", "rule"},
+      {"kafka_spool_dropped_total", "reason"},  {"performance_program_misses_total", "program"},
   };
   auto it = keys.find(name);
   return it == keys.end() ? "type" : it->second;

@@ -68,11 +68,13 @@ set(CPACK_DEBIAN_LEAF_PACKAGE_CONTROL_EXTRA
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME "leaf-dev")
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION "libdevel")
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libbpf-dev, libboost-dev, cmake, pkg-config, clang, bpftool")
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
+    "libbpf-dev, libboost-dev, libtomlplusplus-dev, cmake, pkg-config, clang, bpftool")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "SDK for Leaf plugins
 Headers of the Leaf plugin ABI, the BPF-side helper headers and the CMake
 package LeafSDK (find_package(LeafSDK); leaf_add_plugin) for building probe,
-processor and sink plugins out of tree.")
+processor and sink plugins out of tree, and the test host library
+(leaf::sdk_testing) that runs one plugin inside a unit test.")
 
 set(CPACK_DEBIAN_MOCK_KAFKA_PACKAGE_NAME "leaf-mock-kafka")
 set(CPACK_DEBIAN_MOCK_KAFKA_PACKAGE_SECTION "devel")

@@ -16,6 +16,14 @@
 // becomes one Kafka message when it reaches batch.max_bytes or
 // batch.max_events (in write()) or batch.max_age (poll(), and a tail timer
 // once events stop). Accounting stays per event.
+//
+// Disk spool (spool.enabled, spool/spool.hpp): while no broker answers, or
+// the memory queue holds more than spool.threshold, write() appends events to
+// the spool instead of producing them, and keeps doing so until poll() has
+// replayed the spool (in order, while a broker answers and the memory queue
+// has room); a replayed record is deleted once acknowledged. At shutdown,
+// whatever librdkafka still holds is saved to the spool too; a restart
+// replays what was not acknowledged.
 #include <librdkafka/rdkafka.h>
 #include <time.h>
 
@@ -33,6 +41,7 @@
 #include "rate_limit.hpp"
 #include "sink_config.hpp"
 #include "sink_options.hpp"
+#include "spool/spool.hpp"
 
 namespace leaf::kafka {
 namespace {
@@ -91,6 +100,9 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       case KeyMode::None:
         break;
     }
+    if (spool_ &&
+        (spooling_ || broker_down_ || producer_->queued_bytes() >= config_.spool_threshold))
+      return write_spooled(m, cat, key, key_size);
     if (batched_) return write_batched(m, cat, key, key_size);
     int64_t ts_ms = static_cast<int64_t>(m->timestamp_ns / 1'000'000);
     rd_kafka_resp_err_t err =
@@ -109,6 +121,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       recover_if_fatal();
       if (batched_) close_aged();
       watch_connectivity();
+      if (spool_) pump_spool();
     } catch (const std::exception& e) {
       log(LogLevel::Error, std::string("Kafka sink: ") + e.what());
     }
@@ -170,6 +183,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
                           .sum = counters_.ack_latency.sum_ns()};
     v->histogram(make_view("kafka_ack_latency_seconds"), none, &latency);
     v->gauge(make_view("kafka_broker_reachable"), none, broker_down_ ? 0 : 1);
+    if (spool_) read_spool_counters(v);
   }
 
   void close() noexcept override {
@@ -178,14 +192,19 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       producer_->poll(0);
       uint64_t lost = producer_->abandon("shutdown");
       if (batched_) {
-        // flush() handed over what it could; what is still batched is lost.
-        uint64_t unsent = batches_.events();
-        if (unsent) counters_.fail("shutdown", unsent);
-        lost += unsent;
+        // flush() handed over what it could; what is still batched is lost
+        // (or saved to the spool).
+        batches_.for_each_open([&](int c, int32_t p, Batch& b) {
+          if (spool_ && save_batch(c, p, b)) return;
+          counters_.fail("shutdown", b.events());
+          lost += b.events();
+          b.clear();
+        });
       }
       if (lost > 0)
         log(LogLevel::Warn, "Kafka sink: " + std::to_string(lost) +
                                 " messages could not be delivered before shutdown");
+      if (spool_) close_spool();
       log(LogLevel::Info, "Kafka sink closed: " + summary());
     } catch (...) {
     }
@@ -229,7 +248,176 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       }
     }
     delivered_seen_ = counters_.delivered.get();
+    if (config_.spool) open_spool();
   }
+
+  // ---- Disk spool ----
+
+  void open_spool() {
+    spool::Options o;
+    o.dir = config_.spool_dir;
+    o.max_bytes = config_.spool_max_bytes;
+    o.segment_bytes = config_.spool_segment_bytes;
+    o.fsync_interval_ns = config_.spool_fsync_interval_ns;
+    o.drop_oldest = config_.spool_drop_oldest;
+    try {
+      spool_ = std::make_unique<spool::Spool>(o);
+    } catch (const std::runtime_error& e) {
+      throw PluginError(std::string("spool.dir: ") + e.what(), Status::InvalidConfig);
+    }
+    log_spool_notes();
+    // What a previous run left goes first: new events queue behind it.
+    spooling_ = !spool_->caught_up();
+    log(LogLevel::Info, "Kafka sink: disk spool at " + o.dir + " (" +
+                            std::to_string(spool_->stats().records.load()) +
+                            " records to replay, " + std::to_string(spool_->stats().bytes.load()) +
+                            " bytes)");
+  }
+
+  Status write_spooled(const SinkMessage* m, int cat, const char* key, size_t key_size) noexcept {
+    try {
+      // Open batches hold older events: they go first (or into the spool
+      // first, when the queue has no room), so that the order holds.
+      if (!spooling_ && batched_)
+        batches_.for_each_open([&](int c, int32_t p, Batch& b) {
+          if (!hand_over(c, p, b, false)) save_batch(c, p, b);
+        });
+      spool::RecordView r;
+      r.category = static_cast<uint8_t>(cat);
+      r.key = key;
+      r.key_size = key ? key_size : 0;
+      r.event_ns = m->timestamp_ns;
+      r.value = m->json.data;
+      r.value_size = m->json.size;
+      spool::Spool::Result res = spool_->append(r);
+      if (res == spool::Spool::Result::Ok) {
+        spooling_ = true;
+        if (dropping_) end_drop_episode();
+        return Status::Ok;
+      }
+      // Counted by the spool (kafka_spool_dropped_total{reason}).
+      dropping_ = true;
+      ++episode_drops_;
+      error_ = res == spool::Spool::Result::Full ? "Kafka spool full" : "Kafka spool write failed";
+      if (drop_log_.allow())
+        log(LogLevel::Warn, "Kafka sink: " + error_ + " (" + spool_->dir() + ", " +
+                                std::to_string(spool_->stats().bytes.load()) +
+                                " bytes); dropping events");
+      log_spool_notes();
+      return Status::Again;
+    } catch (const std::exception& e) {
+      error_ = e.what();
+      return Status::Error;
+    }
+  }
+
+  // Produces spooled records in order while a broker answers and the memory
+  // queue has room; then writes, syncs and deletes what is due.
+  void pump_spool() {
+    uint64_t window = std::max<uint64_t>(config_.spool_threshold, config_.queue_max_bytes / 4);
+    // During an outage one record at a time waits in librdkafka: its
+    // acknowledgement is what tells that a broker is back.
+    for (int budget = 20000; budget > 0; --budget) {
+      if (producer_->queued_bytes() >= window) break;
+      if (broker_down_ && producer_->outstanding() > 0) break;
+      const spool::Record* r = spool_->peek();
+      if (!r) break;
+      rd_kafka_resp_err_t err = replay(*r);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+      uint64_t seq = r->seq;
+      uint32_t events = r->events;
+      spool_->handed();
+      if (err) {
+        counters_.fail("replay_" + err_label(err), events);
+        spool_->acked(seq);
+      }
+    }
+    if (spooling_ && (config_.spool_threshold > 0 || !broker_down_) && spool_->caught_up())
+      spooling_ = false;
+    spool_->tick(mono_ns());
+    log_spool_notes();
+  }
+
+  rd_kafka_resp_err_t replay(const spool::Record& r) {
+    const char* key = r.has_key ? r.key.data() : nullptr;
+    auto ts_ms = static_cast<int64_t>(r.event_ns / 1'000'000);
+    if (!batched_)
+      return producer_->produce_spooled(r.category, key, r.key.size(), r.value.data(),
+                                        r.value.size(), ts_ms, r.seq);
+    if (r.batch)
+      return producer_->produce_batch(r.category, r.partition, key, r.key.size(),
+                                      const_cast<char*>(r.value.data()), r.value.size(), false,
+                                      r.events, ts_ms, 0, r.seq);
+    // An event: a batch of one, placed by its key as write_single() does.
+    single_.assign(r.value);
+    single_ += '\n';
+    return producer_->produce_batch(r.category, RD_KAFKA_PARTITION_UA, key, r.key.size(),
+                                    single_.data(), single_.size(), false, 1, ts_ms, 0, r.seq);
+  }
+
+  // An open json-batch batch goes to the spool (at shutdown, or when the
+  // queue has no room for it as spooling starts).
+  bool save_batch(int cat, int32_t partition, Batch& b) {
+    spool::RecordView r;
+    r.category = static_cast<uint8_t>(cat);
+    r.batch = true;
+    r.partition = partition;
+    r.events = b.events();
+    r.event_ns = b.first_event_ns();
+    r.value = b.data();
+    r.value_size = b.size();
+    if (spool_->append(r) != spool::Spool::Result::Ok) return false;
+    saved_at_close_ += b.events();
+    b.clear();
+    return true;
+  }
+
+  void close_spool() {
+    spool_->sync_all();
+    log_spool_notes();
+    const auto& st = spool_->stats();
+    log(LogLevel::Info, "Kafka sink: disk spool " + spool_->dir() + " keeps " +
+                            std::to_string(st.records.load()) + " records (" +
+                            std::to_string(st.bytes.load()) + " bytes) for the next start; " +
+                            std::to_string(saved_at_close_ + producer_->kept()) +
+                            " events were saved or left there at shutdown");
+  }
+
+  void log_spool_notes() {
+    for (const std::string& n : spool_->take_notes()) log(LogLevel::Warn, "Kafka sink: " + n);
+  }
+
+  void read_spool_counters(ICounterVisitor* v) {
+    const auto& st = spool_->stats();
+    auto none = make_view("");
+    v->gauge(make_view("kafka_spool_bytes"), none, static_cast<int64_t>(st.bytes.load()));
+    v->gauge(make_view("kafka_spool_records"), none, static_cast<int64_t>(st.records.load()));
+    uint64_t oldest = st.oldest_event_ns.load();
+    int64_t age = 0;
+    if (oldest) {
+      timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      age = std::max<int64_t>(0, now.tv_sec - static_cast<int64_t>(oldest / 1'000'000'000));
+    }
+    v->gauge(make_view("kafka_spool_oldest_age_seconds"), none, age);
+    v->counter(make_view("kafka_spool_appended_total"), none, st.appended.load());
+    v->counter(make_view("kafka_spool_replayed_total"), none, st.replayed.load());
+    v->counter(make_view("kafka_spool_dropped_total"), make_view("full"), st.dropped_full.load());
+    v->counter(make_view("kafka_spool_dropped_total"), make_view("oldest"),
+               st.dropped_oldest.load());
+    v->counter(make_view("kafka_spool_dropped_total"), make_view("no_space"),
+               st.dropped_no_space.load());
+    v->counter(make_view("kafka_spool_dropped_total"), make_view("write_error"),
+               st.dropped_write_error.load());
+    v->counter(make_view("kafka_spool_corrupt_records_total"), none, st.corrupt_records.load());
+    v->counter(make_view("kafka_spool_corrupt_bytes_total"), none, st.corrupt_bytes.load());
+    v->counter(make_view("kafka_spool_possible_duplicates_total"), none,
+               st.possible_duplicates.load());
+    v->counter(make_view("kafka_spool_syncs_total"), none, st.syncs.load());
+    v->counter(make_view("kafka_spool_requeued_total"), none, spool_requeued_.get());
+  }
+
+  // ---- Producing ----
 
   Status write_slow(rd_kafka_resp_err_t err, int cat, const char* key, size_t key_size,
                     StringView json, int64_t ts_ms) noexcept {
@@ -419,11 +607,15 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       rd_kafka_resp_err_t err =
           batched_ ? producer_->produce_batch(u.category, u.partition, key, u.key.size(),
                                               u.payload.data(), u.payload.size(), false, u.events,
-                                              u.timestamp_ms, 0)
-                   : producer_->produce(u.category, key, u.key.size(), u.payload.data(),
-                                        u.payload.size(), u.timestamp_ms);
+                                              u.timestamp_ms, 0, u.spool_seq)
+          : u.spool_seq
+              ? producer_->produce_spooled(u.category, key, u.key.size(), u.payload.data(),
+                                           u.payload.size(), u.timestamp_ms, u.spool_seq)
+              : producer_->produce(u.category, key, u.key.size(), u.payload.data(),
+                                   u.payload.size(), u.timestamp_ms);
       if (err) {
         counters_.fail("resend_" + err_label(err), u.events);
+        if (u.spool_seq && spool_) spool_->acked(u.spool_seq);
         continue;
       }
       (u.maybe_persisted ? unacked : never_sent) += u.events;
@@ -476,7 +668,8 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
             std::to_string(
                 std::chrono::duration_cast<std::chrono::seconds>(now - progress_at_).count()) +
             " s while " + std::to_string(waiting) +
-            " messages wait and the broker is connected (a slow broker, or produce requests failing "
+            " messages wait and the broker is connected (a slow broker, or produce requests "
+            "failing "
             "and retried: kafka_send_errors_total counts those that give up)");
   }
 
@@ -502,13 +695,41 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   void on_kafka_log(LogLevel level, const std::string& line) override {
     if (log_enabled(level)) log(level, line);
   }
+  void on_spooled_done(uint64_t seq) override {
+    if (spool_) spool_->acked(seq);
+  }
+  bool on_abandoned(const Undelivered& u) override { return spool_ && save(u); }
+  bool on_spooled_failed(const Undelivered& u) override {
+    if (!spool_ || !save(u)) return false;
+    spool_->acked(u.spool_seq);  // now a new record, at the end
+    spool_requeued_.add(u.events);
+    return true;
+  }
+  // Appends a message taken back from librdkafka to the spool (its value as
+  // it was produced).
+  bool save(const Undelivered& u) {
+    spool::RecordView r;
+    r.category = static_cast<uint8_t>(u.category);
+    r.key = u.has_key ? u.key.data() : nullptr;
+    r.key_size = u.key.size();
+    r.batch = batched_;
+    r.partition = batched_ ? u.partition : -1;
+    r.events = u.events;
+    r.event_ns = static_cast<uint64_t>(std::max<int64_t>(u.timestamp_ms, 0)) * 1'000'000;
+    r.value = u.payload.data();
+    r.value_size = u.payload.size();
+    return spool_->append(r) == spool::Spool::Result::Ok;
+  }
 
   std::string summary() const {
     return std::to_string(counters_.produced.get()) + " produced, " +
            std::to_string(counters_.delivered.get()) + " delivered, " +
            std::to_string(counters_.failed_total()) + " failed (" +
            std::to_string(counters_.dropped_queue_full.get()) + " dropped on a full queue), " +
-           std::to_string(counters_.restarts.get()) + " producer restarts";
+           std::to_string(counters_.restarts.get()) + " producer restarts" +
+           (spool_ ? ", " + std::to_string(spool_->stats().appended.load()) + " spooled, " +
+                         std::to_string(spool_->stats().replayed.load()) + " replayed"
+                   : std::string());
   }
 
   SinkConfig config_;
@@ -529,6 +750,11 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   Clock::time_point progress_at_ = Clock::now();
   RateLimit outage_log_;
   RateLimit drop_log_;
+  // The disk spool (spool.enabled); spooling_: new events go there (until replayed).
+  std::unique_ptr<spool::Spool> spool_;
+  bool spooling_ = false;
+  uint64_t saved_at_close_ = 0;
+  Counter spool_requeued_;  // replayed, failed, appended again
 };
 
 }  // namespace

@@ -97,7 +97,7 @@ bool Producer::reachable(int timeout_ms, std::string* why) {
 rd_kafka_resp_err_t Producer::produce_batch(int category, int32_t partition, const char* key,
                                             size_t key_size, char* payload, size_t size, bool take,
                                             uint32_t events, int64_t timestamp_ms,
-                                            uint64_t event_ns) {
+                                            uint64_t event_ns, uint64_t spool_seq) {
   uint64_t cost = memory_cost(size, key ? key_size : 0);
   if (!room_for(cost)) return RD_KAFKA_RESP_ERR__QUEUE_FULL;
   char count[16];
@@ -105,12 +105,14 @@ rd_kafka_resp_err_t Producer::produce_batch(int category, int32_t partition, con
   rd_kafka_headers_t* headers = rd_kafka_headers_new(2);
   rd_kafka_header_add(headers, kFormatHeader, -1, "json-batch", -1);
   rd_kafka_header_add(headers, kCountHeader, -1, count, count_size);
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_PARTITION(partition),
-      RD_KAFKA_V_MSGFLAGS(take ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY),
-      RD_KAFKA_V_VALUE(payload, size), RD_KAFKA_V_KEY(key, key ? key_size : 0),
-      RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(pack_opaque(category, event_ns)),
-      RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_MSGFLAGS(take ? RD_KAFKA_MSG_F_FREE : RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_VALUE(payload, size), RD_KAFKA_V_KEY(key, key ? key_size : 0),
+                        RD_KAFKA_V_HEADERS(headers),
+                        RD_KAFKA_V_OPAQUE(spool_seq ? pack_spooled(category, spool_seq)
+                                                    : pack_opaque(category, event_ns)),
+                        RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
   if (err) {
     rd_kafka_headers_destroy(headers);  // owned by the message only on success
     return err;
@@ -118,6 +120,23 @@ rd_kafka_resp_err_t Producer::produce_batch(int category, int32_t partition, con
   counters_.produced.add(events);
   counters_.batches.add();
   queued_add(cost);
+  return err;
+}
+
+rd_kafka_resp_err_t Producer::produce_spooled(int category, const char* key, size_t key_size,
+                                              const char* payload, size_t size,
+                                              int64_t timestamp_ms, uint64_t seq) {
+  uint64_t cost = memory_cost(size, key ? key_size : 0);
+  if (!room_for(cost)) return RD_KAFKA_RESP_ERR__QUEUE_FULL;
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_VALUE(const_cast<char*>(payload), size), RD_KAFKA_V_KEY(key, key ? key_size : 0),
+      RD_KAFKA_V_OPAQUE(pack_spooled(category, seq)), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+      RD_KAFKA_V_END);
+  if (!err) {
+    counters_.produced.add();
+    queued_add(cost);
+  }
   return err;
 }
 
@@ -142,7 +161,15 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaqu
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     uint32_t events = self->events_in(m);
     self->counters_.delivered.add(events);
-    if (uint64_t event_ns = opaque_event_ns(m->_private)) {
+    uint64_t event_ns = opaque_event_ns(m->_private);
+    uint64_t seq = opaque_spool_seq(m->_private);
+    if (seq) {
+      // Timed from the message's timestamp (ms): the event's time.
+      int64_t ts_ms = rd_kafka_message_timestamp(m, nullptr);
+      event_ns = ts_ms > 0 ? static_cast<uint64_t>(ts_ms) * 1'000'000 : 0;
+      self->events_.on_spooled_done(seq);
+    }
+    if (event_ns) {
       // A batch is timed from its oldest event, for each of its events.
       timespec now;
       clock_gettime(CLOCK_REALTIME, &now);
@@ -161,26 +188,43 @@ void Producer::failed(const rd_kafka_message_t* m) {
   if (mode_ == Mode::Salvage || fatal_state) {
     if (status == RD_KAFKA_MSG_STATUS_PERSISTED) {
       counters_.delivered.add(events);
+      if (uint64_t seq = opaque_spool_seq(m->_private)) events_.on_spooled_done(seq);
       return;
     }
-    Undelivered u;
-    u.category = opaque_category(m->_private);
-    u.maybe_persisted = status == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
-    u.has_key = m->key != nullptr;
-    u.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);
-    if (m->key) u.key.assign(static_cast<const char*>(m->key), m->key_len);
-    u.payload.assign(static_cast<const char*>(m->payload), m->len);
-    if (batched_) {
-      u.partition = m->partition;
-      u.events = events;
+    salvaged_.push_back(undelivered(m, events));
+    return;
+  }
+  uint64_t seq = opaque_spool_seq(m->_private);
+  if (mode_ == Mode::Abandon) {
+    // A spooled record stays in the spool (replayed at the next start); any
+    // other message may be saved there by the owner.
+    if (seq || events_.on_abandoned(undelivered(m, events))) {
+      kept_ += events;
+      return;
     }
-    salvaged_.push_back(std::move(u));
-  } else if (mode_ == Mode::Abandon) {
     abandoned_ += events;
     counters_.fail(abandon_reason_, events);
   } else {
+    if (seq && events_.on_spooled_failed(undelivered(m, events))) return;
     counters_.fail(reason_label(m->err), events);
+    if (seq) events_.on_spooled_done(seq);
   }
+}
+
+Undelivered Producer::undelivered(const rd_kafka_message_t* m, uint32_t events) const {
+  Undelivered u;
+  u.category = opaque_category(m->_private);
+  u.maybe_persisted = rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+  u.has_key = m->key != nullptr;
+  u.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);
+  if (m->key) u.key.assign(static_cast<const char*>(m->key), m->key_len);
+  u.payload.assign(static_cast<const char*>(m->payload), m->len);
+  if (batched_) {
+    u.partition = m->partition;
+    u.events = events;
+  }
+  u.spool_seq = opaque_spool_seq(m->_private);
+  return u;
 }
 
 void Producer::on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {

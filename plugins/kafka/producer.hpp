@@ -31,6 +31,7 @@ struct Undelivered {
   std::string payload;
   int32_t partition = RD_KAFKA_PARTITION_UA;  // json-batch: where it was placed
   uint32_t events = 1;                        // json-batch: events in the message
+  uint64_t spool_seq = 0;                     // replayed from the disk spool: its record
 };
 
 // The Kafka headers of a json-batch message.
@@ -43,6 +44,17 @@ class ProducerEvents {
  public:
   virtual void on_kafka_error(rd_kafka_resp_err_t err, const std::string& reason) = 0;
   virtual void on_kafka_log(sdk::LogLevel level, const std::string& line) = 0;
+  // A message replayed from the disk spool was acknowledged, or failed for
+  // good (counted as failed).
+  virtual void on_spooled_done(uint64_t seq) = 0;
+  // A message replayed from the disk spool failed (timed out in a long
+  // outage...). True when the owner put it back into the spool (then it is
+  // not counted as failed; the owner releases its record).
+  virtual bool on_spooled_failed(const Undelivered& message) = 0;
+  // At shutdown (abandon()): a message that was never replayed from the
+  // spool and is not delivered. True when the owner saved it (then it is not
+  // counted as failed).
+  virtual bool on_abandoned(const Undelivered& message) = 0;
 
  protected:
   ~ProducerEvents() = default;
@@ -55,6 +67,12 @@ class Producer {
   ~Producer();
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
+
+  // A record of the disk spool (its sequence number comes back through
+  // ProducerEvents::on_spooled_done); otherwise as produce().
+  rd_kafka_resp_err_t produce_spooled(int category, const char* key, size_t key_size,
+                                      const char* payload, size_t size, int64_t timestamp_ms,
+                                      uint64_t seq);
 
   // Enqueues a copy of the message; never blocks. key == nullptr: no key.
   // event_ns (ns since the Unix epoch, 0: unknown) times the broker's
@@ -94,10 +112,11 @@ class Producer {
   // by `key`), with the format and count headers. take == true hands the
   // malloc()ed payload to librdkafka (freed by it once sent), but only when
   // the call succeeds; otherwise it is copied. event_ns: the oldest event's
-  // time.
+  // time. spool_seq != 0: a record of the disk spool (see produce_spooled).
   rd_kafka_resp_err_t produce_batch(int category, int32_t partition, const char* key,
                                     size_t key_size, char* payload, size_t size, bool take,
-                                    uint32_t events, int64_t timestamp_ms, uint64_t event_ns);
+                                    uint32_t events, int64_t timestamp_ms, uint64_t event_ns,
+                                    uint64_t spool_seq = 0);
   // json-batch: the partition count of a category's topic (0: not known yet).
   int32_t partition_count(int category) const {
     return partition_counts_ ? partition_counts_->get(category) : 0;
@@ -130,22 +149,34 @@ class Producer {
   // Purges whatever is left and counts it as failed with `reason`. Returns
   // how many messages that was.
   uint64_t abandon(const std::string& reason);
+  // Events abandon() left in the disk spool or saved there (not failed).
+  uint64_t kept() const { return kept_; }
 
  private:
   enum class Mode { Normal, Salvage, Abandon };
 
-  // A message's opaque: its category in the low 3 bits, its event time
-  // (8 ns resolution) above them.
+  // A message's opaque: its category in the low 2 bits; bit 2 set for a
+  // record of the disk spool, whose sequence number is above it; otherwise
+  // its event time (8 ns resolution) above the 3 bits.
   static void* pack_opaque(int category, uint64_t event_ns) {
     return reinterpret_cast<void*>(
         static_cast<uintptr_t>((event_ns & ~uint64_t{7}) | uint64_t(category)));
   }
+  static void* pack_spooled(int category, uint64_t seq) {
+    return reinterpret_cast<void*>(static_cast<uintptr_t>((seq << 3) | 4 | uint64_t(category)));
+  }
   static int opaque_category(void* p) {
-    return static_cast<int>(reinterpret_cast<uintptr_t>(p) & 7);
+    return static_cast<int>(reinterpret_cast<uintptr_t>(p) & 3);
+  }
+  static uint64_t opaque_spool_seq(void* p) {
+    auto v = reinterpret_cast<uintptr_t>(p);
+    return v & 4 ? v >> 3 : 0;
   }
   static uint64_t opaque_event_ns(void* p) {
-    return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{7};
+    auto v = reinterpret_cast<uintptr_t>(p);
+    return v & 4 ? 0 : v & ~uintptr_t{7};
   }
+  Undelivered undelivered(const rd_kafka_message_t* m, uint32_t events) const;
 
   // The queue is bounded in memory (queue.max_size): a message that would
   // pass the bound is refused as on librdkafka's own full queue, unless the
@@ -176,6 +207,7 @@ class Producer {
   Mode mode_ = Mode::Normal;
   std::string abandon_reason_;
   uint64_t abandoned_ = 0;
+  uint64_t kept_ = 0;  // abandon(): events left in or saved to the spool
   std::vector<Undelivered> salvaged_;
   bool batched_ = false;
   uint64_t max_queue_bytes_;

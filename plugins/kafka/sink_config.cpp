@@ -93,6 +93,17 @@ SinkConfig load_config(const sdk::IHost& host) {
   c.batch_max_age_ns = get_int(host, "batch.max_age");
   c.metadata_refresh_ns = get_int(host, "batch.metadata_refresh");
 
+  c.spool = get_bool(host, "spool.enabled");
+  c.spool_dir = get_string(host, "spool.dir");
+  c.spool_max_bytes = static_cast<uint64_t>(get_int(host, "spool.max_size"));
+  c.spool_segment_bytes = static_cast<uint64_t>(get_int(host, "spool.segment_size"));
+  c.spool_drop_oldest = get_string(host, "spool.full") == "drop_oldest";
+  c.spool_threshold = static_cast<uint64_t>(get_int(host, "spool.threshold"));
+  c.spool_fsync_interval_ns = get_int(host, "spool.fsync_interval");
+  if (c.spool && c.spool_dir.empty())
+    throw PluginError("configuration key 'spool.dir' is empty (spool.enabled = true)",
+                      Status::InvalidConfig);
+
   std::string compression = get_string(host, "compression");
   auto& p = c.properties;
   if (!c.brokers.empty()) p.emplace_back("bootstrap.servers", c.brokers);

@@ -45,6 +45,14 @@ struct SinkConfig {
   int64_t batch_max_age_ns = 0;
   int64_t metadata_refresh_ns = 0;
   std::string partitioner = "consistent_random";  // librdkafka's default
+  // The disk spool (spool.*).
+  bool spool = false;
+  std::string spool_dir;
+  uint64_t spool_max_bytes = 0;
+  uint64_t spool_segment_bytes = 0;
+  bool spool_drop_oldest = false;
+  uint64_t spool_threshold = 0;
+  int64_t spool_fsync_interval_ns = 0;
 };
 
 // Reads and checks the configuration. Throws sdk::PluginError(InvalidConfig)

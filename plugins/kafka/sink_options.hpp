@@ -73,6 +73,24 @@ inline constexpr ConfigOption kOptions[] = {
      "after a fatal producer error, how long to wait for in-flight acknowledgements"},
     {"log_interval", OptionType::Duration, "\"10s\"", 0, 3600 * kS, nullptr,
      "at most one warning per interval about drops and outages"},
+    {"spool.enabled", OptionType::Bool, "false", 0, 0, nullptr,
+     "keep what the broker has not acknowledged in a disk spool during outages and across "
+     "restarts"},
+    {"spool.dir", OptionType::String, "\"/var/lib/leaf/spool/kafka\"", 0, 0, nullptr,
+     "directory of the spool's segment files (created; one leaf-host per directory)"},
+    {"spool.max_size", OptionType::Size, "\"1G\"", 1 << 20, int64_t{1} << 50, nullptr,
+     "disk space the spool may take; beyond it the `spool.full` policy drops (counted)"},
+    {"spool.segment_size", OptionType::Size, "\"64M\"", 64 * 1024, int64_t{1} << 40, nullptr,
+     "size of one segment file (at most a quarter of spool.max_size); acknowledged segments are "
+     "deleted"},
+    {"spool.full", OptionType::String, "\"drop_newest\"", 0, 0, "drop_newest|drop_oldest",
+     "when the spool is full: refuse new events (drop_newest) or delete the oldest segment "
+     "(drop_oldest); both counted"},
+    {"spool.threshold", OptionType::Size, "\"4M\"", 0, kIntMax * 1024, nullptr,
+     "events go to the spool while the memory queue holds more than this, or no broker answers; "
+     "0: every event is written to the spool first (nothing lost by a crash)"},
+    {"spool.fsync_interval", OptionType::Duration, "\"1s\"", 0, 3600 * kS, nullptr,
+     "how often the spool's files are forced to disk (fdatasync; 0: on every poll)"},
     {"properties", OptionType::StringList, "[]", 0, 0, nullptr,
      "librdkafka properties as \"name=value\" (security.protocol, sasl.*, ssl.*...), applied last"},
 };

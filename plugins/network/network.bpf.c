@@ -52,6 +52,14 @@ struct {
 	__type(value, struct net_conn);
 } net_conn SEC(".maps");
 
+/* tcp_stats.bpf.h: the totals each connection's last tcp_stats reported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 100000); /* conn_table_size */
+	__type(key, __u64);          /* struct sock address */
+	__type(value, struct net_tcp_prev);
+} net_tcp_prev SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NET_STAT_COUNT);
@@ -99,6 +107,7 @@ struct {
 const volatile __u8 emit_connect = 1;
 const volatile __u8 emit_accept = 1;
 const volatile __u8 emit_close = 1;
+const volatile __u8 emit_tcp_stats = 0; /* the iterator is read: keep net_tcp_prev */
 const volatile __u8 want_ipv6 = 1;
 const volatile __u8 have_ignore_ports = 0;
 const volatile __u8 have_ignore_addrs = 0;
@@ -384,13 +393,42 @@ static __always_inline void passive_open(struct sock *sk)
 /* ------------------------------------------------------------------------ */
 /* tcp_close: every state change */
 
+/* A connection's counters as tcp_close and tcp_stats report them. */
+struct net_tcp_totals {
+	__u64 bytes_sent;
+	__u64 bytes_recv;
+	__u64 packets_sent;
+	__u64 packets_recv;
+	__u64 bytes_retrans;
+	__u32 retransmits;
+	__u32 rtt_us;
+};
+
+static __always_inline void net_tcp_totals(struct sock *sk, struct net_tcp_totals *out)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	unsigned long sk_flags;
+	__u64 recv;
+
+	out->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
+	out->bytes_sent = BPF_CORE_READ(tp, bytes_sent) - out->bytes_retrans;
+	recv = BPF_CORE_READ(tp, bytes_received);
+	sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	/* The peer's FIN takes one sequence slot in bytes_received. */
+	if (recv && (sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		recv--;
+	out->bytes_recv = recv;
+	out->packets_sent = BPF_CORE_READ(tp, segs_out);
+	out->packets_recv = BPF_CORE_READ(tp, segs_in);
+	out->retransmits = BPF_CORE_READ(tp, total_retrans);
+	out->rtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+}
+
 static __always_inline void emit_close_record(struct sock *sk, const struct net_conn *c,
 					      const struct net_tuple *t, int oldstate)
 {
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
 	struct net_tcp_close_event *e;
-	unsigned long sk_flags;
-	__u64 recv;
+	struct net_tcp_totals tot;
 
 	if (owner_filtered(c))
 		return;
@@ -398,17 +436,13 @@ static __always_inline void emit_close_record(struct sock *sk, const struct net_
 	if (!e)
 		return;
 	fill_common((struct net_tcp_event *)e, c, t, c ? c->direction : NET_DIR_UNKNOWN);
-	e->bytes_sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
-	recv = BPF_CORE_READ(tp, bytes_received);
-	sk_flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
-	/* The peer's FIN takes one sequence slot in bytes_received. */
-	if (recv && (sk_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
-		recv--;
-	e->bytes_recv = recv;
-	e->packets_sent = BPF_CORE_READ(tp, segs_out);
-	e->packets_recv = BPF_CORE_READ(tp, segs_in);
-	e->retransmits = BPF_CORE_READ(tp, total_retrans);
-	e->rtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	net_tcp_totals(sk, &tot);
+	e->bytes_sent = tot.bytes_sent;
+	e->bytes_recv = tot.bytes_recv;
+	e->packets_sent = tot.packets_sent;
+	e->packets_recv = tot.packets_recv;
+	e->retransmits = tot.retransmits;
+	e->rtt_us = tot.rtt_us;
 	e->error = BPF_CORE_READ(sk, sk_err);
 	e->state = (__u8)oldstate;
 	e->pad1[0] = e->pad1[1] = e->pad1[2] = 0;
@@ -434,6 +468,8 @@ static __always_inline void on_close(struct sock *sk, int oldstate)
 	} else {
 		stat_inc(NET_STAT_CLOSE_UNATTRIBUTED);
 	}
+	if (emit_tcp_stats)
+		bpf_map_delete_elem(&net_tcp_prev, &key); /* -ENOENT: never reported */
 	if (found) {
 		if (bpf_map_delete_elem(&net_conn, &key) == 0)
 			stat_inc(NET_STAT_CONN_DELETED);
@@ -722,5 +758,15 @@ int tcp_accept__tp__accept(struct trace_event_raw_sys_exit *ctx)
 {
 	return ctx->ret < 0 ? 0 : on_accepted(sock_of_fd(ctx->ret));
 }
+
+/* ------------------------------------------------------------------------ */
+/* tcp_stats: an iterator over the TCP sockets, read once per interval */
+
+#include "tcp_stats.bpf.h"
+
+/* ------------------------------------------------------------------------ */
+/* udp_flow: datagrams counted per flow in the kernel, drained per interval */
+
+#include "udp_flow.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";

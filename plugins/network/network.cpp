@@ -1,5 +1,6 @@
-// Leaf network probe plugin: tcp_connect, tcp_accept and tcp_close events
-// (SPEC.md §2) for IPv4 and IPv6, from network.bpf.c. See README.md.
+// Leaf network probe plugin: tcp_connect, tcp_accept, tcp_close, tcp_stats
+// and udp_flow events (SPEC.md §2) for IPv4 and IPv6, from network.bpf.c.
+// See README.md.
 #include "network.h"
 
 #include <bpf/bpf.h>
@@ -8,22 +9,32 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <leaf/sdk/maps.hpp>
-#include <leaf/sdk/probe.hpp>
+#include <leaf/sdk/skeleton.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "address_filter.hpp"
 #include "network.skel.h"
 #include "schema.hpp"
+#include "tcp_stats.hpp"
+#include "udp_flow.hpp"
 
 namespace {
 
 using namespace leaf::sdk;
 
 const ConfigOption kOptions[] = {
-    {"events", OptionType::StringList, R"(["tcp_connect", "tcp_accept", "tcp_close"])", 0, 0,
-     nullptr, "event types to report (tcp_connect, tcp_accept, tcp_close)"},
+    {"events", OptionType::StringList,
+     R"(["tcp_connect", "tcp_accept", "tcp_close", "tcp_stats", "udp_flow"])", 0, 0, nullptr,
+     "event types to report (tcp_connect, tcp_accept, tcp_close, tcp_stats, udp_flow)"},
+    {"interval", OptionType::Duration, "\"30s\"", 0, 24 * 3600'000'000'000LL, nullptr,
+     "tcp_stats and udp_flow: one event per connection / flow that moved bytes, every interval "
+     "(0: both off; at least 100ms)"},
+    {"udp_table_size", OptionType::Int, "65536", 1024, 16 * 1024 * 1024, nullptr,
+     "UDP flows counted per interval; datagrams of further flows are counted as lost"},
     {"ipv6", OptionType::Bool, "true", 0, 0, nullptr,
      "report IPv6 connections (IPv4 through dual-stack sockets counts as IPv4)"},
     {"conn_table_size", OptionType::Int, "100000", 1024, 16 * 1024 * 1024, nullptr,
@@ -45,15 +56,23 @@ const ConfigOption kOptions[] = {
 
 // Event type names, indexed by enum net_event_type: they are also the probes'
 // names.
-const char* const kEventNames[NET_EVENT_TYPE_COUNT] = {"tcp_connect", "tcp_accept", "tcp_close"};
+const char* const kEventNames[NET_EVENT_TYPE_COUNT] = {"tcp_connect", "tcp_accept", "tcp_close",
+                                                       "tcp_stats", "udp_flow"};
 
-class NetworkProbe final : public ProbePluginBase {
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandler {
  public:
   explicit NetworkProbe(IHost* host)
-      : ProbePluginBase(host, leaf::network::event_types(), leaf::network::event_type_count()) {}
+      : SkeletonProbe(host, leaf::network::event_types(), leaf::network::event_type_count()) {}
+  // The iterator's link goes before the object (the base destroys it).
   ~NetworkProbe() override {
     detach();
-    network_bpf::destroy(skel_);
+    tcp_stats_.reset();
   }
 
   void read_counters(ICounterVisitor* v) noexcept override {
@@ -83,66 +102,242 @@ class NetworkProbe final : public ProbePluginBase {
       v->counter(name("network_accept_untracked_total"), none, stats[NET_STAT_ACCEPT_UNTRACKED]);
       v->counter(name("network_events_ignored_total"), none, stats[NET_STAT_IGNORED]);
       v->counter(name("network_events_filtered_in_kernel_total"), none, stats[NET_STAT_FILTERED]);
+      v->counter(name("network_tcp_stats_rounds_total"), none, stats_rounds_);
+      v->counter(name("network_tcp_stats_round_errors_total"), none, stats_round_errors_);
+      v->counter(name("network_tcp_stats_emit_failed_total"), none, stats_emit_failed_);
+      v->counter(name("network_tcp_stats_prev_failed_total"), none,
+                 stats[NET_STAT_TCP_PREV_FAILED]);
+      v->counter(name("network_tcp_stats_prev_lost_total"), none, stats[NET_STAT_TCP_PREV_LOST]);
+      v->gauge(name("network_udp_flow_table_capacity"), none, udp_table_size_);
+      v->counter(name("network_udp_flows_total"), none, udp_flows_ ? udp_flows_->flows() : 0);
+      v->counter(name("network_udp_flow_table_full_total"), none, stats[NET_STAT_UDP_TABLE_FULL]);
+      v->counter(name("network_udp_no_remote_total"), none, stats[NET_STAT_UDP_NO_REMOTE]);
+      v->counter(name("network_udp_flow_round_errors_total"), none, udp_round_errors_);
+      v->counter(name("network_udp_flow_emit_failed_total"), none, udp_emit_failed_);
     } catch (...) {
     }
   }
 
  private:
-  void do_open() override {
+  ProbeSelection configure(network_bpf& skel) override {
     bool emit[NET_EVENT_TYPE_COUNT] = {};
     for (const auto& e : cfg_strings("events")) {
       auto it = std::find(std::begin(kEventNames), std::end(kEventNames), e);
       if (it == std::end(kEventNames))
-        throw PluginError(
-            "events: unknown event type '" + e + "' (tcp_connect, tcp_accept, tcp_close)",
-            Status::InvalidConfig);
+        throw PluginError("events: unknown event type '" + e +
+                              "' (tcp_connect, tcp_accept, tcp_close, tcp_stats, udp_flow)",
+                          Status::InvalidConfig);
       emit[it - std::begin(kEventNames)] = true;
     }
-    std::vector<net_addr_key> addrs;
+    addrs_.clear();
     for (const auto& a : cfg_strings("ignore.addresses")) {
       auto key = leaf::network::parse_address_prefix(a);
       if (!key)
         throw PluginError("ignore.addresses: '" + a + "' is not an address or address/prefix",
                           Status::InvalidConfig);
-      addrs.push_back(*key);
+      addrs_.push_back(*key);
     }
-    std::vector<int64_t> ports = cfg_ints("ignore.ports");
-    if (addrs.size() > NET_IGNORE_ADDRS_MAX || ports.size() > NET_IGNORE_PORTS_MAX)
+    ports_ = cfg_ints("ignore.ports");
+    if (addrs_.size() > NET_IGNORE_ADDRS_MAX || ports_.size() > NET_IGNORE_PORTS_MAX)
       throw PluginError("ignore lists: at most 1024 entries each", Status::InvalidConfig);
     table_size_ = cfg_int("conn_table_size");
+    interval_ns_ = static_cast<uint64_t>(cfg_int("interval"));
+    if (interval_ns_ != 0 && interval_ns_ < 100'000'000)
+      throw PluginError("interval: at least 100ms (or 0: off)", Status::InvalidConfig);
+    if (interval_ns_ == 0) emit[NET_EVENT_TCP_STATS] = emit[NET_EVENT_UDP_FLOW] = false;
+    udp_table_size_ = cfg_int("udp_table_size");
+    want_udp_ = emit[NET_EVENT_UDP_FLOW];
 
-    skel_ = network_bpf::open(leaf::sdk::bpf_open_opts());
-    if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
-    apply_ring_settings(skel_->rodata);
-    skel_->rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
-    skel_->rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
-    skel_->rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];
-    skel_->rodata->want_ipv6 = cfg_bool("ipv6");
-    skel_->rodata->have_ignore_ports = !ports.empty();
-    skel_->rodata->have_ignore_addrs = !addrs.empty();
-    bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes(cfg_int("ring_buffer_size")));
-    bpf_map__set_max_entries(skel_->maps.net_conn, static_cast<uint32_t>(table_size_));
+    skel.rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
+    skel.rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
+    skel.rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];
+    skel.rodata->emit_tcp_stats = emit[NET_EVENT_TCP_STATS];
+    skel.rodata->want_ipv6 = cfg_bool("ipv6");
+    skel.rodata->have_ignore_ports = !ports_.empty();
+    skel.rodata->have_ignore_addrs = !addrs_.empty();
+    bpf_map__set_max_entries(skel.maps.net_conn, static_cast<uint32_t>(table_size_));
+    bpf_map__set_max_entries(skel.maps.net_tcp_prev,
+                             emit[NET_EVENT_TCP_STATS] ? static_cast<uint32_t>(table_size_) : 1);
+    uint32_t udp_entries = want_udp_ ? static_cast<uint32_t>(udp_table_size_) : 1;
+    bpf_map__set_max_entries(skel.maps.net_udp_flows_a, udp_entries);
+    bpf_map__set_max_entries(skel.maps.net_udp_flows_b, udp_entries);
 
     // tcp_close's programs keep the connection table: always needed. The
     // others are needed when their event is wanted.
-    std::vector<std::string> required = {"tcp_close"};
-    if (emit[NET_EVENT_TCP_CONNECT]) required.push_back("tcp_connect");
-    if (emit[NET_EVENT_TCP_ACCEPT]) required.push_back("tcp_accept");
-    size_t elf_size = 0;
-    const void* elf = network_bpf::elf_bytes(&elf_size);
-    select_hooks(elf, elf_size, skel_->obj, skip_mask_from(cfg_strings("hooks.skip")), required);
-    if (int err = network_bpf::load(skel_))
-      throw PluginError(std::string("loading the BPF object: ") + std::strerror(-err));
+    ProbeSelection probes{.required = {"tcp_close"}, .others = ProbeSelection::Others::Optional};
+    if (emit[NET_EVENT_TCP_CONNECT]) probes.required.push_back("tcp_connect");
+    if (emit[NET_EVENT_TCP_ACCEPT]) probes.required.push_back("tcp_accept");
+    if (emit[NET_EVENT_TCP_STATS]) probes.required.push_back("tcp_stats");
+    return probes;
+  }
 
+  const hooks::Choice* choice(const std::string& probe) const {
+    for (const auto& c : choices_)
+      if (c.probe == probe) return &c;
+    return nullptr;
+  }
+
+  // Leaves a loaded probe unattached (not needed by this configuration).
+  void drop_probe(const std::string& probe, const std::string& why) {
+    for (auto& c : choices_) {
+      if (c.probe != probe || c.hook == HookKind::None) continue;
+      c.programs.clear();
+      c.hook = HookKind::None;
+      c.detail = why;
+    }
+  }
+
+  // Adds to what --check and the log say about a probe's hook.
+  void annotate(const std::string& probe, const std::string& text) {
+    for (auto& c : choices_)
+      if (c.probe == probe && c.hook != HookKind::None)
+        c.detail = c.detail.empty() ? text : text + "; " + c.detail;
+  }
+
+  // What the UDP hooks chosen here see and cannot see.
+  void annotate_udp(bool traced_send, bool traced_recv, bool have_addr) {
+    const char* unknown = " (counted with the remote end unknown)";
+    if (traced_send)
+      annotate("udp_send",
+               std::string("sock_send_length: every send; cannot see the destination ") +
+                   (have_addr ? "of sendmmsg() and io_uring sends on unconnected sockets"
+                              : "of any send on an unconnected socket") +
+                   unknown);
+    else
+      annotate("udp_send", "udp_sendmsg/udpv6_sendmsg: every send, with its destination");
+    if (traced_recv)
+      annotate(
+          "udp_recv",
+          std::string("sock_recv_length: every read; cannot see the source ") +
+              (have_addr ? "of datagrams read on unconnected sockets without asking it "
+                           "(read, recv, recvfrom without an address), by recvmmsg() or io_uring"
+                         : "of any datagram read on an unconnected socket") +
+              unknown);
+    else
+      annotate("udp_recv", "skb_consume_udp: every datagram read, its source from the packet");
+    annotate("udp_addr", "sendto/sendmsg/recvfrom/recvmsg: addresses for the sock_*_length hooks");
+  }
+
+  // tcp_stats and the UDP probes when their events are off; udp_addr
+  // (syscall tracepoints) unless udp_send or udp_recv use the sock_*_length
+  // tracepoints. What cannot be seen is said.
+  void select_optional_probes() {
+    if (!skel_->rodata->emit_tcp_stats)
+      drop_probe("tcp_stats", "tcp_stats is off (events, interval)");
+    else
+      annotate("tcp_stats",
+               "BPF iterator iter/tcp, read every interval; sockets of leaf-host's "
+               "network namespace");
+    if (!want_udp_) {
+      for (const char* p : {"udp_send", "udp_recv", "udp_addr"})
+        drop_probe(p, "udp_flow is off (events, interval)");
+      return;
+    }
+    auto traced = [](const hooks::Choice* c) {
+      return c && (c->hook == HookKind::TpBtf || c->hook == HookKind::RawTp ||
+                   c->hook == HookKind::Tracepoint);
+    };
+    const hooks::Choice* send = choice("udp_send");
+    const hooks::Choice* recv = choice("udp_recv");
+    for (const auto* c : {send, recv})
+      if (c && c->hook == HookKind::None)
+        log(LogLevel::Warn, "udp_flow: no hook for " + c->probe + " on this kernel (" + c->detail +
+                                "): those datagrams are not seen");
+    const hooks::Choice* addr = choice("udp_addr");
+    annotate_udp(traced(send), traced(recv), addr && addr->hook != HookKind::None);
+    if (!traced(send) && !traced(recv)) {
+      drop_probe("udp_addr", "not needed: udp_send and udp_recv read addresses themselves");
+      return;
+    }
+    if (addr && addr->hook == HookKind::None)
+      log(LogLevel::Warn,
+          "udp_flow: no syscall tracepoints (tracefs not mounted?): datagrams of unconnected "
+          "sockets are counted with an unknown remote end (" +
+              addr->detail + ")");
+  }
+
+  // The interval timer: tcp_stats' iterator and the UDP flow table.
+  void started(network_bpf& skel) override {
+    const hooks::Choice* stats = choice("tcp_stats");
+    if (stats && stats->hook != HookKind::None) {
+      try {
+        tcp_stats_ = std::make_unique<leaf::network::TcpStatsIterator>(
+            skel.progs.tcp_stats__iter, &skel.bss->tcp_stats_since_ns);
+      } catch (const std::exception& e) {
+        throw PluginError(std::string("tcp_stats: ") + e.what());
+      }
+      tcp_stats_->baseline(monotonic_ns());
+    }
+    const hooks::Choice* send = choice("udp_send");
+    const hooks::Choice* recv = choice("udp_recv");
+    if ((send && send->attached) || (recv && recv->attached)) {
+      udp_flows_ = std::make_unique<leaf::network::UdpFlowTable>(
+          bpf_map__fd(skel.maps.net_udp_flows), bpf_map__fd(skel.maps.net_udp_flows_a),
+          bpf_map__fd(skel.maps.net_udp_flows_b));
+      udp_flows_->baseline(monotonic_ns());
+    }
+    if ((tcp_stats_ || udp_flows_) && host_->add_timer(interval_ns_, this) != Status::Ok)
+      throw PluginError("host refused the interval timer");
+  }
+
+  void on_timer() noexcept override {
+    if (!started_) return;
+    tcp_stats_round();
+    udp_flow_round();
+  }
+
+  // One round of tcp_stats: every connection that moved bytes since its
+  // last event.
+  void tcp_stats_round() noexcept {
+    if (!tcp_stats_) return;
+    try {
+      const EventTypeDesc* type = &types_[NET_EVENT_TCP_STATS];
+      bool ok = tcp_stats_->round(monotonic_ns(), [&](const net_tcp_stats_event& e) {
+        if (host_->emit(type, reinterpret_cast<const uint8_t*>(&e), sizeof(e)) != Status::Ok)
+          ++stats_emit_failed_;
+      });
+      ++stats_rounds_;
+      if (!ok) {
+        ++stats_round_errors_;
+        log(LogLevel::Warn,
+            std::string("tcp_stats: reading the iterator: ") + std::strerror(errno));
+      }
+    } catch (const std::exception& e) {
+      ++stats_round_errors_;
+      log(LogLevel::Warn, std::string("tcp_stats: ") + e.what());
+    }
+  }
+
+  // One round of udp_flow: the flows of the interval, from the kernel's table.
+  void udp_flow_round() noexcept {
+    if (!udp_flows_) return;
+    try {
+      const EventTypeDesc* type = &types_[NET_EVENT_UDP_FLOW];
+      if (!udp_flows_->round(monotonic_ns(), [&](const net_udp_flow_event& e) {
+            if (host_->emit(type, reinterpret_cast<const uint8_t*>(&e), sizeof(e)) != Status::Ok)
+              ++udp_emit_failed_;
+          })) {
+        ++udp_round_errors_;
+        log(LogLevel::Warn, std::string("udp_flow: switching tables: ") + std::strerror(errno));
+      }
+    } catch (const std::exception& e) {
+      ++udp_round_errors_;
+      log(LogLevel::Warn, std::string("udp_flow: ") + e.what());
+    }
+  }
+
+  // The ignore sets and the owner filter, into the loaded maps.
+  void loaded(network_bpf& skel) override {
+    select_optional_probes();
     uint8_t one = 1;
-    for (int64_t p : ports) {
+    for (int64_t p : ports_) {
       uint16_t port = static_cast<uint16_t>(p);
-      if (bpf_map__update_elem(skel_->maps.net_ignore_ports, &port, sizeof(port), &one, sizeof(one),
+      if (bpf_map__update_elem(skel.maps.net_ignore_ports, &port, sizeof(port), &one, sizeof(one),
                                BPF_ANY))
         throw PluginError("ignore.ports: " + std::string(std::strerror(errno)));
     }
-    for (const auto& key : addrs) {
-      if (bpf_map__update_elem(skel_->maps.net_ignore_addrs, &key, sizeof(key), &one, sizeof(one),
+    for (const auto& key : addrs_) {
+      if (bpf_map__update_elem(skel.maps.net_ignore_addrs, &key, sizeof(key), &one, sizeof(one),
                                BPF_ANY))
         throw PluginError("ignore.addresses: " + std::string(std::strerror(errno)));
     }
@@ -160,7 +355,7 @@ class NetworkProbe final : public ProbePluginBase {
   // Every key but filter.*, to tell what a reload changed.
   std::string restart_only_values() const {
     std::string v = cfg_bool("ipv6") ? "1" : "0";
-    for (const char* k : {"conn_table_size", "ring_buffer_size"})
+    for (const char* k : {"conn_table_size", "ring_buffer_size", "interval", "udp_table_size"})
       v += ' ' + std::to_string(cfg_int(k));
     for (const char* k : {"events", "ignore.addresses", "hooks.skip"}) {
       v += " |";
@@ -196,11 +391,6 @@ class NetworkProbe final : public ProbePluginBase {
     if (bpf_map__update_elem(skel_->maps.net_filter_cfg, &zero, sizeof(zero), &cfg, sizeof(cfg),
                              BPF_ANY))
       throw PluginError("net_filter_cfg: " + std::string(std::strerror(errno)));
-  }
-
-  void do_start() override {
-    attach_selected(skel_->obj);
-    add_ring(skel_->maps.events, skel_->maps.counters);
   }
 
   // Sums the per-CPU statistics.
@@ -250,10 +440,18 @@ class NetworkProbe final : public ProbePluginBase {
     return total;
   }
 
-  network_bpf* skel_ = nullptr;
+  std::vector<net_addr_key> addrs_;
+  std::vector<int64_t> ports_;
   std::string restart_only_;
   int64_t table_size_ = 0;
   uint64_t evicted_ = 0;
+  uint64_t interval_ns_ = 0;
+  bool want_udp_ = false;
+  std::unique_ptr<leaf::network::TcpStatsIterator> tcp_stats_;
+  uint64_t stats_rounds_ = 0, stats_round_errors_ = 0, stats_emit_failed_ = 0;
+  std::unique_ptr<leaf::network::UdpFlowTable> udp_flows_;
+  int64_t udp_table_size_ = 0;
+  uint64_t udp_round_errors_ = 0, udp_emit_failed_ = 0;
   std::vector<uint64_t> keys_;
   std::vector<net_conn> values_;
 };
@@ -261,5 +459,6 @@ class NetworkProbe final : public ProbePluginBase {
 }  // namespace
 
 LEAF_PLUGIN(NetworkProbe, Probe, "network", "1.0.0",
-            "TCP connections: connect, accept and close, with bytes, segments and duration",
+            "TCP connections: connect, accept and close, with bytes, segments and duration; "
+            "their traffic per interval (tcp_stats); UDP flows per interval (udp_flow)",
             kOptions)

@@ -17,8 +17,8 @@ using sdk::FieldType;
 const char* const kDirectionNames[] = {"unknown", "outbound", "inbound"};
 const EnumDesc kDirection{kDirectionNames, 3};
 
-const char* const kProtocolNames[] = {"tcp"};
-const EnumDesc kProtocol{kProtocolNames, 1};
+const char* const kProtocolNames[] = {"tcp", "udp"};
+const EnumDesc kProtocol{kProtocolNames, 2};
 
 // include/net/tcp_states.h
 const char* const kStateNames[] = {
@@ -53,6 +53,49 @@ const FieldDesc kCloseFields[] = {
     LEAF_FIELD(net_tcp_close_event, error, I32),
 };
 
+#define S net_tcp_stats_event
+const FieldDesc kStatsFields[] = {
+    NET_COMMON_FIELDS(S),
+    LEAF_FIELD_ENUM(S, state, "state", &kState),
+    LEAF_FIELD(S, bytes_sent, U64),
+    LEAF_FIELD(S, bytes_recv, U64),
+    LEAF_FIELD(S, packets_sent, U64),
+    LEAF_FIELD(S, packets_recv, U64),
+    LEAF_FIELD(S, bytes_retrans, U64),
+    LEAF_FIELD(S, retransmits, U32),
+    LEAF_FIELD(S, bytes_sent_total, U64),
+    LEAF_FIELD(S, bytes_recv_total, U64),
+    LEAF_FIELD(S, packets_sent_total, U64),
+    LEAF_FIELD(S, packets_recv_total, U64),
+    LEAF_FIELD(S, retransmits_total, U32),
+    LEAF_FIELD(S, rtt_us, U32),
+    LEAF_FIELD(S, interval_ns, DurationNs),
+};
+#undef S
+
+#define S net_udp_flow_event
+const FieldDesc kUdpFlowFields[] = {
+    LEAF_FIELD(S, pid, U32),
+    LEAF_FIELD(S, tgid, U32),
+    LEAF_FIELD(S, comm, Chars),
+    LEAF_FIELD(S, uid, U32),
+    LEAF_FIELD(S, family, U8),
+    LEAF_FIELD_ENUM(S, protocol, "protocol", &kProtocol),
+    LEAF_FIELD(S, src_ip, IpAddr),
+    LEAF_FIELD(S, src_port, U16),
+    LEAF_FIELD(S, dst_ip, IpAddr),
+    LEAF_FIELD(S, dst_port, U16),
+    LEAF_FIELD(S, cgroup_id, U64),
+    LEAF_FIELD(S, bytes_sent, U64),
+    LEAF_FIELD(S, bytes_recv, U64),
+    LEAF_FIELD(S, datagrams_sent, U64),
+    LEAF_FIELD(S, datagrams_recv, U64),
+    LEAF_FIELD(S, first_seen, MonoTimeNs),
+    LEAF_FIELD(S, last_seen, MonoTimeNs),
+    LEAF_FIELD(S, interval_ns, DurationNs),
+};
+#undef S
+
 #undef NET_COMMON_FIELDS
 
 constexpr uint32_t count(const FieldDesc* begin, const FieldDesc* end) {
@@ -84,6 +127,22 @@ const EventTypeDesc kTypes[NET_EVENT_TYPE_COUNT] = {
      .max_size = sizeof(net_tcp_close_event),
      .key_field = nullptr,
      .description = "a TCP connection closed, with its bytes, segments and duration"},
+    {.name = "tcp_stats",
+     .category = Category::Network,
+     .fields = kStatsFields,
+     .field_count = count(std::begin(kStatsFields), std::end(kStatsFields)),
+     .fixed_size = sizeof(net_tcp_stats_event),
+     .max_size = sizeof(net_tcp_stats_event),
+     .key_field = nullptr,
+     .description = "the traffic of a live TCP connection in one interval, and since it opened"},
+    {.name = "udp_flow",
+     .category = Category::Network,
+     .fields = kUdpFlowFields,
+     .field_count = count(std::begin(kUdpFlowFields), std::end(kUdpFlowFields)),
+     .fixed_size = sizeof(net_udp_flow_event),
+     .max_size = sizeof(net_udp_flow_event),
+     .key_field = nullptr,
+     .description = "UDP datagrams of one process between two ends in one interval"},
 };
 
 }  // namespace

@@ -11,7 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <leaf/sdk/probe.hpp>
+#include <leaf/sdk/skeleton.hpp>
 #include <memory>
 #include <set>
 
@@ -73,13 +73,9 @@ Aggregates parse_aggregates(const std::vector<std::string>& names) {
   return a;
 }
 
-class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
+class PerformanceProbe final : public SkeletonProbe<performance_bpf>, private ITimerHandler {
  public:
-  explicit PerformanceProbe(IHost* host) : ProbePluginBase(host, kEventTypes, kEventTypeCount) {}
-  ~PerformanceProbe() override {
-    detach();
-    performance_bpf::destroy(skel_);
-  }
+  explicit PerformanceProbe(IHost* host) : SkeletonProbe(host, kEventTypes, kEventTypeCount) {}
 
   void read_counters(ICounterVisitor* visitor) noexcept override {
     if (!reader_) return;
@@ -119,24 +115,19 @@ class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
   }
 
  private:
-  void do_open() override {
+  ProbeSelection configure(performance_bpf& skel) override {
     Aggregates agg = parse_aggregates(cfg_strings("aggregates"));
     bool raw[PERF_RAW_TYPES] = {cfg_bool("raw.context_switch"), cfg_bool("raw.irq"),
                                 cfg_bool("raw.softirq")};
     interval_ns_ = static_cast<uint64_t>(cfg_int("interval"));
 
-    skel_ = performance_bpf::open(leaf::sdk::bpf_open_opts());
-    if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
-    auto* ro = skel_->rodata;
+    auto* ro = skel.rodata;
     ro->agg_runq = agg.runq;
     for (uint32_t i = 0; i < PERF_RAW_TYPES; ++i) ro->raw_enabled[i] = raw[i];
     ro->raw_rate = static_cast<uint64_t>(cfg_int("raw.rate_limit"));
     ro->raw_burst = static_cast<uint64_t>(cfg_int("raw.burst"));
     ro->switch_has_prev_state = sched_switch_has_prev_state();
-    apply_ring_settings(ro);
-    bool any_raw = raw[0] || raw[1] || raw[2];
-    bpf_map__set_max_entries(skel_->maps.events,
-                             any_raw ? ring_buffer_bytes(cfg_int("ring_buffer_size")) : 4096);
+    if (!raw[0] && !raw[1] && !raw[2]) bpf_map__set_max_entries(skel.maps.events, 4096);
 
     // The probes this configuration needs; the others are not loaded.
     std::set<std::string> wanted;
@@ -144,30 +135,17 @@ class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
     if (agg.runq) wanted.insert({"sched_wakeup", "sched_wakeup_new"});
     if (agg.cpu || agg.irq || raw[1]) wanted.insert({"irq_handler_entry", "irq_handler_exit"});
     if (agg.cpu || agg.softirq || raw[2]) wanted.insert({"softirq_entry", "softirq_exit"});
-
-    size_t elf_size = 0;
-    const void* elf = performance_bpf::elf_bytes(&elf_size);
-    select_hooks(elf, elf_size, skel_->obj, skip_mask_from(cfg_strings("hooks.skip")),
-                 std::vector<std::string>(wanted.begin(), wanted.end()));
-    for (auto& c : choices_) {
-      if (wanted.count(c.probe)) continue;
-      for (const auto& name : c.programs)
-        bpf_program__set_autoload(bpf_object__find_program_by_name(skel_->obj, name.c_str()),
-                                  false);
-      c.programs.clear();
-      c.hook = HookKind::None;
-      c.detail = "not needed by this configuration";
-    }
-    if (int err = performance_bpf::load(skel_))
-      throw PluginError(std::string("loading the BPF object: ") + std::strerror(-err));
-    reader_ = std::make_unique<StatsReader>(
-        StatsMaps{bpf_map__fd(skel_->maps.cpu_stats), bpf_map__fd(skel_->maps.softirq_stats),
-                  bpf_map__fd(skel_->maps.irq_stats), bpf_map__fd(skel_->maps.irq_names)});
+    return {.required = std::vector<std::string>(wanted.begin(), wanted.end()),
+            .others = ProbeSelection::Others::Unused};
   }
 
-  void do_start() override {
-    attach_selected(skel_->obj);
-    add_ring(skel_->maps.events, skel_->maps.counters);
+  void loaded(performance_bpf& skel) override {
+    reader_ = std::make_unique<StatsReader>(
+        StatsMaps{bpf_map__fd(skel.maps.cpu_stats), bpf_map__fd(skel.maps.softirq_stats),
+                  bpf_map__fd(skel.maps.irq_stats), bpf_map__fd(skel.maps.irq_names)});
+  }
+
+  void started(performance_bpf&) override {
     reader_->baseline(monotonic_ns());
     if (host_->add_timer(interval_ns_, this) != Status::Ok)
       throw PluginError("host refused the snapshot timer");
@@ -195,7 +173,6 @@ class PerformanceProbe final : public ProbePluginBase, private ITimerHandler {
     }
   }
 
-  performance_bpf* skel_ = nullptr;
   std::unique_ptr<StatsReader> reader_;
   uint64_t interval_ns_ = 0;
   uint64_t snapshots_ = 0, snapshot_errors_ = 0, truncated_ = 0;

@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <leaf/sdk/maps.hpp>
-#include <leaf/sdk/probe.hpp>
+#include <leaf/sdk/skeleton.hpp>
 #include <string>
 #include <vector>
 
@@ -39,13 +39,9 @@ constexpr StatName kStatNames[] = {
 };
 static_assert(sizeof(kStatNames) / sizeof(kStatNames[0]) == PROCESS_STAT_COUNT);
 
-class ProcessProbe final : public ProbePluginBase {
+class ProcessProbe final : public SkeletonProbe<process_bpf> {
  public:
-  explicit ProcessProbe(IHost* host) : ProbePluginBase(host, kTypes, kTypeCount) {}
-  ~ProcessProbe() override {
-    detach();
-    process_bpf::destroy(skel_);
-  }
+  explicit ProcessProbe(IHost* host) : SkeletonProbe(host, kTypes, kTypeCount) {}
 
   void read_counters(ICounterVisitor* visitor) noexcept override {
     if (!skel_ || !visitor) return;
@@ -62,26 +58,20 @@ class ProcessProbe final : public ProbePluginBase {
   }
 
  private:
-  void do_open() override {
-    skel_ = process_bpf::open(leaf::sdk::bpf_open_opts());
-    if (!skel_) throw PluginError(std::string("opening the BPF object: ") + std::strerror(errno));
-    apply_ring_settings(skel_->rodata);
-    skel_->rodata->emit_exec = cfg_bool("events.exec");
-    skel_->rodata->emit_fork = cfg_bool("events.fork");
-    skel_->rodata->emit_exit = cfg_bool("events.exit");
-    skel_->rodata->thread_events = cfg_bool("thread_events");
-    skel_->rodata->cmdline_max = static_cast<uint32_t>(cfg_int("cmdline_max"));
-    bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes(cfg_int("ring_buffer_size")));
-    bpf_map__set_max_entries(skel_->maps.proc_info,
+  ProbeSelection configure(process_bpf& skel) override {
+    skel.rodata->emit_exec = cfg_bool("events.exec");
+    skel.rodata->emit_fork = cfg_bool("events.fork");
+    skel.rodata->emit_exit = cfg_bool("events.exit");
+    skel.rodata->thread_events = cfg_bool("thread_events");
+    skel.rodata->cmdline_max = static_cast<uint32_t>(cfg_int("cmdline_max"));
+    bpf_map__set_max_entries(skel.maps.proc_info,
                              static_cast<uint32_t>(cfg_int("proc_table_size")));
-    size_t elf_size = 0;
-    const void* elf = process_bpf::elf_bytes(&elf_size);
     // Every probe is needed even when its events are off: fork and exec fill
     // proc_info, exit empties it.
-    select_hooks(elf, elf_size, skel_->obj, skip_mask_from(cfg_strings("hooks.skip")),
-                 {"process_exec", "process_fork", "process_exit"});
-    if (int err = process_bpf::load(skel_))
-      throw PluginError(std::string("loading the BPF object: ") + std::strerror(-err));
+    return {};
+  }
+
+  void loaded(process_bpf&) override {
     restart_only_ = restart_only_values();
     apply_filter();
   }
@@ -137,11 +127,6 @@ class ProcessProbe final : public ProbePluginBase {
       throw PluginError(std::string("filter_cfg: ") + std::strerror(errno));
   }
 
-  void do_start() override {
-    attach_selected(skel_->obj);
-    add_ring(skel_->maps.events, skel_->maps.counters);
-  }
-
   // `stats` summed over CPUs, indexed by process_stat; empty on failure.
   std::vector<uint64_t> read_stats() const {
     int cpus = libbpf_num_possible_cpus();
@@ -155,7 +140,6 @@ class ProcessProbe final : public ProbePluginBase {
     return sum;
   }
 
-  process_bpf* skel_ = nullptr;
   std::string restart_only_;
 };
 

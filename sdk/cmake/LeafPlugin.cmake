@@ -3,8 +3,10 @@
 # Builds leaf_<name>.so, a Leaf plugin module: hidden visibility (only the
 # entry point is exported), no unique symbols (so it can unload), each BPF
 # program compiled and its skeleton linked in, so the .so carries its own
-# BPF object. The module lands in LEAF_PLUGIN_OUTPUT_DIR when set, and is
-# installed (component leaf) into LEAF_PLUGIN_INSTALL_DIR when set.
+# BPF object. With BPF programs it links leaf::sdk_bpf (libbpf), without
+# only leaf::sdk: a sink or processor does not depend on libbpf. The module
+# lands in LEAF_PLUGIN_OUTPUT_DIR when set, and is installed (component leaf)
+# into LEAF_PLUGIN_INSTALL_DIR when set.
 include_guard(GLOBAL)
 include("${CMAKE_CURRENT_LIST_DIR}/LeafBpf.cmake")
 
@@ -32,5 +34,11 @@ function(leaf_add_plugin name)
     leaf_bpf_object(${target}_${stem}_skel "${bpf_src}")
     target_link_libraries(${target} PRIVATE ${target}_${stem}_skel)
   endforeach()
+  if(ARG_BPF)
+    if(NOT TARGET leaf::sdk_bpf)
+      message(FATAL_ERROR "leaf_add_plugin(${name}): BPF programs need libbpf (pkg-config libbpf)")
+    endif()
+    target_link_libraries(${target} PRIVATE leaf::sdk_bpf)
+  endif()
   target_link_libraries(${target} PRIVATE leaf::sdk ${ARG_LIBS})
 endfunction()

@@ -7,7 +7,8 @@ runs it: the one source of truth for the container test (container-test.sh).
 Prints one argument per line: --pid=host when hostPID, --cap-drop/--cap-add
 from the container's securityContext, --security-opt for seccomp and
 no-new-privileges, --read-only, -v for every volumeMount (hostPath: the
-host's path; configMap: its files written to <config dir>), then a line
+host's path, or for a DirectoryOrCreate one (node state) a new directory
+next to <config dir>; configMap: its files written to <config dir>), then a line
 "--" and the container's args. Anything in the manifest it cannot translate
 is an error, so the two cannot drift apart silently.
 """
@@ -54,7 +55,13 @@ def podman_args(ds, configmaps, config_dir):
     for m in c.get("volumeMounts", []):
         v = volumes[m["name"]]
         ro = ":ro" if m.get("readOnly") else ""
-        if "hostPath" in v:
+        if "hostPath" in v and v["hostPath"].get("type") == "DirectoryOrCreate":
+            # Node state (the Kafka spool): a directory of the test's own, so
+            # the test never writes to this machine's /var/lib.
+            state = os.path.join(config_dir + ".state", m["name"])
+            os.makedirs(state, exist_ok=True)
+            args.append(f"--volume={state}:{m['mountPath']}{ro}")
+        elif "hostPath" in v:
             args.append(f"--volume={v['hostPath']['path']}:{m['mountPath']}{ro}")
         elif "configMap" in v:
             data = configmaps[v["configMap"]["name"]]["data"]

@@ -89,8 +89,18 @@ conf_mount = mounts.get("/etc/leaf/conf.d")
 cm_name = conf_mount and vols[conf_mount["name"]].get("configMap", {}).get("name")
 check("a ConfigMap mounted read-only at /etc/leaf/conf.d",
       bool(cm_name) and ("ConfigMap", cm_name) in objects and conf_mount.get("readOnly") is True)
-check("every hostPath mount read-only",
-      all(m.get("readOnly") for m in c.get("volumeMounts", []) if "hostPath" in vols[m["name"]]))
+# The one writable hostPath: /var/lib/leaf, the node's state (the Kafka
+# sink's disk spool, kafka.toml [spool] dir), which must outlive the pod.
+check("every hostPath mount read-only but the state directory /var/lib/leaf",
+      all(m.get("readOnly") or (vols[m["name"]]["hostPath"]["path"] == "/var/lib/leaf" and
+                                m["mountPath"] == "/var/lib/leaf")
+          for m in c.get("volumeMounts", []) if "hostPath" in vols[m["name"]]))
+kafka_conf = open(os.path.join(src, "conf.d", "kafka.toml")).read()
+spool_dir = re.search(r'(?m)^dir = "([^"]*)"', kafka_conf)
+check("the Kafka spool's directory is under a writable mount of the pod",
+      spool_dir is not None and any(spool_dir.group(1).startswith(p.rstrip("/") + "/")
+                                    for p, m in mounts.items() if not m.get("readOnly")),
+      spool_dir and spool_dir.group(1))
 
 with open(os.path.join(src, "deploy", "Dockerfile")) as f:
     dockerfile = f.read()
@@ -133,6 +143,9 @@ unit = os.path.join(build, "deploy", "leaf.service")
 with open(unit) as f:
     unit_text = f.read()
 bset = re.search(r"^CapabilityBoundingSet=(.*)$", unit_text, re.M)
+check("the unit gives leaf-host its state directory /var/lib/leaf (the Kafka spool)",
+      re.search(r"^StateDirectory=leaf$", unit_text, re.M) is not None and
+      spool_dir is not None and spool_dir.group(1).startswith("/var/lib/leaf/"))
 check("the unit's CapabilityBoundingSet is deploy/capabilities.txt",
       bset is not None and sorted(bset.group(1).split()) == want_caps, bset and bset.group(1))
 mem = re.search(r"^MemoryMax=(\d+)M$", unit_text, re.M)

@@ -1,6 +1,6 @@
 // Support for the Kafka sink's tests: leaf-mock-kafka as a child process,
-// kcat as the independent consumer, and the sink loaded in-process through
-// its descriptor with a small IHost that serves configuration values.
+// kcat as the independent consumer, and the sink loaded in-process by the
+// SDK's TestHost.
 #pragma once
 
 #include <leaf/sdk/abi.h>
@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <leaf/sdk/testing/test_host.hpp>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -64,70 +65,20 @@ std::vector<Record> consume_until(const std::string& bootstrap, const std::strin
                                   const std::function<bool(const Record&)>& match,
                                   std::chrono::milliseconds timeout = 60s);
 
-// One configuration value as the host would hand it to the plugin.
-struct Value {
-  enum Kind { Bool, Int, String, List } kind = String;
-  bool b = false;
-  int64_t i = 0;
-  std::string s;
-  std::vector<std::string> list;
-};
-
-// An IHost for one sink: every declared option gets its default, then the
-// test's overrides (TOML-like text: "true", "12", "\"5ms\"", "[\"a=b\"]").
-class TestHost final : public sdk::IHost {
- public:
-  TestHost(const sdk::PluginDescriptor* desc, const std::map<std::string, std::string>& config);
-
-  std::vector<std::string> logs() const;
-  bool logged(const std::string& needle) const;
-
-  void log(sdk::LogLevel level, sdk::StringView message) noexcept override;
-  sdk::Status config_bool(sdk::StringView key, bool* out) const noexcept override;
-  sdk::Status config_int(sdk::StringView key, int64_t* out) const noexcept override;
-  sdk::Status config_string(sdk::StringView key, sdk::StringView* out) const noexcept override;
-  sdk::Status config_list_size(sdk::StringView key, uint32_t* out) const noexcept override;
-  sdk::Status config_list_string(sdk::StringView key, uint32_t index,
-                                 sdk::StringView* out) const noexcept override;
-  sdk::Status config_list_int(sdk::StringView key, uint32_t index,
-                              int64_t* out) const noexcept override;
-  sdk::Status add_ring_buffer(const sdk::RingBufferRegistration*) noexcept override;
-  sdk::Status emit(const sdk::EventTypeDesc*, const uint8_t*, uint32_t) noexcept override;
-  sdk::Status add_timer(uint64_t, sdk::ITimerHandler*) noexcept override;
-  sdk::StringView hostname() const noexcept override;
-  sdk::StringView plugin_name() const noexcept override;
-  sdk::LogLevel log_level() const noexcept override { return sdk::LogLevel::Info; }
-  uint64_t ring_wakeup_delay_ns() const noexcept override { return 0; }
-
- private:
-  const Value* find(sdk::StringView key, Value::Kind kind) const;
-
-  std::map<std::string, Value> values_;
-  std::string hostname_ = "leaf-test-host";
-  std::string name_;
-  mutable std::mutex mu_;
-  std::vector<std::string> logs_;
-};
-
-// leaf_kafka.so, loaded with dlopen, and one sink made by its factory.
+// leaf_kafka.so in the SDK's TestHost (every declared option at its default,
+// the test's overrides validated as leaf-host validates conf.d/kafka.toml).
 class LoadedSink {
  public:
-  explicit LoadedSink(const std::map<std::string, std::string>& config);
-  ~LoadedSink();
-  LoadedSink(const LoadedSink&) = delete;
-  LoadedSink& operator=(const LoadedSink&) = delete;
+  explicit LoadedSink(const sdk::testing::Overrides& config);
 
-  sdk::ISink* operator->() const { return sink_; }
-  sdk::ISink* get() const { return sink_; }
-  TestHost& host() { return *host_; }
+  sdk::ISink* operator->() const { return host_.sink(); }
+  sdk::ISink* get() const { return host_.sink(); }
+  sdk::testing::TestHost& host() { return host_; }
   // The sink's counters, as name{label} -> value.
-  std::map<std::string, int64_t> counters() const;
+  std::map<std::string, int64_t> counters() { return host_.counters(); }
 
  private:
-  void* lib_ = nullptr;
-  const sdk::PluginDescriptor* desc_ = nullptr;
-  TestHost* host_ = nullptr;
-  sdk::ISink* sink_ = nullptr;
+  sdk::testing::TestHost host_;
 };
 
 // A SinkMessage for a JSON text; `key` and `event_type` are viewed, not copied.

@@ -38,6 +38,10 @@ TEST_CASE("event types are indexed by enum net_event_type, network category") {
   CHECK(std::string(event_types()[NET_EVENT_TCP_CONNECT].name) == "tcp_connect");
   CHECK(std::string(event_types()[NET_EVENT_TCP_ACCEPT].name) == "tcp_accept");
   CHECK(std::string(event_types()[NET_EVENT_TCP_CLOSE].name) == "tcp_close");
+  CHECK(std::string(event_types()[NET_EVENT_TCP_STATS].name) == "tcp_stats");
+  CHECK(event_types()[NET_EVENT_TCP_STATS].fixed_size == sizeof(net_tcp_stats_event));
+  CHECK(std::string(event_types()[NET_EVENT_UDP_FLOW].name) == "udp_flow");
+  CHECK(event_types()[NET_EVENT_UDP_FLOW].fixed_size == sizeof(net_udp_flow_event));
   for (uint32_t i = 0; i < event_type_count(); ++i) {
     CHECK(event_types()[i].category == leaf::sdk::Category::Network);
     CHECK(event_types()[i].key_field == nullptr);  // the category's default: src_ip
@@ -83,9 +87,37 @@ TEST_CASE("SPEC.md fields are present with their types") {
                 {"packets_sent", FieldType::U64},
                 {"packets_recv", FieldType::U64},
                 {"duration_ns", FieldType::DurationNs}});
+  std::map<std::string, FieldType> stats = common;
+  stats.insert({{"state", FieldType::Enum},
+                {"bytes_sent", FieldType::U64},
+                {"bytes_recv", FieldType::U64},
+                {"packets_sent", FieldType::U64},
+                {"packets_recv", FieldType::U64},
+                {"bytes_retrans", FieldType::U64},
+                {"retransmits", FieldType::U32},
+                {"bytes_sent_total", FieldType::U64},
+                {"bytes_recv_total", FieldType::U64},
+                {"packets_sent_total", FieldType::U64},
+                {"packets_recv_total", FieldType::U64},
+                {"retransmits_total", FieldType::U32},
+                {"rtt_us", FieldType::U32},
+                {"interval_ns", FieldType::DurationNs}});
   for (uint32_t i = 0; i < event_type_count(); ++i) {
     const auto& t = event_types()[i];
-    for (const auto& [name, type] : i == NET_EVENT_TCP_CLOSE ? close : common) {
+    std::map<std::string, FieldType> udp = common;
+    udp.erase("direction");
+    udp.insert({{"bytes_sent", FieldType::U64},
+                {"bytes_recv", FieldType::U64},
+                {"datagrams_sent", FieldType::U64},
+                {"datagrams_recv", FieldType::U64},
+                {"first_seen", FieldType::MonoTimeNs},
+                {"last_seen", FieldType::MonoTimeNs},
+                {"interval_ns", FieldType::DurationNs}});
+    const auto& want = i == NET_EVENT_TCP_CLOSE   ? close
+                       : i == NET_EVENT_TCP_STATS ? stats
+                       : i == NET_EVENT_UDP_FLOW  ? udp
+                                                  : common;
+    for (const auto& [name, type] : want) {
       INFO(t.name << "." << name);
       const FieldDesc* f = find(t, name);
       REQUIRE(f != nullptr);
@@ -95,20 +127,24 @@ TEST_CASE("SPEC.md fields are present with their types") {
   }
 }
 
-TEST_CASE("tcp_close shares the leading layout of tcp_connect") {
+TEST_CASE("tcp_close and tcp_stats share the leading layout of tcp_connect") {
   const auto& open = event_types()[NET_EVENT_TCP_CONNECT];
-  const auto& close = event_types()[NET_EVENT_TCP_CLOSE];
-  for (uint32_t f = 0; f < open.field_count; ++f) {
-    const FieldDesc* c = find(close, open.fields[f].name);
-    REQUIRE(c != nullptr);
-    CHECK(c->offset == open.fields[f].offset);
-    CHECK(c->size == open.fields[f].size);
+  for (auto type : {NET_EVENT_TCP_CLOSE, NET_EVENT_TCP_STATS}) {
+    const auto& other = event_types()[type];
+    INFO(other.name);
+    for (uint32_t f = 0; f < open.field_count; ++f) {
+      const FieldDesc* c = find(other, open.fields[f].name);
+      REQUIRE(c != nullptr);
+      CHECK(c->offset == open.fields[f].offset);
+      CHECK(c->size == open.fields[f].size);
+    }
   }
 }
 
 TEST_CASE("enum fields name the values the kernel writes") {
   const auto& close = event_types()[NET_EVENT_TCP_CLOSE];
   CHECK(enum_name(*find(close, "protocol"), NET_PROTO_TCP) == "tcp");
+  CHECK(enum_name(*find(event_types()[NET_EVENT_UDP_FLOW], "protocol"), NET_PROTO_UDP) == "udp");
   CHECK(enum_name(*find(close, "direction"), NET_DIR_OUTBOUND) == "outbound");
   CHECK(enum_name(*find(close, "direction"), NET_DIR_INBOUND) == "inbound");
   CHECK(enum_name(*find(close, "direction"), NET_DIR_UNKNOWN) == "unknown");

@@ -1,7 +1,7 @@
 // The performance plugin against the kernel's own accounting.
 //
 // These tests load leaf_performance.so in this process through its
-// descriptor, with an IHost of their own (plugin_host.hpp), instead of
+// descriptor, with the SDK's TestHost (perf_snapshots.hpp), instead of
 // driving leaf-host: the test then runs the plugin's snapshot timer itself,
 // right before and right after reading /proc, so the plugin's interval and
 // the kernel's counters cover the same window to within microseconds, on a
@@ -9,6 +9,7 @@
 // checks the same plugin end to end through leaf-host.
 #include "kernel_accounting.hpp"
 
+#include <bpf/libbpf.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,7 +21,7 @@
 #include <string>
 
 #include "harness.hpp"
-#include "plugin_host.hpp"
+#include "perf_snapshots.hpp"
 #include "workloads.hpp"
 
 using namespace leaf::performance::test;
@@ -45,8 +46,8 @@ bool bracketed(uint64_t got, uint64_t inner, uint64_t outer, double pct, uint64_
   return static_cast<double>(got) >= lo && static_cast<double>(got) <= hi;
 }
 
-Json one_snapshot(PluginHost& host) {
-  auto snaps = host.tick();
+Json one_snapshot(TestHost& host) {
+  auto snaps = tick(host);
   REQUIRE(snaps.size() == 1);
   return snaps[0];
 }
@@ -75,17 +76,17 @@ void interrupt_workload() {
 TEST_CASE("pipe ping-pong: switches cover 2N and the pair's voluntary switches match /proc") {
   // Raw mode for the pair's per-task view, with a bucket that never holds
   // anything back in this test (checked below).
-  PluginHost host(plugin_path(), {{"raw.context_switch", "true"},
-                                  {"raw.rate_limit", "100000000"},
-                                  {"raw.burst", "100000000"},
-                                  {"ring_buffer_size", "\"64M\""}});
+  TestHost host(plugin_path(), {{"raw.context_switch", "true"},
+                                {"raw.rate_limit", "100000000"},
+                                {"raw.burst", "100000000"},
+                                {"ring_buffer_size", "\"64M\""}});
   host.open();
   host.start();
   PingPong pp;
   const uint64_t n = 20000;
 
   host.drain([](const uint8_t*, uint32_t) {});
-  host.tick();  // start of the interval
+  tick(host);  // start of the interval
   CtxSwitches a0 = read_ctx_switches(pp.a()), b0 = read_ctx_switches(pp.b());
   uint64_t t0 = monotonic_ns();
   pp.run(n);
@@ -104,10 +105,10 @@ TEST_CASE("pipe ping-pong: switches cover 2N and the pair's voluntary switches m
     if (e.prev_pid == static_cast<uint32_t>(pp.a())) (e.preempted ? invol_a : vol_a)++;
     if (e.prev_pid == static_cast<uint32_t>(pp.b())) (e.preempted ? invol_b : vol_b)++;
   });
-  auto counters = host.plugin_counters();
+  auto counters = host.counters();
   INFO("snapshot: " << snap.dump());
-  CHECK(counters["performance_raw_suppressed_total/context_switch"] == 0);
-  CHECK(host.ring_counters(PERF_EVENT_CONTEXT_SWITCH).lost == 0);
+  CHECK(counters["performance_raw_suppressed_total{context_switch}"] == 0);
+  CHECK(host.ring_counts(PERF_EVENT_CONTEXT_SWITCH).lost == 0);
   CHECK(records > 0);
 
   CHECK(snap["context_switches"].get<uint64_t>() >= 2 * n);
@@ -126,14 +127,14 @@ TEST_CASE("pipe ping-pong: switches cover 2N and the pair's voluntary switches m
 }
 
 TEST_CASE("softirq and IRQ counts agree with /proc/softirqs and /proc/interrupts") {
-  PluginHost host(plugin_path(), {});
+  TestHost host(plugin_path(), {});
   host.open();
   host.start();
   interrupt_workload();  // warm up: every IRQ line seen once has its entry and name
 
   auto soft_before0 = read_softirqs();
   auto irq_before0 = read_interrupts();
-  host.tick();
+  tick(host);
   auto soft_after0 = read_softirqs();
   auto irq_after0 = read_interrupts();
   interrupt_workload();
@@ -143,8 +144,8 @@ TEST_CASE("softirq and IRQ counts agree with /proc/softirqs and /proc/interrupts
   auto soft_after1 = read_softirqs();
   auto irq_after1 = read_interrupts();
   INFO("snapshot: " << snap.dump());
-  for (const auto& [name, value] : host.plugin_counters())
-    if (name.rfind("performance_program_misses_total/", 0) == 0 && value)
+  for (const auto& [name, value] : host.counters())
+    if (name.rfind("performance_program_misses_total{", 0) == 0 && value)
       MESSAGE(name << " " << value);
 
   // Softirqs: per vector, in total and per CPU.
@@ -214,7 +215,7 @@ TEST_CASE("softirq and IRQ counts agree with /proc/softirqs and /proc/interrupts
 }
 
 TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-queue latency") {
-  PluginHost host(plugin_path(), {});
+  TestHost host(plugin_path(), {});
   host.open();
   host.start();
   const int cpu = 0;
@@ -224,7 +225,7 @@ TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-q
   // still being moved from the CPU it was forked on is not on `cpu`: once
   // 127 < 128 on 5.10), and /proc is read inside the interval on both sides.
   Spinner s1(cpu), s2(cpu);
-  host.tick();
+  tick(host);
   CtxSwitches b1 = read_ctx_switches(s1.pid()), b2 = read_ctx_switches(s2.pid());
   usleep(1'000'000);
   CtxSwitches e1 = read_ctx_switches(s1.pid()), e2 = read_ctx_switches(s2.pid());
@@ -259,10 +260,10 @@ TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-q
 
 TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {
   const uint64_t rate = 1000, burst = 100;
-  PluginHost host(plugin_path(), {{"raw.context_switch", "true"},
-                                  {"raw.rate_limit", std::to_string(rate)},
-                                  {"raw.burst", std::to_string(burst)},
-                                  {"ring_buffer_size", "\"16M\""}});
+  TestHost host(plugin_path(), {{"raw.context_switch", "true"},
+                                {"raw.rate_limit", std::to_string(rate)},
+                                {"raw.burst", std::to_string(burst)},
+                                {"ring_buffer_size", "\"16M\""}});
   host.open();
   uint64_t t_start = monotonic_ns();
   host.start();
@@ -271,7 +272,7 @@ TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {
     PingPong storm;
     storm.run(n);
   }
-  auto before = host.plugin_counters();
+  auto before = host.counters();
   uint64_t records = 0;
   host.drain([&](const uint8_t* data, uint32_t size) {
     CHECK(size == sizeof(leaf_perf_context_switch_event));
@@ -283,18 +284,18 @@ TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {
   host.stop();      // nothing more is counted after this...
   usleep(100'000);  // ...once handlers already running on other CPUs are done
   uint64_t t_end = monotonic_ns();
-  auto counters = host.plugin_counters();
-  leaf_type_counters ring = host.ring_counters(PERF_EVENT_CONTEXT_SWITCH);
+  auto counters = host.counters();
+  auto ring = host.ring_counts(PERF_EVENT_CONTEXT_SWITCH);
   host.drain([&](const uint8_t*, uint32_t) { ++records; });
 
   double seconds = static_cast<double>(t_end - t_start) / 1e9;
   uint64_t cpus = static_cast<uint64_t>(libbpf_num_possible_cpus());
-  uint64_t switches = counters["performance_context_switches_total/"];
-  uint64_t suppressed = counters["performance_raw_suppressed_total/context_switch"];
+  uint64_t switches = counters["performance_context_switches_total"];
+  uint64_t suppressed = counters["performance_raw_suppressed_total{context_switch}"];
   INFO("seconds " << seconds << ", cpus " << cpus << ", switches " << switches << ", emitted "
                   << ring.emitted << ", lost " << ring.lost << ", suppressed " << suppressed
                   << ", records read " << records);
-  CHECK(before["performance_context_switches_total/"] >= 2 * n);
+  CHECK(before["performance_context_switches_total"] >= 2 * n);
   // The bucket: never more than the rate over the run on every CPU, plus
   // each CPU's initial burst.
   CHECK(static_cast<double>(ring.emitted + ring.lost) <=
@@ -307,14 +308,14 @@ TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {
 }
 
 TEST_CASE("hooks.skip = [\"tp_btf\"]: every probe falls back to raw_tp and still counts") {
-  PluginHost host(plugin_path(), {{"hooks.skip", "[\"tp_btf\"]"},
-                                  {"raw.context_switch", "true"},
-                                  {"raw.rate_limit", "100000000"},
-                                  {"raw.burst", "100000000"},
-                                  {"ring_buffer_size", "\"16M\""}});
+  TestHost host(plugin_path(), {{"hooks.skip", "[\"tp_btf\"]"},
+                                {"raw.context_switch", "true"},
+                                {"raw.rate_limit", "100000000"},
+                                {"raw.burst", "100000000"},
+                                {"ring_buffer_size", "\"16M\""}});
   host.open();
   host.start();
-  auto* plugin = host.plugin();
+  auto* plugin = host.probe();
   REQUIRE(plugin->probe_count() == 7);
   for (uint32_t i = 0; i < plugin->probe_count(); ++i) {
     leaf::sdk::ProbeInfo info{};
@@ -326,7 +327,7 @@ TEST_CASE("hooks.skip = [\"tp_btf\"]: every probe falls back to raw_tp and still
   PingPong pp;
   const uint64_t n = 2000;
   host.drain([](const uint8_t*, uint32_t) {});
-  host.tick();
+  tick(host);
   CtxSwitches a0 = read_ctx_switches(pp.a());
   uint64_t t0 = monotonic_ns();
   pp.run(n);

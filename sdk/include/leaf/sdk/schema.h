@@ -84,6 +84,23 @@ inline const FieldDesc& field_at(const EventTypeDesc& type, uint32_t i) noexcept
                                              static_cast<size_t>(i) * type.field_size);
 }
 
+// The description of a record type without a variable tail: sizes from
+// `Record`, field count from the table, the category's default Kafka key.
+//   const EventTypeDesc kTypes[] = {
+//       fixed_event_type<my_event>("my_event", Category::Process, kFields, "what")};
+template <class Record, size_t N>
+constexpr EventTypeDesc fixed_event_type(const char* name, Category category,
+                                         const FieldDesc (&fields)[N], const char* description) {
+  return {.name = name,
+          .category = category,
+          .fields = fields,
+          .field_count = static_cast<uint32_t>(N),
+          .fixed_size = sizeof(Record),
+          .max_size = sizeof(Record),
+          .key_field = nullptr,
+          .description = description};
+}
+
 }  // namespace leaf::sdk
 
 // Field table helpers. `Struct` is the record type shared with the kernel.

@@ -1,0 +1,98 @@
+#include "record.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace leaf::kafka::spool {
+
+namespace {
+
+template <class T>
+void put(char*& p, T v) {
+  std::memcpy(p, &v, sizeof(T));
+  p += sizeof(T);
+}
+
+template <class T>
+T get(const char*& p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  p += sizeof(T);
+  return v;
+}
+
+}  // namespace
+
+uint32_t checksum(uint64_t seq, const char* body, size_t size) {
+  uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(&seq), sizeof(seq));
+  // zlib's crc32 takes a uInt length: checked in pieces for any size.
+  while (size > 0) {
+    uInt n = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(body), n);
+    body += n;
+    size -= n;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+void encode(const RecordView& r, uint64_t seq, char* out) {
+  char* body = out + kRecordHeader;
+  char* p = body;
+  put<uint8_t>(p, r.category);
+  put<uint8_t>(p, static_cast<uint8_t>((r.key ? 1 : 0) | (r.batch ? 2 : 0)));
+  put<uint16_t>(p, static_cast<uint16_t>(r.key ? r.key_size : 0));
+  put<int32_t>(p, r.partition);
+  put<uint32_t>(p, r.events);
+  put<uint64_t>(p, r.event_ns);
+  if (r.key && r.key_size) std::memcpy(p, r.key, r.key_size), p += r.key_size;
+  if (r.value_size) std::memcpy(p, r.value, r.value_size), p += r.value_size;
+  auto body_size = static_cast<uint32_t>(p - body);
+  char* h = out;
+  put<uint32_t>(h, body_size);
+  put<uint32_t>(h, checksum(seq, body, body_size));
+  put<uint64_t>(h, seq);
+}
+
+Decoded decode(const char* data, size_t size, Record* out, size_t* used) {
+  if (size < kRecordHeader) return Decoded::Incomplete;
+  const char* p = data;
+  auto body_size = get<uint32_t>(p);
+  auto crc = get<uint32_t>(p);
+  auto seq = get<uint64_t>(p);
+  if (body_size < kBodyHeader || body_size > kMaxBody) return Decoded::Corrupt;
+  if (size - kRecordHeader < body_size) return Decoded::Incomplete;
+  if (checksum(seq, p, body_size) != crc) return Decoded::Corrupt;
+  const char* body = p;
+  out->seq = seq;
+  out->category = get<uint8_t>(p);
+  auto flags = get<uint8_t>(p);
+  out->has_key = flags & 1;
+  out->batch = flags & 2;
+  auto key_size = get<uint16_t>(p);
+  out->partition = get<int32_t>(p);
+  out->events = get<uint32_t>(p);
+  out->event_ns = get<uint64_t>(p);
+  if (kBodyHeader + key_size > body_size) return Decoded::Corrupt;
+  out->key.assign(p, key_size);
+  p += key_size;
+  out->value.assign(p, body_size - (p - body));
+  *used = kRecordHeader + body_size;
+  return Decoded::Ok;
+}
+
+void segment_header(char* out) {
+  std::memcpy(out, kMagic, sizeof(kMagic));
+  uint32_t v = kVersion, zero = 0;
+  std::memcpy(out + 8, &v, 4);
+  std::memcpy(out + 12, &zero, 4);
+}
+
+bool is_segment_header(const char* data) {
+  uint32_t v;
+  std::memcpy(&v, data + 8, 4);
+  return std::memcmp(data, kMagic, sizeof(kMagic)) == 0 && v == kVersion;
+}
+
+}  // namespace leaf::kafka::spool

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* tcp_stats: the traffic of live TCP connections, one interval at a time.
+ *
+ * Part of network.bpf.c's object (included at its end: it shares the
+ * connection table, the ignore lists and the owner filter). No per-packet
+ * cost: once per interval the plugin reads a BPF iterator over the TCP
+ * sockets (iter/tcp, kernel 5.9+), whose program runs once per socket and
+ * writes a tcp_stats record for each connection whose counters moved since
+ * its last record. The counters are the kernel's own, read as tcp_close
+ * reads them (net_tcp_totals()), so a connection's intervals add up exactly
+ * to its tcp_close totals. net_tcp_prev keeps, per socket, the totals last
+ * reported; tcp_close's program deletes the entry.
+ *
+ * The iterator walks the sockets of the network namespace of the process
+ * that reads it (leaf-host's); see README.md. */
+
+/* CLOCK_MONOTONIC of the previous round (the plugin writes it before each
+ * round): interval_ns = now - this. */
+__u64 tcp_stats_since_ns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct net_tcp_stats_event);
+} net_tcp_stats_scratch SEC(".maps");
+
+static __always_inline void stats_fill(struct net_tcp_stats_event *e, const struct net_tcp_totals *now,
+				       const struct net_tcp_prev *prev)
+{
+	e->bytes_sent_total = now->bytes_sent;
+	e->bytes_recv_total = now->bytes_recv;
+	e->packets_sent_total = now->packets_sent;
+	e->packets_recv_total = now->packets_recv;
+	e->retransmits_total = now->retransmits;
+	e->bytes_sent = now->bytes_sent - prev->bytes_sent;
+	e->bytes_recv = now->bytes_recv - prev->bytes_recv;
+	e->packets_sent = now->packets_sent - prev->packets_sent;
+	e->packets_recv = now->packets_recv - prev->packets_recv;
+	e->bytes_retrans = now->bytes_retrans - prev->bytes_retrans;
+	e->retransmits = now->retransmits - prev->retransmits;
+	e->rtt_us = now->rtt_us;
+	e->pad1[0] = e->pad1[1] = e->pad1[2] = 0;
+	e->hdr.timestamp_ns = bpf_ktime_get_ns();
+	e->hdr.type = NET_EVENT_TCP_STATS;
+	e->hdr.flags = 0;
+	e->hdr.reserved = 0;
+	e->interval_ns = e->hdr.timestamp_ns - tcp_stats_since_ns;
+}
+
+/* Remembers `now` as the last report of `sk`: in place when it has an
+ * entry (no allocation), else a new entry. */
+static __always_inline void stats_remember(__u64 key, struct net_tcp_prev *found, struct net_conn *c,
+					   const struct net_tcp_totals *now)
+{
+	struct net_tcp_prev p = {
+		.conn_id = c ? c->conn_id : 0,
+		.bytes_sent = now->bytes_sent,
+		.bytes_recv = now->bytes_recv,
+		.packets_sent = now->packets_sent,
+		.packets_recv = now->packets_recv,
+		.bytes_retrans = now->bytes_retrans,
+		.retransmits = now->retransmits,
+	};
+
+	if (found) {
+		*found = p;
+	} else if (bpf_map_update_elem(&net_tcp_prev, &key, &p, BPF_ANY) != 0) {
+		stat_inc(NET_STAT_TCP_PREV_FAILED);
+		return;
+	}
+	if (c)
+		c->flags |= NET_CONN_F_STATS;
+}
+
+SEC("iter/tcp")
+int tcp_stats__iter(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct net_tcp_stats_event *e;
+	struct net_tcp_totals now = {};
+	struct net_tcp_prev zero_prev = {}, *prev, *found;
+	struct net_tuple t = {};
+	struct net_conn *c;
+	struct tcp_sock *tp;
+	struct sock *sk;
+	__u32 zero = 0;
+	__u64 key;
+	int state;
+
+	if (!skc)
+		return 0; /* the end of the walk */
+	tp = bpf_skc_to_tcp_sock(skc); /* NULL for TIME_WAIT and request socks */
+	if (!tp)
+		return 0;
+	sk = (struct sock *)tp;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (state == TCP_LISTEN || state == TCP_CLOSE || state == TCP_SYN_SENT)
+		return 0;
+	key = (__u64)sk;
+	net_tcp_totals(sk, &now);
+	c = conn_live(key);
+	found = bpf_map_lookup_elem(&net_tcp_prev, &key);
+	prev = found;
+	/* An entry left by an earlier socket at this address (its close raced
+	 * with the iterator's update): another conn_id, or counters it never
+	 * had. */
+	if (prev && (prev->conn_id != (c ? c->conn_id : 0) || now.bytes_sent < prev->bytes_sent ||
+		     now.bytes_recv < prev->bytes_recv || now.packets_sent < prev->packets_sent ||
+		     now.packets_recv < prev->packets_recv))
+		prev = NULL;
+	if (!prev && c && (c->flags & NET_CONN_F_STATS)) {
+		/* Reported before, but its entry was evicted: this interval
+		 * cannot be told apart from the earlier ones. Start again. */
+		stat_inc(NET_STAT_TCP_PREV_LOST);
+		stats_remember(key, found, c, &now);
+		return 0;
+	}
+	if (!prev)
+		prev = &zero_prev;
+	if (now.bytes_sent == prev->bytes_sent && now.bytes_recv == prev->bytes_recv)
+		return 0; /* idle: no event */
+	if (read_tuple(sk, &t) || owner_filtered(c) || ignored(&t))
+		return 0;
+	e = bpf_map_lookup_elem(&net_tcp_stats_scratch, &zero);
+	if (!e)
+		return 0;
+	fill_common((struct net_tcp_event *)e, c, &t, c ? c->direction : NET_DIR_UNKNOWN);
+	stats_fill(e, &now, prev);
+	e->state = (__u8)state;
+	/* Full buffer: the kernel shows this socket again in the next read(),
+	 * so nothing is remembered until the record is out. */
+	if (bpf_seq_write(ctx->meta->seq, e, sizeof(*e)) != 0)
+		return 0;
+	stats_remember(key, found, c, &now);
+	return 0;
+}

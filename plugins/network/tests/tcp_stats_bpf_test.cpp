@@ -1,0 +1,204 @@
+// tcp_stats through the real leaf-host: a loopback connection kept open for
+// several intervals while the test moves known byte counts in some of them.
+// Each interval that moved bytes gives exactly one tcp_stats per end with
+// exactly those bytes; idle intervals give none; the tcp_close totals equal
+// the sum of the intervals.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace {
+
+using leaf::test::HostOptions;
+using leaf::test::Json;
+using leaf::test::LeafHost;
+using namespace std::chrono_literals;
+
+void check_sys(bool ok, const char* what) {
+  if (!ok) throw std::runtime_error(std::string(what) + ": " + std::strerror(errno));
+}
+
+// Both ends of one loopback connection, in this process.
+struct Pair {
+  int client = -1, server = -1;
+  uint16_t client_port = 0, server_port = 0;
+
+  explicit Pair(int family) {
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (family == 4) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      a->sin_family = AF_INET;
+      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      len = sizeof(*a);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      a->sin6_family = AF_INET6;
+      a->sin6_addr = in6addr_loopback;
+      len = sizeof(*a);
+    }
+    int af = family == 4 ? AF_INET : AF_INET6;
+    int l = socket(af, SOCK_STREAM, 0);
+    check_sys(l >= 0 && bind(l, reinterpret_cast<sockaddr*>(&ss), len) == 0 && listen(l, 1) == 0,
+              "listen");
+    check_sys(getsockname(l, reinterpret_cast<sockaddr*>(&ss), &len) == 0, "getsockname");
+    client = socket(af, SOCK_STREAM, 0);
+    check_sys(client >= 0 && connect(client, reinterpret_cast<sockaddr*>(&ss), len) == 0,
+              "connect");
+    server = accept(l, nullptr, nullptr);
+    check_sys(server >= 0, "accept");
+    close(l);
+    server_port = port_of(server);
+    client_port = port_of(client);
+  }
+  ~Pair() {
+    if (client >= 0) close(client);
+    if (server >= 0) close(server);
+  }
+  static uint16_t port_of(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    return ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                         : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  }
+  static void move(int from, int to, size_t n) {
+    std::vector<char> buf(n, 'x');
+    check_sys(write(from, buf.data(), n) == static_cast<ssize_t>(n), "write");
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = read(to, buf.data(), n - got);
+      check_sys(r > 0, "read");
+      got += static_cast<size_t>(r);
+    }
+  }
+};
+
+// Events of `type` from the end whose local port is `port`.
+std::function<bool(const Json&)> local(const std::string& type, uint16_t port) {
+  return [type, port](const Json& e) {
+    return e.contains("data") && e["data"].value("type", "") == type &&
+           e["data"].value("src_port", 0u) == port;
+  };
+}
+
+HostOptions options(const std::string& toml) {
+  HostOptions o;
+  o.plugins = {"network"};
+  o.config["network.toml"] = toml;
+  return o;
+}
+
+struct Interval {
+  size_t up, down;  // client -> server, server -> client; 0/0: idle
+};
+
+void three_intervals(int family) {
+  LeafHost host(options("interval = \"1s\"\n"));
+  host.start();
+  Pair p(family);
+  // Each step waits for the event of the one before it: the bytes of one
+  // step cannot spill into another round. The idle steps span two rounds
+  // each (the interval is 1 s).
+  const Interval steps[] = {{1000, 300}, {0, 0}, {70000, 1}, {0, 0}, {5, 250000}};
+  uint64_t up = 0, down = 0;
+  size_t reported = 0;
+  for (const auto& s : steps) {
+    if (s.up == 0 && s.down == 0) {
+      std::this_thread::sleep_for(2500ms);
+      continue;
+    }
+    Pair::move(p.client, p.server, s.up);
+    Pair::move(p.server, p.client, s.down);
+    up += s.up;
+    down += s.down;
+    ++reported;
+    host.wait_for_count(local("tcp_stats", p.client_port), reported, 5s);
+    host.wait_for_count(local("tcp_stats", p.server_port), reported, 5s);
+  }
+  close(p.client);
+  p.client = -1;
+  char c;
+  CHECK(read(p.server, &c, 1) == 0);
+  close(p.server);
+  p.server = -1;
+  host.wait_for(local("tcp_close", p.client_port));
+  host.wait_for(local("tcp_close", p.server_port));
+  REQUIRE(host.stop() == 0);
+
+  for (bool client : {true, false}) {
+    uint16_t port = client ? p.client_port : p.server_port;
+    auto stats = host.matching(local("tcp_stats", port));
+    auto closes = host.matching(local("tcp_close", port));
+    REQUIRE(closes.size() == 1);
+    REQUIRE(stats.size() == 3);  // the idle rounds gave nothing
+    uint64_t sent = 0, recv = 0, pkts_sent = 0, pkts_recv = 0;
+    size_t i = 0;
+    for (const auto& s : steps) {
+      if (s.up == 0 && s.down == 0) continue;
+      const Json& d = stats[i++]["data"];
+      INFO(d.dump());
+      CHECK(d["bytes_sent"] == (client ? s.up : s.down));
+      CHECK(d["bytes_recv"] == (client ? s.down : s.up));
+      sent += d["bytes_sent"].get<uint64_t>();
+      recv += d["bytes_recv"].get<uint64_t>();
+      pkts_sent += d["packets_sent"].get<uint64_t>();
+      pkts_recv += d["packets_recv"].get<uint64_t>();
+      CHECK(d["bytes_sent_total"] == sent);
+      CHECK(d["bytes_recv_total"] == recv);
+      CHECK(d["packets_sent_total"] == pkts_sent);
+      CHECK(d["packets_recv_total"] == pkts_recv);
+      CHECK(d["packets_sent"].get<uint64_t>() >= 1);
+      CHECK(d["retransmits"] == 0);
+      CHECK(d["bytes_retrans"] == 0);
+      CHECK(d["state"] == "ESTABLISHED");
+      CHECK(d["pid"] == getpid());
+      CHECK(d["tgid"] == getpid());
+      CHECK(d["attributed"] == true);
+      CHECK(d["direction"] == (client ? "outbound" : "inbound"));
+      CHECK(d["family"] == family);
+      CHECK(d["protocol"] == "tcp");
+      CHECK(d["src_ip"] == (family == 4 ? "127.0.0.1" : "::1"));
+      CHECK(d["dst_port"] == (client ? p.server_port : p.client_port));
+      CHECK(d["interval_ns"].get<uint64_t>() > 0);
+    }
+    const Json& c = closes[0]["data"];
+    INFO(c.dump());
+    CHECK(c["bytes_sent"] == sent);
+    CHECK(c["bytes_recv"] == recv);
+    CHECK(c["bytes_sent"] == (client ? up : down));
+    CHECK(c["bytes_recv"] == (client ? down : up));
+    CHECK(c["conn_id"] == stats[0]["data"]["conn_id"]);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("tcp_stats over IPv4: one event per busy interval, exact, adding up to tcp_close") {
+  three_intervals(4);
+}
+
+TEST_CASE("tcp_stats over IPv6") { three_intervals(6); }
+
+TEST_CASE("interval = 0 turns tcp_stats off") {
+  LeafHost host(options("interval = \"0s\"\n"));
+  host.start();
+  {
+    Pair p(4);
+    Pair::move(p.client, p.server, 1000);
+  }
+  host.wait_for(leaf::test::event_type("tcp_close"));
+  REQUIRE(host.stop() == 0);
+  CHECK(host.matching(leaf::test::event_type("tcp_stats")).empty());
+}

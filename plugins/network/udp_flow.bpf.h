@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* udp_flow: UDP datagrams counted in the kernel per (owner process, local
+ * end, remote end), drained by the plugin once per interval.
+ *
+ * Part of network.bpf.c's object (included at its end: it shares the
+ * ignore lists and the owner filter). Two probes, each with its hooks in
+ * order of preference:
+ *
+ *   udp_send  fexit/udp_sendmsg + fexit/udpv6_sendmsg (the destination from
+ *             the call's msghdr, else the connected socket's);
+ *             kprobe + kretprobe on the same;
+ *             sock:sock_send_length (tp_btf, raw_tp, tracepoint; 6.3+),
+ *             the destination of an unconnected socket from udp_addr.
+ *   udp_recv  fentry/kprobe on skb_consume_udp (every datagram a process
+ *             reads, both families, the source from the packet's headers);
+ *             sock:sock_recv_length (6.3+), the source of an unconnected
+ *             socket's datagram from udp_addr.
+ *   udp_addr  classic tracepoints (tracefs) on the entries of sendto and
+ *             sendmsg (the destination the application passed) and on the
+ *             entries and exits of recvfrom and recvmsg (the source address
+ *             the kernel wrote back). Loaded only under the sock_*_length
+ *             hooks; without it, datagrams of unconnected sockets are
+ *             counted with an unknown remote end (NET_STAT_UDP_NO_REMOTE).
+ *
+ * The flow table is double-buffered: net_udp_flows (an array of one map)
+ * points at net_udp_flows_a or _b; the plugin points it at the other one,
+ * which makes the kernel wait until no program still uses the old one
+ * (map-in-map updates wait for an RCU grace period), then drains the old
+ * one. No datagram is counted twice or lost between two intervals. A full
+ * table refuses new flows: their datagrams are counted in
+ * NET_STAT_UDP_TABLE_FULL. */
+
+#define NET_MSG_PEEK 2
+
+struct net_udp_table {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NET_UDP_TABLE_DEFAULT); /* udp_table_size */
+	__type(key, struct net_udp_key);
+	__type(value, struct net_udp_val);
+};
+
+struct net_udp_table net_udp_flows_a SEC(".maps");
+struct net_udp_table net_udp_flows_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct net_udp_table);
+} net_udp_flows SEC(".maps") = {
+	.values = {[0] = &net_udp_flows_a},
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct net_udp_pending);
+} net_udp_pending SEC(".maps");
+
+static __always_inline int is_udp(struct sock *sk)
+{
+	return sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP;
+}
+
+/* A struct sockaddr_in or _in6 (user or kernel memory) as an IPv6-form
+ * address and a port. */
+static __always_inline int sockaddr_read(const void *addr, int user, __u8 *out, __u16 *port)
+{
+	struct sockaddr_in6 sa = {};
+	long err;
+
+	if (!addr)
+		return -1;
+	err = user ? bpf_probe_read_user(&sa, sizeof(struct sockaddr_in), addr)
+		   : bpf_probe_read_kernel(&sa, sizeof(struct sockaddr_in), addr);
+	if (err)
+		return -1;
+	if (sa.sin6_family == NET_AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+
+		map_ipv4(out, in->sin_addr.s_addr);
+		*port = bpf_ntohs(in->sin_port);
+		return 0;
+	}
+	if (sa.sin6_family != NET_AF_INET6)
+		return -1;
+	err = user ? bpf_probe_read_user(&sa, sizeof(sa), addr) : bpf_probe_read_kernel(&sa, sizeof(sa), addr);
+	if (err)
+		return -1;
+	__builtin_memcpy(out, &sa.sin6_addr, 16);
+	*port = bpf_ntohs(sa.sin6_port);
+	return 0;
+}
+
+/* The flow key of a datagram of `sk`: the socket's local end, the remote
+ * end `raddr`/`rport` when given, else the connected socket's (unknown:
+ * unspecified address, port 0; counted). -1: not reported (ignore lists). */
+static __always_inline int udp_key(struct sock *sk, const __u8 *raddr, __u16 rport,
+				   struct net_udp_key *k)
+{
+	struct net_tuple t = {};
+
+	if (read_tuple(sk, &t))
+		return -1;
+	if (raddr) {
+		__builtin_memcpy(t.daddr, raddr, 16);
+		t.dport = rport;
+		t.family = is_v4_mapped(t.daddr) ? 4 : 6;
+	} else if (t.dport == 0) {
+		stat_inc(NET_STAT_UDP_NO_REMOTE);
+	}
+	if (ignored(&t))
+		return -1;
+	__builtin_memcpy(k->src_ip, t.saddr, 16);
+	__builtin_memcpy(k->dst_ip, t.daddr, 16);
+	k->src_port = t.sport;
+	k->dst_port = t.dport;
+	k->family = t.family;
+	return 0;
+}
+
+/* Adds one datagram of `bytes` to its flow. */
+static __always_inline void udp_account(struct net_udp_key *k, const struct net_conn *owner,
+					int sent, __u64 bytes)
+{
+	struct net_udp_val nv = {}, *v;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 zero = 0;
+	void *flows;
+	int err;
+
+	k->tgid = owner->tgid;
+	flows = bpf_map_lookup_elem(&net_udp_flows, &zero);
+	if (!flows)
+		return;
+	v = bpf_map_lookup_elem(flows, k);
+	if (!v) {
+		nv.first_ns = nv.last_ns = now;
+		nv.cgroup_id = owner->cgroup_id;
+		nv.pid = owner->pid;
+		nv.uid = owner->uid;
+		__builtin_memcpy(nv.comm, owner->comm, sizeof(nv.comm));
+		if (sent) {
+			nv.bytes_sent = bytes;
+			nv.datagrams_sent = 1;
+		} else {
+			nv.bytes_recv = bytes;
+			nv.datagrams_recv = 1;
+		}
+		err = bpf_map_update_elem(flows, k, &nv, BPF_NOEXIST);
+		if (err == 0)
+			return;
+		if (err != -NET_EEXIST) {
+			stat_inc(NET_STAT_UDP_TABLE_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(flows, k); /* another CPU added it meanwhile */
+		if (!v)
+			return;
+	}
+	if (sent) {
+		__sync_fetch_and_add(&v->bytes_sent, bytes);
+		__sync_fetch_and_add(&v->datagrams_sent, 1);
+	} else {
+		__sync_fetch_and_add(&v->bytes_recv, bytes);
+		__sync_fetch_and_add(&v->datagrams_recv, 1);
+	}
+	v->last_ns = now;
+}
+
+/* The owner of a datagram: the current task, unless the owner filter
+ * drops it (counted). */
+static __always_inline int udp_owner(struct net_conn *owner)
+{
+	take_task(owner);
+	return owner_filtered(owner);
+}
+
+/* One datagram of `bytes` sent or read by the current task on `sk`. */
+static __always_inline int udp_datagram(struct sock *sk, const __u8 *raddr, __u16 rport, int sent,
+					long bytes)
+{
+	struct net_udp_key k = {};
+	struct net_conn owner = {};
+
+	if (bytes < 0 || !is_udp(sk) || udp_key(sk, raddr, rport, &k) || udp_owner(&owner))
+		return 0;
+	udp_account(&k, &owner, sent, bytes);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* udp_send */
+
+/* udp_sendmsg/udpv6_sendmsg returned `ret`: the destination is the
+ * msghdr's (a kernel copy of sendto's or sendmsg's address) or the
+ * connected socket's. */
+static __always_inline int udp_sent_msg(struct sock *sk, struct msghdr *msg, int ret)
+{
+	__u8 daddr[16];
+	__u16 dport = 0;
+	void *name = BPF_CORE_READ(msg, msg_name);
+
+	if (ret < 0)
+		return 0;
+	if (name && sockaddr_read(name, 0, daddr, &dport) == 0)
+		return udp_datagram(sk, daddr, dport, 1, ret);
+	return udp_datagram(sk, NULL, 0, 1, ret);
+}
+
+/* udpv6_sendmsg hands IPv4 destinations to udp_sendmsg: datagrams of
+ * AF_INET6 sockets are counted at udpv6_sendmsg only. */
+static __always_inline int is_inet4_sock(struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_family) == NET_AF_INET;
+}
+
+SEC("fexit/udp_sendmsg")
+int BPF_PROG(udp_send__fentry, struct sock *sk, struct msghdr *msg, size_t len, int ret)
+{
+	return is_inet4_sock(sk) ? udp_sent_msg(sk, msg, ret) : 0;
+}
+
+SEC("fexit/udpv6_sendmsg")
+int BPF_PROG(udp_send__fentry__v6, struct sock *sk, struct msghdr *msg, size_t len, int ret)
+{
+	return udp_sent_msg(sk, msg, ret);
+}
+
+/* kprobe fallback: the entry remembers the socket and the destination. */
+static __always_inline int udp_send_enter(struct sock *sk, struct msghdr *msg)
+{
+	struct net_udp_pending p = {};
+	__u64 id = bpf_get_current_pid_tgid();
+	void *name = BPF_CORE_READ(msg, msg_name);
+
+	p.sk = (__u64)sk;
+	p.have_daddr = name && sockaddr_read(name, 0, p.daddr, &p.dport) == 0;
+	bpf_map_update_elem(&net_udp_pending, &id, &p, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int udp_send_return(int ret, int want_inet6)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct net_udp_pending *p = bpf_map_lookup_elem(&net_udp_pending, &id);
+	struct sock *sk;
+	__u8 daddr[16];
+	__u16 dport;
+	int have;
+
+	if (!p || !p->sk)
+		return 0;
+	sk = (struct sock *)p->sk;
+	if (!want_inet6 && !is_inet4_sock(sk))
+		return 0; /* udp_sendmsg under udpv6_sendmsg: its return counts */
+	have = p->have_daddr;
+	__builtin_memcpy(daddr, p->daddr, 16);
+	dport = p->dport;
+	bpf_map_delete_elem(&net_udp_pending, &id);
+	if (ret < 0)
+		return 0;
+	return udp_datagram(sk, have ? daddr : NULL, dport, 1, ret);
+}
+
+SEC("kprobe/udp_sendmsg")
+int BPF_KPROBE(udp_send__kprobe, struct sock *sk, struct msghdr *msg)
+{
+	return is_inet4_sock(sk) ? udp_send_enter(sk, msg) : 0;
+}
+
+SEC("kretprobe/udp_sendmsg")
+int BPF_KRETPROBE(udp_send__kprobe__ret, int ret)
+{
+	return udp_send_return(ret, 0);
+}
+
+SEC("kprobe/udpv6_sendmsg")
+int BPF_KPROBE(udp_send__kprobe__v6, struct sock *sk, struct msghdr *msg)
+{
+	return udp_send_enter(sk, msg);
+}
+
+SEC("kretprobe/udpv6_sendmsg")
+int BPF_KRETPROBE(udp_send__kprobe__v6ret, int ret)
+{
+	return udp_send_return(ret, 1);
+}
+
+/* sock_send_length: every sendmsg of every socket, after the fact. The
+ * destination of an unconnected socket comes from udp_addr's note. */
+static __always_inline int udp_send_traced(struct sock *sk, int ret)
+{
+	__u64 id;
+	struct net_udp_pending *p;
+	__u8 daddr[16];
+	__u16 dport;
+
+	if (ret < 0 || !is_udp(sk))
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	p = bpf_map_lookup_elem(&net_udp_pending, &id);
+	if (p && p->have_daddr) {
+		__builtin_memcpy(daddr, p->daddr, 16);
+		dport = p->dport;
+		p->have_daddr = 0;
+		return udp_datagram(sk, daddr, dport, 1, ret);
+	}
+	return udp_datagram(sk, NULL, 0, 1, ret);
+}
+
+/* TP_PROTO(struct sock *sk, int ret, int flags) */
+static __always_inline int udp_send_on_length(__u64 *ctx)
+{
+	return udp_send_traced((struct sock *)ctx[0], (int)ctx[1]);
+}
+
+LEAF_TP_BTF_RAW_TP(udp_send, sock_send_length, udp_send_on_length)
+
+SEC("tp/sock/sock_send_length")
+int udp_send__tp(struct trace_event_raw_sock_msg_length *ctx)
+{
+	if (ctx->protocol != IPPROTO_UDP)
+		return 0;
+	return udp_send_traced((struct sock *)ctx->sk, ctx->ret);
+}
+
+/* ------------------------------------------------------------------------ */
+/* udp_recv */
+
+/* skb_consume_udp(sk, skb, len): a datagram read (len < 0: peeked, not
+ * consumed). The source is in the packet's headers. */
+static __always_inline int udp_consumed(struct sock *sk, struct sk_buff *skb, int len)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 th = BPF_CORE_READ(skb, transport_header);
+	__u8 saddr[16], ver = 0;
+	__be16 sport = 0;
+
+	if (len < 0 || !head)
+		return 0;
+	if (bpf_probe_read_kernel(&ver, 1, head + nh))
+		return 0;
+	if ((ver >> 4) == 4) {
+		__be32 a;
+
+		if (bpf_probe_read_kernel(&a, 4, head + nh + offsetof(struct iphdr, saddr)))
+			return 0;
+		map_ipv4(saddr, a);
+	} else if ((ver >> 4) == 6) {
+		if (bpf_probe_read_kernel(saddr, 16, head + nh + offsetof(struct ipv6hdr, saddr)))
+			return 0;
+	} else {
+		return 0;
+	}
+	if (bpf_probe_read_kernel(&sport, 2, head + th))
+		return 0;
+	return udp_datagram(sk, saddr, bpf_ntohs(sport), 0, len);
+}
+
+SEC("fentry/skb_consume_udp")
+int BPF_PROG(udp_recv__fentry, struct sock *sk, struct sk_buff *skb, int len)
+{
+	return udp_consumed(sk, skb, len);
+}
+
+SEC("kprobe/skb_consume_udp")
+int BPF_KPROBE(udp_recv__kprobe, struct sock *sk, struct sk_buff *skb, int len)
+{
+	return udp_consumed(sk, skb, len);
+}
+
+/* sock_recv_length: after the datagram was read. A connected socket names
+ * its peer; an unconnected one's datagram waits for the exit of
+ * recvfrom/recvmsg (udp_addr), which wrote the source to the application. */
+static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags)
+{
+	struct net_udp_pending *p;
+	struct net_udp_key k = {};
+	struct net_conn owner = {};
+	__u64 id;
+
+	if (ret < 0 || (flags & NET_MSG_PEEK) || !is_udp(sk))
+		return 0;
+	if (BPF_CORE_READ(sk, __sk_common.skc_dport) != 0)
+		return udp_datagram(sk, NULL, 0, 0, ret);
+	id = bpf_get_current_pid_tgid();
+	p = bpf_map_lookup_elem(&net_udp_pending, &id);
+	if (!p || (!p->user_addr && !p->user_msg))
+		return udp_datagram(sk, NULL, 0, 0, ret); /* counted: no remote */
+	if (udp_owner(&owner))
+		return 0;
+	{
+		struct net_tuple t = {};
+
+		if (read_tuple(sk, &t))
+			return 0;
+		__builtin_memcpy(k.src_ip, t.saddr, 16);
+		k.src_port = t.sport;
+		k.family = t.family;
+	}
+	p->recv_key = k;
+	p->recv_owner = owner;
+	p->recv_bytes = (__u64)ret;
+	p->have_recv = 1;
+	return 0;
+}
+
+static __always_inline int udp_recv_on_length(__u64 *ctx)
+{
+	return udp_recv_traced((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2]);
+}
+
+LEAF_TP_BTF_RAW_TP(udp_recv, sock_recv_length, udp_recv_on_length)
+
+SEC("tp/sock/sock_recv_length")
+int udp_recv__tp(struct trace_event_raw_sock_msg_length *ctx)
+{
+	if (ctx->protocol != IPPROTO_UDP)
+		return 0;
+	return udp_recv_traced((struct sock *)ctx->sk, ctx->ret, ctx->flags);
+}
+
+/* ------------------------------------------------------------------------ */
+/* udp_addr: addresses at the syscall boundary, for the tracepoint hooks */
+
+static __always_inline struct net_udp_pending *pending_of_thread(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct net_udp_pending zero = {}, *p = bpf_map_lookup_elem(&net_udp_pending, &id);
+
+	if (p)
+		return p;
+	bpf_map_update_elem(&net_udp_pending, &id, &zero, BPF_ANY);
+	return bpf_map_lookup_elem(&net_udp_pending, &id);
+}
+
+/* sendto/sendmsg entry with a destination: noted for sock_send_length. */
+static __always_inline int note_destination(const void *uaddr)
+{
+	struct net_udp_pending *p;
+	__u8 daddr[16];
+	__u16 dport = 0;
+
+	if (!uaddr || sockaddr_read(uaddr, 1, daddr, &dport))
+		return 0;
+	p = pending_of_thread();
+	if (!p)
+		return 0;
+	__builtin_memcpy(p->daddr, daddr, 16);
+	p->dport = dport;
+	p->have_daddr = 1;
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_sendto")
+int udp_addr__tp__sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return note_destination((const void *)ctx->args[4]);
+}
+
+SEC("tp/syscalls/sys_enter_sendmsg")
+int udp_addr__tp__sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr *m = (struct user_msghdr *)ctx->args[1];
+	void *name = NULL;
+
+	if (bpf_probe_read_user(&name, sizeof(name), &m->msg_name))
+		return 0;
+	return note_destination(name);
+}
+
+/* recvfrom/recvmsg entry: where the source address will be written. */
+static __always_inline int note_source_buffer(__u64 user_addr, __u64 user_msg)
+{
+	struct net_udp_pending *p;
+
+	if (!user_addr && !user_msg)
+		return 0;
+	p = pending_of_thread();
+	if (!p)
+		return 0;
+	p->user_addr = user_addr;
+	p->user_msg = user_msg;
+	p->have_recv = 0;
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_recvfrom")
+int udp_addr__tp__recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	return note_source_buffer(ctx->args[4], 0);
+}
+
+SEC("tp/syscalls/sys_enter_recvmsg")
+int udp_addr__tp__recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return note_source_buffer(0, ctx->args[1]);
+}
+
+/* recvfrom/recvmsg exit: the datagram sock_recv_length held, with the
+ * source address the kernel has now written. */
+static __always_inline int source_written(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct net_udp_pending *p = bpf_map_lookup_elem(&net_udp_pending, &id);
+	struct net_udp_key k;
+	struct net_conn owner;
+	struct net_tuple t = {};
+	void *uaddr, *umsg;
+	__u64 bytes;
+
+	if (!p)
+		return 0;
+	uaddr = (void *)p->user_addr;
+	umsg = (void *)p->user_msg;
+	p->user_addr = 0;
+	p->user_msg = 0;
+	if (!p->have_recv)
+		return 0;
+	p->have_recv = 0;
+	k = p->recv_key;
+	owner = p->recv_owner;
+	bytes = p->recv_bytes;
+	if (!uaddr && umsg)
+		bpf_probe_read_user(&uaddr, sizeof(uaddr), &((struct user_msghdr *)umsg)->msg_name);
+	__builtin_memcpy(t.saddr, k.src_ip, 16);
+	t.sport = k.src_port;
+	t.family = k.family;
+	if (sockaddr_read(uaddr, 1, t.daddr, &t.dport) == 0)
+		t.family = is_v4_mapped(t.daddr) ? 4 : 6;
+	else
+		stat_inc(NET_STAT_UDP_NO_REMOTE);
+	if (ignored(&t))
+		return 0;
+	__builtin_memcpy(k.dst_ip, t.daddr, 16);
+	k.dst_port = t.dport;
+	k.family = t.family;
+	udp_account(&k, &owner, 0, bytes);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_recvfrom")
+int udp_addr__tp__recvfrom_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return source_written();
+}
+
+SEC("tp/syscalls/sys_exit_recvmsg")
+int udp_addr__tp__recvmsg_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return source_written();
+}
