@@ -29,26 +29,26 @@ int main(int argc, char** argv) {
       "drains their BPF ring buffers and writes every event as JSON to its sinks\n"
       "(JSON lines on stdout by default; Kafka with the kafka plugin).\n\n"
       "Usage: leaf-host [options]\n\nOptions");
-  desc.add_options()
-      ("help,h", "print this help and exit")
-      ("version", "print the version and exit")
-      ("config,c", po::value(&o.config)->value_name("PATH"),
-       ("a conf.d directory (leaf.toml + <plugin>.toml) or one TOML file; default " + conf_dir +
-        " (built-in defaults when it does not exist)").c_str())
-      ("plugins-dir,p", po::value(&o.plugins_dir)->value_name("DIR"),
-       ("directory of plugin .so files (overrides plugins_dir in leaf.toml; default " +
-        plugins_dir + "); every plugin found there runs unless its <name>.toml says "
-        "enabled = false").c_str())
-      ("list-plugins", po::bool_switch(&o.list_plugins),
-       "list the plugins found, their event types and options, and exit")
-      ("check", po::bool_switch(&o.check),
-       "for each plugin and probe: can it load and attach on this kernel, and through which "
-       "hook; exit 1 if an enabled plugin cannot run")
-      ("check-json", po::bool_switch(&o.check_json), "with --check: print the report as JSON")
-      ("log-level,l", po::value(&o.log_level)->value_name("LEVEL"),
-       "trace, debug, info, warn or error (overrides log.level)")
-      ("duration,d", po::value(&duration)->value_name("SECONDS"),
-       "run that long, then shut down as on SIGTERM");
+  desc.add_options()("help,h", "print this help and exit")("version", "print the version and exit")(
+      "config,c", po::value(&o.config)->value_name("PATH"),
+      ("a conf.d directory (leaf.toml + <plugin>.toml) or one TOML file; default " + conf_dir +
+       " (built-in defaults when it does not exist)")
+          .c_str())(
+      "plugins-dir,p", po::value(&o.plugins_dir)->value_name("DIR"),
+      ("directory of plugin .so files (overrides plugins_dir in leaf.toml; default " + plugins_dir +
+       "); every plugin found there runs unless its <name>.toml says "
+       "enabled = false; while leaf-host runs, a leaf_<name>.so dropped in, removed or renamed "
+       "over is started, stopped or upgraded (plugins_watch in leaf.toml)")
+          .c_str())("list-plugins", po::bool_switch(&o.list_plugins),
+                    "list the plugins found, their event types and options, and exit")(
+      "check", po::bool_switch(&o.check),
+      "for each plugin and probe: can it load and attach on this kernel, and through which "
+      "hook; exit 1 if an enabled plugin cannot run")("check-json", po::bool_switch(&o.check_json),
+                                                      "with --check: print the report as JSON")(
+      "log-level,l", po::value(&o.log_level)->value_name("LEVEL"),
+      "trace, debug, info, warn or error (overrides log.level)")(
+      "duration,d", po::value(&duration)->value_name("SECONDS"),
+      "run that long, then shut down as on SIGTERM");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -58,8 +58,12 @@ int main(int argc, char** argv) {
     return leaf::core::kExitUsage;
   }
   if (vm.count("help")) {
-    std::cout << desc << "\nExit status: 0 clean shutdown; 1 fatal error (or --check failed); "
-                         "2 bad command line or configuration;\n3 nothing could be loaded.\n";
+    std::cout
+        << desc
+        << "\nExit status: 0 clean shutdown; 1 fatal error (or --check failed); "
+           "2 bad command line or configuration;\n3 nothing could be loaded (the plugins there all "
+           "failed; an empty plugins directory is waited on while plugins_watch is "
+           "on).\n";
     return 0;
   }
   if (vm.count("version")) {

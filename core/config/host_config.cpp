@@ -28,6 +28,10 @@ const ConfigOption kHostOptions[] = {
     {"plugins_dir", OptionType::String, "\"\"", 0, 0, nullptr,
      "directory of plugin .so files when --plugins-dir is not given; empty: the installed one "
      "(--help names it)"},
+    {"plugins_watch", OptionType::Bool, "true", 0, 0, nullptr,
+     "watch the plugins directory: a leaf_<name>.so that appears there (once completely written "
+     "or renamed in) is checked and started, one removed is stopped, one replaced by a rename is "
+     "upgraded; false: plugins are read at start only (immutable images)"},
     {"plugin_trial_timeout", OptionType::Duration, "\"10s\"", 0, 600'000'000'000LL, nullptr,
      "each plugin is first loaded in a child process: one that crashes, exits or hangs longer "
      "than this while it loads is refused and named; 0: no trial load"},

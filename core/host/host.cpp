@@ -1,25 +1,27 @@
 #include "host/host.hpp"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <sstream>
-#include <spdlog/spdlog.h>
 
 #include "config/host_config.hpp"
 #include "config/secrets.hpp"
 #include "host/install_paths.hpp"
 #include "host/kernel_support.hpp"
+#include "host/plugin_watch.hpp"
 #include "host/report.hpp"
 #include "metrics/metrics_service.hpp"
 #include "pipeline/pipeline.hpp"
+#include "plugins/plugin_file.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "processors/builtin.hpp"
 #include "runtime/dispatcher.hpp"
@@ -58,6 +60,9 @@ struct Runtime {
   std::unique_ptr<Dispatcher> dispatcher;
   std::unique_ptr<JsonlSink> jsonl;
   std::vector<std::unique_ptr<PluginInstance>> plugins;  // destroyed first (declared last)
+  // Plugins disabled by configuration: library loaded, no object (a SIGHUP
+  // or a new file may start them). Never seen by metrics, health or checks.
+  std::vector<std::unique_ptr<PluginInstance>> disabled;
 
   ~Runtime() {
     // Probes first: removing their rings drains them into the pipeline,
@@ -67,6 +72,7 @@ struct Runtime {
       if (p->kind() == sdk::PluginKind::Probe) p->destroy_object();
     if (pipeline) pipeline->detach_all();
     plugins.clear();
+    disabled.clear();
     if (jsonl) jsonl->close();
   }
 };
@@ -91,6 +97,20 @@ class Host {
   void shutdown(std::chrono::nanoseconds flush_timeout);
   void log_losses();
 
+  // The plugins directory watch (issue 14, item 4): plugins that come and go.
+  void on_plugin_change(PluginWatch::Change change, const std::string& path);
+  void plugin_appeared(const std::string& path);
+  void plugin_gone(const std::string& path);
+  void rescan_plugins();
+  PluginInstance* running_from(const std::string& path) const;
+  bool start_probe(PluginInstance* p, std::string* error);
+  void stop_probe(PluginInstance* p);
+  bool start_other(PluginInstance* p, std::string* error);
+  void stop_other(PluginInstance* p);
+  void stop_any(PluginInstance* p);
+  void forget(PluginInstance* p);
+  std::unique_ptr<PluginInstance> take_disabled(const std::string& path);
+
   const CliOptions& opts_;
   std::string config_path_;
   Runtime rt_;
@@ -99,9 +119,17 @@ class Host {
   security::KernelInfo kernel_;             // read before leaf-host changes anything (tracefs)
   std::map<std::string, uint64_t> last_losses_;
   ConfigSection host_config_;
+  std::map<std::string, PluginSource> plugin_sources_;  // <name>.toml as last accepted
+  std::string plugins_dir_;
+  LoadOptions load_options_;
+  std::unique_ptr<PluginWatch> watch_;
+  // A plugin file was refused or a plugin failed at start: with nothing
+  // running, leaf-host then exits 3 even when it watches the directory.
+  bool start_failures_ = false;
   // metrics: which BPF programs each plugin loaded; the /metrics server
   // (declared after rt_: destroyed before the plugins it reads).
   metrics::BpfProgramOwners bpf_owners_;
+  metrics::DepartedCounters departed_;  // counters of plugins that stopped while running
   std::unique_ptr<metrics::MetricsService> metrics_;
 };
 
@@ -133,6 +161,10 @@ int Host::run() {
 
   std::string dir = opts_.plugins_dir.empty() ? cfg.host.get_string("plugins_dir") : opts_.plugins_dir;
   if (dir.empty()) dir = installed_plugins_dir();
+  plugins_dir_ = dir;
+  plugin_sources_ = cfg.plugins;
+  load_options_.trial_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(cfg.host.get_int("plugin_trial_timeout")));
 
   std::string hostname = cfg.host.get_string("hostname");
   if (hostname.empty()) hostname = local_hostname();
@@ -146,6 +178,18 @@ int Host::run() {
   rt_.dispatcher->set_drain_interval(
       std::chrono::nanoseconds(cfg.host.get_int("dispatcher.wakeup_delay")));
 
+  // The watch starts before the directory is read: a file that lands
+  // meanwhile is reported once the host runs (its events wait in the kernel).
+  if (cfg.host.get_bool("plugins_watch") && !opts_.list_plugins && !opts_.check &&
+      fs::is_directory(dir)) {
+    watch_ = std::make_unique<PluginWatch>(
+        rt_.io, dir,
+        [this](PluginWatch::Change c, const std::string& path) { on_plugin_change(c, path); });
+    if (std::string why = watch_->start(); !why.empty()) {
+      spdlog::warn("plugins directory: {}; plugins are read at start only", why);
+      watch_.reset();
+    }
+  }
   if (int rc = load_plugins(cfg, dir); rc != kExitOk) return rc;
 
   if (opts_.list_plugins) {
@@ -207,6 +251,8 @@ bool Host::add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code
   }
   if (!section.get_bool("enabled")) {
     spdlog::info("plugin {} ({}) is disabled by configuration", lib.name, lib.path);
+    rt_.disabled.push_back(
+        std::make_unique<PluginInstance>(std::move(lib), std::move(section), rt_.dispatcher.get()));
     return true;
   }
   std::string name = lib.name, path = lib.path;
@@ -216,6 +262,7 @@ bool Host::add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code
   std::string error;
   if (!inst->create(&error)) {
     spdlog::error("plugin {} ({}): could not be created: {}; skipped", name, path, error);
+    start_failures_ = true;
     return true;
   }
   spdlog::info("plugin {} {} ({}) loaded from {}", name, version, kind_name(kind), path);
@@ -240,16 +287,15 @@ int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
   }
   for (const auto& file : files) {
     std::string error;
-    LoadOptions load;
-    load.trial_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::nanoseconds(cfg.host.get_int("plugin_trial_timeout")));
-    auto lib = open_plugin(file, &error, load);
+    auto lib = open_plugin(file, &error, load_options_);
     if (!lib) {
       spdlog::error("plugin {}: {}; skipped", file, error);
+      start_failures_ = true;
       continue;
     }
     if (auto it = seen.find(lib->name); it != seen.end()) {
       spdlog::error("plugin {}: name '{}' is taken by {}; skipped", file, lib->name, it->second);
+      start_failures_ = true;
       continue;
     }
     seen[lib->name] = file;
@@ -272,12 +318,13 @@ void Host::reload() {
   std::vector<std::pair<PluginInstance*, ConfigSection>> changed;
   try {
     cfg = load_config(config_path_);
-    for (auto& p : rt_.plugins) {
-      auto src = cfg.plugins.find(p->name());
-      ConfigSection next = validate_plugin_config(
-          p->name(), src == cfg.plugins.end() ? nullptr : &src->second, p->options());
-      if (!(next == p->config())) changed.emplace_back(p.get(), std::move(next));
-    }
+    for (auto* list : {&rt_.plugins, &rt_.disabled})
+      for (auto& p : *list) {
+        auto src = cfg.plugins.find(p->name());
+        ConfigSection next = validate_plugin_config(
+            p->name(), src == cfg.plugins.end() ? nullptr : &src->second, p->options());
+        if (!(next == p->config())) changed.emplace_back(p.get(), std::move(next));
+      }
   } catch (const ConfigError& e) {
     spdlog::error("SIGHUP: configuration refused, the running one stays: {}", e.what());
     return;
@@ -286,10 +333,18 @@ void Host::reload() {
                   e.what());
     return;
   }
+  plugin_sources_ = cfg.plugins;  // plugins that appear from now on
   if (!(cfg.host == host_config_))
     spdlog::warn("SIGHUP: changes to {} take effect at restart", cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
   for (auto& [p, next] : changed) {
     if (reload_enabled(p, next)) continue;
+    if (!p->probe() && !p->sink() && !p->processor()) {
+      // Disabled, or failed at start: the new configuration is used when it starts.
+      p->replace_config(std::move(next));
+      spdlog::info("SIGHUP: plugin {} is not running; its new configuration applies when it starts",
+                   p->name());
+      continue;
+    }
     ConfigSection previous = p->replace_config(std::move(next));
     sdk::Status st = sdk::Status::NotSupported;
     if (auto* proc = p->processor()) st = proc->reload();
@@ -311,41 +366,328 @@ void Host::reload() {
   spdlog::info("SIGHUP: configuration reloaded from {}", config_path_);
 }
 
-// SIGHUP, `enabled` of a probe that ran at startup: false stops it (programs
-// detached, ring drained, object destroyed), true creates, opens and starts
-// it again. Returns true when it handled the change. (Sinks and processors,
-// and plugins disabled at startup: at restart, as the log says.)
+namespace {
+// Moves p's owner from one list to the other.
+void move_between(std::vector<std::unique_ptr<PluginInstance>>& from,
+                  std::vector<std::unique_ptr<PluginInstance>>& to, PluginInstance* p) {
+  for (auto it = from.begin(); it != from.end(); ++it)
+    if (it->get() == p) {
+      to.push_back(std::move(*it));
+      from.erase(it);
+      return;
+    }
+}
+}  // namespace
+
+// SIGHUP, `enabled` changed: false stops the plugin (a probe's programs
+// detached, its rings drained; a sink flushed and taken out of the pipeline)
+// and destroys its object, keeping its library and descriptor; true creates,
+// opens and starts it, also one disabled at startup. Returns true when it
+// handled the change.
 bool Host::reload_enabled(PluginInstance* p, ConfigSection& next) {
   bool want = next.get_bool("enabled");
   if (want == p->config().get_bool("enabled")) return false;
-  if (p->kind() != sdk::PluginKind::Probe) {
-    spdlog::warn("SIGHUP: plugin {}: enabled = {} takes effect at restart", p->name(), want);
-    return false;
-  }
   p->replace_config(std::move(next));
   if (!want) {
-    if (auto* probe = p->probe()) probe->stop();
-    p->destroy_object();  // drains its rings first
-    spdlog::info("SIGHUP: plugin {} stopped (enabled = false): programs detached", p->name());
+    stop_any(p);
+    for (auto* v : {&probes_, &sinks_, &processors_}) std::erase(*v, p);
+    move_between(rt_.plugins, rt_.disabled, p);
+    spdlog::info("SIGHUP: plugin {} stopped (enabled = false){}", p->name(),
+                 p->kind() == sdk::PluginKind::Probe ? ": programs detached" : "");
     return true;
   }
-  // What loading needs (kept in permitted by keep_capabilities = "reload"),
-  // effective for the time of this load only.
-  security::EffectiveForLoad raised;
+  move_between(rt_.disabled, rt_.plugins, p);
   std::string error;
-  if (!p->create(&error)) {
-    spdlog::error("SIGHUP: plugin {} could not be created: {}", p->name(), error);
+  bool ok = p->kind() == sdk::PluginKind::Probe ? start_probe(p, &error) : start_other(p, &error);
+  if (!ok) {
+    spdlog::error("SIGHUP: plugin {} could not start: {}", p->name(), error);
     return true;
   }
-  if (p->probe()->open() != sdk::Status::Ok || p->probe()->start() != sdk::Status::Ok) {
-    spdlog::error("SIGHUP: plugin {} could not start: {}", p->name(), p->last_error());
-    p->probe()->stop();
-    p->destroy_object();
-    return true;
-  }
-  bpf_owners_.claim_new(p->name());
   spdlog::info("SIGHUP: plugin {} started (enabled = true)", p->name());
   return true;
+}
+
+// --- Plugins that come and go (issue 14, item 4) ---------------------------
+// Everything below runs on the dispatcher thread (the watch's handler), so no
+// ring is drained, no timer fires and no scrape runs while a plugin is
+// swapped.
+
+namespace {
+std::string file_name(const std::string& path) { return fs::path(path).filename().string(); }
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+void Host::on_plugin_change(PluginWatch::Change change, const std::string& path) {
+  try {
+    if (change == PluginWatch::Change::Appeared)
+      plugin_appeared(path);
+    else if (change == PluginWatch::Change::Gone)
+      plugin_gone(path);
+    else
+      rescan_plugins();
+  } catch (const std::exception& e) {
+    spdlog::error("plugin {}: {}; the other plugins run on", path, e.what());
+  }
+}
+
+// The running (or failed) plugin loaded from the file `path` names.
+PluginInstance* Host::running_from(const std::string& path) const {
+  for (const auto& p : rt_.plugins)
+    if (p->path() != "<built-in>" && file_name(p->path()) == file_name(path)) return p.get();
+  return nullptr;
+}
+
+std::unique_ptr<PluginInstance> Host::take_disabled(const std::string& path) {
+  for (auto it = rt_.disabled.begin(); it != rt_.disabled.end(); ++it)
+    if (file_name((*it)->path()) == file_name(path)) {
+      auto p = std::move(*it);
+      rt_.disabled.erase(it);
+      return p;
+    }
+  return nullptr;
+}
+
+// Loads and attaches a probe after the privilege drop: what loading needs
+// (kept in permitted by keep_capabilities = "reload") is effective for this
+// load only.
+bool Host::start_probe(PluginInstance* p, std::string* error) {
+  security::EffectiveForLoad raised;
+  if (!p->probe() && !p->create(error)) return false;
+  size_t programs_before = metrics::own_bpf_programs().size();
+  if (p->probe()->open() != sdk::Status::Ok || p->probe()->start() != sdk::Status::Ok) {
+    *error = p->last_error();
+    p->probe()->stop();
+    p->destroy_object();
+    return false;
+  }
+  loaded_bpf_[p->name()] = metrics::own_bpf_programs().size() > programs_before;
+  bpf_owners_.claim_new(p->name());
+  probes_.push_back(p);
+  return true;
+}
+
+// Detaches a probe's programs, then drains its rings into the pipeline and
+// destroys its object; the kernel's final counts are logged (nothing goes
+// silently).
+void Host::stop_probe(PluginInstance* p) {
+  if (!p->probe()) return;
+  p->probe()->stop();
+  auto counts = rt_.dispatcher->kernel_counts(p);
+  departed_.record(*p, *rt_.dispatcher);
+  p->destroy_object();  // drains its rings first
+  for (const auto& k : counts)
+    if (k.emitted || k.lost)
+      spdlog::info("[{}] {}: {} emitted by the kernel, {} lost in the kernel", p->name(), k.type,
+                   k.emitted, k.lost);
+}
+
+void Host::stop_any(PluginInstance* p) {
+  if (p->kind() == sdk::PluginKind::Probe)
+    stop_probe(p);
+  else
+    stop_other(p);
+}
+
+// A sink or processor that appears while the host runs: opened and put at
+// the end of the pipeline.
+bool Host::start_other(PluginInstance* p, std::string* error) {
+  if (!p->create(error)) return false;
+  sdk::Status st = p->sink() ? p->sink()->open() : p->processor()->open();
+  if (st != sdk::Status::Ok) {
+    *error = p->last_error();
+    p->destroy_object();
+    return false;
+  }
+  if (auto* s = p->sink()) {
+    rt_.pipeline->add_sink(p->name(), s);
+    sinks_.push_back(p);
+  } else {
+    rt_.pipeline->add_processor(p->name(), p->processor());
+    processors_.push_back(p);
+  }
+  return true;
+}
+
+// A sink is flushed (shutdown_timeout) before it leaves the pipeline.
+void Host::stop_other(PluginInstance* p) {
+  if (auto* s = p->sink()) {
+    auto timeout_ms = static_cast<uint32_t>(host_config_.get_int("shutdown_timeout") / 1'000'000);
+    if (s->flush(timeout_ms) != sdk::Status::Ok)
+      spdlog::error("sink {}: not everything could be delivered within {} ms: {}", p->name(),
+                    timeout_ms, s->last_error());
+    for (const auto& e : rt_.pipeline->sinks())
+      if (e->sink == s)
+        spdlog::info("sink {}: {} events accepted, {} refused while it ran", p->name(),
+                     e->accepted.load(), e->rejected.load());
+    rt_.pipeline->remove_sink(s);
+    s->close();
+  } else if (auto* pr = p->processor()) {
+    rt_.pipeline->remove_processor(pr);
+    pr->close();
+  }
+  if (p->sink() || p->processor()) departed_.record(*p, *rt_.dispatcher);
+  p->destroy_object();
+}
+
+// Forgets a stopped plugin and unloads its library: its object is gone, its
+// rings and timers are removed from the dispatcher, so nothing of its code
+// can run any more.
+void Host::forget(PluginInstance* p) {
+  for (auto* v : {&probes_, &sinks_, &processors_}) std::erase(*v, p);
+  loaded_bpf_.erase(p->name());
+  std::erase_if(rt_.plugins, [p](const auto& q) { return q.get() == p; });
+}
+
+void Host::plugin_appeared(const std::string& path) {
+  auto t0 = std::chrono::steady_clock::now();
+  PluginInstance* old = running_from(path);
+  std::string error;
+  auto lib = open_plugin(path, &error, load_options_);
+  const char* stays = old ? "; the running one stays" : "";
+  if (!lib) {
+    spdlog::error("plugin {}: {}; not loaded{}", path, error, stays);
+    return;
+  }
+  for (const auto& p : rt_.plugins)
+    if (p.get() != old && p->name() == lib->name) {
+      spdlog::error("plugin {}: name '{}' is taken by {}; not loaded", path, lib->name, p->path());
+      return;
+    }
+  if (old && old->name() != lib->name) {
+    spdlog::error("plugin {}: now declares the name '{}', the running one is '{}'; not loaded{}",
+                  path, lib->name, old->name(), stays);
+    return;
+  }
+  auto src = plugin_sources_.find(lib->name);
+  ConfigSection section;
+  try {
+    section = validate_plugin_config(
+        lib->name, src == plugin_sources_.end() ? nullptr : &src->second, lib->options);
+  } catch (const ConfigError& e) {
+    spdlog::error("plugin {}: configuration error: {}; not loaded{}", path, e.what(), stays);
+    return;
+  }
+  std::string name = lib->name, version = lib->descriptor.version ? lib->descriptor.version : "?";
+  take_disabled(path);  // a new file replaces a disabled one
+  if (!section.get_bool("enabled")) {
+    if (old) {
+      spdlog::error(
+          "plugin {}: {} is disabled by configuration, the running one stays until a "
+          "SIGHUP",
+          path, name);
+      return;
+    }
+    spdlog::info("plugin {} ({}) is disabled by configuration", name, path);
+    rt_.disabled.push_back(std::make_unique<PluginInstance>(std::move(*lib), std::move(section),
+                                                            rt_.dispatcher.get()));
+    return;
+  }
+  auto inst =
+      std::make_unique<PluginInstance>(std::move(*lib), std::move(section), rt_.dispatcher.get());
+  PluginInstance* p = inst.get();
+  if (p->kind() != sdk::PluginKind::Probe) {
+    if (old) {
+      stop_any(old);
+      forget(old);
+    }
+    rt_.plugins.push_back(std::move(inst));
+    if (!start_other(p, &error)) {
+      spdlog::error("plugin {} ({}): could not start: {}; the other plugins run on", name, path,
+                    error);
+      forget(p);
+      return;
+    }
+    spdlog::info("plugin {} {} ({}) {} from {}", name, version, kind_name(p->kind()),
+                 old ? "upgraded" : "started", path);
+    return;
+  }
+  // A probe: the new one is created and opened (BPF objects loaded and
+  // verified) while the old one still runs, so that the time with no program
+  // attached is only: old detached, its rings drained, new attached.
+  bool opened;
+  {
+    security::EffectiveForLoad raised;
+    opened = p->create(&error);
+    if (opened && p->probe()->open() != sdk::Status::Ok) {
+      opened = false;
+      error = p->last_error();
+      p->destroy_object();
+    }
+  }
+  if (!opened) {
+    spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", name, path,
+                  error, stays);
+    return;
+  }
+  auto gap_from = std::chrono::steady_clock::now();
+  if (old) {
+    stop_any(old);
+    forget(old);  // its library unloaded
+  }
+  double stopping_ms = ms_since(gap_from);
+  rt_.plugins.push_back(std::move(inst));
+  bool started;
+  {
+    security::EffectiveForLoad raised;
+    started = p->probe()->start() == sdk::Status::Ok;
+  }
+  if (!started) {
+    spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", name, path,
+                  p->last_error(), old ? " (the old version is stopped)" : "");
+    p->probe()->stop();
+    p->destroy_object();
+    forget(p);
+    return;
+  }
+  loaded_bpf_[name] = true;
+  bpf_owners_.claim_new(name);
+  probes_.push_back(p);
+  if (old)
+    spdlog::info(
+        "plugin {} {} (probe) upgraded from {}: old stopped and drained, new started in "
+        "{:.1f} ms; no probe of it attached for {:.1f} ms (old stopped, drained and unloaded "
+        "in {:.1f} ms, new attached in {:.1f} ms)",
+        name, version, path, ms_since(t0), ms_since(gap_from), stopping_ms,
+        ms_since(gap_from) - stopping_ms);
+  else
+    spdlog::info("plugin {} {} (probe) started from {} in {:.1f} ms", name, version, path,
+                 ms_since(t0));
+}
+
+void Host::plugin_gone(const std::string& path) {
+  if (auto d = take_disabled(path)) {
+    spdlog::info("plugin {} ({}) removed (it was disabled)", d->name(), path);
+    return;
+  }
+  PluginInstance* p = running_from(path);
+  if (!p) return;  // refused or never loaded
+  std::string name = p->name();
+  auto t0 = std::chrono::steady_clock::now();
+  stop_any(p);
+  forget(p);
+  spdlog::info("plugin {} removed ({}): stopped, rings drained, library unloaded in {:.1f} ms",
+               name, path, ms_since(t0));
+}
+
+// After the kernel's event queue overflowed: what the directory holds now
+// against what runs.
+void Host::rescan_plugins() {
+  spdlog::warn("plugins directory {}: inotify queue overflowed; reading the directory again",
+               plugins_dir_);
+  std::vector<std::string> files = list_plugin_files(plugins_dir_);
+  std::vector<std::string> gone;
+  for (const auto& p : rt_.plugins)
+    if (p->path() != "<built-in>" && !fs::exists(p->path())) gone.push_back(p->path());
+  for (const auto& p : rt_.disabled)
+    if (!fs::exists(p->path())) gone.push_back(p->path());
+  for (const auto& path : gone) plugin_gone(path);
+  for (const auto& f : files) {
+    bool known = running_from(f) != nullptr;
+    for (const auto& d : rt_.disabled) known = known || file_name(d->path()) == file_name(f);
+    if (!known && is_plugin_file_name(file_name(f))) plugin_appeared(f);
+  }
 }
 
 // A plugin whose open() failed: a configuration error stops the host
@@ -358,6 +700,7 @@ bool Host::open_failed(PluginInstance* p, sdk::Status s, const char* what, int* 
   }
   spdlog::error("plugin {} ({}): {} failed: {}; skipped", p->name(), p->path(), what, p->last_error());
   p->destroy_object();
+  start_failures_ = true;
   return true;
 }
 
@@ -407,6 +750,7 @@ security::HostFacts Host::host_facts(const LoadedConfig& cfg, int metrics_port) 
   h.metrics_port = metrics_port;
   h.user = cfg.host.get_string("security.user");
   h.group = cfg.host.get_string("security.group");
+  h.plugins_watch = cfg.host.get_bool("plugins_watch");
   return h;
 }
 
@@ -484,6 +828,7 @@ int Host::start_and_run(const LoadedConfig& cfg) {
       spdlog::error("plugin {} ({}): start failed: {}; skipped", p->name(), p->path(), p->last_error());
       p->probe()->stop();
       p->destroy_object();
+      start_failures_ = true;
       continue;
     }
     running.push_back(p->name());
@@ -496,17 +841,23 @@ int Host::start_and_run(const LoadedConfig& cfg) {
                      r.detail.empty() ? "no hook" : r.detail);
     }
   }
-  if (running.empty()) {
+  // Watching the directory, leaf-host waits for a probe when none was there
+  // to start (an empty directory, or every plugin disabled); not when the
+  // ones there failed.
+  if (running.empty() && (!watch_ || start_failures_)) {
     spdlog::error("nothing could be loaded: no probe plugin is running");
     return kExitNothing;
   }
+  if (running.empty())
+    spdlog::warn("no probe plugin is running yet: waiting for one to appear in {} (plugins_watch)",
+                 plugins_dir_);
 
   // metrics: /metrics and /healthz on this io_context, bound (and BPF
   // statistics enabled) before the drop. A port in use is reported and the
   // host runs on without them.
   if (metrics_at) {
     metrics_ = std::make_unique<metrics::MetricsService>(
-        io, metrics::Sources{&pipeline, &d, &rt_.plugins, &bpf_owners_, nullptr},
+        io, metrics::Sources{&pipeline, &d, &rt_.plugins, &bpf_owners_, nullptr, &departed_},
         cfg.host.get_bool("metrics.bpf_stats"));
     try {
       metrics_->listen(*metrics_at);
@@ -526,6 +877,11 @@ int Host::start_and_run(const LoadedConfig& cfg) {
   if (!open_sinks_and_processors(&exit_code)) return exit_code;
   for (auto* s : sinks_) pipeline.add_sink(s->name(), s->sink());
   for (auto* p : processors_) pipeline.add_processor(p->name(), p->processor());
+  if (watch_)
+    spdlog::info(
+        "plugins directory {} is watched: plugins that appear, go or are replaced "
+        "there are started, stopped or upgraded",
+        plugins_dir_);
   if (pipeline.sinks().empty()) {
     spdlog::error("no sink: the JSON-lines sink is disabled (jsonl.enabled) and no sink plugin runs");
     return kExitUsage;
@@ -581,6 +937,7 @@ int Host::start_and_run(const LoadedConfig& cfg) {
   }
   signals.cancel();
   hup.cancel();
+  if (watch_) watch_->stop();
   if (metrics_) metrics_->stop();  // metrics
   if (stop_timer) stop_timer->cancel();
   d.remove_owner(host_owner);

@@ -188,6 +188,19 @@ class CounterSink final : public sdk::ICounterVisitor {
   }
 };
 
+// Adds the counters of instances that stopped to those of the running one.
+void add_departed(CounterSink* sink, const DepartedCounters::Entry& e) {
+  for (const auto& [key, value] : e.counters) {
+    bool found = false;
+    for (auto& v : sink->values)
+      if (v.is_counter && v.name == key.first && v.label == key.second) {
+        v.value += value;
+        found = true;
+      }
+    if (!found) sink->values.push_back({key.first, key.second, true, value});
+  }
+}
+
 // A plugin histogram: nanoseconds on the host's log2 bounds in seconds,
 // other units on the plugin's own bounds.
 void add_plugin_histogram(Families& f, const std::string& plugin, const CounterSink::Hist& h,
@@ -317,8 +330,15 @@ std::vector<MetricFamily> Collector::collect() {
 
   // Per plugin: up, probes attached, kernel counts, the plugin's own counters.
   std::vector<std::pair<std::string, CounterSink>> reported;
+  std::set<std::string> running;
+  for (const auto& p : *src_.plugins)
+    if (p->probe() || p->sink() || p->processor()) running.insert(p->name());
   for (const auto& p : *src_.plugins) {
     bool up = p->probe() || p->sink() || p->processor();
+    const DepartedCounters::Entry* departed = nullptr;
+    if (src_.departed && up)
+      if (auto it = src_.departed->entries().find(p->name()); it != src_.departed->entries().end())
+        departed = &it->second;
     f.gauge("leaf_plugin_up", "1 while the plugin runs, 0 when it failed to open or start",
             {{"plugin", p->name()}, {"kind", kind_name(p->kind())}}, up ? 1 : 0);
     CounterSink counters;
@@ -334,6 +354,7 @@ std::vector<MetricFamily> Collector::collect() {
                 info.attached ? 1 : 0);
       }
       std::map<std::string, std::pair<uint64_t, uint64_t>> kernel;  // type -> emitted, lost
+      if (departed) kernel = departed->kernel;
       for (const auto& k : src_.dispatcher->kernel_counts(p.get())) {
         kernel[k.type].first += k.emitted;
         kernel[k.type].second += k.lost;
@@ -351,8 +372,22 @@ std::vector<MetricFamily> Collector::collect() {
     } else if (auto* proc = p->processor()) {
       proc->read_counters(&counters);
     }
+    if (departed) add_departed(&counters, *departed);
     reported.emplace_back(p->name(), std::move(counters));
   }
+  // Plugins that left and do not run now: their counters, frozen.
+  if (src_.departed)
+    for (const auto& [name, e] : src_.departed->entries()) {
+      if (running.count(name)) continue;
+      for (const auto& [type, el] : e.kernel) {
+        Labels pt{{"plugin", name}, {"type", type}};
+        f.counter("leaf_kernel_events_total", "", pt, static_cast<double>(el.first));
+        f.counter("leaf_ringbuf_lost_events_total", "", pt, static_cast<double>(el.second));
+      }
+      CounterSink counters;
+      add_departed(&counters, e);
+      reported.emplace_back(name, std::move(counters));
+    }
 
   // The kernel-side cost: every BPF program of this process.
   f.gauge("leaf_bpf_stats_enabled",
@@ -440,6 +475,23 @@ std::vector<MetricFamily> Collector::collect() {
 
   last_scrape_seconds_ = monotonic_seconds() - started;
   return f.take();
+}
+
+void DepartedCounters::record(PluginInstance& p, Dispatcher& d) {
+  Entry& e = by_plugin_[p.name()];
+  for (const auto& k : d.kernel_counts(&p)) {
+    e.kernel[k.type].first += k.emitted;
+    e.kernel[k.type].second += k.lost;
+  }
+  CounterSink counters;
+  if (auto* probe = p.probe())
+    probe->read_counters(&counters);
+  else if (auto* sink = p.sink())
+    sink->read_counters(&counters);
+  else if (auto* proc = p.processor())
+    proc->read_counters(&counters);
+  for (const auto& v : counters.values)
+    if (v.is_counter) e.counters[{v.name, v.label}] += v.value;
 }
 
 std::string Collector::render() {

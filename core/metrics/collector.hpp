@@ -10,6 +10,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,30 @@ class PluginInstance;
 
 namespace leaf::core::metrics {
 
+// The counters of plugin instances that stopped while the host runs
+// (removed from the plugins directory, upgraded, disabled at SIGHUP), read
+// just before their objects are destroyed: the kernel's per-type emitted and
+// lost counts and the plugin's own counters (not its gauges or histograms).
+// Kept for the life of the process: while no instance of that name runs they
+// are served frozen; when one runs again its values are added to them, so a
+// counter never goes backwards within one leaf-host (rate() over an upgrade
+// is right). The pipeline's per-type counters (leaf_events_total...) belong
+// to the host and simply go on.
+class DepartedCounters {
+ public:
+  // Call after the plugin stopped (programs detached), before its object goes.
+  void record(PluginInstance& p, Dispatcher& d);
+
+  struct Entry {
+    std::map<std::string, std::pair<uint64_t, uint64_t>> kernel;     // type -> emitted, lost
+    std::map<std::pair<std::string, std::string>, double> counters;  // (name, label) -> value
+  };
+  const std::map<std::string, Entry>& entries() const { return by_plugin_; }
+
+ private:
+  std::map<std::string, Entry> by_plugin_;
+};
+
 struct Sources {
   Pipeline* pipeline = nullptr;
   Dispatcher* dispatcher = nullptr;
@@ -32,6 +57,7 @@ struct Sources {
   const std::vector<std::unique_ptr<PluginInstance>>* plugins = nullptr;
   const BpfProgramOwners* bpf_owners = nullptr;  // may be null
   const BpfStatsSwitch* bpf_stats = nullptr;     // may be null
+  const DepartedCounters* departed = nullptr;    // may be null
 };
 
 class Collector {

@@ -139,13 +139,7 @@ std::vector<TypeInfo> Pipeline::register_types(const std::string& plugin,
     info.desc = &t;
     compiled_.push_back(std::make_unique<CompiledType>(compile_type(t)));
     info.compiled = compiled_.back().get();
-    if (t.key_field) {
-      info.key_field = find_field(t, t.key_field);
-    } else if (t.category == sdk::Category::Network) {
-      info.key_field = find_field(t, "src_ip");
-    } else if (t.category == sdk::Category::Process) {
-      info.key_field = find_field(t, "pid");
-    }
+    info.key = key_rule(t);
     // Reuse the stats of a type registered before (a plugin with two rings).
     for (auto& s : stats_)
       if (s->plugin == plugin && s->type == t.name) info.stats = s.get();
@@ -224,24 +218,11 @@ bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, con
     out_capacity_ = std::max<size_t>(bound, 2 * out_capacity_);
     out_ = std::make_unique<char[]>(out_capacity_);
   }
-  std::string_view key;  // found inside the JSON when the key field is not a string
-  size_t len = encode_to(out_.get(), *info.compiled, record, ctx, edits, info.key_field, &key);
-
-  if (key.data() == nullptr) {
-    key_.clear();
-    if (info.key_field >= 0) {
-      const auto* replaced = edits ? edits->replacement(info.key_field) : nullptr;
-      if (replaced)
-        key_ = *replaced;
-      else
-        field_text(key_, t.fields[info.key_field], record, size, offset);
-    } else if (t.category == sdk::Category::Metrics) {
-      key_ = t.name;
-    } else {
-      key_ = hostname_;
-    }
-    key = key_;
-  }
+  std::string_view encoded_key;  // found inside the JSON when the key field is not a string
+  size_t len =
+      encode_to(out_.get(), *info.compiled, record, ctx, edits, info.key.field, &encoded_key);
+  std::string_view key =
+      message_key(info.key, t, record, size, offset, edits, encoded_key, hostname_, key_);
 
   sdk::SinkMessage msg{sizeof(sdk::SinkMessage),
                        t.category,
@@ -263,6 +244,14 @@ bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, con
   bump(info.stats->events);
   bump(events_total_);
   return true;
+}
+
+void Pipeline::remove_sink(const sdk::ISink* s) {
+  std::erase_if(sinks_, [s](const auto& e) { return e->sink == s; });
+}
+
+void Pipeline::remove_processor(const sdk::IProcessor* p) {
+  std::erase_if(processors_, [p](const auto& e) { return e.processor == p; });
 }
 
 void Pipeline::detach_all() {

@@ -13,6 +13,7 @@
 
 #include "metrics/latency_histogram.hpp"
 #include "pipeline/event_encoder.hpp"
+#include "pipeline/message_key.hpp"
 #include "pipeline/mono_clock.hpp"
 #include "plugins/abi_tables.hpp"
 
@@ -40,7 +41,7 @@ struct TypeStats {
 struct TypeInfo {
   const sdk::EventTypeDesc* desc = nullptr;
   const CompiledType* compiled = nullptr;
-  int key_field = -1;  // -1: the category default is the hostname or type name
+  KeyRule key;  // where the message key comes from (message_key.hpp)
   TypeStats* stats = nullptr;
 };
 
@@ -72,6 +73,10 @@ class Pipeline {
   void add_sink(std::string name, sdk::ISink* s);
   // Forgets every sink and processor (before their objects are destroyed).
   void detach_all();
+  // Forgets one (a plugin that leaves while the host runs). A sink's
+  // accepted/rejected counts go with it (the host logs them).
+  void remove_sink(const sdk::ISink* s);
+  void remove_processor(const sdk::IProcessor* p);
 
   // One record of a known type (index into `types`). Returns false when the
   // record was malformed (counted).

@@ -82,6 +82,21 @@ std::vector<Need> capability_needs(const KernelInfo& k, const HostFacts& h,
       out.push_back({p.name, CAP_DAC_READ_SEARCH, Phase::Running,
                      "cgroup id -> path with open_by_handle_at"});
   }
+  if (h.plugins_watch) {
+    const char* why = "plugins_watch: a probe dropped into the plugins directory";
+    out.push_back({"host", CAP_BPF, Phase::Load, std::string(why) + " loads its BPF programs"});
+    out.push_back(
+        {"host", CAP_PERFMON, Phase::Load, std::string(why) + " attaches tracing programs"});
+    if (k.before(6, 1) && k.unprivileged_bpf_disabled != 0)
+      out.push_back({"host", CAP_BPF, Phase::Running,
+                     std::string(why) +
+                         ": kernel before 6.1 with kernel.unprivileged_bpf_disabled=" +
+                         std::to_string(k.unprivileged_bpf_disabled) + ", every bpf() call"});
+    if (k.before(5, 11) && !k.memlock_unlimited)
+      out.push_back({"host", CAP_SYS_RESOURCE, Phase::Start,
+                     std::string(why) + ": kernel before 5.11 charges BPF maps to RLIMIT_MEMLOCK "
+                                        "(raised to unlimited before the drop)"});
+  }
   if (h.bpf_stats && any_bpf)
     out.push_back({"host", CAP_SYS_ADMIN, Phase::Start, "metrics.bpf_stats: BPF_ENABLE_STATS"});
   if (h.metrics_port > 0 && h.metrics_port < k.unprivileged_port_start)

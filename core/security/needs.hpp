@@ -72,6 +72,9 @@ struct HostFacts {
   bool bpf_stats = false;
   int metrics_port = 0;  // 0: not served
   std::string user, group;
+  // plugins_watch: a probe dropped into the plugins directory later loads
+  // and attaches like one at start (issue 14, item 4).
+  bool plugins_watch = false;
 };
 
 enum class KeepMode { Reload, Runtime, None };

@@ -39,6 +39,7 @@
 #include "partitioning.hpp"
 #include "producer.hpp"
 #include "rate_limit.hpp"
+#include "replay_groups.hpp"
 #include "sink_config.hpp"
 #include "sink_options.hpp"
 #include "spool/spool.hpp"
@@ -317,11 +318,13 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     uint64_t window = std::max<uint64_t>(config_.spool_threshold, config_.queue_max_bytes / 4);
     // During an outage one record at a time waits in librdkafka: its
     // acknowledgement is what tells that a broker is back.
-    for (int budget = 20000; budget > 0; --budget) {
+    for (int budget = broker_down_ ? 1 : 20000; budget > 0; --budget) {
       if (producer_->queued_bytes() >= window) break;
       if (broker_down_ && producer_->outstanding() > 0) break;
       const spool::Record* r = spool_->peek();
       if (!r) break;
+      if (batched_ && regroup(*r)) continue;
+      if (batched_) send_groups();  // older events of the same partitions go first
       rd_kafka_resp_err_t err = replay(*r);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
       uint64_t seq = r->seq;
@@ -332,10 +335,66 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
         spool_->acked(seq);
       }
     }
+    if (batched_) send_groups();
     if (spooling_ && (config_.spool_threshold > 0 || !broker_down_) && spool_->caught_up())
       spooling_ = false;
     spool_->tick(mono_ns());
     log_spool_notes();
+  }
+
+  // json-batch: a spooled event joins the replay batch of its partition
+  // (handed over); false when its topic's partition count is not known yet.
+  bool regroup(const spool::Record& r) {
+    int32_t count = producer_->partition_count(r.category);
+    if (r.batch || count <= 0) return false;
+    const char* key = r.has_key ? r.key.data() : nullptr;
+    int32_t p = partitioning_->of_key(producer_->topic(r.category), key, r.key.size(), count);
+    if (p < 0) p = sticky_partition(r.category, count);
+    ReplayGroups::Open& g = groups_.at(r.category, p);
+    if (g.events && (g.value.size() + r.value.size() + 1 > config_.batch_max_bytes ||
+                     g.events >= config_.batch_max_events))
+      send_group(r.category, p, g);
+    groups_.add(g, r.value, r.event_ns, r.seq);
+    spool_->handed();
+    return true;
+  }
+
+  void send_groups() {
+    groups_.for_each_open([&](int c, int32_t p, ReplayGroups::Open& g) { send_group(c, p, g); });
+  }
+
+  // Produces a replay batch. When librdkafka refuses it, the batch goes back
+  // to the spool as one record (or fails, counted) and its records are released.
+  void send_group(int cat, int32_t partition, ReplayGroups::Open& g) {
+    auto ts_ms = static_cast<int64_t>(g.first_ns / 1'000'000);
+    uint32_t events = g.events;
+    uint64_t tag = groups_.sent(g);
+    rd_kafka_resp_err_t err =
+        producer_->produce_batch(cat, partition, nullptr, 0, g.value.data(), g.value.size(), false,
+                                 events, ts_ms, g.first_ns, tag);
+    if (err) {
+      Undelivered u;
+      u.category = cat;
+      u.maybe_persisted = false;
+      u.has_key = false;
+      u.timestamp_ms = ts_ms;
+      u.payload = std::move(g.value);
+      u.partition = partition;
+      u.events = events;
+      u.spool_seq = tag;
+      if (!on_spooled_failed(u)) {
+        counters_.fail("replay_" + err_label(err), events);
+        release(tag);
+      }
+    }
+    ReplayGroups::reset(g);
+  }
+
+  // The spool records behind a replayed message (one record, or a replay
+  // batch's) were acknowledged, or failed for good.
+  void release(uint64_t tag) {
+    if (!ReplayGroups::is_group(tag)) return spool_->acked(tag);
+    for (uint64_t seq : groups_.take(tag)) spool_->acked(seq);
   }
 
   rd_kafka_resp_err_t replay(const spool::Record& r) {
@@ -615,7 +674,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
                                    u.payload.size(), u.timestamp_ms);
       if (err) {
         counters_.fail("resend_" + err_label(err), u.events);
-        if (u.spool_seq && spool_) spool_->acked(u.spool_seq);
+        if (u.spool_seq && spool_) release(u.spool_seq);
         continue;
       }
       (u.maybe_persisted ? unacked : never_sent) += u.events;
@@ -695,13 +754,13 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   void on_kafka_log(LogLevel level, const std::string& line) override {
     if (log_enabled(level)) log(level, line);
   }
-  void on_spooled_done(uint64_t seq) override {
-    if (spool_) spool_->acked(seq);
+  void on_spooled_done(uint64_t tag) override {
+    if (spool_) release(tag);
   }
   bool on_abandoned(const Undelivered& u) override { return spool_ && save(u); }
   bool on_spooled_failed(const Undelivered& u) override {
     if (!spool_ || !save(u)) return false;
-    spool_->acked(u.spool_seq);  // now a new record, at the end
+    release(u.spool_seq);  // now a new record, at the end
     spool_requeued_.add(u.events);
     return true;
   }
@@ -755,6 +814,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   bool spooling_ = false;
   uint64_t saved_at_close_ = 0;
   Counter spool_requeued_;  // replayed, failed, appended again
+  ReplayGroups groups_;     // json-batch: spooled events regrouped for replay
 };
 
 }  // namespace

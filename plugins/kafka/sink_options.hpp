@@ -87,8 +87,8 @@ inline constexpr ConfigOption kOptions[] = {
      "when the spool is full: refuse new events (drop_newest) or delete the oldest segment "
      "(drop_oldest); both counted"},
     {"spool.threshold", OptionType::Size, "\"4M\"", 0, kIntMax * 1024, nullptr,
-     "events go to the spool while the memory queue holds more than this, or no broker answers; "
-     "0: every event is written to the spool first (nothing lost by a crash)"},
+     "events go to the spool while the memory queue holds more than this (at most half of "
+     "queue.max_size), or no broker answers; 0: every event is written to the spool first"},
     {"spool.fsync_interval", OptionType::Duration, "\"1s\"", 0, 3600 * kS, nullptr,
      "how often the spool's files are forced to disk (fdatasync; 0: on every poll)"},
     {"properties", OptionType::StringList, "[]", 0, 0, nullptr,

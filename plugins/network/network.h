@@ -186,10 +186,9 @@ struct net_udp_pending {
 	__u8 daddr[16];  /* sendto/sendmsg: the destination */
 	__u16 dport;
 	__u8 have_daddr; /* daddr/dport valid */
-	__u8 have_recv;  /* recv_key/recv_owner wait for the syscall's exit */
+	__u8 have_recv;  /* recv_key/recv_bytes wait for the syscall's exit */
 	__u32 pad;
 	struct net_udp_key recv_key;
-	struct net_conn recv_owner;
 };
 
 #define NET_CONN_F_ATTRIBUTED 0x1 /* pid/comm/uid/cgroup_id are known */

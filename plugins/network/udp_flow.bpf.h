@@ -120,27 +120,39 @@ static __always_inline int udp_key(struct sock *sk, const __u8 *raddr, __u16 rpo
 	return 0;
 }
 
-/* Adds one datagram of `bytes` to its flow. */
-static __always_inline void udp_account(struct net_udp_key *k, const struct net_conn *owner,
-					int sent, __u64 bytes)
+/* The owner of a datagram: the current task, unless the owner filter
+ * drops it (counted). */
+static __always_inline int udp_owner(struct net_conn *owner)
+{
+	take_task(owner);
+	return owner_filtered(owner);
+}
+
+/* Adds one datagram of `bytes` of the current task to its flow. The owner's
+ * details and the owner filter are taken when the flow enters the table
+ * (once per flow and interval), not per datagram. */
+static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 bytes)
 {
 	struct net_udp_val nv = {}, *v;
+	struct net_conn owner = {};
 	__u64 now = bpf_ktime_get_ns();
 	__u32 zero = 0;
 	void *flows;
 	int err;
 
-	k->tgid = owner->tgid;
+	k->tgid = bpf_get_current_pid_tgid() >> 32;
 	flows = bpf_map_lookup_elem(&net_udp_flows, &zero);
 	if (!flows)
 		return;
 	v = bpf_map_lookup_elem(flows, k);
 	if (!v) {
+		if (udp_owner(&owner))
+			return;
 		nv.first_ns = nv.last_ns = now;
-		nv.cgroup_id = owner->cgroup_id;
-		nv.pid = owner->pid;
-		nv.uid = owner->uid;
-		__builtin_memcpy(nv.comm, owner->comm, sizeof(nv.comm));
+		nv.cgroup_id = owner.cgroup_id;
+		nv.pid = owner.pid;
+		nv.uid = owner.uid;
+		__builtin_memcpy(nv.comm, owner.comm, sizeof(nv.comm));
 		if (sent) {
 			nv.bytes_sent = bytes;
 			nv.datagrams_sent = 1;
@@ -169,24 +181,15 @@ static __always_inline void udp_account(struct net_udp_key *k, const struct net_
 	v->last_ns = now;
 }
 
-/* The owner of a datagram: the current task, unless the owner filter
- * drops it (counted). */
-static __always_inline int udp_owner(struct net_conn *owner)
-{
-	take_task(owner);
-	return owner_filtered(owner);
-}
-
 /* One datagram of `bytes` sent or read by the current task on `sk`. */
 static __always_inline int udp_datagram(struct sock *sk, const __u8 *raddr, __u16 rport, int sent,
 					long bytes)
 {
 	struct net_udp_key k = {};
-	struct net_conn owner = {};
 
-	if (bytes < 0 || !is_udp(sk) || udp_key(sk, raddr, rport, &k) || udp_owner(&owner))
+	if (bytes < 0 || !is_udp(sk) || udp_key(sk, raddr, rport, &k))
 		return 0;
-	udp_account(&k, &owner, sent, bytes);
+	udp_account(&k, sent, bytes);
 	return 0;
 }
 
@@ -379,7 +382,6 @@ static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags)
 {
 	struct net_udp_pending *p;
 	struct net_udp_key k = {};
-	struct net_conn owner = {};
 	__u64 id;
 
 	if (ret < 0 || (flags & NET_MSG_PEEK) || !is_udp(sk))
@@ -390,8 +392,6 @@ static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags)
 	p = bpf_map_lookup_elem(&net_udp_pending, &id);
 	if (!p || (!p->user_addr && !p->user_msg))
 		return udp_datagram(sk, NULL, 0, 0, ret); /* counted: no remote */
-	if (udp_owner(&owner))
-		return 0;
 	{
 		struct net_tuple t = {};
 
@@ -402,7 +402,6 @@ static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags)
 		k.family = t.family;
 	}
 	p->recv_key = k;
-	p->recv_owner = owner;
 	p->recv_bytes = (__u64)ret;
 	p->have_recv = 1;
 	return 0;
@@ -507,7 +506,6 @@ static __always_inline int source_written(void)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct net_udp_pending *p = bpf_map_lookup_elem(&net_udp_pending, &id);
 	struct net_udp_key k;
-	struct net_conn owner;
 	struct net_tuple t = {};
 	void *uaddr, *umsg;
 	__u64 bytes;
@@ -522,7 +520,6 @@ static __always_inline int source_written(void)
 		return 0;
 	p->have_recv = 0;
 	k = p->recv_key;
-	owner = p->recv_owner;
 	bytes = p->recv_bytes;
 	if (!uaddr && umsg)
 		bpf_probe_read_user(&uaddr, sizeof(uaddr), &((struct user_msghdr *)umsg)->msg_name);
@@ -538,7 +535,7 @@ static __always_inline int source_written(void)
 	__builtin_memcpy(k.dst_ip, t.daddr, 16);
 	k.dst_port = t.dport;
 	k.family = t.family;
-	udp_account(&k, &owner, 0, bytes);
+	udp_account(&k, 0, bytes);
 	return 0;
 }
 

@@ -79,6 +79,86 @@ class MapVisitor final : public ICounterVisitor {
   std::map<std::string, int64_t>* out_;
 };
 
+// Records a processor's edits; get_string reads Chars and VarChars fields
+// of the record as the host's editor does, after any replacement.
+class RecordingEditor final : public IEventEditor {
+ public:
+  RecordingEditor(const EventTypeDesc& type, const uint8_t* record, uint32_t size,
+                  ProcessedEvent* out)
+      : type_(type), record_(record), size_(size), out_(out) {}
+
+  Status add_string(StringView name, StringView value) noexcept override {
+    return add(name, quote(str(value)));
+  }
+  Status add_int(StringView name, int64_t value) noexcept override {
+    return add(name, std::to_string(value));
+  }
+  Status add_uint(StringView name, uint64_t value) noexcept override {
+    return add(name, std::to_string(value));
+  }
+  Status add_json(StringView name, StringView json) noexcept override {
+    return add(name, str(json));
+  }
+  Status replace_string(uint32_t field_index, StringView value) noexcept override {
+    if (!is_string(field_index)) return Status::InvalidArgument;
+    try {
+      out_->replaced[field_index] = str(value);
+      return Status::Ok;
+    } catch (...) {
+      return Status::Error;
+    }
+  }
+  Status get_string(uint32_t field_index, StringView* out) const noexcept override {
+    if (!out || !is_string(field_index)) return Status::InvalidArgument;
+    auto r = out_->replaced.find(field_index);
+    if (r != out_->replaced.end()) {
+      *out = StringView{r->second.data(), r->second.size()};
+      return Status::Ok;
+    }
+    const FieldDesc& f = field_at(type_, field_index);
+    if (f.offset + f.size > size_) return Status::InvalidArgument;
+    const char* p = reinterpret_cast<const char*>(record_) + f.offset;
+    if (f.type == FieldType::Chars) {
+      *out = StringView{p, static_cast<uint32_t>(strnlen(p, f.size))};
+      return Status::Ok;
+    }
+    uint16_t off = 0, len = 0;  // struct leaf_var
+    std::memcpy(&off, p, sizeof(off));
+    std::memcpy(&len, p + sizeof(off), sizeof(len));
+    if (uint32_t(off) + len > size_) return Status::InvalidArgument;
+    *out = StringView{reinterpret_cast<const char*>(record_) + off, len};
+    return Status::Ok;
+  }
+
+ private:
+  bool is_string(uint32_t i) const {
+    if (i >= type_.field_count) return false;
+    FieldType t = field_at(type_, i).type;
+    return t == FieldType::Chars || t == FieldType::VarChars;
+  }
+  Status add(StringView name, std::string json) noexcept {
+    try {
+      out_->added[str(name)] = std::move(json);
+      return Status::Ok;
+    } catch (...) {
+      return Status::Error;
+    }
+  }
+  static std::string quote(const std::string& s) {
+    std::string q = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') q += '\\';
+      q += c;
+    }
+    return q + "\"";
+  }
+
+  const EventTypeDesc& type_;
+  const uint8_t* record_;
+  uint32_t size_;
+  ProcessedEvent* out_;
+};
+
 }  // namespace
 
 struct TestHost::Impl {
@@ -257,6 +337,18 @@ uint64_t TestHost::timer_interval_ns(size_t i) const {
 }
 
 std::vector<EmittedRecord> TestHost::take_emitted() { return std::exchange(emitted_, {}); }
+
+ProcessedEvent TestHost::process(const EventTypeDesc& type, const void* record, uint32_t size,
+                                 const std::string& from_plugin) {
+  if (!processor()) throw std::logic_error("process(): " + name_ + " is not a processor");
+  ProcessedEvent result;
+  const auto* bytes = static_cast<const uint8_t*>(record);
+  RecordingEditor editor(type, bytes, size, &result);
+  EventView view{
+      sizeof(EventView), &type, bytes, size, 0, StringView{from_plugin.data(), from_plugin.size()}};
+  result.verdict = processor()->process(&view, &editor);
+  return result;
+}
 
 std::map<std::string, int64_t> TestHost::counters() {
   std::map<std::string, int64_t> out;

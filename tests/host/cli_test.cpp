@@ -87,15 +87,20 @@ TEST_CASE("configuration errors exit 2 naming file, line and key") {
   CHECK(out.find("ticker.toml:1: key 'enabled': expected a boolean") != std::string::npos);
 }
 
-TEST_CASE("nothing to load exits 3") {
+TEST_CASE("nothing to load exits 3 when the plugins directory is not watched") {
   std::string out;
-  CHECK(run_with({}, &out, {}, {}) == 3);
+  const std::pair<const std::string, std::string> no_watch{"leaf.toml", "plugins_watch = false\n"};
+  CHECK(run_with({no_watch}, &out, {}, {}) == 3);
   CHECK(out.find("nothing could be loaded") != std::string::npos);
-  CHECK(run_with({{"ticker.toml", "enabled = false\n"}}, &out) == 3);
+  CHECK(run_with({no_watch, {"ticker.toml", "enabled = false\n"}}, &out) == 3);
   CHECK(out.find("plugin ticker") != std::string::npos);
   CHECK(out.find("is disabled by configuration") != std::string::npos);
   CHECK(run_command({host_binary(), "--plugins-dir", "/nonexistent/leaf"}, &out) == 3);
   CHECK(out.find("plugins directory /nonexistent/leaf does not exist") != std::string::npos);
+  // Watched (the default): it runs, waiting for a probe to appear.
+  CHECK(run_with({}, &out, {"--duration", "0.3"}, {}) == 0);
+  CHECK(out.find("no probe plugin is running yet: waiting for one to appear in ") !=
+        std::string::npos);
 }
 
 TEST_CASE("--duration runs, then shuts down cleanly with exit 0") {

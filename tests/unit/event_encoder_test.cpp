@@ -1,15 +1,16 @@
 // Schema-driven encoding: every field type, escaping, invalid UTF-8, size checks.
-#include <doctest/doctest.h>
+#include "pipeline/event_encoder.hpp"
 
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "leaf_event.h"
-#include "pipeline/event_encoder.hpp"
 #include "pipeline/json_writer.hpp"
+#include "pipeline/message_key.hpp"
 
 using namespace leaf::core;
 using namespace leaf::sdk;
@@ -153,7 +154,8 @@ TEST_CASE("strings that need escaping stay valid JSON and lose nothing") {
 }
 
 TEST_CASE("bytes that are not UTF-8 are escaped as \\xHH, never dropped") {
-  std::string bad = std::string("ok\xff") + "\xc3" + "(" + "\xed\xa0\x80" + "\xf0\x82\x82\xac" + "end";
+  std::string bad =
+      std::string("ok\xff") + "\xc3" + "(" + "\xed\xa0\x80" + "\xf0\x82\x82\xac" + "end";
   auto b = make(bad, "");
   std::string json = encode(b);
   auto j = nlohmann::json::parse(json);  // must be valid JSON
@@ -203,6 +205,37 @@ TEST_CASE("key text of fields") {
   CHECK(k == "curl");
 }
 
+TEST_CASE("the message key (SPEC.md section 3) is decided by one rule per type") {
+  auto b = make("x", "");
+  const auto* p = reinterpret_cast<const uint8_t*>(&b.r);
+  const std::string host = "prod-web-01";
+  std::string scratch;
+  auto key_of = [&](const EventTypeDesc& t, const EventEdits* edits = nullptr,
+                    std::string_view encoded = {}) {
+    return std::string(message_key(key_rule(t), t, p, b.size, 0, edits, encoded, host, scratch));
+  };
+  // Network without src_ip, performance: the hostname; metrics: the type.
+  CHECK(key_rule(kType).source == KeyRule::Source::Hostname);
+  CHECK(key_of(kType) == host);
+  EventTypeDesc metrics = kType;
+  metrics.category = Category::Metrics;
+  CHECK(key_of(metrics) == "test_event");
+  // key_field names the field; a processor's replacement is followed; the
+  // text the encoder found in the JSON is taken as it is.
+  EventTypeDesc keyed = kType;
+  keyed.key_field = "comm";
+  KeyRule rule = key_rule(keyed);
+  CHECK(rule.source == KeyRule::Source::Field);
+  CHECK(rule.field == 12);
+  CHECK(key_of(keyed) == "curl");
+  EventEdits edits;
+  edits.replaced.emplace_back(12, "wget");
+  CHECK(key_of(keyed, &edits) == "wget");
+  keyed.key_field = "port";
+  CHECK(key_of(keyed, nullptr, "443") == "443");
+  CHECK(key_of(keyed) == "443");
+}
+
 TEST_CASE("invalid schemas are refused with the reason") {
   FieldDesc bad_size[] = {{"pid", FieldType::U32, 16, 8, 0, nullptr}};
   EventTypeDesc t = {.name = "bad",
@@ -245,7 +278,7 @@ TEST_CASE("utf8 sequence lengths") {
   CHECK(len("\xc0\xaf") == 0);      // overlong
   CHECK(len("\xed\xa0\x80") == 0);  // surrogate
   CHECK(len("\xf4\x90\x80\x80") == 0);
-  CHECK(len("\xe2\x82") == 0);      // truncated
+  CHECK(len("\xe2\x82") == 0);  // truncated
 }
 
 namespace {

@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -312,4 +314,39 @@ TEST_CASE("a spool directory that cannot be created is refused, naming it") {
   } catch (const std::runtime_error& e) {
     CHECK(std::string(e.what()).find("/proc/leaf-no-such-dir/spool") != std::string::npos);
   }
+}
+
+TEST_CASE("a write that fails (file size limit): buffered records dropped, counted; appends resume") {
+  TempDir d;
+  Options o = opts(d.path);
+  o.segment_bytes = 4 << 20;
+  Spool s(o);
+  // Writes past 200 KB fail with EFBIG (SIGXFSZ ignored), as a full disk fails with ENOSPC.
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 200 * 1024;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  int ok = 0, failed = 0, i = 0;
+  for (; i < 5000 && failed == 0; ++i) (add(s, i) == Spool::Result::Ok ? ok : failed)++;
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, old_handler);
+  REQUIRE(failed == 1);
+  uint64_t dropped = s.stats().dropped_write_error;
+  CHECK(dropped > 1);  // the whole 64 KiB buffer
+  auto notes = s.take_notes();
+  REQUIRE(!notes.empty());
+  CHECK(notes.back().find("write failed (File too large)") != std::string::npos);
+  // The segment holds exactly the records written before the failure.
+  auto segs = segments(d.path);
+  REQUIRE(segs.size() == 1);
+  CHECK(fs::file_size(segs[0]) == 16 + (i - dropped) * kRecordSize);
+  // Writes work again: appends continue the sequence.
+  for (int j = 0; j < 100; ++j) REQUIRE(add(s, 10000 + j) == Spool::Result::Ok);
+  auto got = drain(s, true);
+  REQUIRE(got.size() == i - dropped + 100);
+  for (size_t k = 1; k < got.size(); ++k) CHECK(got[k].seq == got[k - 1].seq + 1);
+  CHECK(got.back().value == payload(10099));
+  CHECK(got[i - dropped - 1].value == payload(static_cast<int>(i - dropped - 1)));
 }

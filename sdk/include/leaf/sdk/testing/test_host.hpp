@@ -48,6 +48,15 @@ struct RingCounts {
   uint64_t lost = 0;     // the ring was full
 };
 
+// What a processor did with one event (TestHost::process).
+struct ProcessedEvent {
+  Verdict verdict = Verdict::Keep;
+  // Fields added beside the record's, name -> JSON value text ("\"web\"", "42").
+  std::map<std::string, std::string> added;
+  // Record fields whose text was replaced, field index -> new text.
+  std::map<uint32_t, std::string> replaced;
+};
+
 class TestHost final : public IHost {
  public:
   // Loads the plugin module at `path` and creates its object. Throws
@@ -82,6 +91,11 @@ class TestHost final : public IHost {
   uint64_t timer_interval_ns(size_t i = 0) const;
   // The records handed to emit() since the last call, oldest first.
   std::vector<EmittedRecord> take_emitted();
+
+  // Processors: passes one record of `type` (made by the test) through
+  // process(), as the pipeline does, and returns the verdict and the edits.
+  ProcessedEvent process(const EventTypeDesc& type, const void* record, uint32_t size,
+                         const std::string& from_plugin = "test");
 
   // The plugin's read_counters(): "name" or "name{label}" -> value; a
   // histogram as name_count and name_sum.

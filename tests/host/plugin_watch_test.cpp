@@ -1,0 +1,453 @@
+// Plugins that come and go (issue 14, item 4), with the real leaf-host, the
+// real process plugin and this kernel: leaf-host starts with an empty
+// plugins directory and watches it (inotify). A copied-in leaf_process.so
+// starts and its exec events flow; removed, its BPF programs and links are
+// gone from the kernel (enumerated by id) and no event of it follows; copied
+// in again, slowly in chunks, it is not touched before the file is complete,
+// then works again. Bad files are refused with one line each while the
+// process plugin runs on.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace leaf::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The programs the test runs are this binary under other names (their comm):
+// started as leafwatch_*, it exits at once.
+const bool kHelper = [] {
+  if (std::string_view(program_invocation_short_name).rfind("leafwatch_", 0) == 0) ::_exit(0);
+  return false;
+}();
+
+// Other engineers' leaf-hosts serve the default metrics port.
+const char* const kNoMetrics = "[metrics]\nlisten = \"\"\n";
+
+struct Programs {
+  TempDir dir;
+  Programs() {
+    ::chmod(dir.path().c_str(), 0755);
+    std::string self = fs::read_symlink("/proc/self/exe").string();
+    for (const char* name :
+         {"leafwatch_one", "leafwatch_off", "leafwatch_two", "leafwatch_bad", "leafwatch_storm"})
+      fs::create_symlink(self, path(name));
+  }
+  std::string path(const std::string& name) const { return dir.path() + "/" + name; }
+};
+
+pid_t run(const std::string& program) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::execl(program.c_str(), program.c_str(), nullptr);
+    ::_exit(122);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  return pid;
+}
+
+std::function<bool(const Json&)> exec_of(pid_t pid) {
+  return [pid](const Json& e) {
+    return e.contains("data") && e["data"].value("type", "") == "process_exec" &&
+           e["data"].value("pid", -1) == pid;
+  };
+}
+
+// Waits until leaf-host's log holds `line` (after byte `from`); returns where.
+size_t wait_log(const LeafHost& host, const std::string& line, size_t from = 0,
+                std::chrono::milliseconds timeout = 20s) {
+  auto until = std::chrono::steady_clock::now() + scaled(timeout);
+  for (;;) {
+    size_t at = host.stderr_text().find(line, from);
+    if (at != std::string::npos) return at;
+    if (std::chrono::steady_clock::now() > until) {
+      FAIL("leaf-host did not log \"" << line << "\"; its log:\n" << host.stderr_text());
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// Lines of `text` that hold `what`.
+size_t lines_with(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) n += line.find(what) != std::string::npos;
+  return n;
+}
+
+// The BPF program and link ids a process holds descriptors of (fdinfo).
+struct BpfIds {
+  std::set<uint32_t> progs, links;
+};
+BpfIds bpf_ids_of(pid_t pid) {
+  BpfIds ids;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::ifstream in(e.path());
+    std::string key;
+    uint64_t link = 0, prog = 0;
+    bool is_link = false, has_prog = false;
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("link_id:", 0) == 0) {
+        is_link = true;
+        link = std::stoull(line.substr(8));
+      } else if (line.rfind("prog_id:", 0) == 0) {
+        has_prog = true;
+        prog = std::stoull(line.substr(8));
+      }
+    }
+    if (is_link)
+      ids.links.insert(static_cast<uint32_t>(link));
+    else if (has_prog)
+      ids.progs.insert(static_cast<uint32_t>(prog));
+  }
+  return ids;
+}
+
+// The kernel's programs, by id (bpf_prog_get_next_id), with their names.
+std::map<uint32_t, std::string> kernel_programs() {
+  std::map<uint32_t, std::string> out;
+  for (uint32_t id = 0; bpf_prog_get_next_id(id, &id) == 0;) {
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;  // gone meanwhile
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) out[id] = info.name;
+    ::close(fd);
+  }
+  return out;
+}
+
+std::set<uint32_t> kernel_links() {
+  std::set<uint32_t> out;
+  for (uint32_t id = 0; bpf_link_get_next_id(id, &id) == 0;) out.insert(id);
+  return out;
+}
+
+// Copies `from` to `to` in `chunks` writes with `pause` between them, through
+// one descriptor (one close_write at the end), mode 0644.
+void copy_slowly(const std::string& from, const std::string& to, int chunks,
+                 std::chrono::milliseconds pause, const std::function<void()>& between = {}) {
+  std::ifstream in(from, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(!data.empty());
+  int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  size_t step = data.size() / chunks + 1;
+  for (size_t off = 0; off < data.size(); off += step) {
+    size_t n = std::min(step, data.size() - off);
+    REQUIRE(::write(fd, data.data() + off, n) == static_cast<ssize_t>(n));
+    if (off + n < data.size()) {
+      std::this_thread::sleep_for(pause);
+      if (between) between();
+    }
+  }
+  ::fchmod(fd, 0644);
+  REQUIRE(::close(fd) == 0);
+}
+
+// Written in place (one close_write).
+void copy_in(const std::string& from, const std::string& to) {
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
+// Written under a name that is not a plugin's, given its mode, then renamed
+// in (moved_to): the file has its mode when the host first sees it.
+void rename_in(const std::string& from, const std::string& to, mode_t mode) {
+  std::string tmp = fs::path(to).parent_path().string() + "/.incoming";
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing);
+  REQUIRE(::chmod(tmp.c_str(), mode) == 0);
+  REQUIRE(::rename(tmp.c_str(), to.c_str()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a probe copied into the watched directory starts; removed, it is gone; copied again, it "
+    "works") {
+  Programs progs;
+  HostOptions o;  // no plugin: an empty plugins directory
+  o.config["leaf.toml"] = kNoMetrics;
+  LeafHost host(o);
+  host.start();
+  wait_log(host,
+           "no probe plugin is running yet: waiting for one to appear in " + host.plugins_dir());
+  std::string so = host.plugins_dir() + "/leaf_process.so";
+
+  // In: started, and its exec events flow.
+  copy_in(built_plugin("process"), so);
+  size_t at = wait_log(host, "plugin process ");
+  wait_log(host, "(probe) started from " + so, at);
+  pid_t one = run(progs.path("leafwatch_one"));
+  auto ev = host.wait_for(exec_of(one), scaled(10s));
+  CHECK(ev["data"]["comm"] == "leafwatch_one");
+
+  BpfIds held = bpf_ids_of(host.pid());
+  REQUIRE(!held.progs.empty());
+  auto progs_now = kernel_programs();
+  for (uint32_t id : held.progs) {
+    REQUIRE(progs_now.count(id) == 1);
+    CHECK(progs_now[id].rfind("process_", 0) == 0);  // the process plugin's programs, by name
+  }
+  auto links_now = kernel_links();
+  for (uint32_t id : held.links) CHECK(links_now.count(id) == 1);
+
+  // Out: stopped, drained and unloaded; its programs and links are gone from
+  // the kernel, and no exec event comes any more.
+  size_t before = host.stderr_text().size();
+  REQUIRE(::unlink(so.c_str()) == 0);
+  wait_log(host, "plugin process removed (" + so + "): stopped, rings drained, library unloaded",
+           before);
+  // leaf-host holds none of them any more; the kernel frees a program once
+  // its last reference is gone, after an RCU grace period: a bounded wait.
+  CHECK(bpf_ids_of(host.pid()).progs.empty());
+  CHECK(bpf_ids_of(host.pid()).links.empty());
+  auto still_there = [&] {
+    auto progs_left = kernel_programs();
+    auto links_left = kernel_links();
+    std::string left;
+    for (uint32_t id : held.progs)
+      if (progs_left.count(id))
+        left += " program " + std::to_string(id) + " (" + progs_left[id] + ")";
+    for (uint32_t id : held.links)
+      if (links_left.count(id)) left += " link " + std::to_string(id);
+    return left;
+  };
+  std::string left = still_there();
+  for (auto until = std::chrono::steady_clock::now() + scaled(10s);
+       !left.empty() && std::chrono::steady_clock::now() < until; left = still_there())
+    std::this_thread::sleep_for(20ms);
+  CHECK_MESSAGE(left.empty(), "still in the kernel:" << left);
+  pid_t off = run(progs.path("leafwatch_off"));
+  std::this_thread::sleep_for(500ms);
+  CHECK(host.matching(exec_of(off)).empty());
+
+  // In again, written slowly: nothing happens before the file is complete.
+  before = host.stderr_text().size();
+  copy_slowly(built_plugin("process"), so, 4, 300ms, [&] {
+    CHECK(host.stderr_text().find(so, before) == std::string::npos);  // not even a refusal
+  });
+  wait_log(host, "(probe) started from " + so, before);
+  pid_t two = run(progs.path("leafwatch_two"));
+  host.wait_for(exec_of(two), scaled(10s));
+  CHECK(host.stop() == 0);
+}
+
+TEST_CASE("bad plugins dropped in are refused with one line each; the running probe runs on") {
+  Programs progs;
+  HostOptions o;
+  o.plugins = {"process"};
+  o.config["leaf.toml"] = kNoMetrics;
+  LeafHost host(o);
+  host.start();
+  std::string dir = host.plugins_dir();
+  std::string fake_dir = LEAF_TEST_FAKE_PLUGIN_DIR;
+  struct Bad {
+    std::string file, from;
+    mode_t mode;
+    std::string line;
+  };
+  std::vector<Bad> bad = {
+      {"leaf_ticker.so", fake_dir + "/leaf_ticker.so", 0666, "is writable by everyone; not loaded"},
+      {"leaf_major3.so", fake_dir + "/leaf_ticker_major3.so", 0644,
+       "plugin is built for ABI 3.0, this host speaks ABI 2.0"},
+      {"leaf_ctor_abort.so", fake_dir + "/leaf_ctor_abort.so", 0644, "killed by SIGABRT"},
+      {"leaf_failopen.so", fake_dir + "/leaf_ticker_failopen.so", 0644,
+       "could not start: ticker was built to fail in open()"},
+  };
+  for (const auto& b : bad) {
+    size_t before = host.stderr_text().size();
+    rename_in(b.from, dir + "/" + b.file, b.mode);
+    size_t at = wait_log(host, b.line, before);
+    // One line, naming the file (or, for a failed start, the plugin and file).
+    std::string text = host.stderr_text().substr(before);
+    size_t bol = host.stderr_text().rfind('\n', at);
+    size_t eol = host.stderr_text().find('\n', at);
+    std::string line = host.stderr_text().substr(bol + 1, eol - bol - 1);
+    CHECK_MESSAGE(line.find(b.file) != std::string::npos, line);
+    CHECK_MESSAGE(line.find("error") != std::string::npos, line);
+    CHECK_MESSAGE(lines_with(text, b.file) == 1, text);
+    // The process plugin runs on.
+    pid_t pid = run(progs.path("leafwatch_bad"));
+    host.wait_for(exec_of(pid), scaled(10s));
+  }
+  CHECK(host.stop() == 0);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// This test's listening port (issue 14's range, 24500-24999).
+constexpr uint16_t kStormPort = 24514;
+
+struct Conn {
+  uint16_t port = 0;  // the client's local port
+  Clock::time_point begin, end;
+};
+
+// Connects to 127.0.0.1:port and closes, again and again, until `stop`.
+std::vector<Conn> connect_storm(uint16_t port, const std::atomic<bool>& stop) {
+  std::vector<Conn> out;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  while (!stop) {
+    Conn c;
+    c.begin = Clock::now();
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) break;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
+      sockaddr_in me{};
+      socklen_t len = sizeof(me);
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
+      c.port = ntohs(me.sin_port);
+    }
+    ::close(fd);
+    c.end = Clock::now();
+    if (c.port) out.push_back(c);
+    std::this_thread::sleep_for(1ms);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the network plugin replaced by a rename under a connection storm; the process plugin loses "
+    "nothing") {
+  Programs progs;
+  HostOptions o;
+  o.plugins = {"process", "network"};
+  o.config["leaf.toml"] = kNoMetrics;
+  LeafHost host(o);
+  host.start();
+
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(lfd >= 0);
+  int one = 1;
+  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(kStormPort);
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0);
+  REQUIRE(::listen(lfd, 1024) == 0);
+  std::atomic<bool> stop{false};
+  // The server closes after the client (reads to EOF): the client's side
+  // waits in TIME_WAIT, so no client port is used twice in this test.
+  std::thread server([&] {
+    while (!stop) {
+      int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      char b;
+      while (::recv(c, &b, 1, 0) > 0) {
+      }
+      ::close(c);
+    }
+  });
+  std::vector<Conn> conns;
+  std::thread client([&] { conns = connect_storm(kStormPort, stop); });
+  std::vector<std::pair<pid_t, Clock::time_point>> execs;
+  std::thread execer([&] {
+    while (!stop) {
+      execs.emplace_back(run(progs.path("leafwatch_storm")), Clock::now());
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+
+  std::this_thread::sleep_for(500ms);
+  std::string so = host.plugins_dir() + "/leaf_network.so";
+  std::string tmp = host.plugins_dir() + "/.leaf_network.so.new";  // not a plugin name: ignored
+  copy_in(built_plugin("network"), tmp);
+  size_t before = host.stderr_text().size();
+  Clock::time_point renamed = Clock::now();
+  REQUIRE(::rename(tmp.c_str(), so.c_str()) == 0);
+  size_t up = wait_log(host, "plugin network ", before);
+  wait_log(host, "(probe) upgraded from " + so, up);
+  Clock::time_point upgraded = Clock::now();
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  client.join();
+  // Wake the server's accept() for the last time.
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof(at));
+    ::close(fd);
+  }
+  server.join();
+  execer.join();
+  ::close(lfd);
+  REQUIRE(!conns.empty());
+
+  auto ours = [](const Json& e) {
+    return e.contains("data") && e["data"].value("type", "") == "tcp_connect" &&
+           e["data"].value("dst_port", 0) == kStormPort && e["data"].value("tgid", 0) == ::getpid();
+  };
+  // The last connection of the storm, after the upgrade, arrives.
+  uint16_t last = conns.back().port;
+  host.wait_for([&](const Json& e) { return ours(e) && e["data"].value("src_port", 0) == last; },
+                scaled(10s));
+  host.wait_for(exec_of(execs.back().first), scaled(10s));
+  CHECK(host.stop() == 0);
+
+  std::map<int, int> used;  // client port -> connections (1: TIME_WAIT on the client's side)
+  for (const auto& c : conns) ++used[c.port];
+  for (const auto& [port, n] : used)
+    CHECK_MESSAGE(n == 1, "client port " << port << " used " << n << " times");
+  std::map<int, int> seen;  // client port -> tcp_connect events
+  for (const auto& e : host.matching(ours)) ++seen[e["data"].value("src_port", 0)];
+  size_t before_n = 0, after_n = 0, between_n = 0, between_missing = 0;
+  for (const auto& c : conns) {
+    int n = seen.count(c.port) ? seen[c.port] : 0;
+    CHECK_MESSAGE(n <= 1, "port " << c.port << " reported " << n << " times");
+    if (c.end < renamed) {
+      ++before_n;
+      CHECK_MESSAGE(n == 1, "connection from port " << c.port << " before the rename: " << n);
+    } else if (c.begin > upgraded) {
+      ++after_n;
+      CHECK_MESSAGE(n == 1, "connection from port " << c.port << " after the upgrade: " << n);
+    } else {
+      ++between_n;
+      if (n == 0) ++between_missing;
+    }
+  }
+  CHECK(before_n > 0);
+  CHECK(after_n > 0);
+  // The process plugin was not touched: every exec, exactly once.
+  std::map<int, int> exec_seen;
+  for (const auto& e : host.matching(event_type("process_exec")))
+    ++exec_seen[e["data"].value("pid", 0)];
+  for (const auto& [pid, when] : execs) CHECK_MESSAGE(exec_seen[pid] == 1, "exec of pid " << pid);
+  std::string log = host.stderr_text();
+  size_t gap = log.find("no probe of it attached for", up);
+  MESSAGE("connections: " << before_n << " before the rename, " << between_n
+                          << " while it was replaced (" << between_missing << " not seen), "
+                          << after_n << " after; " << execs.size() << " execs; "
+                          << log.substr(gap, log.find('\n', gap) - gap));
+}
