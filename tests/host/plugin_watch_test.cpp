@@ -99,6 +99,29 @@ size_t lines_with(const std::string& text, const std::string& what) {
   return n;
 }
 
+std::string http_get(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  REQUIRE(::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
+  ::close(fd);
+  return out;
+}
+
+// The value of one series in a /metrics answer (-1: absent).
+double series(const std::string& metrics, const std::string& name_and_labels) {
+  size_t at = metrics.find("\n" + name_and_labels + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + name_and_labels.size() + 2));
+}
+
 // The BPF program and link ids a process holds descriptors of (fdinfo).
 struct BpfIds {
   std::set<uint32_t> progs, links;
@@ -190,8 +213,10 @@ TEST_CASE(
     "a probe copied into the watched directory starts; removed, it is gone; copied again, it "
     "works") {
   Programs progs;
-  HostOptions o;  // no plugin: an empty plugins directory
-  o.config["leaf.toml"] = kNoMetrics;
+  HostOptions o;                   // no plugin: an empty plugins directory
+  const int metrics_port = 24516;  // this test's range (issue 14: 24500-24999)
+  o.config["leaf.toml"] =
+      "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n";
   LeafHost host(o);
   host.start();
   wait_log(host,
@@ -218,6 +243,12 @@ TEST_CASE(
 
   // Out: stopped, drained and unloaded; its programs and links are gone from
   // the kernel, and no exec event comes any more.
+  const std::string kernel_execs =
+      "leaf_kernel_events_total{plugin=\"process\",type=\"process_exec\"}";
+  const std::string kPluginUp = "leaf_plugin_up{plugin=\"process\",kind=\"probe\"}";
+  std::string running = http_get(metrics_port, "/metrics");
+  REQUIRE(series(running, kernel_execs) >= 1);
+  REQUIRE(series(running, kPluginUp) == 1);
   size_t before = host.stderr_text().size();
   REQUIRE(::unlink(so.c_str()) == 0);
   wait_log(host, "plugin process removed (" + so + "): stopped, rings drained, library unloaded",
@@ -245,6 +276,13 @@ TEST_CASE(
   pid_t off = run(progs.path("leafwatch_off"));
   std::this_thread::sleep_for(500ms);
   CHECK(host.matching(exec_of(off)).empty());
+  // Its counters stay, frozen (the kernel's count read when it stopped);
+  // it is no longer reported as a running plugin.
+  std::string m = http_get(metrics_port, "/metrics");
+  double frozen = series(m, kernel_execs);
+  CHECK(frozen >= 1);
+  CHECK(series(m, kPluginUp) == -1);
+  CHECK(series(http_get(metrics_port, "/metrics"), kernel_execs) == frozen);
 
   // In again, written slowly: nothing happens before the file is complete.
   before = host.stderr_text().size();
@@ -254,6 +292,8 @@ TEST_CASE(
   wait_log(host, "(probe) started from " + so, before);
   pid_t two = run(progs.path("leafwatch_two"));
   host.wait_for(exec_of(two), scaled(10s));
+  // The new instance's count is added to the frozen one: never backwards.
+  CHECK(series(http_get(metrics_port, "/metrics"), kernel_execs) >= frozen + 1);
   CHECK(host.stop() == 0);
 }
 
@@ -273,6 +313,7 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
   };
   std::vector<Bad> bad = {
       {"leaf_ticker.so", fake_dir + "/leaf_ticker.so", 0666, "is writable by everyone; not loaded"},
+      {"ticker.so", fake_dir + "/leaf_ticker.so", 0644, "not named leaf_<name>.so"},
       {"leaf_major3.so", fake_dir + "/leaf_ticker_major3.so", 0644,
        "plugin is built for ABI 3.0, this host speaks ABI 2.0"},
       {"leaf_ctor_abort.so", fake_dir + "/leaf_ctor_abort.so", 0644, "killed by SIGABRT"},
@@ -418,8 +459,8 @@ TEST_CASE(
   // (which made the last one, to wake the server).
   auto ours = [](const Json& e) {
     return e.contains("data") && e["data"].value("type", "") == "tcp_connect" &&
-           e["data"].value("dst_port", 0) == kStormPort && e["data"].value("tgid", 0) == ::getpid() &&
-           e["data"].value("pid", 0) != ::getpid();
+           e["data"].value("dst_port", 0) == kStormPort &&
+           e["data"].value("tgid", 0) == ::getpid() && e["data"].value("pid", 0) != ::getpid();
   };
   // The last connection of the storm, after the upgrade, arrives.
   uint16_t last = conns.back().port;
@@ -441,9 +482,12 @@ TEST_CASE(
   for (const auto& c : conns) {
     auto& u = ports[c.port];
     ++u.conns;
-    if (c.end < renamed) ++before_n, ++u.outside_gap;
-    else if (c.begin > upgraded) ++after_n, ++u.outside_gap;
-    else ++between_n;
+    if (c.end < renamed)
+      ++before_n, ++u.outside_gap;
+    else if (c.begin > upgraded)
+      ++after_n, ++u.outside_gap;
+    else
+      ++between_n;
   }
   for (const auto& e : host.matching(ours)) {
     auto& u = ports[e["data"].value("src_port", 0)];
@@ -453,7 +497,8 @@ TEST_CASE(
   size_t seen_n = 0;
   for (const auto& [port, u] : ports) {
     CHECK_MESSAGE(u.events <= u.conns, "port " << port << ": " << u.conns << " connections, "
-                                                << u.events << " events:\n" << u.events_text);
+                                               << u.events << " events:\n"
+                                               << u.events_text);
     CHECK_MESSAGE(u.events >= u.outside_gap, "port " << port << ": " << u.outside_gap
                                                      << " connections outside the replacement, "
                                                      << u.events << " events");
