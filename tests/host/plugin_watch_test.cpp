@@ -519,3 +519,88 @@ TEST_CASE(
                           << after_n << " after; " << execs.size() << " execs; "
                           << log.substr(gap, log.find('\n', gap) - gap));
 }
+
+namespace {
+// The ids of the BPF programs leaf-host holds whose kernel name starts with `prefix`.
+std::set<uint32_t> programs_named(pid_t host, const std::string& prefix) {
+  auto names = kernel_programs();
+  std::set<uint32_t> out;
+  for (uint32_t id : bpf_ids_of(host).progs)
+    if (names.count(id) && names[id].rfind(prefix, 0) == 0) out.insert(id);
+  return out;
+}
+
+void sighup_until(LeafHost& host, const std::string& file, const std::string& text,
+                  const std::string& line) {
+  size_t before = host.stderr_text().size();
+  std::ofstream(host.config_dir() + "/" + file) << text;
+  REQUIRE(::kill(host.pid(), SIGHUP) == 0);
+  wait_log(host, line, before);
+}
+}  // namespace
+
+// Issue 14, item 3, on real BPF probes: from the option flags a live option
+// is applied in place (same programs), a restart-only one restarts that
+// plugin alone (new programs, the other plugin's untouched), enabled = false
+// detaches its programs and enabled = true loads them again.
+TEST_CASE(
+    "SIGHUP on BPF probes: live in place, restart-only restarts one plugin, enabled off and on") {
+  Programs progs;
+  HostOptions o;
+  o.plugins = {"process", "network"};
+  o.config["leaf.toml"] = kNoMetrics;
+  LeafHost host(o);
+  host.start();
+  pid_t first = run(progs.path("leafwatch_one"));
+  host.wait_for(exec_of(first), scaled(10s));
+  auto process_progs = programs_named(host.pid(), "process_");
+  std::set<uint32_t> other_progs;
+  for (uint32_t id : bpf_ids_of(host.pid()).progs)
+    if (!process_progs.count(id)) other_progs.insert(id);
+  REQUIRE(!process_progs.empty());
+  REQUIRE(!other_progs.empty());
+  auto others_untouched = [&] {
+    auto now = bpf_ids_of(host.pid()).progs;
+    for (uint32_t id : other_progs) CHECK_MESSAGE(now.count(id) == 1, "network program " << id);
+  };
+
+  // Live (filter.drop_comms is flagged kOptionLive): same programs, new filter.
+  const std::string filter = "[filter]\ndrop_comms = [\"leafwatch_off\"]\n";
+  sighup_until(host, "process.toml", filter, "SIGHUP: configuration reloaded from");
+  CHECK(host.stderr_text().find("SIGHUP: plugin process applied its new configuration") !=
+        std::string::npos);
+  CHECK(programs_named(host.pid(), "process_") == process_progs);
+  pid_t dropped = run(progs.path("leafwatch_off"));
+  pid_t kept = run(progs.path("leafwatch_two"));
+  host.wait_for(exec_of(kept), scaled(10s));
+  CHECK(host.matching(exec_of(dropped)).empty());
+
+  // Restart-only (ring_buffer_size): new programs for process, network untouched.
+  sighup_until(host, "process.toml", "ring_buffer_size = \"8M\"\n" + filter,
+               "SIGHUP: plugin process restarted (restart-only options changed: ring_buffer_size): "
+               "rings drained, running its new configuration after ");
+  auto restarted = programs_named(host.pid(), "process_");
+  REQUIRE(!restarted.empty());
+  for (uint32_t id : restarted) CHECK(process_progs.count(id) == 0);
+  others_untouched();
+  CHECK(host.stderr_text().find("SIGHUP: plugin network") == std::string::npos);
+  pid_t after_restart = run(progs.path("leafwatch_one"));
+  host.wait_for(exec_of(after_restart), scaled(10s));
+
+  // enabled = false: its programs detached and released; no events.
+  sighup_until(host, "process.toml", "enabled = false\n",
+               "SIGHUP: plugin process stopped (enabled = false): programs detached");
+  CHECK(programs_named(host.pid(), "process_").empty());
+  others_untouched();
+  pid_t while_off = run(progs.path("leafwatch_two"));
+  std::this_thread::sleep_for(500ms);
+  CHECK(host.matching(exec_of(while_off)).empty());
+
+  // enabled = true: loaded and attached again (after the capability drop).
+  sighup_until(host, "process.toml", "", "SIGHUP: plugin process started (enabled = true)");
+  CHECK(!programs_named(host.pid(), "process_").empty());
+  pid_t back = run(progs.path("leafwatch_one"));
+  host.wait_for(exec_of(back), scaled(10s));
+  others_untouched();
+  CHECK(host.stop() == 0);
+}
