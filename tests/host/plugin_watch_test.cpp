@@ -301,7 +301,7 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
   Programs progs;
   HostOptions o;
   o.plugins = {"process"};
-  o.config["leaf.toml"] = kNoMetrics;
+  o.config["leaf.toml"] = "plugin_trial_timeout = \"15s\"\n" + std::string(kNoMetrics);
   LeafHost host(o);
   host.start();
   std::string dir = host.plugins_dir();
@@ -336,6 +336,17 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
     pid_t pid = run(progs.path("leafwatch_bad"));
     host.wait_for(exec_of(pid), scaled(10s));
   }
+  // A constructor that hangs: the file is checked on a thread of its own,
+  // so the running probe's events flow while its trial load waits out
+  // plugin_trial_timeout (15 s here), and then it is refused in one line.
+  size_t before = host.stderr_text().size();
+  rename_in(fake_dir + "/leaf_ctor_hang.so", dir + "/leaf_ctor_hang.so", 0644);
+  std::this_thread::sleep_for(200ms);  // the trial has begun
+  pid_t during = run(progs.path("leafwatch_bad"));
+  host.wait_for(exec_of(during), scaled(10s));
+  CHECK(host.stderr_text().find("leaf_ctor_hang.so", before) == std::string::npos);
+  wait_log(host, "did not finish loading within 15000 ms", before, 60s);
+  CHECK(lines_with(host.stderr_text().substr(before), "leaf_ctor_hang.so") == 1);
   CHECK(host.stop() == 0);
 }
 
