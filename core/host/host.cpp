@@ -5,13 +5,16 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 #include "config/host_config.hpp"
 #include "config/secrets.hpp"
@@ -80,6 +83,9 @@ struct Runtime {
 class Host {
  public:
   explicit Host(const CliOptions& o) : opts_(o) {}
+  ~Host() { join_loaders(); }
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
   int run();
 
  private:
@@ -94,18 +100,22 @@ class Host {
   bool add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code);
   void reload();
   bool reload_enabled(PluginInstance* p, ConfigSection& next);
+  void restart_plugin(PluginInstance* p, ConfigSection next, const std::string& why);
   void shutdown(std::chrono::nanoseconds flush_timeout);
   void log_losses();
 
   // The plugins directory watch (issue 14, item 4): plugins that come and go.
   void on_plugin_change(PluginWatch::Change change, const std::string& path);
-  void plugin_appeared(const std::string& path);
+  void load_in_background(const std::string& path);
+  void join_loaders();
+  void plugin_appeared(const std::string& path, std::optional<PluginLibrary> lib,
+                       std::string error, std::chrono::steady_clock::time_point t0);
   void plugin_gone(const std::string& path);
   void rescan_plugins();
   PluginInstance* running_from(const std::string& path) const;
   bool start_probe(PluginInstance* p, std::string* error);
   void stop_probe(PluginInstance* p);
-  bool start_other(PluginInstance* p, std::string* error);
+  bool start_other(PluginInstance* p, std::string* error, size_t at = SIZE_MAX);
   void stop_other(PluginInstance* p);
   void stop_any(PluginInstance* p);
   void forget(PluginInstance* p);
@@ -123,6 +133,13 @@ class Host {
   std::string plugins_dir_;
   LoadOptions load_options_;
   std::unique_ptr<PluginWatch> watch_;
+  // A file that appears is checked, trial-loaded and dlopen()ed on a thread
+  // of its own, so that the dispatcher drains the rings meanwhile (a trial
+  // may take up to plugin_trial_timeout). Every change of a file name bumps
+  // its generation: a load finished for an older one is dropped.
+  std::map<std::string, uint64_t> file_gen_;
+  std::map<uint64_t, std::thread> loaders_;
+  uint64_t next_loader_ = 0;
   // A plugin file was refused or a plugin failed at start: with nothing
   // running, leaf-host then exits 3 even when it watches the directory.
   bool start_failures_ = false;
@@ -307,6 +324,30 @@ int Host::load_plugins(const LoadedConfig& cfg, const std::string& dir) {
   return kExitOk;
 }
 
+namespace {
+std::string file_name(const std::string& path) { return fs::path(path).filename().string(); }
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+namespace {
+// The declared options whose value differs between the plugin's running
+// configuration and `next`, those flagged kOptionLive or the others, as
+// "a, b" (empty: none).
+std::string changed_keys(const PluginInstance& p, const ConfigSection& next, bool live) {
+  std::string out;
+  for (const auto& o : p.options()) {
+    if (((o.flags & sdk::kOptionLive) != 0) != live) continue;
+    const ConfigValue* a = p.config().find(o.key);
+    const ConfigValue* b = next.find(o.key);
+    bool same = (!a && !b) || (a && b && *a == *b);
+    if (!same) out += (out.empty() ? "" : ", ") + std::string(o.key);
+  }
+  return out;
+}
+}  // namespace
+
 // SIGHUP: re-reads the configuration. A file that does not parse or
 // validate is refused as a whole and the running configuration stays.
 void Host::reload() {
@@ -345,6 +386,14 @@ void Host::reload() {
                    p->name());
       continue;
     }
+    // The option flags decide: a changed restart-only option restarts this
+    // plugin (and no other); live ones are applied in place.
+    std::string restart_keys = changed_keys(*p, next, false);
+    if (!restart_keys.empty()) {
+      restart_plugin(p, std::move(next), "restart-only options changed: " + restart_keys);
+      continue;
+    }
+    std::string live_keys = changed_keys(*p, next, true);
     ConfigSection previous = p->replace_config(std::move(next));
     sdk::Status st = sdk::Status::NotSupported;
     if (auto* proc = p->processor()) st = proc->reload();
@@ -352,8 +401,11 @@ void Host::reload() {
     if (st == sdk::Status::Ok) {
       spdlog::info("SIGHUP: plugin {} applied its new configuration", p->name());
     } else if (st == sdk::Status::NotSupported) {
-      p->replace_config(std::move(previous));
-      spdlog::warn("SIGHUP: plugin {} applies configuration changes at restart only", p->name());
+      // Flagged live, but the plugin cannot apply them in place (a sink has
+      // no reload()): a restart of this plugin does.
+      ConfigSection next_again = p->replace_config(std::move(previous));
+      restart_plugin(p, std::move(next_again),
+                     "options changed (" + live_keys + "), not applied in place by the plugin");
     } else {
       std::string why = p->last_error();
       p->replace_config(std::move(previous));
@@ -407,29 +459,90 @@ bool Host::reload_enabled(PluginInstance* p, ConfigSection& next) {
   return true;
 }
 
+// SIGHUP: restarts one plugin with its new configuration: stopped (a
+// probe's programs detached and its rings drained into the sinks; a sink
+// flushed), its object destroyed, then created, opened and started again
+// (library and descriptor kept). The other plugins are not touched. When the
+// new configuration cannot start, the previous one is started again.
+void Host::restart_plugin(PluginInstance* p, ConfigSection next, const std::string& why) {
+  auto t0 = std::chrono::steady_clock::now();
+  bool probe = p->kind() == sdk::PluginKind::Probe;
+  ConfigSection previous = p->replace_config(std::move(next));
+  // A processor keeps its place in the pipeline.
+  size_t at = p->processor() ? rt_.pipeline->processor_index(p->processor()) : SIZE_MAX;
+  stop_any(p);
+  for (auto* v : {&probes_, &sinks_, &processors_}) std::erase(*v, p);
+  std::string error;
+  if (probe ? start_probe(p, &error) : start_other(p, &error, at)) {
+    spdlog::info("SIGHUP: plugin {} restarted ({}): rings drained, running its new configuration "
+                 "after {:.1f} ms",
+                 p->name(), why, ms_since(t0));
+    return;
+  }
+  p->replace_config(std::move(previous));
+  std::string again;
+  bool back = probe ? start_probe(p, &again) : start_other(p, &again, at);
+  spdlog::error("SIGHUP: plugin {} could not restart with its new configuration ({}): {}; {}",
+                p->name(), why, error,
+                back ? "it runs again with the previous one" : "it is stopped: " + again);
+}
+
 // --- Plugins that come and go (issue 14, item 4) ---------------------------
 // Everything below runs on the dispatcher thread (the watch's handler), so no
 // ring is drained, no timer fires and no scrape runs while a plugin is
 // swapped.
 
-namespace {
-std::string file_name(const std::string& path) { return fs::path(path).filename().string(); }
-double ms_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
-}  // namespace
-
 void Host::on_plugin_change(PluginWatch::Change change, const std::string& path) {
   try {
-    if (change == PluginWatch::Change::Appeared)
-      plugin_appeared(path);
-    else if (change == PluginWatch::Change::Gone)
+    if (change == PluginWatch::Change::Appeared) {
+      load_in_background(path);
+    } else if (change == PluginWatch::Change::Gone) {
+      ++file_gen_[file_name(path)];  // a load still running for it is dropped
       plugin_gone(path);
-    else
+    } else {
       rescan_plugins();
+    }
   } catch (const std::exception& e) {
     spdlog::error("plugin {}: {}; the other plugins run on", path, e.what());
   }
+}
+
+void Host::load_in_background(const std::string& path) {
+  auto t0 = std::chrono::steady_clock::now();
+  uint64_t gen = ++file_gen_[file_name(path)];
+  uint64_t id = ++next_loader_;
+  LoadOptions options = load_options_;
+  loaders_[id] = std::thread([this, path, gen, id, options, t0] {
+    auto result = std::make_shared<std::pair<std::optional<PluginLibrary>, std::string>>();
+    try {
+      result->first = open_plugin(path, &result->second, options);
+    } catch (const std::exception& e) {
+      result->second = e.what();
+    }
+    // Back on the dispatcher thread (never run once io.run() returned; the
+    // library is then unloaded with the handler).
+    boost::asio::post(rt_.io, [this, path, gen, id, result, t0] {
+      if (auto it = loaders_.find(id); it != loaders_.end()) {
+        it->second.join();  // it has posted this: about to end
+        loaders_.erase(it);
+      }
+      if (file_gen_[file_name(path)] != gen) {
+        spdlog::debug("plugin {}: changed again while it was checked; the newer one counts", path);
+        return;
+      }
+      try {
+        plugin_appeared(path, std::move(result->first), result->second, t0);
+      } catch (const std::exception& e) {
+        spdlog::error("plugin {}: {}; the other plugins run on", path, e.what());
+      }
+    });
+  });
+}
+
+void Host::join_loaders() {
+  for (auto& [id, t] : loaders_)
+    if (t.joinable()) t.join();
+  loaders_.clear();
 }
 
 // The running (or failed) plugin loaded from the file `path` names.
@@ -492,7 +605,7 @@ void Host::stop_any(PluginInstance* p) {
 
 // A sink or processor that appears while the host runs: opened and put at
 // the end of the pipeline.
-bool Host::start_other(PluginInstance* p, std::string* error) {
+bool Host::start_other(PluginInstance* p, std::string* error, size_t at) {
   if (!p->create(error)) return false;
   sdk::Status st = p->sink() ? p->sink()->open() : p->processor()->open();
   if (st != sdk::Status::Ok) {
@@ -504,7 +617,7 @@ bool Host::start_other(PluginInstance* p, std::string* error) {
     rt_.pipeline->add_sink(p->name(), s);
     sinks_.push_back(p);
   } else {
-    rt_.pipeline->add_processor(p->name(), p->processor());
+    rt_.pipeline->add_processor(p->name(), p->processor(), at);
     processors_.push_back(p);
   }
   return true;
@@ -540,11 +653,9 @@ void Host::forget(PluginInstance* p) {
   std::erase_if(rt_.plugins, [p](const auto& q) { return q.get() == p; });
 }
 
-void Host::plugin_appeared(const std::string& path) {
-  auto t0 = std::chrono::steady_clock::now();
+void Host::plugin_appeared(const std::string& path, std::optional<PluginLibrary> lib,
+                           std::string error, std::chrono::steady_clock::time_point t0) {
   PluginInstance* old = running_from(path);
-  std::string error;
-  auto lib = open_plugin(path, &error, load_options_);
   const char* stays = old ? "; the running one stays" : "";
   if (!lib) {
     spdlog::error("plugin {}: {}; not loaded{}", path, error, stays);
@@ -686,7 +797,7 @@ void Host::rescan_plugins() {
   for (const auto& f : files) {
     bool known = running_from(f) != nullptr;
     for (const auto& d : rt_.disabled) known = known || file_name(d->path()) == file_name(f);
-    if (!known && is_plugin_file_name(file_name(f))) plugin_appeared(f);
+    if (!known && is_plugin_file_name(file_name(f))) load_in_background(f);
   }
 }
 
@@ -932,12 +1043,15 @@ int Host::start_and_run(const LoadedConfig& cfg) {
     io.run();
   } catch (const std::exception& e) {
     spdlog::critical("dispatcher failed: {}", e.what());
+    if (watch_) watch_->stop();
+    join_loaders();
     shutdown(std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout")));
     return kExitFatal;
   }
   signals.cancel();
   hup.cancel();
   if (watch_) watch_->stop();
+  join_loaders();
   if (metrics_) metrics_->stop();  // metrics
   if (stop_timer) stop_timer->cancel();
   d.remove_owner(host_owner);

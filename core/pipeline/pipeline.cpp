@@ -155,8 +155,15 @@ std::vector<TypeInfo> Pipeline::register_types(const std::string& plugin,
   return out;
 }
 
-void Pipeline::add_processor(std::string name, sdk::IProcessor* p) {
-  processors_.push_back({std::move(name), p});
+void Pipeline::add_processor(std::string name, sdk::IProcessor* p, size_t at) {
+  at = std::min(at, processors_.size());
+  processors_.insert(processors_.begin() + static_cast<std::ptrdiff_t>(at), {std::move(name), p});
+}
+
+size_t Pipeline::processor_index(const sdk::IProcessor* p) const {
+  for (size_t i = 0; i < processors_.size(); ++i)
+    if (processors_[i].processor == p) return i;
+  return SIZE_MAX;
 }
 
 void Pipeline::add_sink(std::string name, sdk::ISink* s) {

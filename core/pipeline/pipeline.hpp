@@ -69,7 +69,10 @@ class Pipeline {
   std::vector<TypeInfo> register_types(const std::string& plugin, const sdk::EventTypeDesc* types,
                                        uint32_t type_size, uint32_t count);
 
-  void add_processor(std::string name, sdk::IProcessor* p);
+  // At position `at` (a restarted processor keeps its place), or last.
+  void add_processor(std::string name, sdk::IProcessor* p, size_t at = SIZE_MAX);
+  // Where a processor runs (SIZE_MAX: not in the pipeline).
+  size_t processor_index(const sdk::IProcessor* p) const;
   void add_sink(std::string name, sdk::ISink* s);
   // Forgets every sink and processor (before their objects are destroyed).
   void detach_all();

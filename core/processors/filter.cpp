@@ -16,17 +16,17 @@ using sdk::StringView;
 
 const ConfigOption kOptions[] = {
     {"drop_types", OptionType::StringList, "[]", 0, 0, nullptr,
-     "event types to drop (data.type: \"process_fork\", \"tcp_close\"...)"},
+     "event types to drop (data.type: \"process_fork\", \"tcp_close\"...)", sdk::kOptionLive},
     {"drop_uids", OptionType::IntList, "[]", 0, 4294967295, nullptr,
-     "drop events of processes with these uids"},
+     "drop events of processes with these uids", sdk::kOptionLive},
     {"drop_comms", OptionType::StringList, "[]", 0, 0, nullptr,
-     "drop events of processes with exactly this comm (at most 15 characters)"},
+     "drop events of processes with exactly this comm (at most 15 characters)", sdk::kOptionLive},
     {"drop_comm_prefixes", OptionType::StringList, "[]", 0, 0, nullptr,
-     "drop events of processes whose comm starts with one of these"},
+     "drop events of processes whose comm starts with one of these", sdk::kOptionLive},
     {"containers", OptionType::String, "\"all\"", 0, 0, "all|only|host",
-     "keep events of every process, of processes in containers only, or on the host only"},
+     "keep events of every process, of processes in containers only, or on the host only", sdk::kOptionLive},
     {"container_ids", OptionType::StringList, "[]", 0, 0, nullptr,
-     "when not empty: keep only events of these containers (short or full ids)"},
+     "when not empty: keep only events of these containers (short or full ids)", sdk::kOptionLive},
 };
 
 // Rule names, the labels of the filter_dropped counter.

@@ -49,9 +49,9 @@ const ConfigOption kOptions[] = {
     {"hooks.skip", OptionType::StringList, "[]", 0, 0, nullptr,
      "hook kinds not to use even when available (fentry, kprobe, tp_btf, raw_tp, tracepoint)"},
     {"filter.drop_uids", OptionType::IntList, "[]", 0, 4294967295, nullptr,
-     "in the kernel: drop events of connections owned by these uids (SIGHUP applies)"},
+     "in the kernel: drop events of connections owned by these uids (SIGHUP applies)", leaf::sdk::kOptionLive},
     {"filter.drop_comms", OptionType::StringList, "[]", 0, 0, nullptr,
-     "in the kernel: drop events of connections owned by exactly this comm (SIGHUP applies)"},
+     "in the kernel: drop events of connections owned by exactly this comm (SIGHUP applies)", leaf::sdk::kOptionLive},
 };
 
 // Event type names, indexed by enum net_event_type: they are also the probes'
@@ -341,28 +341,14 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
                                BPF_ANY))
         throw PluginError("ignore.addresses: " + std::string(std::strerror(errno)));
     }
-    restart_only_ = restart_only_values();
     apply_filter();
   }
 
-  // SIGHUP: the [filter] lists apply live; any other change waits for a restart.
+  // SIGHUP: the [filter] lists (flagged kOptionLive) apply in place; the host
+  // restarts this plugin when any other option changed.
   bool do_reload() override {
-    if (restart_only_values() != restart_only_) return false;
     apply_filter();
     return true;
-  }
-
-  // Every key but filter.*, to tell what a reload changed.
-  std::string restart_only_values() const {
-    std::string v = cfg_bool("ipv6") ? "1" : "0";
-    for (const char* k : {"conn_table_size", "ring_buffer_size", "interval", "udp_table_size"})
-      v += ' ' + std::to_string(cfg_int(k));
-    for (const char* k : {"events", "ignore.addresses", "hooks.skip"}) {
-      v += " |";
-      for (const auto& s : cfg_strings(k)) v += ' ' + s;
-    }
-    for (int64_t p : cfg_ints("ignore.ports")) v += ' ' + std::to_string(p);
-    return v;
   }
 
   // Fills the owner filter maps: new entries, then stale ones removed, then
@@ -442,7 +428,6 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
 
   std::vector<net_addr_key> addrs_;
   std::vector<int64_t> ports_;
-  std::string restart_only_;
   int64_t table_size_ = 0;
   uint64_t evicted_ = 0;
   uint64_t interval_ns_ = 0;

@@ -72,27 +72,14 @@ class ProcessProbe final : public SkeletonProbe<process_bpf> {
   }
 
   void loaded(process_bpf&) override {
-    restart_only_ = restart_only_values();
     apply_filter();
   }
 
-  // SIGHUP: the [filter] lists apply live; any other change waits for a restart.
+  // SIGHUP: the [filter] lists (flagged kOptionLive) apply in place; the host
+  // restarts this plugin when any other option changed.
   bool do_reload() override {
-    if (restart_only_values() != restart_only_) return false;
     apply_filter();
     return true;
-  }
-
-  // The values of every key but filter.*, to tell what a reload changed.
-  std::string restart_only_values() const {
-    std::string v;
-    for (const char* k : {"events.exec", "events.fork", "events.exit", "thread_events"})
-      v += cfg_bool(k) ? '1' : '0';
-    v += ' ' + std::to_string(cfg_int("cmdline_max")) + ' ' +
-         std::to_string(cfg_int("ring_buffer_size")) + ' ' +
-         std::to_string(cfg_int("proc_table_size"));
-    for (const auto& s : cfg_strings("hooks.skip")) v += ' ' + s;
-    return v;
   }
 
   // Fills filter_uids / filter_comms from the configuration: new entries
@@ -140,7 +127,6 @@ class ProcessProbe final : public SkeletonProbe<process_bpf> {
     return sum;
   }
 
-  std::string restart_only_;
 };
 
 }  // namespace

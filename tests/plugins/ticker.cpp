@@ -46,10 +46,18 @@ struct tick_event {
       LEAF_FIELD(tick_event, delta, I32), LEAF_FIELD(tick_event, label, Chars), \
       LEAF_FIELD(tick_event, note, VarChars)
 
+// SIGHUP: label applies in place (kOptionLive); the other options restart
+// the plugin. The draft ABI 1.0 headers have no option flags.
+#ifdef TICKER_FROZEN
+#define TICK_LIVE
+#else
+#define TICK_LIVE , kOptionLive
+#endif
+
 #define TICK_OPTIONS                                                                       \
   {"interval", OptionType::Duration, "\"10ms\"", 1'000'000, 60'000'000'000LL,              \
    nullptr,    "time between ticks"},                                                      \
-      {"label", OptionType::String, "\"tick\"", 0, 0, nullptr, "text of the label field"}, \
+      {"label", OptionType::String, "\"tick\"", 0, 0, nullptr, "text of the label field" TICK_LIVE}, \
       {"count",                                                                            \
        OptionType::Int,                                                                    \
        "0",                                                                                \
