@@ -422,6 +422,12 @@ TEST_CASE("tcp_accept without fentry/kprobe: the per-syscall tracepoint, not sys
   LeafHost host(host_options("[hooks]\nskip = [\"fentry\", \"kprobe\"]\n"));
   host.start();
   CHECK(host.stderr_text().find("probe tcp_accept attached via tracepoint") != std::string::npos);
+  // tcp_connect on tcp_close's tracepoint hook: one program does both.
+  for (const char* hook : {"tp_btf", "raw_tp", "tracepoint"})
+    if (host.stderr_text().find(std::string("probe tcp_close attached via ") + hook) !=
+        std::string::npos)
+      CHECK(host.stderr_text().find(std::string("probe tcp_connect attached via ") + hook +
+                                    " (run by tcp_close's program") != std::string::npos);
   Exchange x = exchange(4, "127.0.0.1", "127.0.0.1");
   check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
 }
