@@ -615,3 +615,31 @@ TEST_CASE(
   others_untouched();
   CHECK(host.stop() == 0);
 }
+
+// A processor that comes and goes: the SDK's team_tag example dropped into a
+// running leaf-host tags the exec events of our program; removed, it no
+// longer does, and the probe runs on throughout.
+TEST_CASE("a processor dropped in joins the pipeline; removed, it leaves it") {
+  Programs progs;
+  HostOptions o;
+  o.plugins = {"process"};
+  o.config["leaf.toml"] = kNoMetrics;
+  o.config["team_tag.toml"] = "teams = [\"leafwatch_one=watchers\"]\n";
+  LeafHost host(o);
+  host.start();
+  std::string so = host.plugins_dir() + "/leaf_team_tag.so";
+  size_t before = host.stderr_text().size();
+  rename_in(std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_team_tag.so", so, 0644);
+  wait_log(host, "(processor) started from " + so, before);
+  pid_t tagged = run(progs.path("leafwatch_one"));
+  auto e = host.wait_for(exec_of(tagged), scaled(10s));
+  CHECK(e["data"].value("team", "") == "watchers");
+
+  before = host.stderr_text().size();
+  REQUIRE(::unlink(so.c_str()) == 0);
+  wait_log(host, "plugin team_tag removed (" + so + ")", before);
+  pid_t plain = run(progs.path("leafwatch_one"));
+  auto f = host.wait_for(exec_of(plain), scaled(10s));
+  CHECK_FALSE(f["data"].contains("team"));
+  CHECK(host.stop() == 0);
+}
