@@ -1,14 +1,22 @@
 // Loopback connect/close storm, with and without the network plugin loaded.
 //
-//   bench_network [--connections N] [--leaf-host PATH] [--plugin PATH]
+//   bench_network [--connections N] [--rounds R] [--bpf-stats 0|1]
+//                 [--leaf-host PATH] [--plugin PATH]
 //                 [--network-toml TEXT]   (more keys for network.toml)
 //
-// Runs as root. In one run: a storm without Leaf (baseline), the same storm
-// with leaf-host running leaf_network.so, and the baseline again. Prints the
-// connections made, the events delivered per type against what the storm
-// must produce (N tcp_connect, N tcp_accept, 2N tcp_close), the kernel's
-// drops as leaf-host reports them, leaf-host's CPU time, and the storm's
-// rates. Absolute figures are noisy on small machines: compare the ratio.
+// Runs as root. Rounds, in one run: a storm without Leaf, the same storm with
+// leaf-host running leaf_network.so, ..., ending without Leaf; each loaded
+// storm is compared with the unloaded ones on either side of it and the
+// median ratio is reported (background load drifts between phases). For
+// every round: the connections made and the events delivered per type
+// against what the storm must produce (N tcp_connect, N tcp_accept, 2N
+// tcp_close), and the kernel's drops as leaf-host reports them.
+//
+// With --bpf-stats 1 (default), each loaded phase ends with a further storm
+// of N/4 connections with the kernel's BPF run-time statistics on (not
+// timed: the statistics cost a little themselves): per program of leaf-host,
+// its runs and ns per run, and the BPF time per connection. That figure
+// survives a noisy machine; the rates do not.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +41,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "bpf_prog_stats.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -190,15 +201,69 @@ class LeafHostProcess {
   pid_t pid_ = -1;
 };
 
+struct Round {
+  Storm loaded;
+  std::map<std::string, uint64_t> got;  // events on the storm's port, by type
+  uint64_t expected_connections = 0;    // timed storm + statistics storm
+  std::string log;
+  double host_cpu = 0;
+};
+
+// leaf-host up, the timed storm, the statistics storm (stats_n > 0), drain,
+// leaf-host stopped; its events on `port` counted.
+Round loaded_round(const std::string& host, const std::string& plugin, const std::string& toml,
+                   uint16_t port, uint64_t n, uint64_t stats_n, leaf::bench::ProgTotals& bpf) {
+  Round r;
+  LeafHostProcess leaf(host, plugin, toml);
+  double cpu0 = cpu_seconds(leaf.pid());
+  r.loaded = storm(port, n);
+  r.expected_connections = r.loaded.made;
+  if (stats_n > 0) {
+    leaf::bench::BpfStatsOn on;
+    if (!on.ok()) fail("BPF_ENABLE_STATS");
+    auto ids = leaf::bench::prog_ids_of(leaf.pid());
+    auto before = leaf::bench::snapshot(ids);
+    Storm s = storm(port, stats_n);
+    leaf::bench::add_delta(bpf, before, leaf::bench::snapshot(ids));
+    r.expected_connections += s.made;
+  }
+  // Every connection is closed on both sides (the client's close after the
+  // server's FIN completes at once on loopback); give the host time to
+  // drain, then stop it so that nothing is left in flight.
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    r.got = leaf.count_on_port(port);
+    if (r.got["tcp_close"] >= 2 * r.expected_connections) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  r.host_cpu = cpu_seconds(leaf.pid()) - cpu0;
+  if (int rc = leaf.stop(); rc != 0) std::fprintf(stderr, "leaf-host exited with %d\n", rc);
+  r.got = leaf.count_on_port(port);
+  r.log = leaf.log();
+  return r;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t k = v.size();
+  return k == 0 ? 0 : k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   uint64_t n = 20000;
+  int rounds = 3;
+  bool bpf_stats = true;
   std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, toml;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--connections")
       n = std::stoull(argv[i + 1]);
+    else if (k == "--rounds")
+      rounds = std::max(1, std::stoi(argv[i + 1]));
+    else if (k == "--bpf-stats")
+      bpf_stats = std::string(argv[i + 1]) != "0";
     else if (k == "--leaf-host")
       host = argv[i + 1];
     else if (k == "--plugin")
@@ -207,8 +272,8 @@ int main(int argc, char** argv) {
       toml = argv[i + 1];
     else {
       std::fprintf(stderr,
-                   "usage: bench_network [--connections N] [--leaf-host PATH] [--plugin PATH] "
-                   "[--network-toml TEXT]\n");
+                   "usage: bench_network [--connections N] [--rounds R] [--bpf-stats 0|1] "
+                   "[--leaf-host PATH] [--plugin PATH] [--network-toml TEXT]\n");
       return 2;
     }
   }
@@ -221,62 +286,55 @@ int main(int argc, char** argv) {
   pid_t server = start_server(&port);
   storm(port, 500);  // warm-up
 
-  Storm before = storm(port, n);
-  Storm loaded;
-  std::map<std::string, uint64_t> got;
-  std::string log;
-  double host_cpu = 0;
-  {
-    LeafHostProcess leaf(host, plugin, toml);
-    double cpu0 = cpu_seconds(leaf.pid());
-    loaded = storm(port, n);
-    // Every connection is closed on both sides (the client's close after
-    // the server's FIN completes at once on loopback); give the host time
-    // to drain, then stop it so that nothing is left in flight.
-    auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      got = leaf.count_on_port(port);
-      if (got["tcp_close"] >= 2 * loaded.made) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::printf("loopback connect/close storm, %llu connections per phase, %d rounds\n",
+              static_cast<unsigned long long>(n), rounds);
+  bool counting = toml.find("events") == std::string::npos;  // all events reported
+  bool match = true;
+  leaf::bench::ProgTotals bpf;
+  uint64_t stats_n = bpf_stats ? std::max<uint64_t>(n / 4, 1) : 0;
+  std::vector<double> ratios, host_cpu_per_conn;
+  Storm without = storm(port, n);
+  for (int round = 0; round < rounds; ++round) {
+    Round r = loaded_round(host, plugin, toml, port, n, stats_n, bpf);
+    Storm next = storm(port, n);
+    double base = (without.rate() + next.rate()) / 2;
+    double ratio = base > 0 ? r.loaded.rate() / base : 0;
+    ratios.push_back(ratio);
+    host_cpu_per_conn.push_back(r.host_cpu * 1e6 / static_cast<double>(r.expected_connections));
+    std::printf(
+        "round %d: without %.0f conn/s, with %.0f conn/s (%llu made, %llu failed), "
+        "without %.0f conn/s: ratio %.3f\n",
+        round + 1, without.rate(), r.loaded.rate(), static_cast<unsigned long long>(r.loaded.made),
+        static_cast<unsigned long long>(r.loaded.failed), next.rate(), ratio);
+    uint64_t c = r.expected_connections;
+    for (auto [type, want] : std::vector<std::pair<std::string, uint64_t>>{
+             {"tcp_connect", c}, {"tcp_accept", c}, {"tcp_close", 2 * c}}) {
+      bool ok = r.got[type] == want;
+      std::printf("  %-12s delivered %8llu, expected %8llu %s\n", type.c_str(),
+                  static_cast<unsigned long long>(r.got[type]),
+                  static_cast<unsigned long long>(want),
+                  !counting ? "(not all types reported)"
+                  : ok      ? "ok"
+                            : "MISMATCH");
+      match = match && (!counting || ok);
     }
-    host_cpu = cpu_seconds(leaf.pid()) - cpu0;
-    if (int rc = leaf.stop(); rc != 0) std::fprintf(stderr, "leaf-host exited with %d\n", rc);
-    got = leaf.count_on_port(port);
-    log = leaf.log();
+    // leaf-host's own summary: "<type>: X emitted by the kernel, Y lost in the kernel, ..."
+    std::regex summary(R"(\[network\] (tcp_\w+): (\d+) emitted by the kernel, (\d+) lost)");
+    for (std::sregex_iterator it(r.log.begin(), r.log.end(), summary), end; it != end; ++it)
+      std::printf("  %-12s kernel drops %s (emitted %s, all ports)\n", (*it)[1].str().c_str(),
+                  (*it)[3].str().c_str(), (*it)[2].str().c_str());
+    without = next;
   }
-  Storm after = storm(port, n);
   kill(server, SIGKILL);
   waitpid(server, nullptr, 0);
 
-  std::printf("loopback connect/close storm, %llu connections per phase\n",
-              static_cast<unsigned long long>(n));
-  std::printf("  connections made (plugin loaded): %llu (%llu failed)\n",
-              static_cast<unsigned long long>(loaded.made),
-              static_cast<unsigned long long>(loaded.failed));
-  bool counting = toml.find("events") == std::string::npos;  // all events reported
-  bool match = true;
-  for (auto [type, want] :
-       std::vector<std::pair<std::string, uint64_t>>{{"tcp_connect", loaded.made},
-                                                     {"tcp_accept", loaded.made},
-                                                     {"tcp_close", 2 * loaded.made}}) {
-    std::printf("  %-12s delivered %8llu, expected %8llu %s\n", type.c_str(),
-                static_cast<unsigned long long>(got[type]), static_cast<unsigned long long>(want),
-                !counting           ? "(not all types reported)"
-                : got[type] == want ? "ok"
-                                    : "MISMATCH");
-    match = match && (!counting || got[type] == want);
+  std::printf("rate with Leaf / without (median of %d rounds): %.3f (goal >= 0.95)\n", rounds,
+              median(ratios));
+  std::printf("leaf-host CPU per connection (median): %.1f us\n", median(host_cpu_per_conn));
+  if (bpf_stats) {
+    std::printf("BPF run time, %llu connections with statistics on (all rounds):\n",
+                static_cast<unsigned long long>(stats_n * rounds));
+    leaf::bench::print_totals(bpf, static_cast<double>(stats_n * rounds), "conn");
   }
-  // leaf-host's own summary: "<type>: X emitted by the kernel, Y lost in the kernel, ..."
-  std::regex summary(R"(\[network\] (tcp_\w+): (\d+) emitted by the kernel, (\d+) lost)");
-  for (std::sregex_iterator it(log.begin(), log.end(), summary), end; it != end; ++it)
-    std::printf("  %-12s kernel drops %s (emitted %s, all ports)\n", (*it)[1].str().c_str(),
-                (*it)[3].str().c_str(), (*it)[2].str().c_str());
-  double base = (before.rate() + after.rate()) / 2;
-  std::printf("  rate without Leaf: %.0f conn/s (before %.0f, after %.0f)\n", base, before.rate(),
-              after.rate());
-  std::printf("  rate with plugin:  %.0f conn/s (%.1f%% of baseline)\n", loaded.rate(),
-              base > 0 ? 100.0 * loaded.rate() / base : 0.0);
-  std::printf("  leaf-host CPU during the loaded storm and drain: %.2f s for %.2f s of storm\n",
-              host_cpu, loaded.seconds);
   return match ? 0 : 1;
 }

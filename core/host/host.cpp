@@ -5,13 +5,16 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 #include "config/host_config.hpp"
 #include "config/secrets.hpp"
@@ -80,6 +83,9 @@ struct Runtime {
 class Host {
  public:
   explicit Host(const CliOptions& o) : opts_(o) {}
+  ~Host() { join_loaders(); }
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
   int run();
 
  private:
@@ -100,7 +106,10 @@ class Host {
 
   // The plugins directory watch (issue 14, item 4): plugins that come and go.
   void on_plugin_change(PluginWatch::Change change, const std::string& path);
-  void plugin_appeared(const std::string& path);
+  void load_in_background(const std::string& path);
+  void join_loaders();
+  void plugin_appeared(const std::string& path, std::optional<PluginLibrary> lib,
+                       std::string error, std::chrono::steady_clock::time_point t0);
   void plugin_gone(const std::string& path);
   void rescan_plugins();
   PluginInstance* running_from(const std::string& path) const;
@@ -124,6 +133,13 @@ class Host {
   std::string plugins_dir_;
   LoadOptions load_options_;
   std::unique_ptr<PluginWatch> watch_;
+  // A file that appears is checked, trial-loaded and dlopen()ed on a thread
+  // of its own, so that the dispatcher drains the rings meanwhile (a trial
+  // may take up to plugin_trial_timeout). Every change of a file name bumps
+  // its generation: a load finished for an older one is dropped.
+  std::map<std::string, uint64_t> file_gen_;
+  std::map<uint64_t, std::thread> loaders_;
+  uint64_t next_loader_ = 0;
   // A plugin file was refused or a plugin failed at start: with nothing
   // running, leaf-host then exits 3 even when it watches the directory.
   bool start_failures_ = false;
@@ -478,15 +494,55 @@ void Host::restart_plugin(PluginInstance* p, ConfigSection next, const std::stri
 
 void Host::on_plugin_change(PluginWatch::Change change, const std::string& path) {
   try {
-    if (change == PluginWatch::Change::Appeared)
-      plugin_appeared(path);
-    else if (change == PluginWatch::Change::Gone)
+    if (change == PluginWatch::Change::Appeared) {
+      load_in_background(path);
+    } else if (change == PluginWatch::Change::Gone) {
+      ++file_gen_[file_name(path)];  // a load still running for it is dropped
       plugin_gone(path);
-    else
+    } else {
       rescan_plugins();
+    }
   } catch (const std::exception& e) {
     spdlog::error("plugin {}: {}; the other plugins run on", path, e.what());
   }
+}
+
+void Host::load_in_background(const std::string& path) {
+  auto t0 = std::chrono::steady_clock::now();
+  uint64_t gen = ++file_gen_[file_name(path)];
+  uint64_t id = ++next_loader_;
+  LoadOptions options = load_options_;
+  loaders_[id] = std::thread([this, path, gen, id, options, t0] {
+    auto result = std::make_shared<std::pair<std::optional<PluginLibrary>, std::string>>();
+    try {
+      result->first = open_plugin(path, &result->second, options);
+    } catch (const std::exception& e) {
+      result->second = e.what();
+    }
+    // Back on the dispatcher thread (never run once io.run() returned; the
+    // library is then unloaded with the handler).
+    boost::asio::post(rt_.io, [this, path, gen, id, result, t0] {
+      if (auto it = loaders_.find(id); it != loaders_.end()) {
+        it->second.join();  // it has posted this: about to end
+        loaders_.erase(it);
+      }
+      if (file_gen_[file_name(path)] != gen) {
+        spdlog::debug("plugin {}: changed again while it was checked; the newer one counts", path);
+        return;
+      }
+      try {
+        plugin_appeared(path, std::move(result->first), result->second, t0);
+      } catch (const std::exception& e) {
+        spdlog::error("plugin {}: {}; the other plugins run on", path, e.what());
+      }
+    });
+  });
+}
+
+void Host::join_loaders() {
+  for (auto& [id, t] : loaders_)
+    if (t.joinable()) t.join();
+  loaders_.clear();
 }
 
 // The running (or failed) plugin loaded from the file `path` names.
@@ -597,11 +653,9 @@ void Host::forget(PluginInstance* p) {
   std::erase_if(rt_.plugins, [p](const auto& q) { return q.get() == p; });
 }
 
-void Host::plugin_appeared(const std::string& path) {
-  auto t0 = std::chrono::steady_clock::now();
+void Host::plugin_appeared(const std::string& path, std::optional<PluginLibrary> lib,
+                           std::string error, std::chrono::steady_clock::time_point t0) {
   PluginInstance* old = running_from(path);
-  std::string error;
-  auto lib = open_plugin(path, &error, load_options_);
   const char* stays = old ? "; the running one stays" : "";
   if (!lib) {
     spdlog::error("plugin {}: {}; not loaded{}", path, error, stays);
@@ -743,7 +797,7 @@ void Host::rescan_plugins() {
   for (const auto& f : files) {
     bool known = running_from(f) != nullptr;
     for (const auto& d : rt_.disabled) known = known || file_name(d->path()) == file_name(f);
-    if (!known && is_plugin_file_name(file_name(f))) plugin_appeared(f);
+    if (!known && is_plugin_file_name(file_name(f))) load_in_background(f);
   }
 }
 
@@ -989,12 +1043,15 @@ int Host::start_and_run(const LoadedConfig& cfg) {
     io.run();
   } catch (const std::exception& e) {
     spdlog::critical("dispatcher failed: {}", e.what());
+    if (watch_) watch_->stop();
+    join_loaders();
     shutdown(std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout")));
     return kExitFatal;
   }
   signals.cancel();
   hup.cancel();
   if (watch_) watch_->stop();
+  join_loaders();
   if (metrics_) metrics_->stop();  // metrics
   if (stop_timer) stop_timer->cancel();
   d.remove_owner(host_owner);

@@ -26,7 +26,7 @@ namespace leaf::core {
 class PluginWatch {
  public:
   enum class Change { Appeared, Gone, Rescan };
-  // `path`: dir + "/" + the file name (leaf_<name>.so only); empty for Rescan.
+  // `path`: dir + "/" + the file name (*.so only); empty for Rescan.
   using Handler = std::function<void(Change, const std::string& path)>;
 
   PluginWatch(boost::asio::io_context& io, std::string dir, Handler handler);

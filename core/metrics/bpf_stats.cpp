@@ -1,6 +1,7 @@
 #include "metrics/bpf_stats.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -8,6 +9,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <set>
 
 namespace leaf::core::metrics {
@@ -23,6 +26,42 @@ std::string BpfStatsSwitch::enable() {
   fd_ = fd;
   return {};
 }
+
+namespace {
+
+// The program's whole name. The kernel keeps 15 characters of it
+// (BPF_OBJ_NAME_LEN): tcp_accept__tp__accept and tcp_accept__tp__accept4 both
+// read "tcp_accept__tp_", which made two series with the same labels. The
+// whole name is the one of the program's function in its BTF (as bpftool
+// finds it), read once per program id, while leaf-host holds its start
+// capabilities (every plugin's programs are listed then, for
+// BpfProgramOwners): after the drop the kernel no longer tells the program's
+// BTF (bpf_capable()), and the cache answers.
+std::string whole_name(int fd, const bpf_prog_info& info) {
+  static std::mutex mutex;
+  static std::map<uint32_t, std::string> known;  // ids are not reused while the program lives
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = known.find(info.id); it != known.end()) return it->second;
+  std::string name = info.name;
+  if (name.size() < BPF_OBJ_NAME_LEN - 1 || info.btf_id == 0 || info.nr_func_info == 0) return name;
+  bpf_func_info func{};
+  bpf_prog_info more{};
+  more.nr_func_info = 1;
+  more.func_info_rec_size = sizeof(func);
+  more.func_info = reinterpret_cast<uintptr_t>(&func);
+  uint32_t len = sizeof(more);
+  if (bpf_obj_get_info_by_fd(fd, &more, &len) != 0) return name;
+  btf* b = btf__load_from_kernel_by_id(info.btf_id);
+  if (!b) return name;
+  const btf_type* t = btf__type_by_id(b, func.type_id);
+  const char* n = t ? btf__name_by_offset(b, t->name_off) : nullptr;
+  if (n && std::strncmp(n, info.name, BPF_OBJ_NAME_LEN - 1) == 0) name = n;
+  btf__free(b);
+  known.emplace(info.id, name);
+  return name;
+}
+
+}  // namespace
 
 std::vector<BpfProgram> own_bpf_programs() {
   std::vector<BpfProgram> out;
@@ -46,7 +85,7 @@ std::vector<BpfProgram> own_bpf_programs() {
     if (!seen.insert(info.id).second) continue;
     BpfProgram p;
     p.id = info.id;
-    p.name = info.name;
+    p.name = whole_name(static_cast<int>(fd), info);
     p.type = info.type;
     p.run_count = info.run_cnt;
     p.run_time_ns = info.run_time_ns;

@@ -36,7 +36,7 @@ class BpfStatsSwitch {
 
 struct BpfProgram {
   uint32_t id = 0;
-  std::string name;  // the kernel keeps the first 15 characters
+  std::string name;  // whole (from the program's BTF; the kernel keeps 15 characters)
   uint32_t type = 0;
   uint64_t run_count = 0;
   uint64_t run_time_ns = 0;

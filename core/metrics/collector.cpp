@@ -414,11 +414,15 @@ void add_bpf_programs(Families& f, const Sources& src) {
            "runs of the probes' BPF programs (counted while BPF stats are enabled)");
   f.family("leaf_bpf_program_run_seconds_total", MetricType::Counter,
            "time spent in the probes' BPF programs (counted while BPF stats are enabled)");
+  std::set<std::pair<std::string, std::string>> named;  // (plugin, program) so far
   for (const auto& prog : own_bpf_programs()) {
     std::string owner = src.bpf_owners ? src.bpf_owners->owner(prog.id) : std::string();
-    Labels l{{"plugin", owner.empty() ? "unknown" : owner},
-             {"program", prog.name},
-             {"prog_type", bpf_prog_type_name(prog.type)}};
+    if (owner.empty()) owner = "unknown";
+    // Two programs whose whole names could not be read (15 characters
+    // alike) stay two series: the second is told by its id.
+    std::string program = prog.name;
+    if (!named.insert({owner, program}).second) program += "#" + std::to_string(prog.id);
+    Labels l{{"plugin", owner}, {"program", program}, {"prog_type", bpf_prog_type_name(prog.type)}};
     f.counter("leaf_bpf_program_runs_total", "", l, static_cast<double>(prog.run_count));
     f.counter("leaf_bpf_program_run_seconds_total", "", l,
               static_cast<double>(prog.run_time_ns) / 1e9);

@@ -177,13 +177,17 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     return nullptr;
   }
 
-  // Leaves a loaded probe unattached (not needed by this configuration).
+  // Leaves a probe this configuration does not need unattached and out of
+  // the probe reports (--check would take a probe without a hook for one
+  // that cannot run). Its programs, loaded or not, cost nothing unattached.
   void drop_probe(const std::string& probe, const std::string& why) {
-    for (auto& c : choices_) {
-      if (c.probe != probe || c.hook == HookKind::None) continue;
-      c.programs.clear();
-      c.hook = HookKind::None;
-      c.detail = why;
+    for (auto it = choices_.begin(); it != choices_.end();) {
+      if (it->probe == probe) {
+        log(LogLevel::Debug, "probe " + probe + " not attached: " + why);
+        it = choices_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 
@@ -258,6 +262,9 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
 
   // The interval timer: tcp_stats' iterator and the UDP flow table.
   void started(network_bpf& skel) override {
+    if (connect_in_close_)  // attached with tcp_close's program
+      for (auto& c : choices_)
+        if (c.probe == "tcp_connect") c.attached = choice("tcp_close")->attached;
     const hooks::Choice* stats = choice("tcp_stats");
     if (stats && stats->hook != HookKind::None) {
       try {
@@ -326,8 +333,27 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     }
   }
 
+  // tcp_connect on the same tracepoint hook as tcp_close (inet_sock_set_state,
+  // every state change of every socket): tcp_close's program does both
+  // (network.bpf.c, connect_in_close) and tcp_connect's stays unattached,
+  // reported on that hook. Halves the programs run per state change.
+  void run_connect_in_close(network_bpf& skel) {
+    const hooks::Choice* close = choice("tcp_close");
+    const hooks::Choice* connect = choice("tcp_connect");
+    if (!close || !connect || connect->hook != close->hook ||
+        (close->hook != HookKind::TpBtf && close->hook != HookKind::RawTp &&
+         close->hook != HookKind::Tracepoint))
+      return;
+    skel.bss->connect_in_close = 1;
+    connect_in_close_ = true;
+    for (auto& c : choices_)
+      if (c.probe == "tcp_connect") c.programs.clear();
+    annotate("tcp_connect", "run by tcp_close's program (one program per state change)");
+  }
+
   // The ignore sets and the owner filter, into the loaded maps.
   void loaded(network_bpf& skel) override {
+    run_connect_in_close(skel);
     select_optional_probes();
     uint8_t one = 1;
     for (int64_t p : ports_) {
@@ -432,6 +458,7 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
   uint64_t evicted_ = 0;
   uint64_t interval_ns_ = 0;
   bool want_udp_ = false;
+  bool connect_in_close_ = false;  // tcp_connect's work done by tcp_close's program
   std::unique_ptr<leaf::network::TcpStatsIterator> tcp_stats_;
   uint64_t stats_rounds_ = 0, stats_round_errors_ = 0, stats_emit_failed_ = 0;
   std::unique_ptr<leaf::network::UdpFlowTable> udp_flows_;

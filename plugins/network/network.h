@@ -189,6 +189,7 @@ struct net_udp_pending {
 	__u8 have_recv;  /* recv_key/recv_bytes wait for the syscall's exit */
 	__u32 pad;
 	struct net_udp_key recv_key;
+	__u32 pad2; /* no implicit padding: verifiers before 5.12 refuse uninitialized stack bytes */
 };
 
 #define NET_CONN_F_ATTRIBUTED 0x1 /* pid/comm/uid/cgroup_id are known */

@@ -234,10 +234,11 @@ int BPF_PROG(udp_send__fentry__v6, struct sock *sk, struct msghdr *msg, size_t l
 /* kprobe fallback: the entry remembers the socket and the destination. */
 static __always_inline int udp_send_enter(struct sock *sk, struct msghdr *msg)
 {
-	struct net_udp_pending p = {};
+	struct net_udp_pending p;
 	__u64 id = bpf_get_current_pid_tgid();
 	void *name = BPF_CORE_READ(msg, msg_name);
 
+	__builtin_memset(&p, 0, sizeof(p));
 	p.sk = (__u64)sk;
 	p.have_daddr = name && sockaddr_read(name, 0, p.daddr, &p.dport) == 0;
 	bpf_map_update_elem(&net_udp_pending, &id, &p, BPF_ANY);
@@ -428,10 +429,11 @@ int udp_recv__tp(struct trace_event_raw_sock_msg_length *ctx)
 static __always_inline struct net_udp_pending *pending_of_thread(void)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct net_udp_pending zero = {}, *p = bpf_map_lookup_elem(&net_udp_pending, &id);
+	struct net_udp_pending zero, *p = bpf_map_lookup_elem(&net_udp_pending, &id);
 
 	if (p)
 		return p;
+	__builtin_memset(&zero, 0, sizeof(zero));
 	bpf_map_update_elem(&net_udp_pending, &id, &zero, BPF_ANY);
 	return bpf_map_lookup_elem(&net_udp_pending, &id);
 }

@@ -99,6 +99,29 @@ size_t lines_with(const std::string& text, const std::string& what) {
   return n;
 }
 
+std::string http_get(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  REQUIRE(::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
+  ::close(fd);
+  return out;
+}
+
+// The value of one series in a /metrics answer (-1: absent).
+double series(const std::string& metrics, const std::string& name_and_labels) {
+  size_t at = metrics.find("\n" + name_and_labels + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + name_and_labels.size() + 2));
+}
+
 // The BPF program and link ids a process holds descriptors of (fdinfo).
 struct BpfIds {
   std::set<uint32_t> progs, links;
@@ -190,8 +213,10 @@ TEST_CASE(
     "a probe copied into the watched directory starts; removed, it is gone; copied again, it "
     "works") {
   Programs progs;
-  HostOptions o;  // no plugin: an empty plugins directory
-  o.config["leaf.toml"] = kNoMetrics;
+  HostOptions o;                   // no plugin: an empty plugins directory
+  const int metrics_port = 24516;  // this test's range (issue 14: 24500-24999)
+  o.config["leaf.toml"] =
+      "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n";
   LeafHost host(o);
   host.start();
   wait_log(host,
@@ -218,6 +243,12 @@ TEST_CASE(
 
   // Out: stopped, drained and unloaded; its programs and links are gone from
   // the kernel, and no exec event comes any more.
+  const std::string kernel_execs =
+      "leaf_kernel_events_total{plugin=\"process\",type=\"process_exec\"}";
+  const std::string kPluginUp = "leaf_plugin_up{plugin=\"process\",kind=\"probe\"}";
+  std::string running = http_get(metrics_port, "/metrics");
+  REQUIRE(series(running, kernel_execs) >= 1);
+  REQUIRE(series(running, kPluginUp) == 1);
   size_t before = host.stderr_text().size();
   REQUIRE(::unlink(so.c_str()) == 0);
   wait_log(host, "plugin process removed (" + so + "): stopped, rings drained, library unloaded",
@@ -245,6 +276,13 @@ TEST_CASE(
   pid_t off = run(progs.path("leafwatch_off"));
   std::this_thread::sleep_for(500ms);
   CHECK(host.matching(exec_of(off)).empty());
+  // Its counters stay, frozen (the kernel's count read when it stopped);
+  // it is no longer reported as a running plugin.
+  std::string m = http_get(metrics_port, "/metrics");
+  double frozen = series(m, kernel_execs);
+  CHECK(frozen >= 1);
+  CHECK(series(m, kPluginUp) == -1);
+  CHECK(series(http_get(metrics_port, "/metrics"), kernel_execs) == frozen);
 
   // In again, written slowly: nothing happens before the file is complete.
   before = host.stderr_text().size();
@@ -254,6 +292,8 @@ TEST_CASE(
   wait_log(host, "(probe) started from " + so, before);
   pid_t two = run(progs.path("leafwatch_two"));
   host.wait_for(exec_of(two), scaled(10s));
+  // The new instance's count is added to the frozen one: never backwards.
+  CHECK(series(http_get(metrics_port, "/metrics"), kernel_execs) >= frozen + 1);
   CHECK(host.stop() == 0);
 }
 
@@ -261,7 +301,7 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
   Programs progs;
   HostOptions o;
   o.plugins = {"process"};
-  o.config["leaf.toml"] = kNoMetrics;
+  o.config["leaf.toml"] = "plugin_trial_timeout = \"15s\"\n" + std::string(kNoMetrics);
   LeafHost host(o);
   host.start();
   std::string dir = host.plugins_dir();
@@ -273,6 +313,7 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
   };
   std::vector<Bad> bad = {
       {"leaf_ticker.so", fake_dir + "/leaf_ticker.so", 0666, "is writable by everyone; not loaded"},
+      {"ticker.so", fake_dir + "/leaf_ticker.so", 0644, "not named leaf_<name>.so"},
       {"leaf_major3.so", fake_dir + "/leaf_ticker_major3.so", 0644,
        "plugin is built for ABI 3.0, this host speaks ABI 2.0"},
       {"leaf_ctor_abort.so", fake_dir + "/leaf_ctor_abort.so", 0644, "killed by SIGABRT"},
@@ -295,6 +336,17 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
     pid_t pid = run(progs.path("leafwatch_bad"));
     host.wait_for(exec_of(pid), scaled(10s));
   }
+  // A constructor that hangs: the file is checked on a thread of its own,
+  // so the running probe's events flow while its trial load waits out
+  // plugin_trial_timeout (15 s here), and then it is refused in one line.
+  size_t before = host.stderr_text().size();
+  rename_in(fake_dir + "/leaf_ctor_hang.so", dir + "/leaf_ctor_hang.so", 0644);
+  std::this_thread::sleep_for(200ms);  // the trial has begun
+  pid_t during = run(progs.path("leafwatch_bad"));
+  host.wait_for(exec_of(during), scaled(10s));
+  CHECK(host.stderr_text().find("leaf_ctor_hang.so", before) == std::string::npos);
+  wait_log(host, "did not finish loading within 15000 ms", before, 60s);
+  CHECK(lines_with(host.stderr_text().substr(before), "leaf_ctor_hang.so") == 1);
   CHECK(host.stop() == 0);
 }
 
@@ -418,8 +470,8 @@ TEST_CASE(
   // (which made the last one, to wake the server).
   auto ours = [](const Json& e) {
     return e.contains("data") && e["data"].value("type", "") == "tcp_connect" &&
-           e["data"].value("dst_port", 0) == kStormPort && e["data"].value("tgid", 0) == ::getpid() &&
-           e["data"].value("pid", 0) != ::getpid();
+           e["data"].value("dst_port", 0) == kStormPort &&
+           e["data"].value("tgid", 0) == ::getpid() && e["data"].value("pid", 0) != ::getpid();
   };
   // The last connection of the storm, after the upgrade, arrives.
   uint16_t last = conns.back().port;
@@ -441,9 +493,12 @@ TEST_CASE(
   for (const auto& c : conns) {
     auto& u = ports[c.port];
     ++u.conns;
-    if (c.end < renamed) ++before_n, ++u.outside_gap;
-    else if (c.begin > upgraded) ++after_n, ++u.outside_gap;
-    else ++between_n;
+    if (c.end < renamed)
+      ++before_n, ++u.outside_gap;
+    else if (c.begin > upgraded)
+      ++after_n, ++u.outside_gap;
+    else
+      ++between_n;
   }
   for (const auto& e : host.matching(ours)) {
     auto& u = ports[e["data"].value("src_port", 0)];
@@ -453,7 +508,8 @@ TEST_CASE(
   size_t seen_n = 0;
   for (const auto& [port, u] : ports) {
     CHECK_MESSAGE(u.events <= u.conns, "port " << port << ": " << u.conns << " connections, "
-                                                << u.events << " events:\n" << u.events_text);
+                                               << u.events << " events:\n"
+                                               << u.events_text);
     CHECK_MESSAGE(u.events >= u.outside_gap, "port " << port << ": " << u.outside_gap
                                                      << " connections outside the replacement, "
                                                      << u.events << " events");
@@ -473,4 +529,117 @@ TEST_CASE(
                           << " while it was replaced (" << between_missing << " not seen), "
                           << after_n << " after; " << execs.size() << " execs; "
                           << log.substr(gap, log.find('\n', gap) - gap));
+}
+
+namespace {
+// The ids of the BPF programs leaf-host holds whose kernel name starts with `prefix`.
+std::set<uint32_t> programs_named(pid_t host, const std::string& prefix) {
+  auto names = kernel_programs();
+  std::set<uint32_t> out;
+  for (uint32_t id : bpf_ids_of(host).progs)
+    if (names.count(id) && names[id].rfind(prefix, 0) == 0) out.insert(id);
+  return out;
+}
+
+void sighup_until(LeafHost& host, const std::string& file, const std::string& text,
+                  const std::string& line) {
+  size_t before = host.stderr_text().size();
+  std::ofstream(host.config_dir() + "/" + file) << text;
+  REQUIRE(::kill(host.pid(), SIGHUP) == 0);
+  wait_log(host, line, before);
+}
+}  // namespace
+
+// Issue 14, item 3, on real BPF probes: from the option flags a live option
+// is applied in place (same programs), a restart-only one restarts that
+// plugin alone (new programs, the other plugin's untouched), enabled = false
+// detaches its programs and enabled = true loads them again.
+TEST_CASE(
+    "SIGHUP on BPF probes: live in place, restart-only restarts one plugin, enabled off and on") {
+  Programs progs;
+  HostOptions o;
+  o.plugins = {"process", "network"};
+  o.config["leaf.toml"] = kNoMetrics;
+  LeafHost host(o);
+  host.start();
+  pid_t first = run(progs.path("leafwatch_one"));
+  host.wait_for(exec_of(first), scaled(10s));
+  auto process_progs = programs_named(host.pid(), "process_");
+  std::set<uint32_t> other_progs;
+  for (uint32_t id : bpf_ids_of(host.pid()).progs)
+    if (!process_progs.count(id)) other_progs.insert(id);
+  REQUIRE(!process_progs.empty());
+  REQUIRE(!other_progs.empty());
+  auto others_untouched = [&] {
+    auto now = bpf_ids_of(host.pid()).progs;
+    for (uint32_t id : other_progs) CHECK_MESSAGE(now.count(id) == 1, "network program " << id);
+  };
+
+  // Live (filter.drop_comms is flagged kOptionLive): same programs, new filter.
+  const std::string filter = "[filter]\ndrop_comms = [\"leafwatch_off\"]\n";
+  sighup_until(host, "process.toml", filter, "SIGHUP: configuration reloaded from");
+  CHECK(host.stderr_text().find("SIGHUP: plugin process applied its new configuration") !=
+        std::string::npos);
+  CHECK(programs_named(host.pid(), "process_") == process_progs);
+  pid_t dropped = run(progs.path("leafwatch_off"));
+  pid_t kept = run(progs.path("leafwatch_two"));
+  host.wait_for(exec_of(kept), scaled(10s));
+  CHECK(host.matching(exec_of(dropped)).empty());
+
+  // Restart-only (ring_buffer_size): new programs for process, network untouched.
+  sighup_until(host, "process.toml", "ring_buffer_size = \"8M\"\n" + filter,
+               "SIGHUP: plugin process restarted (restart-only options changed: ring_buffer_size): "
+               "rings drained, running its new configuration after ");
+  auto restarted = programs_named(host.pid(), "process_");
+  REQUIRE(!restarted.empty());
+  for (uint32_t id : restarted) CHECK(process_progs.count(id) == 0);
+  others_untouched();
+  CHECK(host.stderr_text().find("SIGHUP: plugin network") == std::string::npos);
+  pid_t after_restart = run(progs.path("leafwatch_one"));
+  host.wait_for(exec_of(after_restart), scaled(10s));
+
+  // enabled = false: its programs detached and released; no events.
+  sighup_until(host, "process.toml", "enabled = false\n",
+               "SIGHUP: plugin process stopped (enabled = false): programs detached");
+  CHECK(programs_named(host.pid(), "process_").empty());
+  others_untouched();
+  pid_t while_off = run(progs.path("leafwatch_two"));
+  std::this_thread::sleep_for(500ms);
+  CHECK(host.matching(exec_of(while_off)).empty());
+
+  // enabled = true: loaded and attached again (after the capability drop).
+  sighup_until(host, "process.toml", "", "SIGHUP: plugin process started (enabled = true)");
+  CHECK(!programs_named(host.pid(), "process_").empty());
+  pid_t back = run(progs.path("leafwatch_one"));
+  host.wait_for(exec_of(back), scaled(10s));
+  others_untouched();
+  CHECK(host.stop() == 0);
+}
+
+// A processor that comes and goes: the SDK's team_tag example dropped into a
+// running leaf-host tags the exec events of our program; removed, it no
+// longer does, and the probe runs on throughout.
+TEST_CASE("a processor dropped in joins the pipeline; removed, it leaves it") {
+  Programs progs;
+  HostOptions o;
+  o.plugins = {"process"};
+  o.config["leaf.toml"] = kNoMetrics;
+  o.config["team_tag.toml"] = "teams = [\"leafwatch_one=watchers\"]\n";
+  LeafHost host(o);
+  host.start();
+  std::string so = host.plugins_dir() + "/leaf_team_tag.so";
+  size_t before = host.stderr_text().size();
+  rename_in(std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_team_tag.so", so, 0644);
+  wait_log(host, "(processor) started from " + so, before);
+  pid_t tagged = run(progs.path("leafwatch_one"));
+  auto e = host.wait_for(exec_of(tagged), scaled(10s));
+  CHECK(e["data"].value("team", "") == "watchers");
+
+  before = host.stderr_text().size();
+  REQUIRE(::unlink(so.c_str()) == 0);
+  wait_log(host, "plugin team_tag removed (" + so + ")", before);
+  pid_t plain = run(progs.path("leafwatch_one"));
+  auto f = host.wait_for(exec_of(plain), scaled(10s));
+  CHECK_FALSE(f["data"].contains("team"));
+  CHECK(host.stop() == 0);
 }

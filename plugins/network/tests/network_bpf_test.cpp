@@ -408,26 +408,59 @@ TEST_CASE("loopback IPv6 (::1)") {
   check_exchange(host, x, 6, "::1", "::1");
 }
 
+// tracefs's per-syscall tracepoint of accept4 exists here.
+static bool accept_tracepoint() {
+  return access("/sys/kernel/tracing/events/syscalls/sys_exit_accept4", F_OK) == 0 ||
+         access("/sys/kernel/debug/tracing/events/syscalls/sys_exit_accept4", F_OK) == 0;
+}
+
+TEST_CASE("tcp_accept without fentry/kprobe: the per-syscall tracepoint, not sys_exit") {
+  if (!accept_tracepoint()) {
+    MESSAGE("no tracefs syscalls/sys_exit_accept4 here: nothing to check");
+    return;
+  }
+  LeafHost host(host_options("[hooks]\nskip = [\"fentry\", \"kprobe\"]\n"));
+  host.start();
+  CHECK(host.stderr_text().find("probe tcp_accept attached via tracepoint") != std::string::npos);
+  // tcp_connect on tcp_close's tracepoint hook: one program does both.
+  for (const char* hook : {"tp_btf", "raw_tp", "tracepoint"})
+    if (host.stderr_text().find(std::string("probe tcp_close attached via ") + hook) !=
+        std::string::npos)
+      CHECK(host.stderr_text().find(std::string("probe tcp_connect attached via ") + hook +
+                                    " (run by tcp_close's program") != std::string::npos);
+  Exchange x = exchange(4, "127.0.0.1", "127.0.0.1");
+  check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
+}
+
 TEST_CASE("kprobe fallback (hooks.skip = fentry) gives the same events") {
   // libbpf attaches kprobes through the kprobe perf PMU. Where the kernel has
   // none (this build machine's kernel has no kprobes) the selector must pass
   // over kprobe to tp_btf; the kernel matrix's guests have it, and run this
   // case through kprobe/kretprobe.
+  // Past kprobe, tcp_accept takes tracefs's syscalls/sys_exit_accept{,4}
+  // before tp_btf on sys_exit (every syscall): see hooks.hpp.
   const bool kprobes = access("/sys/bus/event_source/devices/kprobe/type", F_OK) == 0;
   const std::string hook = kprobes ? "kprobe" : "tp_btf";
-  MESSAGE(std::string(kprobes ? "kprobe PMU present: expecting kprobe"
-                              : "no kprobe PMU: expecting tp_btf"));
+  const std::string accept_hook = kprobes               ? "kprobe"
+                                  : accept_tracepoint() ? "tracepoint"
+                                                        : "tp_btf";
+  MESSAGE(std::string(kprobes
+                          ? "kprobe PMU present: expecting kprobe"
+                          : "no kprobe PMU: expecting tp_btf (tcp_accept: " + accept_hook + ")"));
   LeafHost host(host_options("[hooks]\nskip = [\"fentry\"]\n"));
   host.start();
   for (const char* probe : {"tcp_connect", "tcp_accept", "tcp_close"})
-    CHECK(host.stderr_text().find(std::string("probe ") + probe + " attached via " + hook) !=
+    CHECK(host.stderr_text().find(std::string("probe ") + probe + " attached via " +
+                                  (std::string(probe) == "tcp_accept" ? accept_hook : hook)) !=
           std::string::npos);
   Exchange x = exchange(4, "127.0.0.1", "127.0.0.1");
   check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
 }
 
 TEST_CASE("raw_tp fallback (hooks.skip) gives the same events") {
-  LeafHost host(host_options("[hooks]\nskip = [\"fentry\", \"kprobe\", \"tp_btf\"]\n"));
+  // tracepoint skipped too: tcp_accept prefers it to raw_tp on sys_exit.
+  LeafHost host(
+      host_options("[hooks]\nskip = [\"fentry\", \"kprobe\", \"tp_btf\", \"tracepoint\"]\n"));
   host.start();
   // The startup log names each probe's hook.
   for (const char* probe : {"tcp_connect", "tcp_accept", "tcp_close"})

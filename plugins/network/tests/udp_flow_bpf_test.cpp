@@ -70,10 +70,14 @@ struct Spec {
   int family = 4;
   std::string server_addr = "127.0.0.1";
   std::string server_ns, client_ns;
-  bool connected = false;       // the client connect()s, then send()/recv()
-  bool ask_source = true;       // unconnected: recvfrom() with an address, else without
-  std::vector<size_t> queries;  // client -> server datagram sizes
-  size_t reply = 0;             // server -> client, one per query
+  bool connected = false;        // the client connect()s, then send()/recv()
+  bool ask_source = true;        // unconnected: recvfrom() with an address, else without
+  std::string toml;              // more network.toml keys (hooks.skip)
+  uint16_t server_port = 0;      // 0: any
+  bool client_filtered = false;  // the owner filter drops the client's flows
+  bool ignored = false;          // ignore.* drops every flow of the exchange
+  std::vector<size_t> queries;   // client -> server datagram sizes
+  size_t reply = 0;              // server -> client, one per query
 };
 
 // Server: "leafudp-server", unconnected, recvfrom + sendto per query.
@@ -81,7 +85,7 @@ void udp_server(ChildProcess& self, const Spec& s) {
   prctl(PR_SET_NAME, "leafudp-server");
   enter_netns(s.server_ns);
   sockaddr_storage ss;
-  socklen_t len = make_addr(s.family, s.server_addr, 0, &ss);
+  socklen_t len = make_addr(s.family, s.server_addr, s.server_port, &ss);
   int fd = socket(s.family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM, 0);
   if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) die("bind");
   self.send({local_port(fd), 0, 0});
@@ -183,10 +187,10 @@ void check_flow(const Flow& f, const std::string& comm, pid_t pid, uint64_t dsen
 // bound to the address, so its local end is that address; the client's
 // unconnected socket is bound to the wildcard address.
 void udp_exchange(const Spec& s, const std::string& client_ip) {
-  LeafHost host([] {
+  LeafHost host([&s] {
     HostOptions o;
     o.plugins = {"network"};
-    o.config["network.toml"] = "interval = \"1s\"\nevents = [\"udp_flow\"]\n";
+    o.config["network.toml"] = "interval = \"1s\"\nevents = [\"udp_flow\"]\n" + s.toml;
     return o;
   }());
   host.start();
@@ -205,11 +209,17 @@ void udp_exchange(const Spec& s, const std::string& client_ip) {
   for (int i = 0; i < 100; ++i) {
     Flow f = flow_of(host, server.pid(), sport, cport);
     Flow c = flow_of(host, client.pid(), cport, sport);
-    if (f.dgrams_recv >= n && c.dgrams_recv >= n) break;
+    if ((f.dgrams_recv >= n || s.ignored) && (c.dgrams_recv >= n || s.client_filtered || s.ignored))
+      break;
     std::this_thread::sleep_for(100ms);
   }
   std::this_thread::sleep_for(1500ms);
   REQUIRE(host.stop() == 0);
+  if (s.ignored) {
+    CHECK(flows_of_pid(host, server.pid()) == 0);
+    CHECK(flows_of_pid(host, client.pid()) == 0);
+    return;
+  }
 
   std::string any = s.family == 4 ? "0.0.0.0" : "::";
   Flow srv = flow_of(host, server.pid(), sport, cport);
@@ -219,7 +229,9 @@ void udp_exchange(const Spec& s, const std::string& client_ip) {
     check_flow(srv, "leafudp-server", server.pid(), n, down, n, up, s.family, s.server_addr,
                client_ip);
   }
-  if (s.connected || s.ask_source) {
+  if (s.client_filtered) {
+    CHECK(flows_of_pid(host, client.pid()) == 0);
+  } else if (s.connected || s.ask_source) {
     INFO("client flow");
     check_flow(cli, "leafudp-client", client.pid(), n, up, n, down, s.family,
                s.connected ? client_ip : any, s.server_addr);
@@ -313,6 +325,41 @@ TEST_CASE("a DNS-like exchange (one query, one answer) is one flow per end") {
   Spec s;
   s.queries = {40};
   s.reply = 120;
+  udp_exchange(s, "127.0.0.1");
+}
+
+TEST_CASE("the raw_tp and classic tracepoint fallbacks count the same") {
+  // sock:sock_send_length / sock_recv_length are 6.3+.
+  if (access("/sys/kernel/tracing/events/sock/sock_send_length", F_OK) != 0) {
+    MESSAGE("no sock:sock_send_length tracepoint on this kernel (before 6.3): nothing to test");
+    return;
+  }
+  for (const char* skip :
+       {R"(["fentry", "kprobe", "tp_btf"])", R"(["fentry", "kprobe", "tp_btf", "raw_tp"])"}) {
+    INFO("hooks.skip = " << skip);
+    Spec s;
+    s.toml = std::string("[hooks]\nskip = ") + skip + "\n";
+    s.queries = {100, 2000};
+    s.reply = 77;
+    udp_exchange(s, "127.0.0.1");
+    s.connected = true;
+    udp_exchange(s, "127.0.0.1");
+  }
+}
+
+TEST_CASE("ignore.ports and the owner filter apply to UDP flows") {
+  Spec s;
+  s.queries = {30, 40};
+  s.reply = 50;
+  s.server_port = 28181;  // this issue's port range
+  s.toml = "[ignore]\nports = [28181]\n";
+  s.ignored = true;
+  udp_exchange(s, "127.0.0.1");
+  s = Spec{};
+  s.queries = {30, 40};
+  s.reply = 50;
+  s.toml = "[filter]\ndrop_comms = [\"leafudp-client\"]\n";
+  s.client_filtered = true;
   udp_exchange(s, "127.0.0.1");
 }
 

@@ -8,11 +8,15 @@
 // object of its own, opened from the same ELF bytes with only that
 // candidate's programs loaded and with its maps shrunk, loaded and attached,
 // then closed. A feature test that only loaded would pass fentry on kernels
-// where it then fails to attach.
+// where it then fails to attach. One exception to the order: a tp_btf or
+// raw_tp candidate on the raw syscall tracepoints (sys_enter/sys_exit, which
+// run for every syscall on the machine) is tried after the tracepoint
+// candidate (tracefs's per-syscall tracepoints, e.g. syscalls/sys_exit_accept4).
 #pragma once
 
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -81,11 +85,12 @@ class Selector {
   // detail.
   std::vector<Choice> select() {
     struct Candidate {
-      HookKind kind;
+      HookKind kind = HookKind::None;
+      bool every_syscall = true;  // all its programs on sys_enter/sys_exit
       std::vector<std::string> programs;
     };
     std::vector<std::string> order;
-    std::map<std::string, std::map<HookKind, std::vector<std::string>>> by_probe;
+    std::map<std::string, std::map<HookKind, Candidate>> by_probe;
     {
       bpf_object* obj = bpf_object__open_mem(elf_, size_, bpf_open_opts());
       if (!obj) return {};
@@ -93,8 +98,11 @@ class Selector {
       bpf_object__for_each_program(p, obj) {
         std::string probe = probe_of_program(bpf_program__name(p));
         if (!by_probe.count(probe)) order.push_back(probe);
-        by_probe[probe][kind_of_section(bpf_program__section_name(p))].push_back(
-            bpf_program__name(p));
+        const char* sec = bpf_program__section_name(p);
+        Candidate& c = by_probe[probe][kind_of_section(sec)];
+        c.kind = kind_of_section(sec);
+        c.every_syscall = c.every_syscall && on_every_syscall(sec);
+        c.programs.push_back(bpf_program__name(p));
       }
       bpf_object__close(obj);
     }
@@ -102,15 +110,16 @@ class Selector {
     for (const auto& probe : order) {
       Choice c;
       c.probe = probe;
-      for (const auto& [kind, programs] : by_probe[probe]) {
+      for (const Candidate* cand : in_preference_order(by_probe[probe])) {
+        HookKind kind = cand->kind;
         if (skip_mask_ & (1u << static_cast<uint32_t>(kind))) {
           append(c.detail, std::string(hook_name(kind)) + ": skipped by configuration");
           continue;
         }
         std::string why;
-        if (try_candidate(programs, &why)) {
+        if (try_candidate(cand->programs, &why)) {
           c.hook = kind;
-          c.programs = programs;
+          c.programs = cand->programs;
           break;
         }
         append(c.detail, std::string(hook_name(kind)) + ": " + why);
@@ -154,6 +163,34 @@ class Selector {
   }
 
  private:
+  // tp_btf/raw_tp on the raw syscall tracepoints: the program runs at every
+  // syscall of every process on the machine (and the kernel takes the slow
+  // syscall path for all of them), to act on a few syscalls.
+  static bool on_every_syscall(const char* sec) {
+    const char* slash = std::strchr(sec, '/');
+    return kind_of_section(sec) != HookKind::Tracepoint && slash &&
+           (std::strcmp(slash + 1, "sys_enter") == 0 || std::strcmp(slash + 1, "sys_exit") == 0);
+  }
+
+  // HookKind order, except that a tp_btf or raw_tp candidate on every
+  // syscall goes right after the tracepoint candidate: tracefs's per-syscall
+  // tracepoints (syscalls/sys_exit_accept4...) run only for the syscalls
+  // they name. In the connect storm bench (bench/network) tcp_accept's
+  // sys_exit program ran 7 times per connection, most for other syscalls.
+  template <class Map>
+  static std::vector<const typename Map::mapped_type*> in_preference_order(const Map& by_kind) {
+    using C = typename Map::mapped_type;
+    auto rank = [](const C* c) {
+      return c->every_syscall ? 2 * static_cast<int>(HookKind::Tracepoint) + 1
+                              : 2 * static_cast<int>(c->kind);
+    };
+    std::vector<const C*> out;
+    for (const auto& kv : by_kind) out.push_back(&kv.second);
+    std::stable_sort(out.begin(), out.end(),
+                     [&](const C* a, const C* b) { return rank(a) < rank(b); });
+    return out;
+  }
+
   static void append(std::string& s, const std::string& more) {
     if (!s.empty()) s += "; ";
     s += more;
