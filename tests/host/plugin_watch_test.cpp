@@ -601,3 +601,55 @@ TEST_CASE("a processor dropped in joins the pipeline; removed, it leaves it") {
   CHECK_FALSE(f["data"].contains("team"));
   CHECK(host.stop() == 0);
 }
+
+// Lines of a file (each one JSON document), read whole.
+std::vector<Json> json_lines(const std::string& path) {
+  std::vector<Json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(Json::parse(line));
+  return out;
+}
+
+// A sink that comes and goes: the SDK's line_file example dropped into a
+// running leaf-host receives the events from then on; removed, it is flushed
+// (its interval is an hour: only the removal writes its buffer out), closed
+// and unloaded, and the other sink and the probe run on.
+TEST_CASE("a sink dropped in receives events; removed, it is flushed and leaves the pipeline") {
+  Programs progs;
+  TempDir out;
+  const std::string file = out.path() + "/events.jsonl";
+  HostOptions o;
+  o.plugins = {"process"};
+  o.config["leaf.toml"] = kNoMetrics;
+  o.config["line_file.toml"] = "path = \"" + file + "\"\nflush_interval = \"1h\"\n";
+  LeafHost host(o);
+  host.start();
+  std::string so = host.plugins_dir() + "/leaf_line_file.so";
+  size_t before = host.stderr_text().size();
+  rename_in(std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_line_file.so", so, 0644);
+  wait_log(host, "(sink) started from " + so, before);
+  pid_t seen = run_to_exit(progs.path("leafwatch_one"));
+  host.wait_for(event_of("process_exec", seen), scaled(10s));
+
+  before = host.stderr_text().size();
+  REQUIRE(::unlink(so.c_str()) == 0);
+  size_t at = wait_log(host, "plugin line_file removed (" + so + ")", before);
+  // What the host handed the sink is what the file holds, to the line.
+  std::string log = host.stderr_text().substr(before, at - before);
+  const std::string accepted = "sink line_file: ";
+  size_t n_at = log.find(accepted);
+  REQUIRE(n_at != std::string::npos);
+  uint64_t handed = std::stoull(log.substr(n_at + accepted.size()));
+  CHECK(log.find(std::to_string(handed) + " events accepted, 0 refused") != std::string::npos);
+  std::vector<Json> lines = json_lines(file);
+  CHECK(lines.size() == handed);
+  size_t ours = 0;
+  for (const auto& e : lines) ours += event_of("process_exec", seen)(e);
+  CHECK(ours == 1);
+
+  const auto size_after_removal = fs::file_size(file);
+  pid_t later = run_to_exit(progs.path("leafwatch_two"));
+  host.wait_for(event_of("process_exec", later), scaled(10s));  // the JSON-lines sink runs on
+  CHECK(host.stop() == 0);
+  CHECK(fs::file_size(file) == size_after_removal);
+}
