@@ -1077,6 +1077,15 @@ void Host::log_losses() {
       spdlog::warn("[{}] {} {} records dropped: they do not fit the event schema", t->plugin,
                    now - before, t->type);
     last_losses_[key] = now;
+    key = "decode/" + t->plugin + "/" + t->type;
+    now = t->decode_failed.load();
+    before = last_losses_[key];
+    if (now > before)
+      spdlog::warn("[{}] {} {} records refused by the plugin's decoder since the last report "
+                   "(last: {}); total {}",
+                   t->plugin, now - before, t->type,
+                   status_text(static_cast<sdk::Status>(t->last_decode_status.load())), now);
+    last_losses_[key] = now;
   }
   for (const auto& s : rt_.pipeline->sinks()) {
     std::string key = "sink/" + s->name;
@@ -1099,12 +1108,18 @@ void Host::shutdown(std::chrono::nanoseconds flush_timeout) {
     auto counts = d.kernel_counts(p);
     d.remove_owner(p);
     for (const auto& k : counts) {
-      uint64_t delivered = 0;
+      uint64_t delivered = 0, undecoded = 0;
       for (const auto& t : rt_.pipeline->type_stats())
-        if (t->plugin == p->name() && t->type == k.type) delivered = t->events.load();
+        if (t->plugin == p->name() && t->type == k.type) {
+          delivered = t->events.load();
+          undecoded = t->decode_failed.load();
+        }
+      std::string refused =
+          undecoded ? fmt::format(", {} refused by its decoder", undecoded) : std::string();
       if (k.emitted || k.lost)
-        spdlog::info("[{}] {}: {} emitted by the kernel, {} lost in the kernel, {} delivered to sinks",
-                     p->name(), k.type, k.emitted, k.lost, delivered);
+        spdlog::info("[{}] {}: {} emitted by the kernel, {} lost in the kernel, {} delivered to "
+                     "sinks{}",
+                     p->name(), k.type, k.emitted, k.lost, delivered, refused);
     }
   }
   uint32_t timeout_ms = static_cast<uint32_t>(flush_timeout.count() / 1'000'000);
