@@ -199,6 +199,7 @@ TEST_CASE("an event of a type the plugin did not declare is refused, counted and
     return x.value("leaf_ticker_tocks_refused_total", {{"plugin", "undeclared"}}) >= kTicks;
   });
   CHECK(e.value("leaf_ticker_tocks_refused_total", {{"plugin", "undeclared"}}) == kTicks);
+  CHECK(e.value("leaf_plugin_emits_refused_total", {{"plugin", "undeclared"}}) == kTicks);
   CHECK(e.value("leaf_events_total", {{"plugin", "undeclared"}, {"type", "tick"}}) == kTicks);
   CHECK(e.sum("leaf_events_total", {{"type", "tock"}}) == 0);
   CHECK(host.matching(event_type("tock")).empty());
