@@ -287,6 +287,8 @@ void declare_families(Families& f) {
            "events dropped by a processor, by plugin and event type");
   f.family("leaf_events_malformed_total", MetricType::Counter,
            "records dropped because they do not fit their schema, by plugin and event type");
+  f.family("leaf_events_decode_failed_total", MetricType::Counter,
+           "records the plugin's own decoder refused (dropped), by plugin and event type");
   f.family("leaf_processing_latency_seconds", MetricType::Histogram,
            "time from the event's kernel timestamp to its acceptance by the sinks");
   f.family("leaf_probe_attached", MetricType::Gauge,
@@ -310,6 +312,8 @@ void add_pipeline(Families& f, Pipeline& pipeline) {
               static_cast<double>(t->filtered.load(std::memory_order_relaxed)));
     f.counter("leaf_events_malformed_total", "", pt,
               static_cast<double>(t->malformed.load(std::memory_order_relaxed)));
+    f.counter("leaf_events_decode_failed_total", "", pt,
+              static_cast<double>(t->decode_failed.load(std::memory_order_relaxed)));
     f.histogram("leaf_processing_latency_seconds", "", pt, log2_buckets(t->latency),
                 t->latency.sum_ns());
   }
@@ -392,6 +396,10 @@ std::vector<std::pair<std::string, CounterSink>> add_plugins(Families& f, const 
     CounterSink counters;
     if (auto* probe = p->probe()) {
       add_probe(f, *p, probe, *src.dispatcher, departed);
+      f.counter("leaf_plugin_emits_refused_total",
+                "events a plugin emitted that the host refused: an event type it did not "
+                "declare, or an error taking it (dropped)",
+                {{"plugin", p->name()}}, static_cast<double>(p->unregistered_emits()));
       probe->read_counters(&counters);
     } else if (auto* sink = p->sink()) {
       sink->read_counters(&counters);
@@ -466,12 +474,14 @@ const std::set<std::string>& host_metric_names() {
                           "leaf_kernel_events_total",
                           "leaf_events_filtered_total",
                           "leaf_events_malformed_total",
+                          "leaf_events_decode_failed_total",
                           "leaf_events_unknown_type_total",
                           "leaf_processing_latency_seconds",
                           "leaf_sink_accepted_total",
                           "leaf_sink_rejected_total",
                           "leaf_sink_healthy",
                           "leaf_plugin_up",
+                          "leaf_plugin_emits_refused_total",
                           "leaf_probe_attached",
                           "leaf_bpf_stats_enabled",
                           "leaf_bpf_program_runs_total",

@@ -28,6 +28,9 @@ struct ring_buffer;
 
 namespace leaf::core {
 
+// "invalid argument" for sdk::Status::InvalidArgument, for log lines.
+const char* status_text(sdk::Status s);
+
 class Dispatcher {
  public:
   // Who registered a ring or timer; rings are drained and timers cancelled per owner.
@@ -36,9 +39,10 @@ class Dispatcher {
   Dispatcher(boost::asio::io_context& io, Pipeline& pipeline);
   ~Dispatcher();
 
-  // Returns an empty string, or why the ring cannot be used.
+  // Returns an empty string, or why the ring cannot be used. `types`: the
+  // registered types of reg.types, in its order (a record's type index).
   std::string add_ring(Owner owner, const std::string& plugin, const sdk::RingBufferRegistration& reg,
-                       sdk::IHost* host_for_decoder);
+                       sdk::IHost* host_for_decoder, std::vector<TypeInfo> types);
   void add_timer(Owner owner, std::chrono::nanoseconds interval, std::function<void()> fn);
 
   // Consumes what the owner's rings still hold, then forgets them and its
@@ -75,6 +79,9 @@ class Dispatcher {
   void arm(Ring* r);
   void arm(Timer* t);
   static int on_sample(void* ctx, void* data, size_t size);
+  // Counts a record the ring's decoder refused, per plugin and type (the
+  // record header's type index); logs the first one per type.
+  void decode_failed(Ring& r, const uint8_t* record, size_t size, sdk::Status status);
   // Consumes at most kBatch records of one ring, then lets sinks poll;
   // reposts itself while the ring has more (see on_sample).
   void drain(Ring* r);
