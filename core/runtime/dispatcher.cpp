@@ -30,6 +30,10 @@ struct Dispatcher::Ring {
   RingFill fill;
   bool closed = false;
   bool drain_posted = false;
+  // Out of the epoll set (Dispatcher::unwatch_rings): `watch` holds no
+  // descriptor, this is the one it released.
+  bool watching = false;
+  int idle_fd = -1;
 
   ~Ring() {
     if (watch) {
@@ -37,6 +41,7 @@ struct Dispatcher::Ring {
       watch->cancel(ec);
       watch->close(ec);
     }
+    if (idle_fd >= 0) close(idle_fd);
     if (rb) ring_buffer__free(rb);
     if (counters_fd >= 0) close(counters_fd);
   }
@@ -71,18 +76,73 @@ void Dispatcher::kick_drain() {
   });
 }
 
-void Dispatcher::drain_tick() {
+bool Dispatcher::drain_all() {
   bool consumed = false;
   for (auto& r : rings_)
     if (!r->closed) {
-      int left_before = kBatch;
       drain(r.get());
-      consumed = consumed || batch_left_ < left_before;
+      consumed = consumed || batch_left_ < kBatch;
     }
-  // Stop only when a drain found nothing and no record can still be waiting
-  // without a wakeup: every record since the last wakeup's window forces one.
-  auto quiet_since = std::chrono::steady_clock::now() - last_wakeup_;
-  if (consumed || quiet_since < 2 * drain_interval_) kick_drain();
+  return consumed;
+}
+
+void Dispatcher::drain_tick() {
+  auto now = std::chrono::steady_clock::now();
+  if (drain_all()) {
+    last_flow_ = now;
+    if (++busy_ticks_ >= kBusyTicks) unwatch_rings();
+  } else {
+    busy_ticks_ = 0;
+  }
+  // Stop only when no record can still be waiting without a wakeup we see:
+  // BPF forces one for every record after its last forced wakeup's window,
+  // which is no later than the last wakeup we saw or, while the rings are
+  // out of the epoll set (their wakeups unseen), the last tick with records.
+  // Two intervals: records stamped before a drain may be submitted after it.
+  auto quiet = now - std::max(last_wakeup_, last_flow_);
+  if (quiet < 2 * drain_interval_) {
+    kick_drain();
+    return;
+  }
+  if (!unwatched_.load(std::memory_order_relaxed)) return;
+  // Back into the epoll set, then take what came since the last drain:
+  // its wakeups (if any) found no waiter.
+  bool rewatched = rewatch_rings();
+  if (drain_all()) last_flow_ = std::chrono::steady_clock::now();
+  if (!rewatched || last_flow_ > now) kick_drain();
+}
+
+void Dispatcher::unwatch_rings() {
+  for (auto& r : rings_) {
+    if (r->closed || !r->watching) continue;
+    // Cancels the pending wait (its handler sees operation_aborted) and
+    // removes the descriptor from the epoll set (EPOLL_CTL_DEL).
+    r->idle_fd = r->watch->release();
+    r->watching = false;
+  }
+  if (!unwatched_.exchange(true, std::memory_order_relaxed))
+    unwatch_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Dispatcher::rewatch_rings() {
+  bool all = true;
+  for (auto& r : rings_) {
+    if (r->watching || r->idle_fd < 0) continue;
+    boost::system::error_code ec;
+    r->watch->assign(r->idle_fd, ec);  // EPOLL_CTL_ADD
+    if (ec) {
+      // The tick goes on and tries again; records are drained meanwhile.
+      spdlog::warn("[{}] ring buffer: back to wakeups failed ({}), draining on the tick", r->plugin,
+                   ec.message());
+      all = false;
+      continue;
+    }
+    r->idle_fd = -1;
+    r->watching = true;
+    arm(r.get());
+  }
+  if (all) unwatched_.store(false, std::memory_order_relaxed);
+  return all;
 }
 
 // A negative return stops ring_buffer__consume() after this record: libbpf
@@ -147,6 +207,7 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   int fd = dup(reg.ringbuf_map_fd);
   if (fd < 0) return std::string("dup: ") + std::strerror(errno);
   r->watch = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  r->watching = true;
   Ring* raw = r.get();
   rings_.push_back(std::move(r));
   arm(raw);
@@ -158,7 +219,8 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
 void Dispatcher::arm(Ring* r) {
   r->watch->async_wait(asio::posix::stream_descriptor::wait_read,
                        [this, r](const boost::system::error_code& ec) {
-                         if (ec || r->closed) return;
+                         // !watching: released meanwhile, the tick drains it.
+                         if (ec || r->closed || !r->watching) return;
                          arm(r);  // first re-arm, then consume: see the header
                          last_wakeup_ = std::chrono::steady_clock::now();
                          drain(r);
