@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "leaf_event.h"
 #include "runtime/ring_fill.hpp"
@@ -88,19 +89,16 @@ void Dispatcher::kick_drain() {
   });
 }
 
-bool Dispatcher::drain_all() {
-  bool consumed = false;
+void Dispatcher::drain_all() {
   for (auto& r : rings_)
-    if (!r->closed) {
-      drain(r.get());
-      consumed = consumed || batch_left_ < kBatch;
-    }
-  return consumed;
+    if (!r->closed) drain(r.get());
 }
 
 void Dispatcher::drain_tick() {
   auto now = std::chrono::steady_clock::now();
-  if (drain_all()) {
+  drain_all();
+  // Records came since the previous tick (drained by it or by a wakeup).
+  if (std::exchange(flowed_, false)) {
     last_flow_ = now;
     if (++busy_ticks_ >= kBusyTicks) unwatch_rings();
   } else {
@@ -120,8 +118,8 @@ void Dispatcher::drain_tick() {
   // Back into the epoll set, then take what came since the last drain:
   // its wakeups (if any) found no waiter.
   bool rewatched = rewatch_rings();
-  if (drain_all()) last_flow_ = std::chrono::steady_clock::now();
-  if (!rewatched || last_flow_ > now) kick_drain();
+  drain_all();
+  if (!rewatched || flowed_) kick_drain();
 }
 
 void Dispatcher::unwatch_rings() {
@@ -194,6 +192,7 @@ void Dispatcher::drain(Ring* r) {
   r->fill.sample();  // two loads: the peak a scrape reports
   batch_left_ = kBatch;
   int n = ring_buffer__consume(r->rb);
+  flowed_ = flowed_ || batch_left_ < kBatch;
   pipeline_.end_batch();
   if (n == -EAGAIN && !r->closed && !r->drain_posted) {
     // More is waiting: yield to other work (timers, other rings, /metrics),

@@ -70,9 +70,10 @@ class Dispatcher {
   // Under a steady flow the tick alone drains everything, yet each plugin's
   // BPF programs still force a wakeup every `interval` (bpf/leaf.bpf.h): up
   // to one context switch per ring and interval on top of the tick's. So
-  // after kBusyTicks ticks in a row that found records, the rings leave the
-  // epoll set (their wakeups find no waiter); they rejoin it when the tick
-  // stops, followed by one more drain for what came in between.
+  // after kBusyTicks ticks in a row with records since the previous one (by
+  // the tick or a wakeup), the rings leave the epoll set (their wakeups find
+  // no waiter); they rejoin it when the tick stops, followed by one more
+  // drain for what came in between.
   void set_drain_interval(std::chrono::nanoseconds interval) { drain_interval_ = interval; }
   std::chrono::nanoseconds drain_interval() const { return drain_interval_; }
 
@@ -98,7 +99,7 @@ class Dispatcher {
   void drain(Ring* r);
   void kick_drain();
   void drain_tick();
-  bool drain_all();  // true when any ring had records
+  void drain_all();
   void unwatch_rings();
   // false when a ring could not rejoin the epoll set (the tick must go on).
   bool rewatch_rings();
@@ -118,7 +119,9 @@ class Dispatcher {
   // come within drain_interval_ of their last forced one (which is no later
   // than this), so the tick must run on until that window has passed.
   std::chrono::steady_clock::time_point last_wakeup_{};
-  // When a tick last found records, and how many ticks in a row did.
+  // Whether any drain found records since the previous tick; when a tick
+  // last saw that, and how many ticks in a row did.
+  bool flowed_ = false;
   std::chrono::steady_clock::time_point last_flow_{};
   int busy_ticks_ = 0;
   static constexpr int kBusyTicks = 2;
