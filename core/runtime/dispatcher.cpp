@@ -212,7 +212,8 @@ void Dispatcher::drain(Ring* r) {
 }
 
 std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
-                                 const sdk::RingBufferRegistration& reg, sdk::IHost* host) {
+                                 const sdk::RingBufferRegistration& reg, sdk::IHost* host,
+                                 std::vector<TypeInfo> types) {
   if (reg.struct_size < sizeof(sdk::RingBufferRegistration)) return "registration too small";
   if (reg.ringbuf_map_fd < 0) return "no ring buffer map";
   auto r = std::make_unique<Ring>();
@@ -221,11 +222,7 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   r->plugin = plugin;
   r->decoder = reg.decoder;
   r->host = host;
-  try {
-    r->types = pipeline_.register_types(plugin, reg.types, reg.type_size, reg.type_count);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
+  r->types = std::move(types);
   if (reg.counters_map_fd >= 0) {
     r->counters_fd = dup(reg.counters_map_fd);
   }

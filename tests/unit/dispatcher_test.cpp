@@ -145,7 +145,8 @@ TEST_CASE(
   reg.decoder = nullptr;
   reg.type_size = sizeof(sdk::EventTypeDesc);
   int owner = 0;
-  REQUIRE(dispatcher.add_ring(&owner, "test", reg, nullptr) == "");
+  auto types = pipeline.register_types("test", &kType, sizeof(kType), 1);
+  REQUIRE(dispatcher.add_ring(&owner, "test", reg, nullptr, types) == "");
 
   auto work = boost::asio::make_work_guard(io);
   std::thread loop([&] { io.run(); });
