@@ -24,65 +24,10 @@ std::string local_hostname() {
 
 int Host::run() {
   LoadedConfig cfg;
-  std::string config_path = opts_.config.empty() ? default_config_path() : opts_.config;
-  config_path_ = config_path;
-  try {
-    if (!config_path.empty())
-      cfg = load_config(config_path);
-    else
-      cfg.host = ConfigSection::validate(nullptr, host_options(), "<defaults>");
-  } catch (const ConfigError& e) {
-    std::cerr << "leaf-host: configuration error: " << e.what() << "\n";
-    return kExitUsage;
-  }
-
-  host_config_ = cfg.host;
-  std::string level = opts_.log_level.empty() ? cfg.host.get_string("log.level") : opts_.log_level;
-  try {
-    setup_logging(level, cfg.host.get_string("log.file"), cfg.host.get_int("log.max_size"),
-                  static_cast<int>(cfg.host.get_int("log.max_files")));
-  } catch (const std::exception& e) {
-    std::cerr << "leaf-host: " << e.what() << "\n";
-    return kExitUsage;
-  }
-  if (config_path.empty())
-    spdlog::info("no configuration given and none in {}: using defaults", installed_config_dir());
-  else
-    spdlog::debug("configuration from {}", config_path);
-
-  std::string dir =
-      opts_.plugins_dir.empty() ? cfg.host.get_string("plugins_dir") : opts_.plugins_dir;
-  if (dir.empty()) dir = installed_plugins_dir();
-  plugins_dir_ = dir;
-  plugin_sources_ = cfg.plugins;
-  load_options_.trial_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::nanoseconds(cfg.host.get_int("plugin_trial_timeout")));
-
-  std::string hostname = cfg.host.get_string("hostname");
-  if (hostname.empty()) hostname = local_hostname();
-  try {
-    rt_.pipeline = std::make_unique<Pipeline>(hostname, cfg.host.get_strings("metadata"));
-  } catch (const std::exception& e) {
-    spdlog::error("configuration error: {}: key 'metadata': {}", cfg.host_file, e.what());
-    return kExitUsage;
-  }
-  rt_.dispatcher = std::make_unique<Dispatcher>(rt_.io, *rt_.pipeline);
-  rt_.dispatcher->set_drain_interval(
-      std::chrono::nanoseconds(cfg.host.get_int("dispatcher.wakeup_delay")));
-
-  // The watch starts before the directory is read: a file that lands
-  // meanwhile is reported once the host runs (its events wait in the kernel).
-  if (cfg.host.get_bool("plugins_watch") && !opts_.list_plugins && !opts_.check &&
-      fs::is_directory(dir)) {
-    watch_ = std::make_unique<PluginWatch>(
-        rt_.io, dir,
-        [this](PluginWatch::Change c, const std::string& path) { on_plugin_change(c, path); });
-    if (std::string why = watch_->start(); !why.empty()) {
-      spdlog::warn("plugins directory: {}; plugins are read at start only", why);
-      watch_.reset();
-    }
-  }
-  if (int rc = load_plugins(cfg, dir); rc != kExitOk) return rc;
+  if (int rc = read_config(&cfg); rc != kExitOk) return rc;
+  if (!build_runtime(cfg)) return kExitUsage;
+  start_watch(cfg);
+  if (int rc = load_plugins(cfg, plugins_dir_); rc != kExitOk) return rc;
 
   if (opts_.list_plugins) {
     std::ostringstream text;
@@ -105,28 +50,101 @@ int Host::run() {
   else if (!tracefs_action.empty())
     spdlog::info("{}", tracefs_action);
 
-  if (opts_.check) {
-    std::ostringstream text;
-    int port = 0;
-    try {
-      if (std::string at = cfg.host.get_string("metrics.listen"); !at.empty())
-        port = metrics::parse_listen_address(at).port();
-    } catch (const std::exception&) {
-    }
-    security::HostFacts hf = host_facts(cfg, port);
-    auto mode = security::parse_keep_mode(cfg.host.get_string("security.keep_capabilities"));
-    auto caps = [&](const std::vector<security::PluginFacts>& facts, CheckFormat f) {
-      auto needs = security::capability_needs(kernel_, hf, facts, mode);
-      return f == CheckFormat::Json ? security::needs_json(needs, mode, hf)
-                                    : security::needs_text(needs, mode, hf);
-    };
-    int rc = run_check(opts_.check_json ? CheckFormat::Json : CheckFormat::Text, text, rt_.plugins,
-                       caps);
-    std::cout << redact(text.str());  // no value from a secret file is ever shown
-    return rc;
+  if (opts_.check) return check(cfg);
+  return start_and_run(cfg);
+}
+
+// The configuration (or the defaults), then logging as it says. Returns
+// kExitOk, or kExitUsage after saying why on stderr.
+int Host::read_config(LoadedConfig* cfg) {
+  std::string config_path = opts_.config.empty() ? default_config_path() : opts_.config;
+  config_path_ = config_path;
+  try {
+    if (!config_path.empty())
+      *cfg = load_config(config_path);
+    else
+      cfg->host = ConfigSection::validate(nullptr, host_options(), "<defaults>");
+  } catch (const ConfigError& e) {
+    std::cerr << "leaf-host: configuration error: " << e.what() << "\n";
+    return kExitUsage;
   }
 
-  return start_and_run(cfg);
+  host_config_ = cfg->host;
+  std::string level = opts_.log_level.empty() ? cfg->host.get_string("log.level") : opts_.log_level;
+  try {
+    setup_logging(level, cfg->host.get_string("log.file"), cfg->host.get_int("log.max_size"),
+                  static_cast<int>(cfg->host.get_int("log.max_files")));
+  } catch (const std::exception& e) {
+    std::cerr << "leaf-host: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (config_path.empty())
+    spdlog::info("no configuration given and none in {}: using defaults", installed_config_dir());
+  else
+    spdlog::debug("configuration from {}", config_path);
+  return kExitOk;
+}
+
+// The plugins directory, the pipeline and the dispatcher. False (logged)
+// when the configuration's metadata cannot be used.
+bool Host::build_runtime(const LoadedConfig& cfg) {
+  std::string dir =
+      opts_.plugins_dir.empty() ? cfg.host.get_string("plugins_dir") : opts_.plugins_dir;
+  if (dir.empty()) dir = installed_plugins_dir();
+  plugins_dir_ = dir;
+  plugin_sources_ = cfg.plugins;
+  load_options_.trial_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(cfg.host.get_int("plugin_trial_timeout")));
+
+  std::string hostname = cfg.host.get_string("hostname");
+  if (hostname.empty()) hostname = local_hostname();
+  try {
+    rt_.pipeline = std::make_unique<Pipeline>(hostname, cfg.host.get_strings("metadata"));
+  } catch (const std::exception& e) {
+    spdlog::error("configuration error: {}: key 'metadata': {}", cfg.host_file, e.what());
+    return false;
+  }
+  rt_.dispatcher = std::make_unique<Dispatcher>(rt_.io, *rt_.pipeline);
+  rt_.dispatcher->set_drain_interval(
+      std::chrono::nanoseconds(cfg.host.get_int("dispatcher.wakeup_delay")));
+  return true;
+}
+
+// The watch starts before the directory is read: a file that lands
+// meanwhile is reported once the host runs (its events wait in the kernel).
+void Host::start_watch(const LoadedConfig& cfg) {
+  if (!cfg.host.get_bool("plugins_watch") || opts_.list_plugins || opts_.check ||
+      !fs::is_directory(plugins_dir_))
+    return;
+  watch_ = std::make_unique<PluginWatch>(
+      rt_.io, plugins_dir_,
+      [this](PluginWatch::Change c, const std::string& path) { on_plugin_change(c, path); });
+  if (std::string why = watch_->start(); !why.empty()) {
+    spdlog::warn("plugins directory: {}; plugins are read at start only", why);
+    watch_.reset();
+  }
+}
+
+// --check / --check-json: the report on stdout; returns its exit code.
+int Host::check(const LoadedConfig& cfg) {
+  std::ostringstream text;
+  int port = 0;
+  try {
+    if (std::string at = cfg.host.get_string("metrics.listen"); !at.empty())
+      port = metrics::parse_listen_address(at).port();
+  } catch (const std::exception&) {
+  }
+  security::HostFacts hf = host_facts(cfg, port);
+  auto mode = security::parse_keep_mode(cfg.host.get_string("security.keep_capabilities"));
+  auto caps = [&](const std::vector<security::PluginFacts>& facts, CheckFormat f) {
+    auto needs = security::capability_needs(kernel_, hf, facts, mode);
+    return f == CheckFormat::Json ? security::needs_json(needs, mode, hf)
+                                  : security::needs_text(needs, mode, hf);
+  };
+  int rc =
+      run_check(opts_.check_json ? CheckFormat::Json : CheckFormat::Text, text, rt_.plugins, caps);
+  std::cout << redact(text.str());  // no value from a secret file is ever shown
+  return rc;
 }
 
 // Validates the plugin's configuration and creates its object. Returns

@@ -171,33 +171,11 @@ void Host::forget(PluginInstance* p) {
 void Host::plugin_appeared(const std::string& path, std::optional<PluginLibrary> lib,
                            std::string error, std::chrono::steady_clock::time_point t0) {
   PluginInstance* old = running_from(path);
-  const char* stays = old ? "; the running one stays" : "";
-  if (!lib) {
-    spdlog::error("plugin {}: {}; not loaded{}", path, error, stays);
-    return;
-  }
-  for (const auto& p : rt_.plugins)
-    if (p.get() != old && p->name() == lib->name) {
-      spdlog::error("plugin {}: name '{}' is taken by {}; not loaded", path, lib->name, p->path());
-      return;
-    }
-  if (old && old->name() != lib->name) {
-    spdlog::error("plugin {}: now declares the name '{}', the running one is '{}'; not loaded{}",
-                  path, lib->name, old->name(), stays);
-    return;
-  }
-  auto src = plugin_sources_.find(lib->name);
-  ConfigSection section;
-  try {
-    section = validate_plugin_config(
-        lib->name, src == plugin_sources_.end() ? nullptr : &src->second, lib->options);
-  } catch (const ConfigError& e) {
-    spdlog::error("plugin {}: configuration error: {}; not loaded{}", path, e.what(), stays);
-    return;
-  }
+  std::optional<ConfigSection> section = admit(path, lib, error, old);
+  if (!section) return;
   std::string name = lib->name, version = lib->descriptor.version ? lib->descriptor.version : "?";
   take_disabled(path);  // a new file replaces a disabled one
-  if (!section.get_bool("enabled")) {
+  if (!section->get_bool("enabled")) {
     if (old) {
       spdlog::error(
           "plugin {}: {} is disabled by configuration, the running one stays until a "
@@ -206,45 +184,94 @@ void Host::plugin_appeared(const std::string& path, std::optional<PluginLibrary>
       return;
     }
     spdlog::info("plugin {} ({}) is disabled by configuration", name, path);
-    rt_.disabled.push_back(std::make_unique<PluginInstance>(std::move(*lib), std::move(section),
+    rt_.disabled.push_back(std::make_unique<PluginInstance>(std::move(*lib), std::move(*section),
                                                             rt_.dispatcher.get()));
     return;
   }
   auto inst =
-      std::make_unique<PluginInstance>(std::move(*lib), std::move(section), rt_.dispatcher.get());
+      std::make_unique<PluginInstance>(std::move(*lib), std::move(*section), rt_.dispatcher.get());
+  if (inst->kind() == sdk::PluginKind::Probe)
+    appeared_probe(std::move(inst), old, path, version, t0);
+  else
+    appeared_other(std::move(inst), old, path, version);
+}
+
+// The checks a file that appeared must pass before anything of it runs: it
+// loaded, its name is free (or the one it replaces), its <name>.toml
+// validates. Returns its configuration, or nothing (logged).
+std::optional<ConfigSection> Host::admit(const std::string& path,
+                                         const std::optional<PluginLibrary>& lib,
+                                         const std::string& error, const PluginInstance* old) {
+  const char* stays = old ? "; the running one stays" : "";
+  if (!lib) {
+    spdlog::error("plugin {}: {}; not loaded{}", path, error, stays);
+    return std::nullopt;
+  }
+  for (const auto& p : rt_.plugins)
+    if (p.get() != old && p->name() == lib->name) {
+      spdlog::error("plugin {}: name '{}' is taken by {}; not loaded", path, lib->name, p->path());
+      return std::nullopt;
+    }
+  if (old && old->name() != lib->name) {
+    spdlog::error("plugin {}: now declares the name '{}', the running one is '{}'; not loaded{}",
+                  path, lib->name, old->name(), stays);
+    return std::nullopt;
+  }
+  auto src = plugin_sources_.find(lib->name);
+  try {
+    return validate_plugin_config(lib->name, src == plugin_sources_.end() ? nullptr : &src->second,
+                                  lib->options);
+  } catch (const ConfigError& e) {
+    spdlog::error("plugin {}: configuration error: {}; not loaded{}", path, e.what(), stays);
+    return std::nullopt;
+  }
+}
+
+// A sink or processor: the old one (if any) stops first, then the new one
+// opens and joins the pipeline.
+void Host::appeared_other(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
+                          const std::string& path, const std::string& version) {
   PluginInstance* p = inst.get();
-  if (p->kind() != sdk::PluginKind::Probe) {
-    if (old) {
-      stop_any(old);
-      forget(old);
-    }
-    rt_.plugins.push_back(std::move(inst));
-    if (!start_other(p, &error)) {
-      spdlog::error("plugin {} ({}): could not start: {}; the other plugins run on", name, path,
-                    error);
-      forget(p);
-      return;
-    }
-    spdlog::info("plugin {} {} ({}) {} from {}", name, version, kind_name(p->kind()),
-                 old ? "upgraded" : "started", path);
+  std::string name = p->name(), error;
+  if (old) {
+    stop_any(old);
+    forget(old);
+  }
+  rt_.plugins.push_back(std::move(inst));
+  if (!start_other(p, &error)) {
+    spdlog::error("plugin {} ({}): could not start: {}; the other plugins run on", name, path,
+                  error);
+    forget(p);
     return;
   }
-  // A probe: the new one is created and opened (BPF objects loaded and
-  // verified) while the old one still runs, so that the time with no program
-  // attached is only: old detached, its rings drained, new attached.
-  bool opened;
-  {
-    security::EffectiveForLoad raised;
-    opened = p->create(&error);
-    if (opened && p->probe()->open() != sdk::Status::Ok) {
-      opened = false;
-      error = p->last_error();
-      p->destroy_object();
-    }
+  spdlog::info("plugin {} {} ({}) {} from {}", name, version, kind_name(p->kind()),
+               old ? "upgraded" : "started", path);
+}
+
+// Creates and opens a probe that appeared (BPF objects loaded and verified)
+// with the load capabilities raised. False with the reason in *error.
+bool Host::open_new_probe(PluginInstance* p, std::string* error) {
+  security::EffectiveForLoad raised;
+  if (!p->create(error)) return false;
+  if (p->probe()->open() != sdk::Status::Ok) {
+    *error = p->last_error();
+    p->destroy_object();
+    return false;
   }
-  if (!opened) {
+  return true;
+}
+
+// A probe: the new one is created and opened while the old one still runs,
+// so that the time with no program attached is only: old detached, its
+// rings drained, new attached.
+void Host::appeared_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
+                          const std::string& path, const std::string& version,
+                          std::chrono::steady_clock::time_point t0) {
+  PluginInstance* p = inst.get();
+  std::string name = p->name(), error;
+  if (!open_new_probe(p, &error)) {
     spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", name, path,
-                  error, stays);
+                  error, old ? "; the running one stays" : "");
     return;
   }
   auto gap_from = std::chrono::steady_clock::now();

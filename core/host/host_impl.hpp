@@ -22,8 +22,8 @@
 
 #include "config/host_config.hpp"
 #include "config/secrets.hpp"
-#include "host/install_paths.hpp"
 #include "host/host.hpp"
+#include "host/install_paths.hpp"
 #include "host/kernel_support.hpp"
 #include "host/plugin_watch.hpp"
 #include "host/report.hpp"
@@ -78,6 +78,12 @@ class Host {
   int run();
 
  private:
+  // run: read_config -> build_runtime -> start_watch -> load_plugins ->
+  // --list-plugins | kernel checks -> --check | start_and_run.
+  int read_config(LoadedConfig* cfg);
+  bool build_runtime(const LoadedConfig& cfg);
+  void start_watch(const LoadedConfig& cfg);
+  int check(const LoadedConfig& cfg);
   int load_plugins(const LoadedConfig& cfg, const std::string& dir);
   bool open_probes(int* exit_code);
   bool open_sinks_and_processors(int* exit_code);
@@ -111,6 +117,15 @@ class Host {
   void join_loaders();
   void plugin_appeared(const std::string& path, std::optional<PluginLibrary> lib, std::string error,
                        std::chrono::steady_clock::time_point t0);
+  std::optional<ConfigSection> admit(const std::string& path,
+                                     const std::optional<PluginLibrary>& lib,
+                                     const std::string& error, const PluginInstance* old);
+  void appeared_other(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
+                      const std::string& path, const std::string& version);
+  bool open_new_probe(PluginInstance* p, std::string* error);
+  void appeared_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
+                      const std::string& path, const std::string& version,
+                      std::chrono::steady_clock::time_point t0);
   void plugin_gone(const std::string& path);
   void rescan_plugins();
   PluginInstance* running_from(const std::string& path) const;
