@@ -83,13 +83,15 @@ class HeldList {
   uint64_t uncopied() const { return uncopied_; }
 
   // Calls copy(held) for each message without a copy, oldest first; copy()
-  // returns the copy's sequence number, 0 when it could not be made.
+  // returns the copy's sequence number, 0 when it could not be made (a full
+  // spool or disk: the rest are not tried, the next call starts again).
   template <class Copy>
   void copy_each(Copy&& copy) {
     for (Held* h = head_; h && uncopied_ > 0; h = h->next) {
       if (h->seq) continue;
       h->seq = copy(*h);
-      if (h->seq) --uncopied_;
+      if (!h->seq) return;
+      --uncopied_;
     }
   }
   // The copies from `seq` on were lost (a failed write): none any more.
