@@ -157,12 +157,12 @@ rd_kafka_resp_err_t Producer::produce_held(int category, int32_t partition, cons
   }
   // Neither F_COPY nor F_FREE: librdkafka references the block's payload
   // until the delivery report, which frees it (on_delivery).
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_PARTITION(partition),
-      RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_VALUE(h->payload(), size),
-      RD_KAFKA_V_KEY(key, key ? key_size : 0), RD_KAFKA_V_HEADERS(headers),
-      RD_KAFKA_V_OPAQUE(pack_opaque(category, event_ns, true)),
-      RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_VALUE(h->payload(), size),
+                        RD_KAFKA_V_KEY(key, key ? key_size : 0), RD_KAFKA_V_HEADERS(headers),
+                        RD_KAFKA_V_OPAQUE(pack_opaque(category, event_ns, true)),
+                        RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
   if (err) {
     if (headers) rd_kafka_headers_destroy(headers);
     if (!take) std::free(h);  // a Batch keeps its buffer

@@ -88,8 +88,8 @@ class Producer {
     uint64_t cost = memory_cost(size, key ? key_size : 0);
     if (!room_for(cost)) return RD_KAFKA_RESP_ERR__QUEUE_FULL;
     if (hold_ && key_size <= 0xffff)
-      return produce_held(category, RD_KAFKA_PARTITION_UA, key, key_size, payload, size, nullptr,
-                          1, timestamp_ms, event_ns, cost);
+      return produce_held(category, RD_KAFKA_PARTITION_UA, key, key_size, payload, size, nullptr, 1,
+                          timestamp_ms, event_ns, cost);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_VALUE(const_cast<char*>(payload), size), RD_KAFKA_V_KEY(key, key ? key_size : 0),

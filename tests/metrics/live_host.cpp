@@ -83,7 +83,8 @@ BackgroundWorkload::~BackgroundWorkload() {
   thread_.join();
 }
 
-LiveHost::LiveHost() : host_(std::make_unique<LeafHost>(options(kafka_.bootstrap(), spool_.path()))) {
+LiveHost::LiveHost()
+    : host_(std::make_unique<LeafHost>(options(kafka_.bootstrap(), spool_.path()))) {
   host_->start();
   port_ = served_port(host_->stderr_text());
   if (port_ <= 0)

@@ -188,8 +188,7 @@ TEST_CASE("an event of a type the plugin did not declare is refused, counted and
   HostOptions o;
   o.plugins = {std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker_undeclared.so"};
   o.config["leaf.toml"] = kMetricsConf;
-  o.config["undeclared.toml"] =
-      "interval = \"5ms\"\ncount = " + std::to_string(kTicks) + "\n";
+  o.config["undeclared.toml"] = "interval = \"5ms\"\ncount = " + std::to_string(kTicks) + "\n";
   LeafHost host(o);
   host.start();
   int port = served_port(host.stderr_text());

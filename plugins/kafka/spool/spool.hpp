@@ -154,9 +154,9 @@ class Spool {
   std::deque<std::pair<uint64_t, bool>> in_flight_;  // seq, acknowledged
   // Copies the reader has not reached yet, by seq; it waits at a Held one.
   std::deque<std::pair<uint64_t, Copy>> copies_;
-  bool blocked_ = false;     // peek() stopped at a Held copy
-  uint64_t lost_from_ = 0;   // the first seq a failed write_out() dropped (0: none)
-  uint64_t open_copies_ = 0; // scan(): copies above the marks (possible duplicates)
+  bool blocked_ = false;      // peek() stopped at a Held copy
+  uint64_t lost_from_ = 0;    // the first seq a failed write_out() dropped (0: none)
+  uint64_t open_copies_ = 0;  // scan(): copies above the marks (possible duplicates)
   uint64_t ack_written_[2] = {~0ull, ~0ull};
   // Oldest age: (seq, event time) of every 64th record and of segment starts.
   std::deque<std::pair<uint64_t, uint64_t>> times_;

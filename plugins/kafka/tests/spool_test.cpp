@@ -316,7 +316,8 @@ TEST_CASE("a spool directory that cannot be created is refused, naming it") {
   }
 }
 
-TEST_CASE("a write that fails (file size limit): buffered records dropped, counted; appends resume") {
+TEST_CASE(
+    "a write that fails (file size limit): buffered records dropped, counted; appends resume") {
   TempDir d;
   Options o = opts(d.path);
   o.segment_bytes = 4 << 20;
