@@ -15,6 +15,7 @@
 // The same source built against tests/abi/frozen-1.0 (the draft ABI 1.0
 // headers) is the frozen-headers plugin.
 #include <array>
+#include <algorithm>
 #include <cstring>
 #if __has_include(<leaf/sdk/probe.hpp>)
 #include <leaf/sdk/probe.hpp>
@@ -130,7 +131,8 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
     e.seq = ++seq_;
     e.pid = 4242;
     e.delta = -7;
-    std::strncpy(e.label, label_.c_str(), sizeof(e.label));
+    // A fixed Char field: NUL-padded, not NUL-terminated when full.
+    std::memcpy(e.label, label_.data(), std::min(label_.size(), sizeof(e.label)));
     static const char kNote[] = "note \"quoted\"\n";
     e.note = {static_cast<uint16_t>(offsetof(tick_event, tail)), sizeof(kNote) - 1};
     std::memcpy(e.tail, kNote, sizeof(kNote) - 1);
