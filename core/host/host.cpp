@@ -96,7 +96,19 @@ class Host {
   security::HostFacts host_facts(const LoadedConfig& cfg, int metrics_port) const;
   std::vector<security::PluginFacts> running_facts() const;
   bool drop_privileges(const LoadedConfig& cfg, int metrics_port);
+  // start_and_run: metrics address -> probes opened and started -> metrics
+  // served -> privileges dropped -> sinks and processors -> run_loop.
   int start_and_run(const LoadedConfig& cfg);
+  bool metrics_address(const LoadedConfig& cfg,
+                       std::optional<boost::asio::ip::tcp::endpoint>* out) const;
+  bool open_jsonl(const LoadedConfig& cfg);
+  std::vector<std::string> start_probes();
+  void serve_metrics(const LoadedConfig& cfg, const boost::asio::ip::tcp::endpoint& at);
+  bool assemble_pipeline();
+  int run_loop(const LoadedConfig& cfg, const std::vector<std::string>& running);
+  void add_host_timers(const LoadedConfig& cfg);
+  std::unique_ptr<boost::asio::steady_timer> arm_duration();
+  void log_running(const std::vector<std::string>& running) const;
   bool add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code);
   void reload();
   bool reload_enabled(PluginInstance* p, ConfigSection& next);
@@ -108,8 +120,8 @@ class Host {
   void on_plugin_change(PluginWatch::Change change, const std::string& path);
   void load_in_background(const std::string& path);
   void join_loaders();
-  void plugin_appeared(const std::string& path, std::optional<PluginLibrary> lib,
-                       std::string error, std::chrono::steady_clock::time_point t0);
+  void plugin_appeared(const std::string& path, std::optional<PluginLibrary> lib, std::string error,
+                       std::chrono::steady_clock::time_point t0);
   void plugin_gone(const std::string& path);
   void rescan_plugins();
   PluginInstance* running_from(const std::string& path) const;
@@ -155,8 +167,10 @@ int Host::run() {
   std::string config_path = opts_.config.empty() ? default_config_path() : opts_.config;
   config_path_ = config_path;
   try {
-    if (!config_path.empty()) cfg = load_config(config_path);
-    else cfg.host = ConfigSection::validate(nullptr, host_options(), "<defaults>");
+    if (!config_path.empty())
+      cfg = load_config(config_path);
+    else
+      cfg.host = ConfigSection::validate(nullptr, host_options(), "<defaults>");
   } catch (const ConfigError& e) {
     std::cerr << "leaf-host: configuration error: " << e.what() << "\n";
     return kExitUsage;
@@ -176,7 +190,8 @@ int Host::run() {
   else
     spdlog::debug("configuration from {}", config_path);
 
-  std::string dir = opts_.plugins_dir.empty() ? cfg.host.get_string("plugins_dir") : opts_.plugins_dir;
+  std::string dir =
+      opts_.plugins_dir.empty() ? cfg.host.get_string("plugins_dir") : opts_.plugins_dir;
   if (dir.empty()) dir = installed_plugins_dir();
   plugins_dir_ = dir;
   plugin_sources_ = cfg.plugins;
@@ -245,7 +260,8 @@ int Host::run() {
       return f == CheckFormat::Json ? security::needs_json(needs, mode, hf)
                                     : security::needs_text(needs, mode, hf);
     };
-    int rc = run_check(opts_.check_json ? CheckFormat::Json : CheckFormat::Text, text, rt_.plugins, caps);
+    int rc = run_check(opts_.check_json ? CheckFormat::Json : CheckFormat::Text, text, rt_.plugins,
+                       caps);
     std::cout << redact(text.str());  // no value from a secret file is ever shown
     return rc;
   }
@@ -275,7 +291,8 @@ bool Host::add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code
   std::string name = lib.name, path = lib.path;
   std::string version = lib.descriptor.version ? lib.descriptor.version : "?";
   auto kind = lib.descriptor.kind;
-  auto inst = std::make_unique<PluginInstance>(std::move(lib), std::move(section), rt_.dispatcher.get());
+  auto inst =
+      std::make_unique<PluginInstance>(std::move(lib), std::move(section), rt_.dispatcher.get());
   std::string error;
   if (!inst->create(&error)) {
     spdlog::error("plugin {} ({}): could not be created: {}; skipped", name, path, error);
@@ -376,7 +393,8 @@ void Host::reload() {
   }
   plugin_sources_ = cfg.plugins;  // plugins that appear from now on
   if (!(cfg.host == host_config_))
-    spdlog::warn("SIGHUP: changes to {} take effect at restart", cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
+    spdlog::warn("SIGHUP: changes to {} take effect at restart",
+                 cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
   for (auto& [p, next] : changed) {
     if (reload_enabled(p, next)) continue;
     if (!p->probe() && !p->sink() && !p->processor()) {
@@ -396,8 +414,10 @@ void Host::reload() {
     std::string live_keys = changed_keys(*p, next, true);
     ConfigSection previous = p->replace_config(std::move(next));
     sdk::Status st = sdk::Status::NotSupported;
-    if (auto* proc = p->processor()) st = proc->reload();
-    else if (auto* probe = p->probe()) st = probe->reload();
+    if (auto* proc = p->processor())
+      st = proc->reload();
+    else if (auto* probe = p->probe())
+      st = probe->reload();
     if (st == sdk::Status::Ok) {
       spdlog::info("SIGHUP: plugin {} applied its new configuration", p->name());
     } else if (st == sdk::Status::NotSupported) {
@@ -409,8 +429,10 @@ void Host::reload() {
     } else {
       std::string why = p->last_error();
       p->replace_config(std::move(previous));
-      if (auto* proc = p->processor()) proc->reload();
-      else if (auto* probe = p->probe()) probe->reload();
+      if (auto* proc = p->processor())
+        proc->reload();
+      else if (auto* probe = p->probe())
+        probe->reload();
       spdlog::error("SIGHUP: plugin {} refused its new configuration, the running one stays: {}",
                     p->name(), why);
     }
@@ -474,9 +496,10 @@ void Host::restart_plugin(PluginInstance* p, ConfigSection next, const std::stri
   for (auto* v : {&probes_, &sinks_, &processors_}) std::erase(*v, p);
   std::string error;
   if (probe ? start_probe(p, &error) : start_other(p, &error, at)) {
-    spdlog::info("SIGHUP: plugin {} restarted ({}): rings drained, running its new configuration "
-                 "after {:.1f} ms",
-                 p->name(), why, ms_since(t0));
+    spdlog::info(
+        "SIGHUP: plugin {} restarted ({}): rings drained, running its new configuration "
+        "after {:.1f} ms",
+        p->name(), why, ms_since(t0));
     return;
   }
   p->replace_config(std::move(previous));
@@ -809,7 +832,8 @@ bool Host::open_failed(PluginInstance* p, sdk::Status s, const char* what, int* 
     *exit_code = kExitUsage;
     return false;
   }
-  spdlog::error("plugin {} ({}): {} failed: {}; skipped", p->name(), p->path(), what, p->last_error());
+  spdlog::error("plugin {} ({}): {} failed: {}; skipped", p->name(), p->path(), what,
+                p->last_error());
   p->destroy_object();
   start_failures_ = true;
   return true;
@@ -888,55 +912,87 @@ bool Host::drop_privileges(const LoadedConfig& cfg, int metrics_port) {
     spdlog::critical("capabilities: cannot drop privileges: {}", why);
     return false;
   }
-  spdlog::info("capabilities: kept permitted {{{}}}, effective {{{}}} (security.keep_capabilities = "
-               "\"{}\"){}{}",
-               security::cap_list(plan.permitted), security::cap_list(plan.effective),
-               security::keep_mode_name(mode),
-               plan.bounding == plan.permitted
-                   ? std::string()
-                   : "; bounding set left as granted, no CAP_SETPCAP (no_new_privs: no exec regains "
-                     "any): {" + security::cap_list(plan.bounding) + "}",
-               plan.user.empty() && plan.group.empty()
-                   ? std::string()
-                   : "; running as uid " + std::to_string(getuid()) + " gid " + std::to_string(getgid()));
+  spdlog::info(
+      "capabilities: kept permitted {{{}}}, effective {{{}}} (security.keep_capabilities = "
+      "\"{}\"){}{}",
+      security::cap_list(plan.permitted), security::cap_list(plan.effective),
+      security::keep_mode_name(mode),
+      plan.bounding == plan.permitted
+          ? std::string()
+          : "; bounding set left as granted, no CAP_SETPCAP (no_new_privs: no exec regains "
+            "any): {" +
+                security::cap_list(plan.bounding) + "}",
+      plan.user.empty() && plan.group.empty()
+          ? std::string()
+          : "; running as uid " + std::to_string(getuid()) + " gid " + std::to_string(getgid()));
+  return true;
+}
+
+// metrics: the listen address is checked before anything starts. False
+// (logged) when it is not an address.
+bool Host::metrics_address(const LoadedConfig& cfg,
+                           std::optional<boost::asio::ip::tcp::endpoint>* out) const {
+  std::string at = cfg.host.get_string("metrics.listen");
+  if (at.empty()) return true;
+  try {
+    *out = metrics::parse_listen_address(at);
+  } catch (const std::exception& e) {
+    spdlog::error("configuration error: {}: key 'metrics.listen': {}", cfg.host_file, e.what());
+    return false;
+  }
   return true;
 }
 
 int Host::start_and_run(const LoadedConfig& cfg) {
   int exit_code = kExitOk;
-  // metrics: the listen address is checked before anything starts.
   std::optional<boost::asio::ip::tcp::endpoint> metrics_at;
-  if (std::string at = cfg.host.get_string("metrics.listen"); !at.empty()) {
-    try {
-      metrics_at = metrics::parse_listen_address(at);
-    } catch (const std::exception& e) {
-      spdlog::error("configuration error: {}: key 'metrics.listen': {}", cfg.host_file, e.what());
-      return kExitUsage;
-    }
-  }
+  if (!metrics_address(cfg, &metrics_at)) return kExitUsage;
   // Probes load and attach first, with the start capabilities; then
   // privileges drop; then sinks and processors open (their threads never
   // hold a dropped capability). Nothing is consumed from the rings before
   // io.run(), so no event misses a sink.
   if (!open_probes(&exit_code)) return exit_code;
-
-  auto& pipeline = *rt_.pipeline;
-  auto& io = rt_.io;
-  auto& d = *rt_.dispatcher;
-  if (cfg.host.get_bool("jsonl.enabled")) {
-    try {
-      rt_.jsonl = std::make_unique<JsonlSink>(cfg.host.get_string("jsonl.path"));
-    } catch (const std::exception& e) {
-      spdlog::error("configuration error: {}: key 'jsonl.path': {}", cfg.host_file, e.what());
-      return kExitUsage;
-    }
-    pipeline.add_sink("jsonl", rt_.jsonl.get());
+  if (!open_jsonl(cfg)) return kExitUsage;
+  std::vector<std::string> running = start_probes();
+  // Watching the directory, leaf-host waits for a probe when none was there
+  // to start (an empty directory, or every plugin disabled); not when the
+  // ones there failed.
+  if (running.empty() && (!watch_ || start_failures_)) {
+    spdlog::error("nothing could be loaded: no probe plugin is running");
+    return kExitNothing;
   }
+  if (running.empty())
+    spdlog::warn("no probe plugin is running yet: waiting for one to appear in {} (plugins_watch)",
+                 plugins_dir_);
+  if (metrics_at) serve_metrics(cfg, *metrics_at);
+  if (!drop_privileges(cfg, metrics_at ? metrics_at->port() : 0)) return kExitFatal;
+  if (!open_sinks_and_processors(&exit_code)) return exit_code;
+  if (!assemble_pipeline()) return kExitUsage;
+  return run_loop(cfg, running);
+}
 
+// The built-in JSON-lines sink, first in the pipeline. False (logged) when
+// its path cannot be opened.
+bool Host::open_jsonl(const LoadedConfig& cfg) {
+  if (!cfg.host.get_bool("jsonl.enabled")) return true;
+  try {
+    rt_.jsonl = std::make_unique<JsonlSink>(cfg.host.get_string("jsonl.path"));
+  } catch (const std::exception& e) {
+    spdlog::error("configuration error: {}: key 'jsonl.path': {}", cfg.host_file, e.what());
+    return false;
+  }
+  rt_.pipeline->add_sink("jsonl", rt_.jsonl.get());
+  return true;
+}
+
+// Attaches every opened probe and logs each probe's hook; one whose start
+// fails is destroyed and skipped. Returns the names of those running.
+std::vector<std::string> Host::start_probes() {
   std::vector<std::string> running;
   for (auto* p : probes_) {
     if (p->probe()->start() != sdk::Status::Ok) {
-      spdlog::error("plugin {} ({}): start failed: {}; skipped", p->name(), p->path(), p->last_error());
+      spdlog::error("plugin {} ({}): start failed: {}; skipped", p->name(), p->path(),
+                    p->last_error());
       p->probe()->stop();
       p->destroy_object();
       start_failures_ = true;
@@ -952,40 +1008,35 @@ int Host::start_and_run(const LoadedConfig& cfg) {
                      r.detail.empty() ? "no hook" : r.detail);
     }
   }
-  // Watching the directory, leaf-host waits for a probe when none was there
-  // to start (an empty directory, or every plugin disabled); not when the
-  // ones there failed.
-  if (running.empty() && (!watch_ || start_failures_)) {
-    spdlog::error("nothing could be loaded: no probe plugin is running");
-    return kExitNothing;
+  return running;
+}
+
+// metrics: /metrics and /healthz on this io_context, bound (and BPF
+// statistics enabled) before the drop. A port in use is reported and the
+// host runs on without them.
+void Host::serve_metrics(const LoadedConfig& cfg, const boost::asio::ip::tcp::endpoint& at) {
+  metrics_ = std::make_unique<metrics::MetricsService>(
+      rt_.io,
+      metrics::Sources{rt_.pipeline.get(), rt_.dispatcher.get(), &rt_.plugins, &bpf_owners_,
+                       nullptr, &departed_},
+      cfg.host.get_bool("metrics.bpf_stats"));
+  try {
+    metrics_->listen(at);
+    auto ep = metrics_->local_endpoint();
+    std::string addr = ep.address().to_string();
+    if (ep.address().is_v6()) addr = "[" + addr + "]";
+    spdlog::info("metrics: serving http://{}:{}/metrics and /healthz", addr, ep.port());
+  } catch (const std::exception& e) {
+    spdlog::warn("metrics: cannot listen on {}: {}; /metrics and /healthz are not served",
+                 cfg.host.get_string("metrics.listen"), e.what());
+    metrics_.reset();
   }
-  if (running.empty())
-    spdlog::warn("no probe plugin is running yet: waiting for one to appear in {} (plugins_watch)",
-                 plugins_dir_);
+}
 
-  // metrics: /metrics and /healthz on this io_context, bound (and BPF
-  // statistics enabled) before the drop. A port in use is reported and the
-  // host runs on without them.
-  if (metrics_at) {
-    metrics_ = std::make_unique<metrics::MetricsService>(
-        io, metrics::Sources{&pipeline, &d, &rt_.plugins, &bpf_owners_, nullptr, &departed_},
-        cfg.host.get_bool("metrics.bpf_stats"));
-    try {
-      metrics_->listen(*metrics_at);
-      auto ep = metrics_->local_endpoint();
-      std::string addr = ep.address().to_string();
-      if (ep.address().is_v6()) addr = "[" + addr + "]";
-      spdlog::info("metrics: serving http://{}:{}/metrics and /healthz", addr, ep.port());
-    } catch (const std::exception& e) {
-      spdlog::warn("metrics: cannot listen on {}: {}; /metrics and /healthz are not served",
-                   cfg.host.get_string("metrics.listen"), e.what());
-      metrics_.reset();
-    }
-  }
-
-  if (!drop_privileges(cfg, metrics_at ? metrics_at->port() : 0)) return kExitFatal;
-
-  if (!open_sinks_and_processors(&exit_code)) return exit_code;
+// Sink and processor plugins join the pipeline (after the JSON-lines sink).
+// False (logged) when no sink runs at all.
+bool Host::assemble_pipeline() {
+  auto& pipeline = *rt_.pipeline;
   for (auto* s : sinks_) pipeline.add_sink(s->name(), s->sink());
   for (auto* p : processors_) pipeline.add_processor(p->name(), p->processor());
   if (watch_)
@@ -994,10 +1045,52 @@ int Host::start_and_run(const LoadedConfig& cfg) {
         "there are started, stopped or upgraded",
         plugins_dir_);
   if (pipeline.sinks().empty()) {
-    spdlog::error("no sink: the JSON-lines sink is disabled (jsonl.enabled) and no sink plugin runs");
-    return kExitUsage;
+    spdlog::error(
+        "no sink: the JSON-lines sink is disabled (jsonl.enabled) and no sink plugin runs");
+    return false;
   }
+  return true;
+}
 
+// The host's own timers on the dispatcher: clock offset, sink callbacks,
+// the periodic loss report.
+void Host::add_host_timers(const LoadedConfig& cfg) {
+  auto& d = *rt_.dispatcher;
+  auto& pipeline = *rt_.pipeline;
+  d.add_timer(this, std::chrono::seconds(10), [&pipeline] { pipeline.clock().refresh(); });
+  // Sinks serve their callbacks even when no event flows.
+  d.add_timer(this, std::chrono::milliseconds(100), [&pipeline] { pipeline.end_batch(); });
+  if (int64_t every = cfg.host.get_int("stats_interval"); every > 0)
+    d.add_timer(this, std::chrono::nanoseconds(every), [this] { log_losses(); });
+}
+
+// --duration: stops the io_context after that many seconds.
+std::unique_ptr<boost::asio::steady_timer> Host::arm_duration() {
+  if (!opts_.duration_s) return nullptr;
+  auto timer = std::make_unique<boost::asio::steady_timer>(
+      rt_.io, std::chrono::milliseconds(static_cast<int64_t>(*opts_.duration_s * 1000)));
+  timer->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    spdlog::info("--duration reached, shutting down");
+    rt_.io.stop();
+  });
+  return timer;
+}
+
+void Host::log_running(const std::vector<std::string>& running) const {
+  std::string sink_names;
+  for (const auto& s : rt_.pipeline->sinks())
+    sink_names += (sink_names.empty() ? "" : ", ") + s->name;
+  std::string probe_names;
+  for (const auto& n : running) probe_names += (probe_names.empty() ? "" : ", ") + n;
+  spdlog::info("leaf-host running: probes [{}], sinks [{}], hostname {}", probe_names, sink_names,
+               rt_.pipeline->hostname());
+}
+
+// Signals, timers, then the dispatcher runs until SIGTERM/SIGINT or
+// --duration; then everything stops in order (shutdown()).
+int Host::run_loop(const LoadedConfig& cfg, const std::vector<std::string>& running) {
+  auto& io = rt_.io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -1014,38 +1107,18 @@ int Host::start_and_run(const LoadedConfig& cfg) {
     });
   };
   wait_hup();
+  add_host_timers(cfg);
+  std::unique_ptr<boost::asio::steady_timer> stop_timer = arm_duration();
+  log_running(running);
 
-  const void* host_owner = this;
-  d.add_timer(host_owner, std::chrono::seconds(10), [&pipeline] { pipeline.clock().refresh(); });
-  // Sinks serve their callbacks even when no event flows.
-  d.add_timer(host_owner, std::chrono::milliseconds(100), [&pipeline] { pipeline.end_batch(); });
-  if (int64_t every = cfg.host.get_int("stats_interval"); every > 0)
-    d.add_timer(host_owner, std::chrono::nanoseconds(every), [this] { log_losses(); });
-  std::unique_ptr<boost::asio::steady_timer> stop_timer;
-  if (opts_.duration_s) {
-    stop_timer = std::make_unique<boost::asio::steady_timer>(
-        io, std::chrono::milliseconds(static_cast<int64_t>(*opts_.duration_s * 1000)));
-    stop_timer->async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
-      spdlog::info("--duration reached, shutting down");
-      io.stop();
-    });
-  }
-
-  std::string sink_names;
-  for (const auto& s : pipeline.sinks()) sink_names += (sink_names.empty() ? "" : ", ") + s->name;
-  std::string probe_names;
-  for (const auto& n : running) probe_names += (probe_names.empty() ? "" : ", ") + n;
-  spdlog::info("leaf-host running: probes [{}], sinks [{}], hostname {}", probe_names, sink_names,
-               pipeline.hostname());
-
+  auto flush_timeout = std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout"));
   try {
     io.run();
   } catch (const std::exception& e) {
     spdlog::critical("dispatcher failed: {}", e.what());
     if (watch_) watch_->stop();
     join_loaders();
-    shutdown(std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout")));
+    shutdown(flush_timeout);
     return kExitFatal;
   }
   signals.cancel();
@@ -1054,8 +1127,8 @@ int Host::start_and_run(const LoadedConfig& cfg) {
   join_loaders();
   if (metrics_) metrics_->stop();  // metrics
   if (stop_timer) stop_timer->cancel();
-  d.remove_owner(host_owner);
-  shutdown(std::chrono::nanoseconds(cfg.host.get_int("shutdown_timeout")));
+  rt_.dispatcher->remove_owner(this);  // the host's timers
+  shutdown(flush_timeout);
   return kExitOk;
 }
 
@@ -1065,8 +1138,10 @@ void Host::log_losses() {
       std::string key = p->name() + "/" + k.type;
       uint64_t before = last_losses_[key];
       if (k.lost > before)
-        spdlog::warn("[{}] {} {} events lost in the kernel (ring buffer full) since the last report; "
-                     "total {}", p->name(), k.lost - before, k.type, k.lost);
+        spdlog::warn(
+            "[{}] {} {} events lost in the kernel (ring buffer full) since the last report; "
+            "total {}",
+            p->name(), k.lost - before, k.type, k.lost);
       last_losses_[key] = k.lost;
     }
   }
@@ -1076,6 +1151,16 @@ void Host::log_losses() {
     if (now > before)
       spdlog::warn("[{}] {} {} records dropped: they do not fit the event schema", t->plugin,
                    now - before, t->type);
+    last_losses_[key] = now;
+    key = "decode/" + t->plugin + "/" + t->type;
+    now = t->decode_failed.load();
+    before = last_losses_[key];
+    if (now > before)
+      spdlog::warn(
+          "[{}] {} {} records refused by the plugin's decoder since the last report "
+          "(last: {}); total {}",
+          t->plugin, now - before, t->type,
+          status_text(static_cast<sdk::Status>(t->last_decode_status.load())), now);
     last_losses_[key] = now;
   }
   for (const auto& s : rt_.pipeline->sinks()) {
@@ -1099,12 +1184,19 @@ void Host::shutdown(std::chrono::nanoseconds flush_timeout) {
     auto counts = d.kernel_counts(p);
     d.remove_owner(p);
     for (const auto& k : counts) {
-      uint64_t delivered = 0;
+      uint64_t delivered = 0, undecoded = 0;
       for (const auto& t : rt_.pipeline->type_stats())
-        if (t->plugin == p->name() && t->type == k.type) delivered = t->events.load();
+        if (t->plugin == p->name() && t->type == k.type) {
+          delivered = t->events.load();
+          undecoded = t->decode_failed.load();
+        }
+      std::string refused =
+          undecoded ? fmt::format(", {} refused by its decoder", undecoded) : std::string();
       if (k.emitted || k.lost)
-        spdlog::info("[{}] {}: {} emitted by the kernel, {} lost in the kernel, {} delivered to sinks",
-                     p->name(), k.type, k.emitted, k.lost, delivered);
+        spdlog::info(
+            "[{}] {}: {} emitted by the kernel, {} lost in the kernel, {} delivered to "
+            "sinks{}",
+            p->name(), k.type, k.emitted, k.lost, delivered, refused);
     }
   }
   uint32_t timeout_ms = static_cast<uint32_t>(flush_timeout.count() / 1'000'000);

@@ -287,6 +287,8 @@ void declare_families(Families& f) {
            "events dropped by a processor, by plugin and event type");
   f.family("leaf_events_malformed_total", MetricType::Counter,
            "records dropped because they do not fit their schema, by plugin and event type");
+  f.family("leaf_events_decode_failed_total", MetricType::Counter,
+           "records the plugin's own decoder refused (dropped), by plugin and event type");
   f.family("leaf_processing_latency_seconds", MetricType::Histogram,
            "time from the event's kernel timestamp to its acceptance by the sinks");
   f.family("leaf_probe_attached", MetricType::Gauge,
@@ -310,6 +312,8 @@ void add_pipeline(Families& f, Pipeline& pipeline) {
               static_cast<double>(t->filtered.load(std::memory_order_relaxed)));
     f.counter("leaf_events_malformed_total", "", pt,
               static_cast<double>(t->malformed.load(std::memory_order_relaxed)));
+    f.counter("leaf_events_decode_failed_total", "", pt,
+              static_cast<double>(t->decode_failed.load(std::memory_order_relaxed)));
     f.histogram("leaf_processing_latency_seconds", "", pt, log2_buckets(t->latency),
                 t->latency.sum_ns());
   }
@@ -466,6 +470,7 @@ const std::set<std::string>& host_metric_names() {
                           "leaf_kernel_events_total",
                           "leaf_events_filtered_total",
                           "leaf_events_malformed_total",
+                          "leaf_events_decode_failed_total",
                           "leaf_events_unknown_type_total",
                           "leaf_processing_latency_seconds",
                           "leaf_sink_accepted_total",

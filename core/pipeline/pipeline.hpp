@@ -32,6 +32,11 @@ struct TypeStats {
   std::atomic<uint64_t> events{0};     // reached the sinks
   std::atomic<uint64_t> filtered{0};   // dropped by a processor
   std::atomic<uint64_t> malformed{0};  // record did not fit its schema
+  // The plugin's IRecordDecoder returned an error for a record of this type
+  // (Dispatcher::on_sample); the last one's Status, and whether it was logged.
+  std::atomic<uint64_t> decode_failed{0};
+  std::atomic<int32_t> last_decode_status{0};
+  bool decode_failure_logged = false;  // dispatcher thread only
   // metrics: kernel event time -> accepted by a sink. Dispatcher thread only
   // (the /metrics scrape runs there too).
   Log2Histogram latency;

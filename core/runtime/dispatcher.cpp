@@ -17,6 +17,18 @@ namespace leaf::core {
 
 namespace asio = boost::asio;
 
+const char* status_text(sdk::Status s) {
+  switch (s) {
+    case sdk::Status::Ok: return "ok";
+    case sdk::Status::Error: return "error";
+    case sdk::Status::InvalidArgument: return "invalid argument";
+    case sdk::Status::InvalidConfig: return "invalid configuration";
+    case sdk::Status::NotSupported: return "not supported";
+    case sdk::Status::Again: return "try again";
+  }
+  return "unknown status";
+}
+
 struct Dispatcher::Ring {
   Dispatcher* self = nullptr;
   Owner owner = nullptr;
@@ -92,11 +104,30 @@ int Dispatcher::on_sample(void* ctx, void* data, size_t size) {
   auto* r = static_cast<Ring*>(ctx);
   const auto* rec = static_cast<const uint8_t*>(data);
   if (r->decoder) {
-    r->decoder->decode(rec, static_cast<uint32_t>(size), r->host);
+    sdk::Status s = r->decoder->decode(rec, static_cast<uint32_t>(size), r->host);
+    if (s != sdk::Status::Ok) r->self->decode_failed(*r, rec, size, s);
   } else {
     r->self->pipeline_.handle(r->plugin, r->types, rec, static_cast<uint32_t>(size));
   }
   return --r->self->batch_left_ > 0 ? 0 : -EAGAIN;
+}
+
+void Dispatcher::decode_failed(Ring& r, const uint8_t* record, size_t size, sdk::Status status) {
+  leaf_event_header h{};
+  if (size >= sizeof(h)) std::memcpy(&h, record, sizeof(h));
+  if (size < sizeof(h) || h.type >= r.types.size()) {
+    // No type to count it under: the pipeline's unknown-type counter.
+    pipeline_.count_unknown_type();
+    return;
+  }
+  TypeStats& t = *r.types[h.type].stats;
+  bump(t.decode_failed);
+  t.last_decode_status.store(static_cast<int32_t>(status), std::memory_order_relaxed);
+  if (t.decode_failure_logged) return;  // later ones: Host::log_losses, every stats_interval
+  t.decode_failure_logged = true;
+  spdlog::warn("[{}] the plugin's decoder refused a {} record ({} bytes): {}; counted in "
+               "leaf_events_decode_failed_total, further ones reported every stats_interval",
+               r.plugin, t.type, size, status_text(status));
 }
 
 void Dispatcher::drain(Ring* r) {

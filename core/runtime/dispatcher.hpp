@@ -28,6 +28,9 @@ struct ring_buffer;
 
 namespace leaf::core {
 
+// "invalid argument" for sdk::Status::InvalidArgument, for log lines.
+const char* status_text(sdk::Status s);
+
 class Dispatcher {
  public:
   // Who registered a ring or timer; rings are drained and timers cancelled per owner.
@@ -75,6 +78,9 @@ class Dispatcher {
   void arm(Ring* r);
   void arm(Timer* t);
   static int on_sample(void* ctx, void* data, size_t size);
+  // Counts a record the ring's decoder refused, per plugin and type (the
+  // record header's type index); logs the first one per type.
+  void decode_failed(Ring& r, const uint8_t* record, size_t size, sdk::Status status);
   // Consumes at most kBatch records of one ring, then lets sinks poll;
   // reposts itself while the ring has more (see on_sample).
   void drain(Ring* r);

@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "workload.hpp"
 
 using namespace leaf::test;
 namespace fs = std::filesystem;
@@ -44,38 +45,11 @@ const bool kHelper = [] {
 // Other engineers' leaf-hosts serve the default metrics port.
 const char* const kNoMetrics = "[metrics]\nlisten = \"\"\n";
 
-struct Programs {
-  TempDir dir;
-  Programs() {
-    ::chmod(dir.path().c_str(), 0755);
-    std::string self = fs::read_symlink("/proc/self/exe").string();
-    for (const char* name :
-         {"leafwatch_one", "leafwatch_off", "leafwatch_two", "leafwatch_bad", "leafwatch_storm"})
-      fs::create_symlink(self, path(name));
-  }
-  std::string path(const std::string& name) const { return dir.path() + "/" + name; }
+struct Programs : AliasDir {
+  Programs()
+      : AliasDir(self_binary(), {"leafwatch_one", "leafwatch_off", "leafwatch_two", "leafwatch_bad",
+                                 "leafwatch_storm"}) {}
 };
-
-pid_t run(const std::string& program) {
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::execl(program.c_str(), program.c_str(), nullptr);
-    ::_exit(122);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-  return pid;
-}
-
-std::function<bool(const Json&)> exec_of(pid_t pid) {
-  return [pid](const Json& e) {
-    return e.contains("data") && e["data"].value("type", "") == "process_exec" &&
-           e["data"].value("pid", -1) == pid;
-  };
-}
 
 // Waits until leaf-host's log holds `line` (after byte `from`); returns where.
 size_t wait_log(const LeafHost& host, const std::string& line, size_t from = 0,
@@ -97,22 +71,6 @@ size_t lines_with(const std::string& text, const std::string& what) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) n += line.find(what) != std::string::npos;
   return n;
-}
-
-std::string http_get(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  REQUIRE(::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
-  ::close(fd);
-  return out;
 }
 
 // The value of one series in a /metrics answer (-1: absent).
@@ -227,8 +185,8 @@ TEST_CASE(
   copy_in(built_plugin("process"), so);
   size_t at = wait_log(host, "plugin process ");
   wait_log(host, "(probe) started from " + so, at);
-  pid_t one = run(progs.path("leafwatch_one"));
-  auto ev = host.wait_for(exec_of(one), scaled(10s));
+  pid_t one = run_to_exit(progs.path("leafwatch_one"));
+  auto ev = host.wait_for(event_of("process_exec", one), scaled(10s));
   CHECK(ev["data"]["comm"] == "leafwatch_one");
 
   BpfIds held = bpf_ids_of(host.pid());
@@ -246,7 +204,7 @@ TEST_CASE(
   const std::string kernel_execs =
       "leaf_kernel_events_total{plugin=\"process\",type=\"process_exec\"}";
   const std::string kPluginUp = "leaf_plugin_up{plugin=\"process\",kind=\"probe\"}";
-  std::string running = http_get(metrics_port, "/metrics");
+  std::string running = http_get_raw(metrics_port, "/metrics");
   REQUIRE(series(running, kernel_execs) >= 1);
   REQUIRE(series(running, kPluginUp) == 1);
   size_t before = host.stderr_text().size();
@@ -273,16 +231,16 @@ TEST_CASE(
        !left.empty() && std::chrono::steady_clock::now() < until; left = still_there())
     std::this_thread::sleep_for(20ms);
   CHECK_MESSAGE(left.empty(), "still in the kernel:" << left);
-  pid_t off = run(progs.path("leafwatch_off"));
+  pid_t off = run_to_exit(progs.path("leafwatch_off"));
   std::this_thread::sleep_for(500ms);
-  CHECK(host.matching(exec_of(off)).empty());
+  CHECK(host.matching(event_of("process_exec", off)).empty());
   // Its counters stay, frozen (the kernel's count read when it stopped);
   // it is no longer reported as a running plugin.
-  std::string m = http_get(metrics_port, "/metrics");
+  std::string m = http_get_raw(metrics_port, "/metrics");
   double frozen = series(m, kernel_execs);
   CHECK(frozen >= 1);
   CHECK(series(m, kPluginUp) == -1);
-  CHECK(series(http_get(metrics_port, "/metrics"), kernel_execs) == frozen);
+  CHECK(series(http_get_raw(metrics_port, "/metrics"), kernel_execs) == frozen);
 
   // In again, written slowly: nothing happens before the file is complete.
   before = host.stderr_text().size();
@@ -290,10 +248,10 @@ TEST_CASE(
     CHECK(host.stderr_text().find(so, before) == std::string::npos);  // not even a refusal
   });
   wait_log(host, "(probe) started from " + so, before);
-  pid_t two = run(progs.path("leafwatch_two"));
-  host.wait_for(exec_of(two), scaled(10s));
+  pid_t two = run_to_exit(progs.path("leafwatch_two"));
+  host.wait_for(event_of("process_exec", two), scaled(10s));
   // The new instance's count is added to the frozen one: never backwards.
-  CHECK(series(http_get(metrics_port, "/metrics"), kernel_execs) >= frozen + 1);
+  CHECK(series(http_get_raw(metrics_port, "/metrics"), kernel_execs) >= frozen + 1);
   CHECK(host.stop() == 0);
 }
 
@@ -333,8 +291,8 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
     CHECK_MESSAGE(line.find("error") != std::string::npos, line);
     CHECK_MESSAGE(lines_with(text, b.file) == 1, text);
     // The process plugin runs on.
-    pid_t pid = run(progs.path("leafwatch_bad"));
-    host.wait_for(exec_of(pid), scaled(10s));
+    pid_t pid = run_to_exit(progs.path("leafwatch_bad"));
+    host.wait_for(event_of("process_exec", pid), scaled(10s));
   }
   // A constructor that hangs: the file is checked on a thread of its own,
   // so the running probe's events flow while its trial load waits out
@@ -342,8 +300,8 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
   size_t before = host.stderr_text().size();
   rename_in(fake_dir + "/leaf_ctor_hang.so", dir + "/leaf_ctor_hang.so", 0644);
   std::this_thread::sleep_for(200ms);  // the trial has begun
-  pid_t during = run(progs.path("leafwatch_bad"));
-  host.wait_for(exec_of(during), scaled(10s));
+  pid_t during = run_to_exit(progs.path("leafwatch_bad"));
+  host.wait_for(event_of("process_exec", during), scaled(10s));
   CHECK(host.stderr_text().find("leaf_ctor_hang.so", before) == std::string::npos);
   wait_log(host, "did not finish loading within 15000 ms", before, 60s);
   CHECK(lines_with(host.stderr_text().substr(before), "leaf_ctor_hang.so") == 1);
@@ -437,7 +395,7 @@ TEST_CASE(
   std::vector<std::pair<pid_t, Clock::time_point>> execs;
   std::thread execer([&] {
     while (!stop) {
-      execs.emplace_back(run(progs.path("leafwatch_storm")), Clock::now());
+      execs.emplace_back(run_to_exit(progs.path("leafwatch_storm")), Clock::now());
       std::this_thread::sleep_for(5ms);
     }
   });
@@ -477,7 +435,7 @@ TEST_CASE(
   uint16_t last = conns.back().port;
   host.wait_for([&](const Json& e) { return ours(e) && e["data"].value("src_port", 0) == last; },
                 scaled(10s));
-  host.wait_for(exec_of(execs.back().first), scaled(10s));
+  host.wait_for(event_of("process_exec", execs.back().first), scaled(10s));
   CHECK(host.stop() == 0);
 
   // Per client port (loopback reuses ports in TIME_WAIT, so a port may carry
@@ -562,8 +520,8 @@ TEST_CASE(
   o.config["leaf.toml"] = kNoMetrics;
   LeafHost host(o);
   host.start();
-  pid_t first = run(progs.path("leafwatch_one"));
-  host.wait_for(exec_of(first), scaled(10s));
+  pid_t first = run_to_exit(progs.path("leafwatch_one"));
+  host.wait_for(event_of("process_exec", first), scaled(10s));
   auto process_progs = programs_named(host.pid(), "process_");
   std::set<uint32_t> other_progs;
   for (uint32_t id : bpf_ids_of(host.pid()).progs)
@@ -581,10 +539,10 @@ TEST_CASE(
   CHECK(host.stderr_text().find("SIGHUP: plugin process applied its new configuration") !=
         std::string::npos);
   CHECK(programs_named(host.pid(), "process_") == process_progs);
-  pid_t dropped = run(progs.path("leafwatch_off"));
-  pid_t kept = run(progs.path("leafwatch_two"));
-  host.wait_for(exec_of(kept), scaled(10s));
-  CHECK(host.matching(exec_of(dropped)).empty());
+  pid_t dropped = run_to_exit(progs.path("leafwatch_off"));
+  pid_t kept = run_to_exit(progs.path("leafwatch_two"));
+  host.wait_for(event_of("process_exec", kept), scaled(10s));
+  CHECK(host.matching(event_of("process_exec", dropped)).empty());
 
   // Restart-only (ring_buffer_size): new programs for process, network untouched.
   sighup_until(host, "process.toml", "ring_buffer_size = \"8M\"\n" + filter,
@@ -595,23 +553,23 @@ TEST_CASE(
   for (uint32_t id : restarted) CHECK(process_progs.count(id) == 0);
   others_untouched();
   CHECK(host.stderr_text().find("SIGHUP: plugin network") == std::string::npos);
-  pid_t after_restart = run(progs.path("leafwatch_one"));
-  host.wait_for(exec_of(after_restart), scaled(10s));
+  pid_t after_restart = run_to_exit(progs.path("leafwatch_one"));
+  host.wait_for(event_of("process_exec", after_restart), scaled(10s));
 
   // enabled = false: its programs detached and released; no events.
   sighup_until(host, "process.toml", "enabled = false\n",
                "SIGHUP: plugin process stopped (enabled = false): programs detached");
   CHECK(programs_named(host.pid(), "process_").empty());
   others_untouched();
-  pid_t while_off = run(progs.path("leafwatch_two"));
+  pid_t while_off = run_to_exit(progs.path("leafwatch_two"));
   std::this_thread::sleep_for(500ms);
-  CHECK(host.matching(exec_of(while_off)).empty());
+  CHECK(host.matching(event_of("process_exec", while_off)).empty());
 
   // enabled = true: loaded and attached again (after the capability drop).
   sighup_until(host, "process.toml", "", "SIGHUP: plugin process started (enabled = true)");
   CHECK(!programs_named(host.pid(), "process_").empty());
-  pid_t back = run(progs.path("leafwatch_one"));
-  host.wait_for(exec_of(back), scaled(10s));
+  pid_t back = run_to_exit(progs.path("leafwatch_one"));
+  host.wait_for(event_of("process_exec", back), scaled(10s));
   others_untouched();
   CHECK(host.stop() == 0);
 }
@@ -631,15 +589,67 @@ TEST_CASE("a processor dropped in joins the pipeline; removed, it leaves it") {
   size_t before = host.stderr_text().size();
   rename_in(std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_team_tag.so", so, 0644);
   wait_log(host, "(processor) started from " + so, before);
-  pid_t tagged = run(progs.path("leafwatch_one"));
-  auto e = host.wait_for(exec_of(tagged), scaled(10s));
+  pid_t tagged = run_to_exit(progs.path("leafwatch_one"));
+  auto e = host.wait_for(event_of("process_exec", tagged), scaled(10s));
   CHECK(e["data"].value("team", "") == "watchers");
 
   before = host.stderr_text().size();
   REQUIRE(::unlink(so.c_str()) == 0);
   wait_log(host, "plugin team_tag removed (" + so + ")", before);
-  pid_t plain = run(progs.path("leafwatch_one"));
-  auto f = host.wait_for(exec_of(plain), scaled(10s));
+  pid_t plain = run_to_exit(progs.path("leafwatch_one"));
+  auto f = host.wait_for(event_of("process_exec", plain), scaled(10s));
   CHECK_FALSE(f["data"].contains("team"));
   CHECK(host.stop() == 0);
+}
+
+// Lines of a file (each one JSON document), read whole.
+std::vector<Json> json_lines(const std::string& path) {
+  std::vector<Json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(Json::parse(line));
+  return out;
+}
+
+// A sink that comes and goes: the SDK's line_file example dropped into a
+// running leaf-host receives the events from then on; removed, it is flushed
+// (its interval is an hour: only the removal writes its buffer out), closed
+// and unloaded, and the other sink and the probe run on.
+TEST_CASE("a sink dropped in receives events; removed, it is flushed and leaves the pipeline") {
+  Programs progs;
+  TempDir out;
+  const std::string file = out.path() + "/events.jsonl";
+  HostOptions o;
+  o.plugins = {"process"};
+  o.config["leaf.toml"] = kNoMetrics;
+  o.config["line_file.toml"] = "path = \"" + file + "\"\nflush_interval = \"1h\"\n";
+  LeafHost host(o);
+  host.start();
+  std::string so = host.plugins_dir() + "/leaf_line_file.so";
+  size_t before = host.stderr_text().size();
+  rename_in(std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_line_file.so", so, 0644);
+  wait_log(host, "(sink) started from " + so, before);
+  pid_t seen = run_to_exit(progs.path("leafwatch_one"));
+  host.wait_for(event_of("process_exec", seen), scaled(10s));
+
+  before = host.stderr_text().size();
+  REQUIRE(::unlink(so.c_str()) == 0);
+  size_t at = wait_log(host, "plugin line_file removed (" + so + ")", before);
+  // What the host handed the sink is what the file holds, to the line.
+  std::string log = host.stderr_text().substr(before, at - before);
+  const std::string accepted = "sink line_file: ";
+  size_t n_at = log.find(accepted);
+  REQUIRE(n_at != std::string::npos);
+  uint64_t handed = std::stoull(log.substr(n_at + accepted.size()));
+  CHECK(log.find(std::to_string(handed) + " events accepted, 0 refused") != std::string::npos);
+  std::vector<Json> lines = json_lines(file);
+  CHECK(lines.size() == handed);
+  size_t ours = 0;
+  for (const auto& e : lines) ours += event_of("process_exec", seen)(e);
+  CHECK(ours == 1);
+
+  const auto size_after_removal = fs::file_size(file);
+  pid_t later = run_to_exit(progs.path("leafwatch_two"));
+  host.wait_for(event_of("process_exec", later), scaled(10s));  // the JSON-lines sink runs on
+  CHECK(host.stop() == 0);
+  CHECK(fs::file_size(file) == size_after_removal);
 }

@@ -7,14 +7,11 @@
 // keep_capabilities = "none", the switch to another user, --check's
 // per-plugin needs, and a start with nothing but the start set (as the
 // systemd unit and the DaemonSet grant it).
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <linux/capability.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -30,6 +27,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "workload.hpp"
 
 using namespace leaf::test;
 
@@ -43,75 +41,13 @@ const bool kHelper = [] {
   return false;
 }();
 
-struct Programs {
-  TempDir dir;
-  Programs() {
-    ::chmod(dir.path().c_str(), 0755);
-    std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    for (const char* name : {"leafcap_keep", "leafcap_drop", "leafcap_sync"})
-      std::filesystem::create_symlink(self, path(name));
-  }
-  std::string path(const std::string& name) const { return dir.path() + "/" + name; }
+struct Programs : AliasDir {
+  Programs() : AliasDir(self_binary(), {"leafcap_keep", "leafcap_drop", "leafcap_sync"}) {}
 };
-
-pid_t run(const std::string& program) {
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::execl(program.c_str(), program.c_str(), nullptr);
-    ::_exit(122);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-  return pid;
-}
-
-std::function<bool(const Json&)> of(const std::string& type, pid_t pid) {
-  return [type, pid](const Json& e) {
-    return e.contains("data") && e["data"].value("type", "") == type &&
-           e["data"].value("pid", -1) == pid;
-  };
-}
-
-std::function<bool(const Json&)> exec_of(const std::string& comm) {
-  return [comm](const Json& e) {
-    return e["data"].value("type", "") == "process_exec" && e["data"].value("comm", "") == comm;
-  };
-}
 
 // Runs the sentinel and waits for its exit: what ran before has been through.
 void sync_with(LeafHost& host, const Programs& p) {
-  host.wait_for(of("process_exit", run(p.path("leafcap_sync"))));
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string http_get(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  REQUIRE(::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
-  ::close(fd);
-  return out;
+  host.wait_for(event_of("process_exit", run_to_exit(p.path("leafcap_sync"))));
 }
 
 void sighup_and_wait(LeafHost& host, const std::string& expect) {
@@ -199,27 +135,27 @@ const std::string kFiltered = "leaf_process_events_filtered_in_kernel_total{plug
 
 // Events flow, /metrics answers, and a SIGHUP filter change reaches the kernel.
 void prove_it_works(LeafHost& host, const Programs& p, int port) {
-  run(p.path("leafcap_keep"));
-  run(p.path("leafcap_drop"));
+  run_to_exit(p.path("leafcap_keep"));
+  run_to_exit(p.path("leafcap_drop"));
   sync_with(host, p);
-  CHECK(host.matching(exec_of("leafcap_keep")).size() == 1);
-  CHECK(host.matching(exec_of("leafcap_drop")).empty());
-  std::string metrics = http_get(port, "/metrics");
+  CHECK(host.matching(exec_by_comm("leafcap_keep")).size() == 1);
+  CHECK(host.matching(exec_by_comm("leafcap_drop")).empty());
+  std::string metrics = http_get_raw(port, "/metrics");
   INFO(metrics);
   CHECK(metrics.rfind("HTTP/1.0 200", 0) == 0);
   CHECK(metrics.find(kFiltered + "2\n") != std::string::npos);  // exec and exit of leafcap_drop
-  CHECK(http_get(port, "/healthz").rfind("HTTP/1.0 200", 0) == 0);
+  CHECK(http_get_raw(port, "/healthz").rfind("HTTP/1.0 200", 0) == 0);
 
   // The filter now drops leafcap_keep and lets leafcap_drop through.
   std::ofstream(host.config_dir() + "/process.toml")
       << "[filter]\ndrop_comms = [\"leafcap_keep\"]\n";
   sighup_and_wait(host, "SIGHUP: plugin process applied its new configuration");
-  run(p.path("leafcap_keep"));
-  run(p.path("leafcap_drop"));
+  run_to_exit(p.path("leafcap_keep"));
+  run_to_exit(p.path("leafcap_drop"));
   sync_with(host, p);
-  CHECK(host.matching(exec_of("leafcap_keep")).size() == 1);  // the first one only
-  CHECK(host.matching(exec_of("leafcap_drop")).size() == 1);
-  metrics = http_get(port, "/metrics");
+  CHECK(host.matching(exec_by_comm("leafcap_keep")).size() == 1);  // the first one only
+  CHECK(host.matching(exec_by_comm("leafcap_drop")).size() == 1);
+  metrics = http_get_raw(port, "/metrics");
   CHECK(metrics.find(kFiltered + "4\n") != std::string::npos);
 }
 
@@ -229,7 +165,7 @@ TEST_CASE(
     "keep_capabilities = reload (default): exactly what loading and running need; it all works") {
   Kernel k;
   Programs p;
-  int port = free_port();
+  int port = free_loopback_port();
   LeafHost host(options(port));
   host.start();
   // Permitted and bounding: what loading a plugin needs (CAP_BPF, CAP_PERFMON)
@@ -256,7 +192,7 @@ TEST_CASE(
 TEST_CASE("keep_capabilities = none: nothing at all, and it still works") {
   Kernel k;
   Programs p;
-  int port = free_port();
+  int port = free_loopback_port();
   LeafHost host(options(port, "keep_capabilities = \"none\"\n"));
   host.start();
   check_every_thread(host.pid(), 0, 0, 0);
@@ -267,9 +203,9 @@ TEST_CASE("keep_capabilities = none: nothing at all, and it still works") {
     // CAP_BPF: events still flow (ring buffers are memory), but the filter
     // update at SIGHUP is refused. This is why "reload" and "runtime" keep
     // CAP_BPF effective on these kernels.
-    run(p.path("leafcap_keep"));
+    run_to_exit(p.path("leafcap_keep"));
     sync_with(host, p);
-    CHECK(host.matching(exec_of("leafcap_keep")).size() == 1);
+    CHECK(host.matching(exec_by_comm("leafcap_keep")).size() == 1);
     std::ofstream(host.config_dir() + "/process.toml")
         << "[filter]\ndrop_comms = [\"leafcap_keep\"]\n";
     sighup_and_wait(host, "SIGHUP: plugin process refused its new configuration");
@@ -282,7 +218,7 @@ TEST_CASE(
     "user switch: security.user and group, the daemon runs as nobody:nogroup with the kept set") {
   Kernel k;
   Programs p;
-  int port = free_port();
+  int port = free_loopback_port();
   LeafHost host(options(port, "user = \"nobody\"\ngroup = \"nogroup\"\n"));
   host.start();
   CHECK(status_field(host.pid(), "Uid") == "\t65534\t65534\t65534\t65534");
@@ -301,7 +237,7 @@ TEST_CASE("check: --check prints the capabilities this host and configuration ne
   std::filesystem::create_directories(dir.path() + "/conf.d");
   std::filesystem::create_directories(dir.path() + "/plugins");
   dir.write("conf.d/leaf.toml",
-            "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(free_port()) + "\"\n");
+            "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(free_loopback_port()) + "\"\n");
   for (const char* name : {"process", "network"})
     std::filesystem::create_symlink(built_plugin(name),
                                     dir.path() + "/plugins/leaf_" + std::string(name) + ".so");
@@ -364,7 +300,7 @@ TEST_CASE("start set: started with nothing but it (as the unit grants it), leaf-
   std::filesystem::create_directories(dir.path() + "/conf.d");
   std::filesystem::create_directories(dir.path() + "/plugins");
   dir.write("conf.d/leaf.toml",
-            "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(free_port()) + "\"\n");
+            "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(free_loopback_port()) + "\"\n");
   for (const char* name : {"process", "network"})
     std::filesystem::create_symlink(built_plugin(name),
                                     dir.path() + "/plugins/leaf_" + std::string(name) + ".so");
@@ -398,7 +334,7 @@ TEST_CASE("start set: started with nothing but it (as the unit grants it), leaf-
   // what is kept, so nothing is dropped from the bounding set and CAP_SETPCAP
   // is not needed; without CAP_SYS_ADMIN metrics.bpf_stats is refused, not fatal.
   dir.write("conf.d/leaf.toml",
-            "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(free_port()) + "\"\n");
+            "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(free_loopback_port()) + "\"\n");
   rc = run_command({"setpriv",
                     "--bounding-set=-all,+dac_read_search,+perfmon,+bpf" +
                         std::string(k.memlock_cap() ? ",+sys_resource" : ""),

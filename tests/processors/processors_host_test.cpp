@@ -25,10 +25,16 @@
 
 #include "harness.hpp"
 #include "test_cgroups.hpp"
+#include "workload.hpp"
 
 namespace {
 
+using leaf::test::AliasDir;
+using leaf::test::event_of;
+using leaf::test::exec_by_comm;
+using leaf::test::free_loopback_port;
 using leaf::test::HostOptions;
+using leaf::test::http_get_raw;
 using leaf::test::Json;
 using leaf::test::LeafHost;
 using leaf::test::spawn_in;
@@ -101,19 +107,6 @@ HostOptions options(const std::string& filter_toml = "", const std::string& reda
   return o;
 }
 
-std::function<bool(const Json&)> of(const std::string& type, pid_t pid) {
-  return [type, pid](const Json& e) {
-    return e.contains("data") && e["data"].value("type", "") == type &&
-           e["data"].value("pid", -1) == pid;
-  };
-}
-
-std::function<bool(const Json&)> exec_of(const std::string& comm) {
-  return [comm](const Json& e) {
-    return e["data"].value("type", "") == "process_exec" && e["data"].value("comm", "") == comm;
-  };
-}
-
 // The cgroup path of this process in the v2 hierarchy.
 std::string own_cgroup_path() {
   std::ifstream in("/proc/self/cgroup");
@@ -178,19 +171,24 @@ TEST_CASE("events of processes in container cgroups carry the container's identi
   n = 0;
   for (auto& r : runs) {
     std::string secret = "hunter2-" + std::to_string(++n);
-    Json exec = host.wait_for(of("process_exec", r.connector));
+    Json exec = host.wait_for(event_of("process_exec", r.connector));
     check_container(exec, *r.cg, r.id, r.runtime, r.pod);
     CHECK(exec["data"]["cmdline"] == std::string(LEAF_TEST_CONNECTOR) + " " + listener.port() +
                                          " --password **** https://bob:****@example.com/");
-    check_container(host.wait_for(of("tcp_connect", r.connector)), *r.cg, r.id, r.runtime, r.pod);
-    check_container(host.wait_for(of("tcp_close", r.connector)), *r.cg, r.id, r.runtime, r.pod);
-    check_container(host.wait_for(of("process_exit", r.connector)), *r.cg, r.id, r.runtime, r.pod);
-    check_container(host.wait_for(of("process_exec", r.quick)), *r.cg, r.id, r.runtime, r.pod);
-    check_container(host.wait_for(of("process_exit", r.quick)), *r.cg, r.id, r.runtime, r.pod);
+    check_container(host.wait_for(event_of("tcp_connect", r.connector)), *r.cg, r.id, r.runtime,
+                    r.pod);
+    check_container(host.wait_for(event_of("tcp_close", r.connector)), *r.cg, r.id, r.runtime,
+                    r.pod);
+    check_container(host.wait_for(event_of("process_exit", r.connector)), *r.cg, r.id, r.runtime,
+                    r.pod);
+    check_container(host.wait_for(event_of("process_exec", r.quick)), *r.cg, r.id, r.runtime,
+                    r.pod);
+    check_container(host.wait_for(event_of("process_exit", r.quick)), *r.cg, r.id, r.runtime,
+                    r.pod);
   }
-  check_host(host.wait_for(of("process_exec", on_host)));
-  check_host(host.wait_for(of("tcp_connect", on_host)));
-  check_host(host.wait_for(of("process_exit", on_host)));
+  check_host(host.wait_for(event_of("process_exec", on_host)));
+  check_host(host.wait_for(event_of("tcp_connect", on_host)));
+  check_host(host.wait_for(event_of("process_exit", on_host)));
 
   REQUIRE(host.stop() == 0);
   // No secret anywhere in what the sink received, in any field.
@@ -199,15 +197,11 @@ TEST_CASE("events of processes in container cgroups carry the container's identi
 }
 
 // Programs whose comm is their name: symlinks to /bin/true.
-struct Programs {
-  TempDir dir;
-  Programs() {
-    ::chmod(dir.path().c_str(), 0755);  // the uid-switching child must reach them
-    for (const char* name :
-         {"leaf_keep_me", "leaf_drop_me", "leafpfx_one", "leaf_uid_run", "leaf_sentinel"})
-      std::filesystem::create_symlink("/bin/true", path(name));
+struct Programs : AliasDir {
+  Programs()
+      : AliasDir("/bin/true",
+                 {"leaf_keep_me", "leaf_drop_me", "leafpfx_one", "leaf_uid_run", "leaf_sentinel"}) {
   }
-  std::string path(const std::string& name) const { return dir.path() + "/" + name; }
 };
 
 void run(const TestCgroup* cg, const std::string& program, uid_t uid = 0) {
@@ -219,37 +213,7 @@ void run(const TestCgroup* cg, const std::string& program, uid_t uid = 0) {
 void sync_with(LeafHost& host, const Programs& p, const TestCgroup* cg) {
   pid_t pid = spawn_in(cg, {p.path("leaf_sentinel")});
   REQUIRE(wait_for_exit(pid) == 0);
-  host.wait_for(of("process_exit", pid));
-}
-
-// A free loopback TCP port (bound, then released).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// GET /metrics from leaf-host (HTTP/1.0: the body ends with the connection).
-std::string scrape(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  REQUIRE(::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
-  ::close(fd);
-  return out;
+  host.wait_for(event_of("process_exit", pid));
 }
 
 size_t count(const LeafHost& host, const std::function<bool(const Json&)>& m) {
@@ -261,7 +225,7 @@ TEST_CASE("each filter drops exactly what it names") {
   HostOptions o = options(
       "drop_types = [\"process_fork\"]\ndrop_uids = [4242]\ndrop_comms = [\"leaf_drop_me\"]\n"
       "drop_comm_prefixes = [\"leafpfx\"]\n");
-  const int metrics_port = free_port();
+  const int metrics_port = free_loopback_port();
   o.config["leaf.toml"] = std::string(kLeafToml) +
                           "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) +
                           "\"\n";
@@ -273,10 +237,10 @@ TEST_CASE("each filter drops exactly what it names") {
   run(nullptr, p.path("leaf_keep_me"));
   sync_with(host, p, nullptr);
 
-  CHECK(count(host, exec_of("leaf_keep_me")) == 1);
-  CHECK(count(host, exec_of("leaf_drop_me")) == 0);
-  CHECK(count(host, exec_of("leafpfx_one")) == 0);
-  CHECK(count(host, exec_of("leaf_uid_run")) == 0);
+  CHECK(count(host, exec_by_comm("leaf_keep_me")) == 1);
+  CHECK(count(host, exec_by_comm("leaf_drop_me")) == 0);
+  CHECK(count(host, exec_by_comm("leafpfx_one")) == 0);
+  CHECK(count(host, exec_by_comm("leaf_uid_run")) == 0);
   // process_exit has no uid: the uid rule cannot judge it and keeps it.
   CHECK(count(host, [](const Json& e) {
           return e["data"].value("type", "") == "process_exit" &&
@@ -291,7 +255,7 @@ TEST_CASE("each filter drops exactly what it names") {
 
   // Counted per rule by the filter: exec and exit of leaf_drop_me (comm) and
   // of leafpfx_one (prefix), the exec of the uid 4242 run (uid).
-  std::string metrics = scrape(metrics_port);
+  std::string metrics = http_get_raw(metrics_port, "/metrics");
   INFO(metrics);
   CHECK(metrics.find("leaf_filter_dropped_total{plugin=\"filter\",rule=\"comm\"} 2\n") !=
         std::string::npos);
@@ -326,8 +290,8 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
   run(&cgs.a, p.path("leaf_keep_me"));
   run(nullptr, p.path("leaf_drop_me"));
   sync_with(host, p, &cgs.a);
-  CHECK(count(host, exec_of("leaf_keep_me")) == 1);
-  CHECK(count(host, exec_of("leaf_drop_me")) == 0);  // a host process
+  CHECK(count(host, exec_by_comm("leaf_keep_me")) == 1);
+  CHECK(count(host, exec_by_comm("leaf_drop_me")) == 0);  // a host process
 
   // Only container A, by its short id.
   write_file(filter, "container_ids = [\"" + kIdA.substr(0, 12) + "\"]\n");
@@ -336,8 +300,8 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
   run(&cgs.c, p.path("leaf_drop_me"));
   run(nullptr, p.path("leaf_drop_me"));
   sync_with(host, p, &cgs.a);
-  CHECK(count(host, exec_of("leafpfx_one")) == 1);
-  CHECK(count(host, exec_of("leaf_drop_me")) == 0);
+  CHECK(count(host, exec_by_comm("leafpfx_one")) == 1);
+  CHECK(count(host, exec_by_comm("leaf_drop_me")) == 0);
 
   // A value the filter refuses, then a file that does not parse: both
   // refused, container A's rule stays.
@@ -349,8 +313,8 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
   run(&cgs.c, p.path("leaf_drop_me"));
   run(&cgs.a, p.path("leaf_uid_run"));
   sync_with(host, p, &cgs.a);
-  CHECK(count(host, exec_of("leaf_drop_me")) == 0);
-  CHECK(count(host, exec_of("leaf_uid_run")) == 1);
+  CHECK(count(host, exec_by_comm("leaf_drop_me")) == 0);
+  CHECK(count(host, exec_by_comm("leaf_uid_run")) == 1);
 
   // Back to no filter, and a redaction rule of our own.
   write_file(filter, "");
@@ -358,7 +322,7 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
   sighup_and_wait(host, "SIGHUP: plugin redact applied its new configuration");
   pid_t pid = spawn_in(&cgs.c, {LEAF_TEST_CONNECTOR, "1", "--pin", "97531", "--token=abc"});
   wait_for_exit(pid);
-  Json exec = host.wait_for(of("process_exec", pid));
+  Json exec = host.wait_for(event_of("process_exec", pid));
   CHECK(exec["data"]["cmdline"] == std::string(LEAF_TEST_CONNECTOR) + " 1 --pin **** --token=****");
   check_container(exec, cgs.c, kIdC, "docker", "");
 
@@ -367,7 +331,7 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
   sighup_and_wait(host, "SIGHUP: plugin redact refused its new configuration");
   pid = spawn_in(nullptr, {LEAF_TEST_CONNECTOR, "1", "--pin", "86420"});
   wait_for_exit(pid);
-  CHECK(host.wait_for(of("process_exec", pid))["data"]["cmdline"] ==
+  CHECK(host.wait_for(event_of("process_exec", pid))["data"]["cmdline"] ==
         std::string(LEAF_TEST_CONNECTOR) + " 1 --pin ****");
 
   REQUIRE(host.stop() == 0);
@@ -386,7 +350,7 @@ namespace {
 TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffer, reloaded") {
   Programs p;
   HostOptions o = options();
-  const int metrics_port = free_port();
+  const int metrics_port = free_loopback_port();
   o.config["leaf.toml"] = std::string(kLeafToml) +
                           "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) +
                           "\"\n";
@@ -401,11 +365,11 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
   run(nullptr, p.path("leaf_uid_run"), 4242);
   run(nullptr, p.path("leaf_keep_me"));
   sync_with(host, p, nullptr);
-  CHECK(count(host, exec_of("leaf_keep_me")) == 1);
+  CHECK(count(host, exec_by_comm("leaf_keep_me")) == 1);
   CHECK(count(host, with_comm("leaf_drop_me")) == 0);  // exec and exit
   CHECK(count(host, with_comm("leaf_uid_run")) == 0);  // exec and exit (uid 4242 by then)
   {
-    std::string metrics = scrape(metrics_port);
+    std::string metrics = http_get_raw(metrics_port, "/metrics");
     INFO(metrics);
     CHECK(metrics.find("leaf_process_events_filtered_in_kernel_total{plugin=\"process\"} 4\n") !=
           std::string::npos);
@@ -421,8 +385,8 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
   run(nullptr, p.path("leafpfx_one"));
   run(nullptr, p.path("leaf_uid_run"), 4242);
   sync_with(host, p, nullptr);
-  CHECK(count(host, exec_of("leaf_drop_me")) == 1);
-  CHECK(count(host, exec_of("leaf_uid_run")) == 1);
+  CHECK(count(host, exec_by_comm("leaf_drop_me")) == 1);
+  CHECK(count(host, exec_by_comm("leaf_uid_run")) == 1);
   CHECK(count(host, with_comm("leafpfx_one")) == 0);
 
   write_file(process_toml, "[filter]\ndrop_comms = [\"a_comm_far_too_long\"]\n");
@@ -430,7 +394,7 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
   run(nullptr, p.path("leafpfx_one"));
   sync_with(host, p, nullptr);
   CHECK(count(host, with_comm("leafpfx_one")) == 0);
-  CHECK(scrape(metrics_port)
+  CHECK(http_get_raw(metrics_port, "/metrics")
             .find("leaf_process_events_filtered_in_kernel_total{plugin=\"process\"} 8\n") !=
         std::string::npos);
   REQUIRE(host.stop() == 0);
@@ -454,7 +418,7 @@ TEST_CASE("in-kernel filter of the network plugin: by the connection owner's com
   const std::string keep = dir.path() + "/leaf_net_keep";
   std::filesystem::create_symlink(LEAF_TEST_CONNECTOR, keep);
   HostOptions o = options();
-  const int metrics_port = free_port();
+  const int metrics_port = free_loopback_port();
   o.config["leaf.toml"] = std::string(kLeafToml) +
                           "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) +
                           "\"\n";
@@ -467,24 +431,25 @@ TEST_CASE("in-kernel filter of the network plugin: by the connection owner's com
   REQUIRE(wait_for_exit(dropped) == 0);
   pid_t kept = spawn_in(nullptr, {keep, listener.port()});
   REQUIRE(wait_for_exit(kept) == 0);
-  host.wait_for(of("tcp_close", kept));
+  host.wait_for(event_of("tcp_close", kept));
   // Its tcp_connect and tcp_close, once the close has happened.
   long filtered = -1;
-  for (int i = 0; i < 100 && (filtered = metric(scrape(metrics_port), series)) < 2; ++i)
+  for (int i = 0;
+       i < 100 && (filtered = metric(http_get_raw(metrics_port, "/metrics"), series)) < 2; ++i)
     std::this_thread::sleep_for(50ms);
   CHECK(filtered == 2);
   CHECK(count(host, [&](const Json& e) {
           return e["data"].value("type", "").rfind("tcp_", 0) == 0 &&
                  e["data"].value("pid", -1) == dropped;
         }) == 0);
-  CHECK(host.wait_for(of("tcp_connect", kept))["data"]["comm"] == "leaf_net_keep");
+  CHECK(host.wait_for(event_of("tcp_connect", kept))["data"]["comm"] == "leaf_net_keep");
 
   write_file(host.config_dir() + "/network.toml", "[filter]\ndrop_comms = []\n");
   sighup_and_wait(host, "SIGHUP: plugin network applied its new configuration");
   pid_t now_kept = spawn_in(nullptr, {LEAF_TEST_CONNECTOR, listener.port()});
   REQUIRE(wait_for_exit(now_kept) == 0);
-  CHECK(host.wait_for(of("tcp_connect", now_kept))["data"]["comm"] == "leaf_test_conne");
-  CHECK(metric(scrape(metrics_port), series) == 2);
+  CHECK(host.wait_for(event_of("tcp_connect", now_kept))["data"]["comm"] == "leaf_test_conne");
+  CHECK(metric(http_get_raw(metrics_port, "/metrics"), series) == 2);
   REQUIRE(host.stop() == 0);
 }
 

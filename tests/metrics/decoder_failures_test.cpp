@@ -1,0 +1,83 @@
+// Records a plugin's own decoder refuses are counted per plugin and event
+// type on /metrics and logged, not dropped silently. A real BPF probe
+// (tests/plugins/bad_decoder) records this process's close() calls of
+// invalid descriptors; its decoder refuses every other one.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include "../plugins/bad_decoder/bad_decoder.h"
+#include "exposition.hpp"
+#include "harness.hpp"
+
+using namespace leaf::test;
+using namespace leaf::test::metrics;
+
+namespace {
+
+Exposition scrape(int port) {
+  HttpResult r = http_get(port, "/metrics");
+  REQUIRE(r.status == 200);
+  Exposition e = parse_exposition(r.body);
+  for (const auto& err : e.errors) FAIL_CHECK("invalid exposition: " << err);
+  return e;
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a decoder's failures are counted per plugin and type, and logged") {
+  HostOptions o;
+  o.plugins = {std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_bad_decoder.so"};
+  o.config["leaf.toml"] =
+      "jsonl.path = \"-\"\nstats_interval = \"100ms\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
+  o.config["bad_decoder.toml"] = "target_tgid = " + std::to_string(getpid()) + "\n";
+  LeafHost host(o);
+  host.start();
+  int port = served_port(host.stderr_text());
+  REQUIRE(port > 0);
+
+  // close(BASE - k), k = 0..10: the decoder emits even k (6) and refuses odd k
+  // (5). The last one is emitted: once it is out, every earlier record was
+  // decoded (one ring, in order).
+  constexpr int kCloses = 11;
+  for (int k = 0; k < kCloses; ++k) CHECK(close(BAD_DECODER_FD_BASE - k) == -1);
+  auto mine = [](const Json& e) { return event_type("close_call")(e); };
+  host.wait_for([](const Json& e) {
+    return event_type("close_call")(e) && e["data"]["fd"] == BAD_DECODER_FD_BASE - 10;
+  });
+  std::vector<int> fds;
+  for (const auto& e : host.matching(mine)) {
+    CHECK(e["data"]["tgid"] == getpid());
+    fds.push_back(e["data"]["fd"].get<int>());
+  }
+  CHECK(fds == std::vector<int>{-1000, -1002, -1004, -1006, -1008, -1010});
+
+  std::map<std::string, std::string> labels = {{"plugin", "bad_decoder"}, {"type", "close_call"}};
+  Exposition m = scrape(port);
+  CHECK(m.value("leaf_events_decode_failed_total", labels) == 5);
+  CHECK(m.value("leaf_kernel_events_total", labels) == kCloses);
+  CHECK(m.value("leaf_events_total", labels) == 6);
+  CHECK(m.value("leaf_events_malformed_total", labels) == 0);
+  CHECK(m.value("leaf_events_unknown_type_total", {}) == 0);
+
+  // The first failure is logged at once, the rest in the periodic report
+  // (stats_interval): its counts add up to the total.
+  const std::string first = "[bad_decoder] the plugin's decoder refused a close_call record (" +
+                            std::to_string(sizeof(bad_decoder_event)) + " bytes): invalid argument";
+  for (int i = 0; i < 100 && host.stderr_text().find("; total 5") == std::string::npos; ++i)
+    usleep(50'000);
+  CHECK(host.stop() == 0);
+  std::string log = host.stderr_text();
+  INFO(log);
+  CHECK(occurrences(log, first) == 1);
+  CHECK(occurrences(log,
+                    "close_call records refused by the plugin's decoder since the last "
+                    "report (last: invalid argument); total 5") == 1);
+  CHECK(log.find("[bad_decoder] close_call: 11 emitted by the kernel, 0 lost in the kernel, 6 "
+                 "delivered to sinks, 5 refused by its decoder") != std::string::npos);
+}
