@@ -28,7 +28,8 @@ struct {
 	__type(value, struct net_tcp_stats_event);
 } net_tcp_stats_scratch SEC(".maps");
 
-static __always_inline void stats_fill(struct net_tcp_stats_event *e, const struct net_tcp_totals *now,
+static __always_inline void stats_fill(struct net_tcp_stats_event *e,
+				       const struct net_tcp_totals *now,
 				       const struct net_tcp_prev *prev)
 {
 	e->bytes_sent_total = now->bytes_sent;
@@ -53,8 +54,8 @@ static __always_inline void stats_fill(struct net_tcp_stats_event *e, const stru
 
 /* Remembers `now` as the last report of `sk`: in place when it has an
  * entry (no allocation), else a new entry. */
-static __always_inline void stats_remember(__u64 key, struct net_tcp_prev *found, struct net_conn *c,
-					   const struct net_tcp_totals *now)
+static __always_inline void stats_remember(__u64 key, struct net_tcp_prev *found,
+					   struct net_conn *c, const struct net_tcp_totals *now)
 {
 	struct net_tcp_prev p = {
 		.conn_id = c ? c->conn_id : 0,
@@ -192,7 +193,7 @@ int tcp_stats_netns__iter(struct bpf_iter__tcp *ctx)
 	struct tcp_sock *tp;
 
 	if (!skc)
-		return 0; /* the end of the walk */
+		return 0;	       /* the end of the walk */
 	tp = bpf_skc_to_tcp_sock(skc); /* NULL for TIME_WAIT and request socks */
 	if (!tp)
 		return 0;

@@ -124,7 +124,8 @@ static __always_inline int sockaddr_read(const void *addr, int user, __u8 *out, 
 	}
 	if (sa.sin6_family != NET_AF_INET6)
 		return -1;
-	err = user ? bpf_probe_read_user(&sa, sizeof(sa), addr) : bpf_probe_read_kernel(&sa, sizeof(sa), addr);
+	err = user ? bpf_probe_read_user(&sa, sizeof(sa), addr)
+		   : bpf_probe_read_kernel(&sa, sizeof(sa), addr);
 	if (err)
 		return -1;
 	__builtin_memcpy(out, &sa.sin6_addr, 16);
