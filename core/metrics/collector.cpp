@@ -396,6 +396,10 @@ std::vector<std::pair<std::string, CounterSink>> add_plugins(Families& f, const 
     CounterSink counters;
     if (auto* probe = p->probe()) {
       add_probe(f, *p, probe, *src.dispatcher, departed);
+      f.counter("leaf_plugin_emits_refused_total",
+                "events a plugin emitted that the host refused: an event type it did not "
+                "declare, or an error taking it (dropped)",
+                {{"plugin", p->name()}}, static_cast<double>(p->unregistered_emits()));
       probe->read_counters(&counters);
     } else if (auto* sink = p->sink()) {
       sink->read_counters(&counters);
@@ -477,6 +481,7 @@ const std::set<std::string>& host_metric_names() {
                           "leaf_sink_rejected_total",
                           "leaf_sink_healthy",
                           "leaf_plugin_up",
+                          "leaf_plugin_emits_refused_total",
                           "leaf_probe_attached",
                           "leaf_bpf_stats_enabled",
                           "leaf_bpf_program_runs_total",

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "leaf_event.h"
 #include "runtime/ring_fill.hpp"
@@ -42,6 +43,10 @@ struct Dispatcher::Ring {
   RingFill fill;
   bool closed = false;
   bool drain_posted = false;
+  // Out of the epoll set (Dispatcher::unwatch_rings): `watch` holds no
+  // descriptor, this is the one it released.
+  bool watching = false;
+  int idle_fd = -1;
 
   ~Ring() {
     if (watch) {
@@ -49,6 +54,7 @@ struct Dispatcher::Ring {
       watch->cancel(ec);
       watch->close(ec);
     }
+    if (idle_fd >= 0) close(idle_fd);
     if (rb) ring_buffer__free(rb);
     if (counters_fd >= 0) close(counters_fd);
   }
@@ -83,18 +89,70 @@ void Dispatcher::kick_drain() {
   });
 }
 
-void Dispatcher::drain_tick() {
-  bool consumed = false;
+void Dispatcher::drain_all() {
   for (auto& r : rings_)
-    if (!r->closed) {
-      int left_before = kBatch;
-      drain(r.get());
-      consumed = consumed || batch_left_ < left_before;
+    if (!r->closed) drain(r.get());
+}
+
+void Dispatcher::drain_tick() {
+  auto now = std::chrono::steady_clock::now();
+  drain_all();
+  // Records came since the previous tick (drained by it or by a wakeup).
+  if (std::exchange(flowed_, false)) {
+    last_flow_ = now;
+    if (++busy_ticks_ >= kBusyTicks) unwatch_rings();
+  } else {
+    busy_ticks_ = 0;
+  }
+  // Stop only when no record can still be waiting without a wakeup we see:
+  // BPF forces one for every record after its last forced wakeup's window,
+  // which is no later than the last wakeup we saw or, while the rings are
+  // out of the epoll set (their wakeups unseen), the last tick with records.
+  // Two intervals: records stamped before a drain may be submitted after it.
+  auto quiet = now - std::max(last_wakeup_, last_flow_);
+  if (quiet < 2 * drain_interval_) {
+    kick_drain();
+    return;
+  }
+  if (!unwatched_.load(std::memory_order_relaxed)) return;
+  // Back into the epoll set, then take what came since the last drain:
+  // its wakeups (if any) found no waiter.
+  bool rewatched = rewatch_rings();
+  drain_all();
+  if (!rewatched || flowed_) kick_drain();
+}
+
+void Dispatcher::unwatch_rings() {
+  for (auto& r : rings_) {
+    if (r->closed || !r->watching) continue;
+    // Cancels the pending wait (its handler sees operation_aborted) and
+    // removes the descriptor from the epoll set (EPOLL_CTL_DEL).
+    r->idle_fd = r->watch->release();
+    r->watching = false;
+  }
+  if (!unwatched_.exchange(true, std::memory_order_relaxed))
+    unwatch_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Dispatcher::rewatch_rings() {
+  bool all = true;
+  for (auto& r : rings_) {
+    if (r->watching || r->idle_fd < 0) continue;
+    boost::system::error_code ec;
+    r->watch->assign(r->idle_fd, ec);  // EPOLL_CTL_ADD
+    if (ec) {
+      // The tick goes on and tries again; records are drained meanwhile.
+      spdlog::warn("[{}] ring buffer: back to wakeups failed ({}), draining on the tick", r->plugin,
+                   ec.message());
+      all = false;
+      continue;
     }
-  // Stop only when a drain found nothing and no record can still be waiting
-  // without a wakeup: every record since the last wakeup's window forces one.
-  auto quiet_since = std::chrono::steady_clock::now() - last_wakeup_;
-  if (consumed || quiet_since < 2 * drain_interval_) kick_drain();
+    r->idle_fd = -1;
+    r->watching = true;
+    arm(r.get());
+  }
+  if (all) unwatched_.store(false, std::memory_order_relaxed);
+  return all;
 }
 
 // A negative return stops ring_buffer__consume() after this record: libbpf
@@ -134,6 +192,7 @@ void Dispatcher::drain(Ring* r) {
   r->fill.sample();  // two loads: the peak a scrape reports
   batch_left_ = kBatch;
   int n = ring_buffer__consume(r->rb);
+  flowed_ = flowed_ || batch_left_ < kBatch;
   pipeline_.end_batch();
   if (n == -EAGAIN && !r->closed && !r->drain_posted) {
     // More is waiting: yield to other work (timers, other rings, /metrics),
@@ -153,7 +212,8 @@ void Dispatcher::drain(Ring* r) {
 }
 
 std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
-                                 const sdk::RingBufferRegistration& reg, sdk::IHost* host) {
+                                 const sdk::RingBufferRegistration& reg, sdk::IHost* host,
+                                 std::vector<TypeInfo> types) {
   if (reg.struct_size < sizeof(sdk::RingBufferRegistration)) return "registration too small";
   if (reg.ringbuf_map_fd < 0) return "no ring buffer map";
   auto r = std::make_unique<Ring>();
@@ -162,11 +222,7 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   r->plugin = plugin;
   r->decoder = reg.decoder;
   r->host = host;
-  try {
-    r->types = pipeline_.register_types(plugin, reg.types, reg.type_size, reg.type_count);
-  } catch (const std::exception& e) {
-    return e.what();
-  }
+  r->types = std::move(types);
   if (reg.counters_map_fd >= 0) {
     r->counters_fd = dup(reg.counters_map_fd);
   }
@@ -178,6 +234,7 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   int fd = dup(reg.ringbuf_map_fd);
   if (fd < 0) return std::string("dup: ") + std::strerror(errno);
   r->watch = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  r->watching = true;
   Ring* raw = r.get();
   rings_.push_back(std::move(r));
   arm(raw);
@@ -189,7 +246,8 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
 void Dispatcher::arm(Ring* r) {
   r->watch->async_wait(asio::posix::stream_descriptor::wait_read,
                        [this, r](const boost::system::error_code& ec) {
-                         if (ec || r->closed) return;
+                         // !watching: released meanwhile, the tick drains it.
+                         if (ec || r->closed || !r->watching) return;
                          arm(r);  // first re-arm, then consume: see the header
                          last_wakeup_ = std::chrono::steady_clock::now();
                          drain(r);

@@ -10,17 +10,17 @@
 // consume still finds a waiter, and one that lands before it is consumed.
 #pragma once
 
+#include <leaf/sdk/abi.h>
+
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <leaf/sdk/abi.h>
 
 #include "pipeline/pipeline.hpp"
 
@@ -39,9 +39,10 @@ class Dispatcher {
   Dispatcher(boost::asio::io_context& io, Pipeline& pipeline);
   ~Dispatcher();
 
-  // Returns an empty string, or why the ring cannot be used.
+  // Returns an empty string, or why the ring cannot be used. `types`: the
+  // registered types of reg.types, in its order (a record's type index).
   std::string add_ring(Owner owner, const std::string& plugin, const sdk::RingBufferRegistration& reg,
-                       sdk::IHost* host_for_decoder);
+                       sdk::IHost* host_for_decoder, std::vector<TypeInfo> types);
   void add_timer(Owner owner, std::chrono::nanoseconds interval, std::function<void()> fn);
 
   // Consumes what the owner's rings still hold, then forgets them and its
@@ -66,8 +67,21 @@ class Dispatcher {
   // While rings deliver, drain them all every `interval` (records submitted
   // without a wakeup wait at most that long); the tick stops once a drain
   // finds nothing and restarts at the next wakeup. 0: no tick.
+  //
+  // Under a steady flow the tick alone drains everything, yet each plugin's
+  // BPF programs still force a wakeup every `interval` (bpf/leaf.bpf.h): up
+  // to one context switch per ring and interval on top of the tick's. So
+  // after kBusyTicks ticks in a row with records since the previous one (by
+  // the tick or a wakeup), the rings leave the epoll set (their wakeups find
+  // no waiter); they rejoin it when the tick stops, followed by one more
+  // drain for what came in between.
   void set_drain_interval(std::chrono::nanoseconds interval) { drain_interval_ = interval; }
   std::chrono::nanoseconds drain_interval() const { return drain_interval_; }
+
+  // Read from any thread (tests, metrics): whether the rings are out of the
+  // epoll set now, and how often they left it.
+  bool rings_unwatched() const { return unwatched_.load(std::memory_order_relaxed); }
+  uint64_t unwatch_count() const { return unwatch_count_.load(std::memory_order_relaxed); }
 
   Pipeline& pipeline() { return pipeline_; }
   boost::asio::io_context& io() { return io_; }
@@ -86,6 +100,10 @@ class Dispatcher {
   void drain(Ring* r);
   void kick_drain();
   void drain_tick();
+  void drain_all();
+  void unwatch_rings();
+  // false when a ring could not rejoin the epoll set (the tick must go on).
+  bool rewatch_rings();
 
   boost::asio::io_context& io_;
   Pipeline& pipeline_;
@@ -102,6 +120,14 @@ class Dispatcher {
   // come within drain_interval_ of their last forced one (which is no later
   // than this), so the tick must run on until that window has passed.
   std::chrono::steady_clock::time_point last_wakeup_{};
+  // Whether any drain found records since the previous tick; when a tick
+  // last saw that, and how many ticks in a row did.
+  bool flowed_ = false;
+  std::chrono::steady_clock::time_point last_flow_{};
+  int busy_ticks_ = 0;
+  static constexpr int kBusyTicks = 2;
+  std::atomic<bool> unwatched_{false};
+  std::atomic<uint64_t> unwatch_count_{0};
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   bool drain_armed_ = false;
 };

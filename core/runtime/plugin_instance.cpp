@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <stdexcept>
+
+#include "plugins/abi_tables.hpp"
+
 namespace leaf::core {
 
 using sdk::Status;
@@ -23,7 +27,10 @@ spdlog::level::level_enum to_spdlog(sdk::LogLevel l) {
 }  // namespace
 
 PluginInstance::PluginInstance(PluginLibrary library, ConfigSection config, Dispatcher* dispatcher)
-    : library_(std::move(library)), config_(std::move(config)), dispatcher_(dispatcher) {}
+    : library_(std::move(library)),
+      config_(std::move(config)),
+      dispatcher_(dispatcher),
+      pipeline_(dispatcher ? &dispatcher->pipeline() : nullptr) {}
 
 PluginInstance::~PluginInstance() { destroy_object(); }
 
@@ -44,7 +51,47 @@ bool PluginInstance::create(std::string* error) {
     destroy_object();
     return false;
   }
+  if (!register_event_types(error)) {
+    destroy_object();
+    return false;
+  }
   return true;
+}
+
+// Every event type the probe declares, registered once per object (a
+// restarted plugin registers again; the pipeline keeps its counters by
+// plugin and type name).
+bool PluginInstance::register_event_types(std::string* error) {
+  types_.clear();
+  declared_.clear();
+  if (!probe() || !pipeline_) return true;
+  try {
+    for (uint32_t i = 0, n = probe()->event_type_count(); i < n; ++i) {
+      const sdk::EventTypeDesc* t = probe()->event_type(i);
+      if (!t) throw std::invalid_argument("event_type(" + std::to_string(i) + ") is null");
+      types_.push_back(pipeline_->register_types(name(), t, t->struct_size, 1).front());
+      declared_.push_back(t);
+    }
+  } catch (const std::exception& e) {
+    *error = std::string("its event types cannot be used: ") + e.what();
+    types_.clear();
+    declared_.clear();
+    return false;
+  }
+  return true;
+}
+
+const TypeInfo* PluginInstance::find_type(const sdk::EventTypeDesc* t) const {
+  for (size_t i = 0; i < declared_.size(); ++i)
+    if (declared_[i] == t) return &types_[i];
+  return t && t->struct_size >= kMinTypeSize && t->name ? find_type(std::string_view(t->name))
+                                                        : nullptr;
+}
+
+const TypeInfo* PluginInstance::find_type(std::string_view type_name) const {
+  for (const auto& info : types_)
+    if (type_name == info.desc->name) return &info;
+  return nullptr;
 }
 
 void PluginInstance::destroy_object() {
@@ -137,10 +184,26 @@ Status PluginInstance::config_list_int(StringView key, uint32_t index, int64_t* 
   return Status::Ok;
 }
 
+// The ring's records carry indexes into reg->types; each of those types must
+// be one the plugin declared (registered at create()).
 Status PluginInstance::add_ring_buffer(const sdk::RingBufferRegistration* reg) noexcept {
   if (!dispatcher_ || !reg) return Status::NotSupported;
   try {
-    std::string err = dispatcher_->add_ring(this, name(), *reg, this);
+    std::vector<TypeInfo> ring_types;
+    std::string err;
+    if (reg->type_count && reg->type_size < kMinTypeSize)
+      err = "event type rows of " + std::to_string(reg->type_size) + " bytes, ABI 2.0 rows have " +
+            std::to_string(kMinTypeSize);
+    for (uint32_t i = 0; err.empty() && i < reg->type_count; ++i) {
+      const sdk::EventTypeDesc* row = type_at(reg->types, reg->type_size, i);
+      const TypeInfo* info = row->name ? find_type(std::string_view(row->name)) : nullptr;
+      if (!info)
+        err = std::string("its event type ") + (row->name ? row->name : "(unnamed)") +
+              " is not among the plugin's event types (IProbePlugin::event_type)";
+      else
+        ring_types.push_back(*info);
+    }
+    if (err.empty()) err = dispatcher_->add_ring(this, name(), *reg, this, std::move(ring_types));
     if (!err.empty()) {
       spdlog::error("[{}] ring buffer refused: {}", name(), err);
       return Status::InvalidArgument;
@@ -154,16 +217,18 @@ Status PluginInstance::add_ring_buffer(const sdk::RingBufferRegistration* reg) n
 
 Status PluginInstance::emit(const sdk::EventTypeDesc* type, const uint8_t* record,
                             uint32_t size) noexcept {
-  if (!dispatcher_ || !type || !record) return Status::InvalidArgument;
+  if (!pipeline_ || !type || !record) return Status::InvalidArgument;
   try {
-    auto it = emitted_types_.find(type);
-    if (it == emitted_types_.end()) {
-      auto infos = dispatcher_->pipeline().register_types(name(), type, type->struct_size, 1);
-      it = emitted_types_.emplace(type, infos.front()).first;
+    const TypeInfo* info = find_type(type);
+    if (!info) {
+      if (bad_emits_++ == 0)
+        spdlog::error("[{}] emit refused: event type {} is not among the plugin's event types "
+                      "(IProbePlugin::event_type); further ones are not logged",
+                      name(), type->struct_size >= kMinTypeSize && type->name ? type->name : "?");
+      return Status::InvalidArgument;
     }
-    return dispatcher_->pipeline().handle_typed(name(), it->second, record, size)
-               ? Status::Ok
-               : Status::InvalidArgument;
+    return pipeline_->handle_typed(name(), *info, record, size) ? Status::Ok
+                                                                : Status::InvalidArgument;
   } catch (const std::exception& e) {
     ++bad_emits_;
     spdlog::error("[{}] emit refused: {}", name(), e.what());
@@ -176,7 +241,7 @@ Status PluginInstance::add_timer(uint64_t interval_ns, sdk::ITimerHandler* handl
   try {
     dispatcher_->add_timer(this, std::chrono::nanoseconds(interval_ns), [this, handler] {
       handler->on_timer();
-      dispatcher_->pipeline().end_batch();
+      pipeline_->end_batch();
     });
     return Status::Ok;
   } catch (...) {
@@ -185,7 +250,7 @@ Status PluginInstance::add_timer(uint64_t interval_ns, sdk::ITimerHandler* handl
 }
 
 StringView PluginInstance::hostname() const noexcept {
-  const std::string& h = dispatcher_ ? dispatcher_->pipeline().hostname() : name();
+  const std::string& h = pipeline_ ? pipeline_->hostname() : name();
   return StringView{h.data(), h.size()};
 }
 

@@ -1,5 +1,8 @@
 // One loaded plugin: its library, its validated configuration, the object
-// it created and the IHost it sees.
+// it created and the IHost it sees. It holds the pipeline its events go to;
+// a probe's event types (IProbePlugin::event_type) are registered with it
+// as soon as the object exists: rings and IHost::emit use those, nothing is
+// registered later.
 #pragma once
 
 #include <leaf/sdk/abi.h>
@@ -24,7 +27,8 @@ class PluginInstance final : public sdk::IHost {
   PluginInstance(const PluginInstance&) = delete;
   PluginInstance& operator=(const PluginInstance&) = delete;
 
-  // Calls the descriptor's factory. Returns false with the reason in *error.
+  // Calls the descriptor's factory, then registers a probe's event types
+  // with the pipeline. Returns false with the reason in *error.
   bool create(std::string* error);
   void destroy_object();
 
@@ -66,17 +70,31 @@ class PluginInstance final : public sdk::IHost {
   sdk::LogLevel log_level() const noexcept override;
   uint64_t ring_wakeup_delay_ns() const noexcept override;
 
-  // Without a dispatcher (--check, --list-plugins) rings and timers are refused.
-  void set_dispatcher(Dispatcher* d) { dispatcher_ = d; }
+  // Without a dispatcher (--check, --list-plugins) rings, timers and events
+  // are refused.
+  void set_dispatcher(Dispatcher* d) {
+    dispatcher_ = d;
+    pipeline_ = d ? &d->pipeline() : nullptr;
+  }
+  // The registered event types, indexed like IProbePlugin::event_type.
+  const std::vector<TypeInfo>& event_types() const { return types_; }
   uint64_t unregistered_emits() const { return bad_emits_; }
 
  private:
+  bool register_event_types(std::string* error);
+  // The registered type `t` points to (a row of the plugin's table), or the
+  // one of the same name; nullptr when the plugin did not declare it.
+  const TypeInfo* find_type(const sdk::EventTypeDesc* t) const;
+  const TypeInfo* find_type(std::string_view name) const;
+
   PluginLibrary library_;  // first member: destroyed last
   ConfigSection config_;
   Dispatcher* dispatcher_;
+  Pipeline* pipeline_;  // where events go; null without a dispatcher
   sdk::IPluginObject* object_ = nullptr;
   void* kind_iface_ = nullptr;  // object_->query_interface(<kind's id>)
-  std::map<const sdk::EventTypeDesc*, TypeInfo> emitted_types_;
+  std::vector<TypeInfo> types_;
+  std::vector<const sdk::EventTypeDesc*> declared_;  // the plugin's rows, like types_
   uint64_t bad_emits_ = 0;
 };
 

@@ -161,6 +161,57 @@ TEST_CASE("ticker: /metrics counts exactly the events generated, in valid exposi
   CHECK(host.stop() == 0);
 }
 
+// Event types are registered when the plugin's object is created, not on
+// its first emit: before the ticker's first tick (a minute away) its type is
+// on /metrics, at 0.
+TEST_CASE("a plugin's event types are on /metrics before its first event") {
+  HostOptions o;
+  o.plugins = {kTicker};
+  o.config["leaf.toml"] = kMetricsConf;
+  o.config["ticker.toml"] = "interval = \"60s\"\n";
+  LeafHost host(o);
+  host.start();
+  int port = served_port(host.stderr_text());
+  REQUIRE(port > 0);
+  Exposition e = scrape(port);
+  std::map<std::string, std::string> tick = {{"plugin", "ticker"}, {"type", "tick"}};
+  CHECK(e.value("leaf_events_total", tick) == 0);
+  CHECK(e.value("leaf_events_process_total", tick) == 0);
+  CHECK(e.value("leaf_events_malformed_total", tick) == 0);
+  CHECK(e.value("leaf_events_decode_failed_total", tick) == 0);
+  CHECK(host.events().empty());
+  CHECK(host.stop() == 0);
+}
+
+TEST_CASE("an event of a type the plugin did not declare is refused, counted and logged once") {
+  constexpr int kTicks = 5;
+  HostOptions o;
+  o.plugins = {std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker_undeclared.so"};
+  o.config["leaf.toml"] = kMetricsConf;
+  o.config["undeclared.toml"] =
+      "interval = \"5ms\"\ncount = " + std::to_string(kTicks) + "\n";
+  LeafHost host(o);
+  host.start();
+  int port = served_port(host.stderr_text());
+  REQUIRE(port > 0);
+  host.wait_for_count(event_type("tick"), kTicks);
+  Exposition e = scrape_until(port, [](const Exposition& x) {
+    return x.value("leaf_ticker_tocks_refused_total", {{"plugin", "undeclared"}}) >= kTicks;
+  });
+  CHECK(e.value("leaf_ticker_tocks_refused_total", {{"plugin", "undeclared"}}) == kTicks);
+  CHECK(e.value("leaf_plugin_emits_refused_total", {{"plugin", "undeclared"}}) == kTicks);
+  CHECK(e.value("leaf_events_total", {{"plugin", "undeclared"}, {"type", "tick"}}) == kTicks);
+  CHECK(e.sum("leaf_events_total", {{"type", "tock"}}) == 0);
+  CHECK(host.matching(event_type("tock")).empty());
+  CHECK(host.stop() == 0);
+  std::string log = host.stderr_text();
+  const std::string refused =
+      "[undeclared] emit refused: event type tock is not among the plugin's event types";
+  size_t first = log.find(refused);
+  CHECK(first != std::string::npos);
+  CHECK(log.find(refused, first + 1) == std::string::npos);
+}
+
 TEST_CASE("metrics.listen: a bad address is a configuration error; \"\" serves nothing") {
   {
     HostOptions o;

@@ -10,6 +10,8 @@
 //                                        row (option, field, event type, descriptor) larger,
 //                                        its unknown tail filled with 0xff bytes
 //   TICKER_NARROW_ROWS                   option rows smaller than ABI 2.0's (refused)
+//   TICKER_UNDECLARED                    also emits every record as type "tock", which
+//                                        is not in its event type table (refused)
 // The same source built against tests/abi/frozen-1.0 (the draft ABI 1.0
 // headers) is the frozen-headers plugin.
 #include <array>
@@ -138,12 +140,24 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
     std::string buf(reinterpret_cast<const char*>(&e), sizeof(e));
     buf.resize(size + 8);
     host_->emit(&kTick, reinterpret_cast<const uint8_t*>(buf.data()), size);
+#ifdef TICKER_UNDECLARED
+    static const EventTypeDesc kTock = [] {
+      EventTypeDesc t = kTick;
+      t.name = "tock";
+      return t;
+    }();
+    tock_refused_ += host_->emit(&kTock, reinterpret_cast<const uint8_t*>(buf.data()), size) ==
+                     Status::InvalidArgument;
+#endif
   }
 
   // A counter named without _total, as a third-party plugin may: /metrics
   // shows it as leaf_ticker_ticks_total (metrics_test).
   void read_counters(ICounterVisitor* v) noexcept override {
     v->counter(make_view("ticker_ticks"), make_view(""), seq_);
+#ifdef TICKER_UNDECLARED
+    v->counter(make_view("ticker_tocks_refused"), make_view(""), tock_refused_);
+#endif
   }
 
  private:
@@ -171,6 +185,9 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
   int64_t interval_ = 0;
   std::string label_, mode_;
   uint64_t count_ = 0, seq_ = 0;
+#ifdef TICKER_UNDECLARED
+  uint64_t tock_refused_ = 0;
+#endif
 };
 
 }  // namespace

@@ -1,0 +1,168 @@
+// SIGHUP: what a reload does to each plugin (issue 14, item 3).
+#include "host/host_impl.hpp"
+
+namespace leaf::core::host_detail {
+
+namespace {
+// The declared options whose value differs between the plugin's running
+// configuration and `next`, those flagged kOptionLive or the others, as
+// "a, b" (empty: none).
+std::string changed_keys(const PluginInstance& p, const ConfigSection& next, bool live) {
+  std::string out;
+  for (const auto& o : p.options()) {
+    if (((o.flags & sdk::kOptionLive) != 0) != live) continue;
+    const ConfigValue* a = p.config().find(o.key);
+    const ConfigValue* b = next.find(o.key);
+    bool same = (!a && !b) || (a && b && *a == *b);
+    if (!same) out += (out.empty() ? "" : ", ") + std::string(o.key);
+  }
+  return out;
+}
+}  // namespace
+
+// SIGHUP: re-reads the configuration. A file that does not parse or
+// validate is refused as a whole and the running configuration stays.
+void Host::reload() {
+  if (config_path_.empty()) {
+    spdlog::warn("SIGHUP: no configuration file to reload");
+    return;
+  }
+  LoadedConfig cfg;
+  std::vector<std::pair<PluginInstance*, ConfigSection>> changed;
+  try {
+    cfg = load_config(config_path_);
+    for (auto* list : {&rt_.plugins, &rt_.disabled})
+      for (auto& p : *list) {
+        auto src = cfg.plugins.find(p->name());
+        ConfigSection next = validate_plugin_config(
+            p->name(), src == cfg.plugins.end() ? nullptr : &src->second, p->options());
+        if (!(next == p->config())) changed.emplace_back(p.get(), std::move(next));
+      }
+  } catch (const ConfigError& e) {
+    spdlog::error("SIGHUP: configuration refused, the running one stays: {}", e.what());
+    return;
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: reading {} failed, the running configuration stays: {}", config_path_,
+                  e.what());
+    return;
+  }
+  plugin_sources_ = cfg.plugins;  // plugins that appear from now on
+  if (!(cfg.host == host_config_))
+    spdlog::warn("SIGHUP: changes to {} take effect at restart",
+                 cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
+  for (auto& [p, next] : changed) {
+    if (reload_enabled(p, next)) continue;
+    if (!p->probe() && !p->sink() && !p->processor()) {
+      // Disabled, or failed at start: the new configuration is used when it starts.
+      p->replace_config(std::move(next));
+      spdlog::info("SIGHUP: plugin {} is not running; its new configuration applies when it starts",
+                   p->name());
+      continue;
+    }
+    // The option flags decide: a changed restart-only option restarts this
+    // plugin (and no other); live ones are applied in place.
+    std::string restart_keys = changed_keys(*p, next, false);
+    if (!restart_keys.empty()) {
+      restart_plugin(p, std::move(next), "restart-only options changed: " + restart_keys);
+      continue;
+    }
+    std::string live_keys = changed_keys(*p, next, true);
+    ConfigSection previous = p->replace_config(std::move(next));
+    sdk::Status st = sdk::Status::NotSupported;
+    if (auto* proc = p->processor())
+      st = proc->reload();
+    else if (auto* probe = p->probe())
+      st = probe->reload();
+    if (st == sdk::Status::Ok) {
+      spdlog::info("SIGHUP: plugin {} applied its new configuration", p->name());
+    } else if (st == sdk::Status::NotSupported) {
+      // Flagged live, but the plugin cannot apply them in place (a sink has
+      // no reload()): a restart of this plugin does.
+      ConfigSection next_again = p->replace_config(std::move(previous));
+      restart_plugin(p, std::move(next_again),
+                     "options changed (" + live_keys + "), not applied in place by the plugin");
+    } else {
+      std::string why = p->last_error();
+      p->replace_config(std::move(previous));
+      if (auto* proc = p->processor())
+        proc->reload();
+      else if (auto* probe = p->probe())
+        probe->reload();
+      spdlog::error("SIGHUP: plugin {} refused its new configuration, the running one stays: {}",
+                    p->name(), why);
+    }
+  }
+  spdlog::info("SIGHUP: configuration reloaded from {}", config_path_);
+}
+
+namespace {
+// Moves p's owner from one list to the other.
+void move_between(std::vector<std::unique_ptr<PluginInstance>>& from,
+                  std::vector<std::unique_ptr<PluginInstance>>& to, PluginInstance* p) {
+  for (auto it = from.begin(); it != from.end(); ++it)
+    if (it->get() == p) {
+      to.push_back(std::move(*it));
+      from.erase(it);
+      return;
+    }
+}
+}  // namespace
+
+// SIGHUP, `enabled` changed: false stops the plugin (a probe's programs
+// detached, its rings drained; a sink flushed and taken out of the pipeline)
+// and destroys its object, keeping its library and descriptor; true creates,
+// opens and starts it, also one disabled at startup. Returns true when it
+// handled the change.
+bool Host::reload_enabled(PluginInstance* p, ConfigSection& next) {
+  bool want = next.get_bool("enabled");
+  if (want == p->config().get_bool("enabled")) return false;
+  p->replace_config(std::move(next));
+  if (!want) {
+    stop_any(p);
+    for (auto* v : {&probes_, &sinks_, &processors_}) std::erase(*v, p);
+    move_between(rt_.plugins, rt_.disabled, p);
+    spdlog::info("SIGHUP: plugin {} stopped (enabled = false){}", p->name(),
+                 p->kind() == sdk::PluginKind::Probe ? ": programs detached" : "");
+    return true;
+  }
+  move_between(rt_.disabled, rt_.plugins, p);
+  std::string error;
+  bool ok = p->kind() == sdk::PluginKind::Probe ? start_probe(p, &error) : start_other(p, &error);
+  if (!ok) {
+    spdlog::error("SIGHUP: plugin {} could not start: {}", p->name(), error);
+    return true;
+  }
+  spdlog::info("SIGHUP: plugin {} started (enabled = true)", p->name());
+  return true;
+}
+
+// SIGHUP: restarts one plugin with its new configuration: stopped (a
+// probe's programs detached and its rings drained into the sinks; a sink
+// flushed), its object destroyed, then created, opened and started again
+// (library and descriptor kept). The other plugins are not touched. When the
+// new configuration cannot start, the previous one is started again.
+void Host::restart_plugin(PluginInstance* p, ConfigSection next, const std::string& why) {
+  auto t0 = std::chrono::steady_clock::now();
+  bool probe = p->kind() == sdk::PluginKind::Probe;
+  ConfigSection previous = p->replace_config(std::move(next));
+  // A processor keeps its place in the pipeline.
+  size_t at = p->processor() ? rt_.pipeline->processor_index(p->processor()) : SIZE_MAX;
+  stop_any(p);
+  for (auto* v : {&probes_, &sinks_, &processors_}) std::erase(*v, p);
+  std::string error;
+  if (probe ? start_probe(p, &error) : start_other(p, &error, at)) {
+    spdlog::info(
+        "SIGHUP: plugin {} restarted ({}): rings drained, running its new configuration "
+        "after {:.1f} ms",
+        p->name(), why, ms_since(t0));
+    return;
+  }
+  p->replace_config(std::move(previous));
+  std::string again;
+  bool back = probe ? start_probe(p, &again) : start_other(p, &again, at);
+  spdlog::error("SIGHUP: plugin {} could not restart with its new configuration ({}): {}; {}",
+                p->name(), why, error,
+                back ? "it runs again with the previous one" : "it is stopped: " + again);
+}
+
+}  // namespace leaf::core::host_detail

@@ -1,0 +1,207 @@
+// Dispatcher (core/runtime/dispatcher.hpp) on a real BPF ring buffer: a
+// socket-filter program written here submits one 24-byte Leaf record per run
+// (bpf_ringbuf_output with the wakeup flag asked for), BPF_PROG_TEST_RUN
+// runs it, and a counting sink must see every record exactly once:
+//   - under a steady flow (a forced wakeup per drain interval, the other
+//     records without one, as bpf/leaf.bpf.h submits them), the rings leave
+//     the epoll set and the drain tick alone delivers;
+//   - once the flow stops, the rings are back in the epoll set: a record
+//     after that is delivered by its wakeup alone (the tick has stopped).
+#include "runtime/dispatcher.hpp"
+
+#include <bpf/bpf.h>
+#include <doctest/doctest.h>
+#include <linux/bpf.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "leaf_event.h"
+#include "pipeline/pipeline.hpp"
+
+using namespace std::chrono_literals;
+namespace sdk = leaf::sdk;
+
+namespace {
+
+struct test_record {
+  leaf_event_header hdr;
+  uint64_t value;
+};
+
+const sdk::FieldDesc kFields[] = {LEAF_FIELD(test_record, value, U64)};
+const sdk::EventTypeDesc kType = {.name = "dispatch_probe",
+                                  .category = sdk::Category::Process,
+                                  .fields = kFields,
+                                  .field_count = 1,
+                                  .fixed_size = sizeof(test_record),
+                                  .max_size = sizeof(test_record),
+                                  .key_field = nullptr,
+                                  .description = ""};
+
+bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  bpf_insn i{};
+  i.code = code;
+  i.dst_reg = dst;
+  i.src_reg = src;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+// Writes {timestamp 1, type 0, value 42} to the ring with `flags`; returns 0.
+int load_writer(int ring_fd, uint64_t flags) {
+  std::vector<bpf_insn> prog = {
+      insn(BPF_ST | BPF_MEM | BPF_DW, BPF_REG_10, 0, -24, 1),  // timestamp_ns
+      insn(BPF_ST | BPF_MEM | BPF_DW, BPF_REG_10, 0, -16, 0),  // type, flags, reserved
+      insn(BPF_ST | BPF_MEM | BPF_DW, BPF_REG_10, 0, -8, 42),  // value
+      insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, ring_fd),
+      insn(0, 0, 0, 0, 0),                                             // second half of ld_imm64
+      insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0),  // r2 = r10
+      insn(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -24),         // r2 -= 24
+      insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, sizeof(test_record)),
+      insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_4, 0, 0, static_cast<int32_t>(flags)),
+      insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_ringbuf_output),
+      insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0),
+      insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+  };
+  return bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "leaf_dispatch", "GPL", prog.data(),
+                       prog.size(), nullptr);
+}
+
+void run_writer(int prog_fd, int times) {
+  char packet[64] = {};
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet, .data_size_in = sizeof(packet),
+              .repeat = times);
+  REQUIRE(bpf_prog_test_run_opts(prog_fd, &opts) == 0);
+}
+
+// Counts what reaches it (written on the dispatcher thread, read here).
+class CountingSink final : public sdk::ISink {
+ public:
+  std::atomic<uint64_t> events{0};
+  std::atomic<bool> bad{false};
+  const char* last_error() const noexcept override { return ""; }
+  void destroy() noexcept override {}
+  void* query_interface(sdk::InterfaceId id) noexcept override {
+    return id == sdk::ISink::kId ? static_cast<sdk::ISink*>(this) : nullptr;
+  }
+  sdk::Status open() noexcept override { return sdk::Status::Ok; }
+  sdk::Status write(const sdk::SinkMessage* m) noexcept override {
+    std::string_view json(m->json.data, m->json.size);
+    if (json.find("\"value\":42") == std::string_view::npos) bad = true;
+    events.fetch_add(1);
+    return sdk::Status::Ok;
+  }
+  void poll() noexcept override {}
+  sdk::Status flush(uint32_t) noexcept override { return sdk::Status::Ok; }
+  void read_counters(sdk::ICounterVisitor*) noexcept override {}
+  void close() noexcept override {}
+  uint32_t healthy() const noexcept override { return 1; }
+};
+
+// Waits (at most `limit`: a liveness bound, not a timing figure) for `done`.
+template <class F>
+bool wait_for(F&& done, std::chrono::seconds limit = 20s) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "dispatcher: a steady flow is drained by the tick with the rings out of epoll; "
+    "after it, a record's wakeup alone delivers it") {
+  int ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "leaf_disp_test", 0, 0, 1 << 20, nullptr);
+  REQUIRE_MESSAGE(ring >= 0, "bpf_map_create: ", std::strerror(errno));
+  int forced = load_writer(ring, BPF_RB_FORCE_WAKEUP);
+  int quiet = load_writer(ring, BPF_RB_NO_WAKEUP);
+  int normal = load_writer(ring, 0);  // wakes when the consumer has caught up
+  REQUIRE_MESSAGE((forced >= 0 && quiet >= 0 && normal >= 0),
+                  "bpf_prog_load: ", std::strerror(errno));
+
+  boost::asio::io_context io;
+  leaf::core::Pipeline pipeline("test-host", {});
+  CountingSink sink;
+  pipeline.add_sink("count", &sink);
+  leaf::core::Dispatcher dispatcher(io, pipeline);
+  dispatcher.set_drain_interval(1ms);
+  sdk::RingBufferRegistration reg{};
+  reg.struct_size = sizeof(reg);
+  reg.ringbuf_map_fd = ring;
+  reg.counters_map_fd = -1;
+  reg.types = &kType;
+  reg.type_count = 1;
+  reg.decoder = nullptr;
+  reg.type_size = sizeof(sdk::EventTypeDesc);
+  int owner = 0;
+  auto types = pipeline.register_types("test", &kType, sizeof(kType), 1);
+  REQUIRE(dispatcher.add_ring(&owner, "test", reg, nullptr, types) == "");
+
+  auto work = boost::asio::make_work_guard(io);
+  std::thread loop([&] { io.run(); });
+
+  // A steady flow as leaf.bpf.h makes it: every 1 ms a forced wakeup, 20
+  // records without one in between, until the rings have left epoll (and
+  // 50 ms more of it), at most 20 s.
+  uint64_t written = 0;
+  auto flow_until = std::chrono::steady_clock::now() + 20s;
+  std::chrono::steady_clock::time_point unwatched_at{};
+  while (std::chrono::steady_clock::now() < flow_until) {
+    run_writer(forced, 1);
+    run_writer(quiet, 20);
+    written += 21;
+    if (unwatched_at == std::chrono::steady_clock::time_point{} && dispatcher.rings_unwatched()) {
+      unwatched_at = std::chrono::steady_clock::now();
+      flow_until = unwatched_at + 50ms;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  CHECK(dispatcher.unwatch_count() >= 1);
+  CHECK(wait_for([&] { return sink.events.load() == written; }));
+  CHECK(sink.events.load() == written);
+
+  // The flow stopped: the tick stops and the rings are back in epoll.
+  CHECK(wait_for([&] { return !dispatcher.rings_unwatched(); }));
+  std::this_thread::sleep_for(20ms);  // the tick has run out by now (2 intervals)
+  run_writer(normal, 1);
+  ++written;
+  CHECK(wait_for([&] { return sink.events.load() == written; }));
+
+  // Once more: a second flow leaves epoll again, and everything still arrives.
+  uint64_t before = dispatcher.unwatch_count();
+  flow_until = std::chrono::steady_clock::now() + 20s;
+  while (dispatcher.unwatch_count() == before && std::chrono::steady_clock::now() < flow_until) {
+    run_writer(forced, 1);
+    run_writer(quiet, 20);
+    written += 21;
+    std::this_thread::sleep_for(1ms);
+  }
+  CHECK(dispatcher.unwatch_count() == before + 1);
+  CHECK(wait_for([&] { return !dispatcher.rings_unwatched(); }));
+  std::this_thread::sleep_for(20ms);
+  run_writer(forced, 1);
+  ++written;
+  CHECK(wait_for([&] { return sink.events.load() == written; }));
+  CHECK(sink.events.load() == written);  // none twice
+  CHECK_FALSE(sink.bad.load());
+
+  work.reset();
+  io.stop();
+  loop.join();
+  pipeline.detach_all();
+  close(forced);
+  close(quiet);
+  close(normal);
+  close(ring);
+}
