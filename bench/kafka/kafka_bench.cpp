@@ -14,6 +14,8 @@
 // acknowledgement from the sink's own histogram (log2 buckets, interpolated
 // within a bucket). --set key=value sets a sink option (linger=1ms,
 // batch.max_age=5ms...), --property name=value a librdkafka property.
+// --plugin PATH: another build of leaf_kafka.so (a before/after comparison
+// in the same run).
 // --overload N: the broker goes down after open(): the sink takes N events
 // as fast as write() returns; prints the RSS growth, what the queue holds
 // (kafka_queue_bytes) and what it refused, for the queue.max_size given with
@@ -391,6 +393,7 @@ int main(int argc, char** argv) {
   int rounds = 3;
   size_t overload = 0, rate = 0;
   int seconds = 5;
+  const char* plugin = LEAF_KAFKA_PLUGIN;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--messages")) n = std::strtoull(argv[i + 1], nullptr, 10);
     if (!strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
@@ -400,6 +403,7 @@ int main(int argc, char** argv) {
     if (!strcmp(argv[i], "--rate")) rate = std::strtoull(argv[i + 1], nullptr, 10);
     if (!strcmp(argv[i], "--seconds")) seconds = std::atoi(argv[i + 1]);
     if (!strcmp(argv[i], "--property")) g_properties.push_back(argv[i + 1]);
+    if (!strcmp(argv[i], "--plugin")) plugin = argv[i + 1];
     if (!strcmp(argv[i], "--set")) {
       std::string kv = argv[i + 1];
       auto eq = kv.find('=');
@@ -415,7 +419,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    void* lib = dlopen(LEAF_KAFKA_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    void* lib = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
     if (!lib) throw std::runtime_error(dlerror());
     auto* alias = static_cast<void**>(dlsym(lib, leaf::sdk::kEntryPointName));
     if (!alias) throw std::runtime_error("no entry point in leaf_kafka.so");

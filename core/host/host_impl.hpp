@@ -106,6 +106,10 @@ class Host {
   void log_running(const std::vector<std::string>& running) const;
   bool add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code);
   void reload();
+  bool read_reload(LoadedConfig* cfg,
+                   std::vector<std::pair<PluginInstance*, ConfigSection>>* changed);
+  void reload_plugin(PluginInstance* p, ConfigSection next);
+  void apply_live(PluginInstance* p, ConfigSection next);
   bool reload_enabled(PluginInstance* p, ConfigSection& next);
   void restart_plugin(PluginInstance* p, ConfigSection next, const std::string& why);
   void shutdown(std::chrono::nanoseconds flush_timeout);

@@ -29,70 +29,89 @@ void Host::reload() {
   }
   LoadedConfig cfg;
   std::vector<std::pair<PluginInstance*, ConfigSection>> changed;
-  try {
-    cfg = load_config(config_path_);
-    for (auto* list : {&rt_.plugins, &rt_.disabled})
-      for (auto& p : *list) {
-        auto src = cfg.plugins.find(p->name());
-        ConfigSection next = validate_plugin_config(
-            p->name(), src == cfg.plugins.end() ? nullptr : &src->second, p->options());
-        if (!(next == p->config())) changed.emplace_back(p.get(), std::move(next));
-      }
-  } catch (const ConfigError& e) {
-    spdlog::error("SIGHUP: configuration refused, the running one stays: {}", e.what());
-    return;
-  } catch (const std::exception& e) {
-    spdlog::error("SIGHUP: reading {} failed, the running configuration stays: {}", config_path_,
-                  e.what());
-    return;
-  }
+  if (!read_reload(&cfg, &changed)) return;
   plugin_sources_ = cfg.plugins;  // plugins that appear from now on
   if (!(cfg.host == host_config_))
     spdlog::warn("SIGHUP: changes to {} take effect at restart",
                  cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
-  for (auto& [p, next] : changed) {
-    if (reload_enabled(p, next)) continue;
-    if (!p->probe() && !p->sink() && !p->processor()) {
-      // Disabled, or failed at start: the new configuration is used when it starts.
-      p->replace_config(std::move(next));
-      spdlog::info("SIGHUP: plugin {} is not running; its new configuration applies when it starts",
-                   p->name());
-      continue;
-    }
-    // The option flags decide: a changed restart-only option restarts this
-    // plugin (and no other); live ones are applied in place.
-    std::string restart_keys = changed_keys(*p, next, false);
-    if (!restart_keys.empty()) {
-      restart_plugin(p, std::move(next), "restart-only options changed: " + restart_keys);
-      continue;
-    }
-    std::string live_keys = changed_keys(*p, next, true);
-    ConfigSection previous = p->replace_config(std::move(next));
-    sdk::Status st = sdk::Status::NotSupported;
-    if (auto* proc = p->processor())
-      st = proc->reload();
-    else if (auto* probe = p->probe())
-      st = probe->reload();
-    if (st == sdk::Status::Ok) {
-      spdlog::info("SIGHUP: plugin {} applied its new configuration", p->name());
-    } else if (st == sdk::Status::NotSupported) {
-      // Flagged live, but the plugin cannot apply them in place (a sink has
-      // no reload()): a restart of this plugin does.
-      ConfigSection next_again = p->replace_config(std::move(previous));
-      restart_plugin(p, std::move(next_again),
-                     "options changed (" + live_keys + "), not applied in place by the plugin");
-    } else {
-      std::string why = p->last_error();
-      p->replace_config(std::move(previous));
-      if (auto* proc = p->processor())
-        proc->reload();
-      else if (auto* probe = p->probe())
-        probe->reload();
-      spdlog::error("SIGHUP: plugin {} refused its new configuration, the running one stays: {}",
-                    p->name(), why);
-    }
-  }
+  for (auto& [p, next] : changed) reload_plugin(p, std::move(next));
   spdlog::info("SIGHUP: configuration reloaded from {}", config_path_);
+}
+
+// Reads and validates the whole configuration again; *changed: every
+// plugin (running or not) whose validated section differs. False (logged)
+// when anything is refused: then nothing changes.
+bool Host::read_reload(LoadedConfig* cfg,
+                       std::vector<std::pair<PluginInstance*, ConfigSection>>* changed) {
+  try {
+    *cfg = load_config(config_path_);
+    for (auto* list : {&rt_.plugins, &rt_.disabled})
+      for (auto& p : *list) {
+        auto src = cfg->plugins.find(p->name());
+        ConfigSection next = validate_plugin_config(
+            p->name(), src == cfg->plugins.end() ? nullptr : &src->second, p->options());
+        if (!(next == p->config())) changed->emplace_back(p.get(), std::move(next));
+      }
+  } catch (const ConfigError& e) {
+    spdlog::error("SIGHUP: configuration refused, the running one stays: {}", e.what());
+    return false;
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: reading {} failed, the running configuration stays: {}", config_path_,
+                  e.what());
+    return false;
+  }
+  return true;
+}
+
+// One plugin whose configuration changed: enabled on/off, kept for a plugin
+// that is not running, a restart for restart-only options, else in place.
+void Host::reload_plugin(PluginInstance* p, ConfigSection next) {
+  if (reload_enabled(p, next)) return;
+  if (!p->probe() && !p->sink() && !p->processor()) {
+    // Disabled, or failed at start: the new configuration is used when it starts.
+    p->replace_config(std::move(next));
+    spdlog::info("SIGHUP: plugin {} is not running; its new configuration applies when it starts",
+                 p->name());
+    return;
+  }
+  // The option flags decide: a changed restart-only option restarts this
+  // plugin (and no other); live ones are applied in place.
+  std::string restart_keys = changed_keys(*p, next, false);
+  if (!restart_keys.empty()) {
+    restart_plugin(p, std::move(next), "restart-only options changed: " + restart_keys);
+    return;
+  }
+  apply_live(p, std::move(next));
+}
+
+// Only live options changed: the plugin's reload() applies them in place;
+// NotSupported restarts it; a refusal restores the running configuration.
+void Host::apply_live(PluginInstance* p, ConfigSection next) {
+  std::string live_keys = changed_keys(*p, next, true);
+  ConfigSection previous = p->replace_config(std::move(next));
+  sdk::Status st = sdk::Status::NotSupported;
+  if (auto* proc = p->processor())
+    st = proc->reload();
+  else if (auto* probe = p->probe())
+    st = probe->reload();
+  if (st == sdk::Status::Ok) {
+    spdlog::info("SIGHUP: plugin {} applied its new configuration", p->name());
+  } else if (st == sdk::Status::NotSupported) {
+    // Flagged live, but the plugin cannot apply them in place (a sink has
+    // no reload()): a restart of this plugin does.
+    ConfigSection next_again = p->replace_config(std::move(previous));
+    restart_plugin(p, std::move(next_again),
+                   "options changed (" + live_keys + "), not applied in place by the plugin");
+  } else {
+    std::string why = p->last_error();
+    p->replace_config(std::move(previous));
+    if (auto* proc = p->processor())
+      proc->reload();
+    else if (auto* probe = p->probe())
+      probe->reload();
+    spdlog::error("SIGHUP: plugin {} refused its new configuration, the running one stays: {}",
+                  p->name(), why);
+  }
 }
 
 namespace {

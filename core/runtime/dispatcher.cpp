@@ -47,6 +47,7 @@ struct Dispatcher::Ring {
   // descriptor, this is the one it released.
   bool watching = false;
   int idle_fd = -1;
+  bool rewatch_failed = false;  // logged once per episode
 
   ~Ring() {
     if (watch) {
@@ -142,11 +143,15 @@ bool Dispatcher::rewatch_rings() {
     r->watch->assign(r->idle_fd, ec);  // EPOLL_CTL_ADD
     if (ec) {
       // The tick goes on and tries again; records are drained meanwhile.
-      spdlog::warn("[{}] ring buffer: back to wakeups failed ({}), draining on the tick", r->plugin,
-                   ec.message());
+      if (!r->rewatch_failed)
+        spdlog::warn("[{}] ring buffer: back to wakeups failed ({}), draining on the tick",
+                     r->plugin, ec.message());
+      r->rewatch_failed = true;
       all = false;
       continue;
     }
+    if (r->rewatch_failed) spdlog::info("[{}] ring buffer: back to wakeups", r->plugin);
+    r->rewatch_failed = false;
     r->idle_fd = -1;
     r->watching = true;
     arm(r.get());

@@ -1,7 +1,8 @@
 // json-batch: the open batches, one per category and partition. A batch is a
-// malloc()ed buffer of newline-terminated events that librdkafka takes over
-// (RD_KAFKA_MSG_F_FREE) when the batch is produced, so an event is copied
-// once, into its batch, and never again by the sink.
+// malloc()ed buffer of newline-terminated events, behind room for a Held
+// header (held.hpp): the producer hands it to librdkafka without a copy and
+// frees it after its delivery report, so an event is copied once, into its
+// batch, and never again by the sink.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "held.hpp"
 #include "sink_config.hpp"
 
 namespace leaf::kafka {
@@ -20,7 +22,7 @@ namespace leaf::kafka {
 class Batch {
  public:
   Batch() = default;
-  ~Batch() { std::free(data_); }
+  ~Batch() { std::free(block()); }
   Batch(Batch&& o) noexcept { *this = std::move(o); }
   Batch& operator=(Batch&& o) noexcept {
     std::swap(data_, o.data_);
@@ -51,13 +53,13 @@ class Batch {
   // queue's bound counts.
   void shrink_to_fit() {
     if (capacity_ - size_ < 4096) return;
-    if (char* p = static_cast<char*>(std::realloc(data_, size_))) {
-      data_ = p;
+    if (char* p = static_cast<char*>(std::realloc(block(), kHeadroom + size_))) {
+      data_ = p + kHeadroom;
       capacity_ = size_;
     }
   }
 
-  // After librdkafka took the buffer: the batch is empty and has none.
+  // After the producer took the buffer: the batch is empty and has none.
   void released() {
     data_ = nullptr;
     clear();
@@ -70,6 +72,7 @@ class Batch {
     if (!data_) capacity_ = 0;
   }
 
+  // The events; a Held header fits in front of them (Held::of(data())).
   char* data() const { return data_; }
   size_t size() const { return size_; }
   uint32_t events() const { return events_; }
@@ -80,10 +83,12 @@ class Batch {
   void set_refused() { refused_ = true; }
 
  private:
+  static constexpr size_t kHeadroom = sizeof(Held);
+  char* block() const { return data_ ? data_ - kHeadroom : nullptr; }
   void grow(size_t capacity) {
-    char* p = static_cast<char*>(std::realloc(data_, capacity));
+    char* p = static_cast<char*>(std::realloc(block(), kHeadroom + capacity));
     if (!p) throw std::bad_alloc();
-    data_ = p;
+    data_ = p + kHeadroom;
     capacity_ = capacity;
   }
 

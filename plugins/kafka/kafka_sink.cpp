@@ -21,9 +21,13 @@
 // the memory queue holds more than spool.threshold, write() appends events to
 // the spool instead of producing them, and keeps doing so until poll() has
 // replayed the spool (in order, while a broker answers and the memory queue
-// has room); a replayed record is deleted once acknowledged. At shutdown,
-// whatever librdkafka still holds is saved to the spool too; a restart
-// replays what was not acknowledged.
+// has room); a replayed record is deleted once acknowledged. When spooling
+// begins, when the broker is found away (all brokers down, or no
+// acknowledgement for a while) and at shutdown, every message librdkafka
+// still holds is copied to the spool (held.hpp: the sink keeps their
+// payloads), so that a kill -9 loses none of them; the copy is deleted when
+// librdkafka's delivery report acknowledges it. A restart replays what was
+// not acknowledged.
 #include <librdkafka/rdkafka.h>
 #include <time.h>
 
@@ -122,6 +126,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       recover_if_fatal();
       if (batched_) close_aged();
       watch_connectivity();
+      if (spool_ && (broker_down_ || stalled_)) copy_held();
       if (spool_) pump_spool();
     } catch (const std::exception& e) {
       log(LogLevel::Error, std::string("Kafka sink: ") + e.what());
@@ -191,6 +196,8 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     if (!producer_) return;
     try {
       producer_->poll(0);
+      // In the order they were produced, behind what the spool holds.
+      if (spool_) copy_held();
       uint64_t lost = producer_->abandon("shutdown");
       if (batched_) {
         // flush() handed over what it could; what is still batched is lost
@@ -283,6 +290,8 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
         batches_.for_each_open([&](int c, int32_t p, Batch& b) {
           if (!hand_over(c, p, b, false)) save_batch(c, p, b);
         });
+      // From now on every unacknowledged event is on disk.
+      if (!spooling_) copy_held();
       spool::RecordView r;
       r.category = static_cast<uint8_t>(cat);
       r.key = key;
@@ -310,6 +319,28 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
       error_ = e.what();
       return Status::Error;
     }
+  }
+
+  // Appends a copy of every message librdkafka holds that has none yet
+  // (held.hpp), and writes them out; their delivery reports acknowledge the
+  // copies, a kill -9 leaves them to the next start.
+  void copy_held() {
+    if (producer_->uncopied() == 0) return;
+    producer_->copy_held([&](const Held& h) {
+      spool::RecordView r;
+      r.category = h.category;
+      r.key = h.flags & Held::kHasKey ? h.key() : nullptr;
+      r.key_size = h.key_size;
+      r.batch = h.flags & Held::kBatch;
+      r.partition = r.batch ? h.partition : -1;
+      r.events = h.events;
+      r.event_ns = h.event_ns;
+      r.value = const_cast<Held&>(h).payload();
+      r.value_size = h.size;
+      return spool_->append_copy(r);
+    });
+    if (uint64_t lost = spool_->commit_copies()) producer_->uncopy_from(lost);
+    log_spool_notes();
   }
 
   // Produces spooled records in order while a broker answers and the memory
@@ -461,6 +492,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     v->gauge(make_view("kafka_spool_oldest_age_seconds"), none, age);
     v->counter(make_view("kafka_spool_appended_total"), none, st.appended.load());
     v->counter(make_view("kafka_spool_replayed_total"), none, st.replayed.load());
+    v->counter(make_view("kafka_spool_copied_total"), none, st.copied.load());
     v->counter(make_view("kafka_spool_dropped_total"), make_view("full"), st.dropped_full.load());
     v->counter(make_view("kafka_spool_dropped_total"), make_view("oldest"),
                st.dropped_oldest.load());
@@ -757,6 +789,7 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
   void on_spooled_done(uint64_t tag) override {
     if (spool_) release(tag);
   }
+  bool on_copy_failed(uint64_t seq) override { return spool_ && spool_->reclaim(seq); }
   bool on_abandoned(const Undelivered& u) override { return spool_ && save(u); }
   bool on_spooled_failed(const Undelivered& u) override {
     if (!spool_ || !save(u)) return false;

@@ -35,6 +35,7 @@ Producer::Producer(const SinkConfig& config, DeliveryCounters& counters, Produce
     : counters_(counters),
       events_(events),
       batched_(config.format == Format::JsonBatch),
+      hold_(config.spool),
       max_queue_bytes_(config.queue_max_bytes) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -100,6 +101,17 @@ rd_kafka_resp_err_t Producer::produce_batch(int category, int32_t partition, con
                                             uint64_t event_ns, uint64_t spool_seq) {
   uint64_t cost = memory_cost(size, key ? key_size : 0);
   if (!room_for(cost)) return RD_KAFKA_RESP_ERR__QUEUE_FULL;
+  if (!spool_seq && (take || (hold_ && key_size <= 0xffff))) {
+    Held* h = nullptr;
+    if (take) {
+      h = new (Held::of(payload)) Held;
+      h->size = static_cast<uint32_t>(size);
+    }
+    rd_kafka_resp_err_t err = produce_held(category, partition, key, key_size, payload, size, h,
+                                           events, timestamp_ms, event_ns, cost);
+    if (!err) counters_.batches.add();
+    return err;
+  }
   char count[16];
   int count_size = std::snprintf(count, sizeof(count), "%u", events);
   rd_kafka_headers_t* headers = rd_kafka_headers_new(2);
@@ -119,6 +131,45 @@ rd_kafka_resp_err_t Producer::produce_batch(int category, int32_t partition, con
   }
   counters_.produced.add(events);
   counters_.batches.add();
+  queued_add(cost);
+  return err;
+}
+
+rd_kafka_resp_err_t Producer::produce_held(int category, int32_t partition, const char* key,
+                                           size_t key_size, const char* payload, size_t size,
+                                           Held* h, uint32_t events, int64_t timestamp_ms,
+                                           uint64_t event_ns, uint64_t cost) {
+  bool take = h != nullptr;
+  if (!h) h = Held::make(payload, size, key, key ? key_size : 0);
+  if (!h) return RD_KAFKA_RESP_ERR__QUEUE_FULL;  // no memory: as on a full queue
+  h->category = static_cast<uint8_t>(category);
+  h->partition = partition;
+  h->events = events;
+  h->event_ns = event_ns;
+  if (batched_) h->flags |= Held::kBatch;
+  rd_kafka_headers_t* headers = nullptr;
+  if (batched_) {
+    char count[16];
+    int count_size = std::snprintf(count, sizeof(count), "%u", events);
+    headers = rd_kafka_headers_new(2);
+    rd_kafka_header_add(headers, kFormatHeader, -1, "json-batch", -1);
+    rd_kafka_header_add(headers, kCountHeader, -1, count, count_size);
+  }
+  // Neither F_COPY nor F_FREE: librdkafka references the block's payload
+  // until the delivery report, which frees it (on_delivery).
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_VALUE(h->payload(), size),
+                        RD_KAFKA_V_KEY(key, key ? key_size : 0), RD_KAFKA_V_HEADERS(headers),
+                        RD_KAFKA_V_OPAQUE(pack_opaque(category, event_ns, true)),
+                        RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
+  if (err) {
+    if (headers) rd_kafka_headers_destroy(headers);
+    if (!take) std::free(h);  // a Batch keeps its buffer
+    return err;
+  }
+  held_.push(h);
+  counters_.produced.add(events);
   queued_add(cost);
   return err;
 }
@@ -158,11 +209,16 @@ uint32_t Producer::events_in(const rd_kafka_message_t* m) const {
 void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
   self->queued_sub(self->memory_cost(m->len, m->key ? m->key_len : 0));
+  Held* held = opaque_held(m);
+  // A held message's copy in the spool is acknowledged (or reclaimed) as a
+  // replayed record is.
+  uint64_t copy = held ? held->seq : 0;
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     uint32_t events = self->events_in(m);
     self->counters_.delivered.add(events);
     uint64_t event_ns = opaque_event_ns(m->_private);
     uint64_t seq = opaque_spool_seq(m->_private);
+    if (copy) self->events_.on_spooled_done(copy);
     if (seq) {
       // Timed from the message's timestamp (ms): the event's time.
       int64_t ts_ms = rd_kafka_message_timestamp(m, nullptr);
@@ -177,41 +233,48 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaqu
           int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec - static_cast<int64_t>(event_ns),
           events);
     }
-  } else
-    self->failed(m);
+  } else {
+    self->failed(m, copy ? copy : opaque_spool_seq(m->_private), copy != 0);
+  }
+  if (held) {
+    self->held_.remove(held);
+    std::free(held);
+  }
 }
 
-void Producer::failed(const rd_kafka_message_t* m) {
+void Producer::failed(const rd_kafka_message_t* m, uint64_t seq, bool copy) {
   rd_kafka_msg_status_t status = rd_kafka_message_status(m);
   bool fatal_state = mode_ == Mode::Normal && fatal(nullptr);
   uint32_t events = events_in(m);
   if (mode_ == Mode::Salvage || fatal_state) {
     if (status == RD_KAFKA_MSG_STATUS_PERSISTED) {
       counters_.delivered.add(events);
-      if (uint64_t seq = opaque_spool_seq(m->_private)) events_.on_spooled_done(seq);
+      if (seq) events_.on_spooled_done(seq);
       return;
     }
-    salvaged_.push_back(undelivered(m, events));
+    salvaged_.push_back(undelivered(m, events, seq));
     return;
   }
-  uint64_t seq = opaque_spool_seq(m->_private);
   if (mode_ == Mode::Abandon) {
     // A spooled record stays in the spool (replayed at the next start); any
     // other message may be saved there by the owner.
-    if (seq || events_.on_abandoned(undelivered(m, events))) {
+    if (seq || events_.on_abandoned(undelivered(m, events, 0))) {
       kept_ += events;
       return;
     }
     abandoned_ += events;
     counters_.fail(abandon_reason_, events);
   } else {
-    if (seq && events_.on_spooled_failed(undelivered(m, events))) return;
+    // A copy goes out again from the spool, in its turn.
+    if (copy && events_.on_copy_failed(seq)) return;
+    if (seq && events_.on_spooled_failed(undelivered(m, events, seq))) return;
     counters_.fail(reason_label(m->err), events);
     if (seq) events_.on_spooled_done(seq);
   }
 }
 
-Undelivered Producer::undelivered(const rd_kafka_message_t* m, uint32_t events) const {
+Undelivered Producer::undelivered(const rd_kafka_message_t* m, uint32_t events,
+                                  uint64_t seq) const {
   Undelivered u;
   u.category = opaque_category(m->_private);
   u.maybe_persisted = rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
@@ -223,7 +286,7 @@ Undelivered Producer::undelivered(const rd_kafka_message_t* m, uint32_t events) 
     u.partition = m->partition;
     u.events = events;
   }
-  u.spool_seq = opaque_spool_seq(m->_private);
+  u.spool_seq = seq;
   return u;
 }
 

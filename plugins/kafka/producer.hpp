@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "counters.hpp"
+#include "held.hpp"
 #include "partition_counts.hpp"
 #include "sink_config.hpp"
 
@@ -47,6 +48,10 @@ class ProducerEvents {
   // A message replayed from the disk spool was acknowledged, or failed for
   // good (counted as failed).
   virtual void on_spooled_done(uint64_t seq) = 0;
+  // A message whose copy is in the disk spool (held.hpp) failed: true when
+  // the owner lets the spool replay that copy in its turn (then it is not
+  // counted as failed).
+  virtual bool on_copy_failed(uint64_t seq) = 0;
   // A message replayed from the disk spool failed (timed out in a long
   // outage...). True when the owner put it back into the spool (then it is
   // not counted as failed; the owner releases its record).
@@ -76,11 +81,15 @@ class Producer {
 
   // Enqueues a copy of the message; never blocks. key == nullptr: no key.
   // event_ns (ns since the Unix epoch, 0: unknown) times the broker's
-  // acknowledgement (DeliveryCounters::ack_latency).
+  // acknowledgement (DeliveryCounters::ack_latency). With `hold` (the disk
+  // spool on), the copy is a Held block of ours (held.hpp).
   rd_kafka_resp_err_t produce(int category, const char* key, size_t key_size, const char* payload,
                               size_t size, int64_t timestamp_ms, uint64_t event_ns = 0) {
     uint64_t cost = memory_cost(size, key ? key_size : 0);
     if (!room_for(cost)) return RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    if (hold_ && key_size <= 0xffff)
+      return produce_held(category, RD_KAFKA_PARTITION_UA, key, key_size, payload, size, nullptr, 1,
+                          timestamp_ms, event_ns, cost);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk_, RD_KAFKA_V_RKT(topics_[category]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_VALUE(const_cast<char*>(payload), size), RD_KAFKA_V_KEY(key, key ? key_size : 0),
@@ -109,9 +118,10 @@ class Producer {
 
   // json-batch: one message of `events` newline-terminated events on
   // `partition` (RD_KAFKA_PARTITION_UA: librdkafka's partitioner places it
-  // by `key`), with the format and count headers. take == true hands the
-  // malloc()ed payload to librdkafka (freed by it once sent), but only when
-  // the call succeeds; otherwise it is copied. event_ns: the oldest event's
+  // by `key`), with the format and count headers. take == true: the payload
+  // is a Batch's buffer (Held header room in front, batches.hpp), taken over
+  // (freed after its delivery report), but only when the call succeeds;
+  // otherwise it is copied. event_ns: the oldest event's
   // time. spool_seq != 0: a record of the disk spool (see produce_spooled).
   rd_kafka_resp_err_t produce_batch(int category, int32_t partition, const char* key,
                                     size_t key_size, char* payload, size_t size, bool take,
@@ -152,15 +162,30 @@ class Producer {
   // Events abandon() left in the disk spool or saved there (not failed).
   uint64_t kept() const { return kept_; }
 
+  // Held messages (held.hpp) with no copy in the disk spool yet.
+  uint64_t uncopied() const { return held_.uncopied(); }
+  // Calls copy(held) for each of them, oldest first (see HeldList).
+  template <class Copy>
+  void copy_held(Copy&& copy) {
+    held_.copy_each(copy);
+  }
+  void uncopy_from(uint64_t seq) { held_.uncopy_from(seq); }
+
  private:
   enum class Mode { Normal, Salvage, Abandon };
 
   // A message's opaque: its category in the low 2 bits; bit 2 set for a
   // record of the disk spool, whose sequence number is above it; otherwise
-  // its event time (8 ns resolution) above the 3 bits.
-  static void* pack_opaque(int category, uint64_t event_ns) {
-    return reinterpret_cast<void*>(
-        static_cast<uintptr_t>((event_ns & ~uint64_t{7}) | uint64_t(category)));
+  // bit 3 set for a Held payload, and its event time (16 ns resolution)
+  // above the 4 bits.
+  static constexpr uint64_t kHeldBit = 8;
+  static void* pack_opaque(int category, uint64_t event_ns, bool held = false) {
+    return reinterpret_cast<void*>(static_cast<uintptr_t>(
+        (event_ns & ~uint64_t{15}) | (held ? kHeldBit : 0) | uint64_t(category)));
+  }
+  static Held* opaque_held(const rd_kafka_message_t* m) {
+    auto v = reinterpret_cast<uintptr_t>(m->_private);
+    return (v & 4) == 0 && (v & kHeldBit) ? Held::of(m->payload) : nullptr;
   }
   static void* pack_spooled(int category, uint64_t seq) {
     return reinterpret_cast<void*>(static_cast<uintptr_t>((seq << 3) | 4 | uint64_t(category)));
@@ -174,9 +199,15 @@ class Producer {
   }
   static uint64_t opaque_event_ns(void* p) {
     auto v = reinterpret_cast<uintptr_t>(p);
-    return v & 4 ? 0 : v & ~uintptr_t{7};
+    return v & 4 ? 0 : v & ~uintptr_t{15};
   }
-  Undelivered undelivered(const rd_kafka_message_t* m, uint32_t events) const;
+  Undelivered undelivered(const rd_kafka_message_t* m, uint32_t events, uint64_t seq) const;
+  // Produces a Held block (`h`: a Batch's, taken over; nullptr: a new one
+  // copying payload and key).
+  rd_kafka_resp_err_t produce_held(int category, int32_t partition, const char* key,
+                                   size_t key_size, const char* payload, size_t size, Held* h,
+                                   uint32_t events, int64_t timestamp_ms, uint64_t event_ns,
+                                   uint64_t cost);
 
   // The queue is bounded in memory (queue.max_size): a message that would
   // pass the bound is refused as on librdkafka's own full queue, unless the
@@ -196,7 +227,7 @@ class Producer {
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
-  void failed(const rd_kafka_message_t* m);
+  void failed(const rd_kafka_message_t* m, uint64_t seq, bool copy);
   uint32_t events_in(const rd_kafka_message_t* m) const;
   void drain(int timeout_ms);
 
@@ -210,10 +241,13 @@ class Producer {
   uint64_t kept_ = 0;  // abandon(): events left in or saved to the spool
   std::vector<Undelivered> salvaged_;
   bool batched_ = false;
+  bool hold_ = false;  // the disk spool is on: payloads are Held
   uint64_t max_queue_bytes_;
   // Written on the thread that produces and polls; read by read_counters().
   std::atomic<uint64_t> queued_bytes_{0};
   std::unique_ptr<PartitionCounts> partition_counts_;  // json-batch only
+  // Frees the blocks left after ~Producer()'s body destroyed rk_.
+  HeldList held_;
 };
 
 }  // namespace leaf::kafka

@@ -81,3 +81,29 @@ TEST_CASE("a decoder's failures are counted per plugin and type, and logged") {
   CHECK(log.find("[bad_decoder] close_call: 11 emitted by the kernel, 0 lost in the kernel, 6 "
                  "delivered to sinks, 5 refused by its decoder") != std::string::npos);
 }
+
+// Event types are registered from the plugin's own table when it is
+// created; a ring whose records are of a type not in that table is refused
+// (the dispatcher registers nothing), and with it the plugin's start. The
+// other plugins run on.
+TEST_CASE("a ring of an event type the plugin did not declare is refused") {
+  HostOptions o;
+  o.plugins = {std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_bad_ring.so",
+               std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker.so"};
+  o.config["leaf.toml"] = "jsonl.path = \"-\"\n";
+  o.config["bad_ring.toml"] = "target_tgid = " + std::to_string(getpid()) + "\n";
+  o.config["ticker.toml"] = "interval = \"5ms\"\n";
+  LeafHost host(o);
+  host.start();
+  host.wait_for(event_type("tick"));
+  CHECK(close(BAD_DECODER_FD_BASE) == -1);
+  CHECK(host.stop() == 0);
+  std::string log = host.stderr_text();
+  INFO(log);
+  CHECK(log.find("[bad_ring] ring buffer refused: its event type close_call is not among the "
+                 "plugin's event types") != std::string::npos);
+  CHECK(log.find("plugin bad_ring (") != std::string::npos);
+  CHECK(log.find("start failed") != std::string::npos);
+  CHECK(log.find("leaf-host running: probes [ticker]") != std::string::npos);
+  CHECK(host.matching(event_type("close_call")).empty());
+}

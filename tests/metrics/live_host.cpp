@@ -18,12 +18,14 @@ namespace {
 const char* const kPerformance =
     "interval = \"1s\"\n[raw]\nsoftirq = true\nrate_limit = 20\nburst = 20\n";
 
-HostOptions options(const std::string& bootstrap) {
+HostOptions options(const std::string& bootstrap, const std::string& spool_dir) {
   HostOptions o;
   o.plugins = {"process", "network", "performance", "kafka"};
   o.config["leaf.toml"] =
       "jsonl.path = \"-\"\n[metrics]\nlisten = \"127.0.0.1:0\"\nbpf_stats = true\n";
-  o.config["kafka.toml"] = "brokers = \"" + bootstrap + "\"\n";
+  // The disk spool on, as shipped: the dashboard's spool panels have data.
+  o.config["kafka.toml"] = "brokers = \"" + bootstrap + "\"\n[spool]\nenabled = true\ndir = \"" +
+                           spool_dir + "/kafka\"\n";
   o.config["performance.toml"] = kPerformance;
   return o;
 }
@@ -81,7 +83,8 @@ BackgroundWorkload::~BackgroundWorkload() {
   thread_.join();
 }
 
-LiveHost::LiveHost() : host_(std::make_unique<LeafHost>(options(kafka_.bootstrap()))) {
+LiveHost::LiveHost()
+    : host_(std::make_unique<LeafHost>(options(kafka_.bootstrap(), spool_.path()))) {
   host_->start();
   port_ = served_port(host_->stderr_text());
   if (port_ <= 0)

@@ -33,6 +33,7 @@ class LiveHost {
 
  private:
   kafka::test::MockKafka kafka_;
+  TempDir spool_;  // the Kafka sink's disk spool
   std::unique_ptr<LeafHost> host_;
   int port_ = -1;
 };

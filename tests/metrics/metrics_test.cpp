@@ -188,8 +188,7 @@ TEST_CASE("an event of a type the plugin did not declare is refused, counted and
   HostOptions o;
   o.plugins = {std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker_undeclared.so"};
   o.config["leaf.toml"] = kMetricsConf;
-  o.config["undeclared.toml"] =
-      "interval = \"5ms\"\ncount = " + std::to_string(kTicks) + "\n";
+  o.config["undeclared.toml"] = "interval = \"5ms\"\ncount = " + std::to_string(kTicks) + "\n";
   LeafHost host(o);
   host.start();
   int port = served_port(host.stderr_text());
@@ -293,7 +292,10 @@ TEST_CASE(
   o.config["leaf.toml"] =
       "jsonl.enabled = false\n[metrics]\nlisten = \"127.0.0.1:0\"\nbpf_stats = false\n";
   o.config["ticker.toml"] = "interval = \"5ms\"\ncount = " + std::to_string(kTicks) + "\n";
-  o.config["kafka.toml"] = "brokers = \"" + mock.bootstrap() + "\"\n";
+  // The disk spool on, as shipped (conf.d/kafka.toml): its series exist.
+  TempDir spool;
+  o.config["kafka.toml"] = "brokers = \"" + mock.bootstrap() +
+                           "\"\n[spool]\nenabled = true\ndir = \"" + spool.path() + "/kafka\"\n";
   LeafHost host(o);
   host.start();
   int port = served_port(host.stderr_text());
@@ -310,6 +312,15 @@ TEST_CASE(
   CHECK(e.families.at("leaf_kafka_ack_latency_seconds").type == "histogram");
   CHECK(e.value("leaf_kafka_ack_latency_seconds_count", {{"plugin", "kafka"}}) == kTicks);
   CHECK(e.value("leaf_sink_healthy", {{"sink", "kafka"}}) == 1);
+  // The broker was up throughout: nothing went through the spool.
+  CHECK(e.value("leaf_kafka_spool_records", {{"plugin", "kafka"}}) == 0);
+  CHECK(e.value("leaf_kafka_spool_oldest_age_seconds", {{"plugin", "kafka"}}) == 0);
+  CHECK(e.value("leaf_kafka_spool_appended_total", {{"plugin", "kafka"}}) == 0);
+  CHECK(e.value("leaf_kafka_spool_copied_total", {{"plugin", "kafka"}}) == 0);
+  CHECK(e.value("leaf_kafka_spool_replayed_total", {{"plugin", "kafka"}}) == 0);
+  for (const char* reason : {"full", "oldest", "no_space", "write_error"})
+    CHECK(e.value("leaf_kafka_spool_dropped_total", {{"plugin", "kafka"}, {"reason", reason}}) ==
+          0);
 
   // The dashboard uses only names that exist. Names the BPF plugins report
   // themselves are checked by metrics_bpf_test, with those plugins loaded.

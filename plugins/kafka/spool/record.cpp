@@ -41,7 +41,7 @@ void encode(const RecordView& r, uint64_t seq, char* out) {
   char* body = out + kRecordHeader;
   char* p = body;
   put<uint8_t>(p, r.category);
-  put<uint8_t>(p, static_cast<uint8_t>((r.key ? 1 : 0) | (r.batch ? 2 : 0)));
+  put<uint8_t>(p, static_cast<uint8_t>((r.key ? 1 : 0) | (r.batch ? 2 : 0) | (r.copy ? 4 : 0)));
   put<uint16_t>(p, static_cast<uint16_t>(r.key ? r.key_size : 0));
   put<int32_t>(p, r.partition);
   put<uint32_t>(p, r.events);
@@ -70,6 +70,7 @@ Decoded decode(const char* data, size_t size, Record* out, size_t* used) {
   auto flags = get<uint8_t>(p);
   out->has_key = flags & 1;
   out->batch = flags & 2;
+  out->copy = flags & 4;
   auto key_size = get<uint16_t>(p);
   out->partition = get<int32_t>(p);
   out->events = get<uint32_t>(p);

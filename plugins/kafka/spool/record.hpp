@@ -3,7 +3,8 @@
 //
 //   segment = header (16 bytes: "LEAFSPOL", u32 version, u32 0) record*
 //   record  = u32 body size | u32 crc32 (of seq and body) | u64 seq | body
-//   body    = u8 category | u8 flags (1: has a key, 2: a json-batch message) | u16 key size |
+//   body    = u8 category | u8 flags (1: has a key, 2: a json-batch message, 4: a copy) |
+//             u16 key size |
 //             i32 partition | u32 events | u64 event time (ns) | key | value
 //
 // Integers are in the host's byte order: a spool is read back by the
@@ -36,6 +37,7 @@ struct Record {
   uint8_t category = 0;
   bool has_key = false;
   bool batch = false;
+  bool copy = false;  // librdkafka held the message when it was appended (Spool::append_copy)
   int32_t partition = -1;
   uint32_t events = 1;
   uint64_t event_ns = 0;
@@ -49,6 +51,7 @@ struct RecordView {
   const char* key = nullptr;  // nullptr: no key
   size_t key_size = 0;
   bool batch = false;
+  bool copy = false;
   int32_t partition = -1;
   uint32_t events = 1;
   uint64_t event_ns = 0;

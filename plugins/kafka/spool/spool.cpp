@@ -132,6 +132,7 @@ Spool::Spool(Options options) : opt_(std::move(options)) {
     // Replay starts after the watermark; what was handed over beyond it
     // before the restart may reach Kafka twice.
     handed_hi_ = watermark_;
+    possible_dups += open_copies_;
     stats_.possible_duplicates = possible_dups;
     r_seg_ = segments_.empty() ? next_seq_ : segments_.front().first_seq;
     r_off_ = kSegmentHeader;
@@ -227,6 +228,9 @@ void Spool::scan(Segment& s) {
       break;
     }
     if (s.empty() || r.seq % 64 == 0) times_.emplace_back(r.seq, r.event_ns);
+    // A copy was in librdkafka's memory when it was appended: it may have
+    // reached the broker (those handed over are counted by the caller).
+    if (r.copy && r.seq > std::max(watermark_, handed_hi_)) ++open_copies_;
     s.last_seq = r.seq;
     pos += used;
     off += used;
@@ -303,10 +307,38 @@ void Spool::rotate() {
   segments_.push_back(std::move(s));
 }
 
-Spool::Result Spool::append(const RecordView& r) {
+Spool::Result Spool::append(const RecordView& r) { return append_record(r, true); }
+
+uint64_t Spool::append_copy(const RecordView& r) {
+  RecordView c = r;
+  c.copy = true;
+  uint64_t seq = next_seq_;
+  if (append_record(c, false) != Result::Ok) return 0;
+  copies_.emplace_back(seq, Copy::Held);
+  stats_.copied += 1;
+  return seq;
+}
+
+uint64_t Spool::commit_copies() {
+  lost_from_ = 0;
+  write_out();
+  uint64_t lost = lost_from_;
+  lost_from_ = 0;
+  return lost;
+}
+
+bool Spool::reclaim(uint64_t seq) {
+  auto it = std::lower_bound(copies_.begin(), copies_.end(), std::make_pair(seq, Copy::Held));
+  if (it == copies_.end() || it->first != seq || it->second != Copy::Held) return false;
+  it->second = Copy::Reclaimed;
+  return true;
+}
+
+Spool::Result Spool::append_record(const RecordView& r, bool count_drops) {
   size_t size = r.encoded_size();
+  uint64_t events = count_drops ? r.events : 0;
   if (size - kRecordHeader > kMaxBody || r.key_size > 0xffff) {
-    stats_.dropped_write_error += r.events;
+    stats_.dropped_write_error += events;
     return Result::Error;
   }
   bool new_segment = !has_active_ ||
@@ -315,7 +347,7 @@ Spool::Result Spool::append(const RecordView& r) {
   if (total_bytes_ + need > opt_.max_bytes) {
     if (opt_.drop_oldest) make_room(need);
     if (total_bytes_ + need > opt_.max_bytes) {
-      stats_.dropped_full += r.events;
+      stats_.dropped_full += events;
       return Result::Full;
     }
   }
@@ -323,7 +355,7 @@ Spool::Result Spool::append(const RecordView& r) {
   if (!has_active_) {
     int e = errno;
     bool no_space = e == ENOSPC || e == EDQUOT;
-    (no_space ? stats_.dropped_no_space : stats_.dropped_write_error) += r.events;
+    (no_space ? stats_.dropped_no_space : stats_.dropped_write_error) += events;
     note("spool " + opt_.dir + ": cannot start a segment: " + errno_text(e));
     return no_space ? Result::NoSpace : Result::Error;
   }
@@ -370,7 +402,7 @@ bool Spool::write_out() {
     Record r;
     size_t used = 0;
     if (decode(wbuf_.data() + p, wbuf_.size() - p, &r, &used) != Decoded::Ok) break;
-    lost_events += r.events;
+    if (!r.copy) lost_events += r.events;  // a copy's message is still in memory
     p += used;
   }
   (e == ENOSPC || e == EDQUOT ? stats_.dropped_no_space : stats_.dropped_write_error) +=
@@ -378,6 +410,8 @@ bool Spool::write_out() {
   total_bytes_ -= wbuf_.size();
   next_seq_ -= wbuf_records_;
   s.last_seq = next_seq_ - 1;
+  if (!lost_from_ || next_seq_ < lost_from_) lost_from_ = next_seq_;
+  while (!copies_.empty() && copies_.back().first >= next_seq_) copies_.pop_back();
   while (!times_.empty() && times_.back().first >= next_seq_) times_.pop_back();
   if (has_peeked_ && peeked_.seq >= next_seq_) has_peeked_ = false;
   wbuf_.clear();
@@ -398,7 +432,11 @@ void Spool::drop_segment_front(bool count) {
   Segment& s = segments_.front();
   if (count && !s.empty()) {
     uint64_t from = std::max({s.first_seq, watermark_ + 1, handed_hi_ + 1});
-    if (s.last_seq >= from) stats_.dropped_oldest += s.last_seq - from + 1;
+    uint64_t n = s.last_seq >= from ? s.last_seq - from + 1 : 0;
+    // A copy whose message librdkafka holds (or delivered) is not lost.
+    for (const auto& [seq, state] : copies_)
+      if (seq >= from && seq <= s.last_seq && state != Copy::Reclaimed && n > 0) --n;
+    stats_.dropped_oldest += n;
     // The reader and the hand-over mark move past it.
     handed_hi_ = std::max(handed_hi_, s.last_seq);
     if (in_flight_.empty()) watermark_ = std::max(watermark_, s.last_seq);
@@ -406,6 +444,7 @@ void Spool::drop_segment_front(bool count) {
   if (!s.path.empty()) ::unlink(s.path.c_str());
   total_bytes_ -= s.end;
   uint64_t gone = s.first_seq;
+  while (!copies_.empty() && copies_.front().first <= s.last_seq) copies_.pop_front();
   segments_.pop_front();
   dir_dirty_ = true;
   if (r_seg_ == gone) {
@@ -435,6 +474,7 @@ Spool::Segment* Spool::reader_segment() {
 
 const Record* Spool::peek() {
   if (has_peeked_) return &peeked_;
+  blocked_ = false;
   for (;;) {
     Segment* s = reader_segment();
     if (!s) return nullptr;
@@ -487,6 +527,24 @@ const Record* Spool::peek() {
       r_off_ = s->end;
       continue;
     }
+    while (!copies_.empty() && copies_.front().first < peeked_.seq) copies_.pop_front();
+    if (!copies_.empty() && copies_.front().first == peeked_.seq) {
+      Copy state = copies_.front().second;
+      if (state == Copy::Held) {
+        blocked_ = true;  // librdkafka has it: the reader waits here (not advanced)
+        return nullptr;
+      }
+      copies_.pop_front();
+      if (state == Copy::Acked) {
+        rbuf_pos_ += used;
+        r_off_ += used;
+        handed_hi_ = peeked_.seq;
+        in_flight_.emplace_back(peeked_.seq, true);
+        advance_watermark();
+        continue;
+      }
+      // Reclaimed: handed over as any record.
+    }
     rbuf_pos_ += used;
     r_off_ += used;
     if (peeked_.seq <= handed_hi_) continue;  // acknowledged before a restart
@@ -505,15 +563,27 @@ void Spool::handed() {
 
 void Spool::acked(uint64_t seq) {
   auto it = std::lower_bound(in_flight_.begin(), in_flight_.end(), std::make_pair(seq, false));
-  if (it == in_flight_.end() || it->first != seq) return;
+  if (it == in_flight_.end() || it->first != seq) {
+    auto c = std::lower_bound(copies_.begin(), copies_.end(), std::make_pair(seq, Copy::Held));
+    if (c != copies_.end() && c->first == seq) c->second = Copy::Acked;
+    return;
+  }
   it->second = true;
+  advance_watermark();
+}
+
+void Spool::advance_watermark() {
   while (!in_flight_.empty() && in_flight_.front().second) {
     watermark_ = std::max(watermark_, in_flight_.front().first);
     in_flight_.pop_front();
   }
 }
 
-bool Spool::caught_up() { return peek() == nullptr; }
+bool Spool::caught_up() {
+  if (peek()) return false;
+  // Waiting at a copy: caught up when every record from it on is a copy.
+  return !blocked_ || next_seq_ - copies_.front().first == copies_.size();
+}
 
 void Spool::delete_acked() {
   if (in_flight_.empty()) watermark_ = std::max(watermark_, handed_hi_);

@@ -12,6 +12,12 @@
 //   kept in the file `ack`, so a restart replays only what was not
 //   acknowledged, and counts the records handed over before but not
 //   acknowledged as possible duplicates.
+// - append_copy() adds a copy of a message librdkafka still holds (the
+//   broker went away, or spooling began): the reader does not hand it over
+//   while librdkafka has it; acked() deletes it as usual; reclaim() (its
+//   delivery failed) lets the reader hand it over in its place. Across a
+//   restart it is replayed like any record and counted as a possible
+//   duplicate.
 // - tick() writes the buffer and the ack file, deletes acknowledged segments
 //   and fdatasync()s segment, ack file and directory every fsync_interval.
 // - A torn or corrupt record (crash, disk error) ends what is read of its
@@ -44,6 +50,7 @@ struct Stats {
   std::atomic<uint64_t> records{0};          // not acknowledged yet
   std::atomic<uint64_t> oldest_event_ns{0};  // of the oldest unacknowledged record (0: none)
   std::atomic<uint64_t> appended{0};
+  std::atomic<uint64_t> copied{0};    // append_copy()
   std::atomic<uint64_t> replayed{0};  // records handed to the producer
   std::atomic<uint64_t> dropped_full{0};
   std::atomic<uint64_t> dropped_oldest{0};
@@ -68,13 +75,24 @@ class Spool {
   // Appends one record; anything but Ok was counted as dropped.
   Result append(const RecordView& r);
 
-  // The next record to hand over, in order; nullptr when there is none.
+  // Appends a copy of a message librdkafka holds; its sequence number, or 0
+  // when it does not fit (not counted as dropped: the message is in memory).
+  uint64_t append_copy(const RecordView& r);
+  // Writes out what is buffered. 0 when done; otherwise the records from the
+  // returned sequence number on are lost (copies included: append them again).
+  uint64_t commit_copies();
+  // A copy's message failed in librdkafka: the reader hands the record over
+  // in its turn. False when the record is not in the spool any more.
+  bool reclaim(uint64_t seq);
+
+  // The next record to hand over, in order; nullptr when there is none (or
+  // the next is a copy whose message librdkafka still holds).
   const Record* peek();
   // The record peek() returned was handed to the producer.
   void handed();
   // The record `seq` (handed over) was acknowledged, or failed for good.
   void acked(uint64_t seq);
-  // True when every record was handed over.
+  // True when every record was handed over (or is a copy librdkafka holds).
   bool caught_up();
   // Records handed over and not acknowledged yet.
   size_t in_flight() const { return in_flight_.size(); }
@@ -97,6 +115,9 @@ class Spool {
     bool empty() const { return last_seq < first_seq; }
   };
 
+  enum class Copy : uint8_t { Held, Acked, Reclaimed };
+  Result append_record(const RecordView& r, bool count_drops);
+  void advance_watermark();
   void scan(Segment& s);
   void read_ack();
   void write_ack();
@@ -131,6 +152,11 @@ class Spool {
   uint64_t watermark_ = 0;                           // every seq <= watermark_ is acknowledged
   uint64_t handed_hi_ = 0;                           // the highest seq handed over
   std::deque<std::pair<uint64_t, bool>> in_flight_;  // seq, acknowledged
+  // Copies the reader has not reached yet, by seq; it waits at a Held one.
+  std::deque<std::pair<uint64_t, Copy>> copies_;
+  bool blocked_ = false;      // peek() stopped at a Held copy
+  uint64_t lost_from_ = 0;    // the first seq a failed write_out() dropped (0: none)
+  uint64_t open_copies_ = 0;  // scan(): copies above the marks (possible duplicates)
   uint64_t ack_written_[2] = {~0ull, ~0ull};
   // Oldest age: (seq, event time) of every 64th record and of segment starts.
   std::deque<std::pair<uint64_t, uint64_t>> times_;

@@ -316,7 +316,8 @@ TEST_CASE("a spool directory that cannot be created is refused, naming it") {
   }
 }
 
-TEST_CASE("a write that fails (file size limit): buffered records dropped, counted; appends resume") {
+TEST_CASE(
+    "a write that fails (file size limit): buffered records dropped, counted; appends resume") {
   TempDir d;
   Options o = opts(d.path);
   o.segment_bytes = 4 << 20;
@@ -349,4 +350,106 @@ TEST_CASE("a write that fails (file size limit): buffered records dropped, count
   for (size_t k = 1; k < got.size(); ++k) CHECK(got[k].seq == got[k - 1].seq + 1);
   CHECK(got.back().value == payload(10099));
   CHECK(got[i - dropped - 1].value == payload(static_cast<int>(i - dropped - 1)));
+}
+
+namespace {
+uint64_t add_copy(Spool& s, int i) {
+  std::string v = payload(i);
+  RecordView r;
+  r.category = static_cast<uint8_t>(i % 4);
+  r.key = "k";
+  r.key_size = 1;
+  r.event_ns = 1'000'000'000ull * static_cast<uint64_t>(i);
+  r.value = v.data();
+  r.value_size = v.size();
+  return s.append_copy(r);
+}
+int seq_of(const Record& r) { return std::atoi(r.value.c_str() + 8); }
+}  // namespace
+
+TEST_CASE("copies of what librdkafka holds: the reader waits at them, acked or reclaimed") {
+  TempDir d;
+  {
+    Spool s(opts(d.path));
+    // Copies 0..9 (in librdkafka), then events 10..19 spooled after them.
+    std::vector<uint64_t> copies;
+    for (int i = 0; i < 10; ++i) copies.push_back(add_copy(s, i));
+    CHECK(copies.front() == 1);
+    CHECK(copies.back() == 10);
+    CHECK(s.commit_copies() == 0);
+    for (int i = 10; i < 20; ++i) REQUIRE(add(s, i) == Spool::Result::Ok);
+    CHECK(s.stats().copied == 10);
+    CHECK(s.stats().appended == 20);
+    s.tick(1);
+    CHECK(s.stats().records == 20);
+    // Nothing is handed over while the first copy is in librdkafka.
+    CHECK(s.peek() == nullptr);
+    CHECK(!s.caught_up());
+    // Acknowledged out of order: the reader passes 0..2 once 0 is acked.
+    s.acked(copies[2]);
+    s.acked(copies[1]);
+    CHECK(s.peek() == nullptr);
+    s.acked(copies[0]);
+    // Copy 3 failed in librdkafka: handed over in its turn; 4..9 acked.
+    CHECK(s.reclaim(copies[3]));
+    CHECK(!s.reclaim(copies[3]));  // only once
+    for (int i = 4; i < 10; ++i) s.acked(copies[i]);
+    std::vector<Record> got = drain(s, false);
+    REQUIRE(got.size() == 11);
+    CHECK(seq_of(got[0]) == 3);
+    CHECK(got[0].copy);
+    for (int i = 1; i < 11; ++i) {
+      CHECK(seq_of(got[i]) == 9 + i);
+      CHECK(!got[i].copy);
+    }
+    CHECK(s.stats().replayed == 11);
+    CHECK(s.caught_up());
+    // The watermark stops at record 4 (copy 3, handed over, not acknowledged):
+    // a restart replays records 4..20 (copies 3..9, events 10..19), all handed
+    // over or acknowledged before, so all possible duplicates.
+    s.tick(1);
+  }
+  {
+    Spool s(opts(d.path));
+    CHECK(s.stats().records == 17);
+    CHECK(s.stats().possible_duplicates == 17);
+    std::vector<Record> got = drain(s, true);
+    REQUIRE(got.size() == 17);
+    for (int i = 0; i < 17; ++i) CHECK(seq_of(got[i]) == 3 + i);
+  }
+}
+
+TEST_CASE("copies still in librdkafka at a kill are replayed and counted as possible duplicates") {
+  TempDir d;
+  {
+    Spool s(opts(d.path));
+    for (int i = 0; i < 5; ++i) REQUIRE(add_copy(s, i) != 0);
+    CHECK(s.commit_copies() == 0);
+    for (int i = 5; i < 8; ++i) REQUIRE(add(s, i) == Spool::Result::Ok);
+    // The spooled events wait behind the copies.
+    CHECK(!s.caught_up());
+    s.tick(1);
+  }  // no acknowledgement: as after a kill -9 (everything was written out)
+  Spool s(opts(d.path));
+  CHECK(s.stats().records == 8);
+  CHECK(s.stats().possible_duplicates == 5);  // the copies, not the 3 spooled events
+  std::vector<Record> got = drain(s, true);
+  REQUIRE(got.size() == 8);
+  for (int i = 0; i < 8; ++i) CHECK(seq_of(got[i]) == i);
+}
+
+TEST_CASE("a spool of copies only is caught up; a full spool refuses a copy without a drop") {
+  TempDir d;
+  Options o = opts(d.path);
+  o.max_bytes = 64 * 1024;
+  o.segment_bytes = 16 * 1024;
+  Spool s(o);
+  for (int i = 0; i < 3; ++i) REQUIRE(add_copy(s, i) != 0);
+  CHECK(s.commit_copies() == 0);
+  CHECK(s.peek() == nullptr);
+  CHECK(s.caught_up());  // only copies librdkafka holds: new events may go straight to it
+  int n = 3;
+  while (add_copy(s, n) != 0) ++n;
+  CHECK(s.stats().dropped_full == 0);  // a refused copy is still in memory
+  CHECK(s.stats().copied == uint64_t(n));
 }

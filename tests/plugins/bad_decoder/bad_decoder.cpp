@@ -2,12 +2,19 @@
 // close(BAD_DECODER_FD_BASE - k) by the configured process are emitted for
 // even k and refused (Status::InvalidArgument) for odd k, so a test knows
 // exactly how many decoder failures the host must count.
+// Built with BAD_DECODER_RING_ONLY (as leaf_bad_ring.so) it declares no event
+// type (IProbePlugin::event_type) while its ring still carries close_call:
+// the host refuses that ring, and so the plugin's start.
 #include "bad_decoder.h"
 
 #include <cstring>
 #include <leaf/sdk/skeleton.hpp>
 
 #include "bad_decoder.skel.h"
+
+#ifndef BAD_DECODER_NAME
+#define BAD_DECODER_NAME "bad_decoder"
+#endif
 
 namespace {
 
@@ -45,11 +52,14 @@ class BadDecoderProbe final : public SkeletonProbe<bad_decoder_bpf> {
     return {};
   }
   IRecordDecoder* decoder() override { return &decoder_; }
+#ifdef BAD_DECODER_RING_ONLY
+  uint32_t event_type_count() const noexcept override { return 0; }
+#endif
 
   OddRefuser decoder_;
 };
 
 }  // namespace
 
-LEAF_PLUGIN(BadDecoderProbe, Probe, "bad_decoder", "1.0.0",
+LEAF_PLUGIN(BadDecoderProbe, Probe, BAD_DECODER_NAME, "1.0.0",
             "Test probe whose decoder refuses every other record", kOptions)
