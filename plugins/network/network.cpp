@@ -167,7 +167,7 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     ProbeSelection probes{.required = {"tcp_close"}, .others = ProbeSelection::Others::Optional};
     if (emit[NET_EVENT_TCP_CONNECT]) probes.required.push_back("tcp_connect");
     if (emit[NET_EVENT_TCP_ACCEPT]) probes.required.push_back("tcp_accept");
-    if (emit[NET_EVENT_TCP_STATS]) probes.required.push_back("tcp_stats");
+    // tcp_stats: one of two iterators (select_tcp_stats_probe()).
     return probes;
   }
 
@@ -222,16 +222,45 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     annotate("udp_addr", "sendto/sendmsg/recvfrom/recvmsg: addresses for the sock_*_length hooks");
   }
 
+  // tcp_stats: the task_file iterator (every network namespace, 5.11+),
+  // else the iter/tcp one (leaf-host's network namespace only, 5.9+). The
+  // one not used leaves the probe reports.
+  void select_tcp_stats_probe() {
+    const hooks::Choice* all = choice("tcp_stats");
+    const hooks::Choice* one = choice("tcp_stats_netns");
+    if (!skel_->rodata->emit_tcp_stats) {
+      drop_probe("tcp_stats", "tcp_stats is off (events, interval)");
+      drop_probe("tcp_stats_netns", "tcp_stats is off (events, interval)");
+      return;
+    }
+    if (all && all->hook != HookKind::None) {
+      drop_probe("tcp_stats_netns", "not needed: tcp_stats walks every network namespace");
+      annotate("tcp_stats",
+               "BPF iterator iter/task_file, read every interval: the TCP sockets held by "
+               "every process, in every network namespace");
+      return;
+    }
+    std::string why = all ? all->detail : "no program";
+    if (!one || one->hook == HookKind::None)
+      throw PluginError("probe 'tcp_stats' has no usable hook on this kernel: iter/task_file: " +
+                            why + "; iter/tcp: " + (one ? one->detail : "no program"),
+                        Status::NotSupported);
+    drop_probe("tcp_stats", "iter/task_file cannot run here (" + why + ")");
+    annotate("tcp_stats_netns",
+             "BPF iterator iter/tcp, read every interval: sockets of leaf-host's network "
+             "namespace only (iter/task_file with bpf_sock_from_file, kernel 5.11+, cannot run "
+             "here): connections in other network namespaces (pods) get no tcp_stats");
+    log(LogLevel::Warn,
+        "tcp_stats: only leaf-host's network namespace is walked on this kernel (iter/task_file "
+        "cannot run: " +
+            why + "): connections in other network namespaces get tcp_connect/tcp_close only");
+  }
+
   // tcp_stats and the UDP probes when their events are off; udp_addr
   // (syscall tracepoints) unless udp_send or udp_recv use the sock_*_length
   // tracepoints. What cannot be seen is said.
   void select_optional_probes() {
-    if (!skel_->rodata->emit_tcp_stats)
-      drop_probe("tcp_stats", "tcp_stats is off (events, interval)");
-    else
-      annotate("tcp_stats",
-               "BPF iterator iter/tcp, read every interval; sockets of leaf-host's "
-               "network namespace");
+    select_tcp_stats_probe();
     if (!want_udp_) {
       for (const char* p : {"udp_send", "udp_recv", "udp_addr"})
         drop_probe(p, "udp_flow is off (events, interval)");
@@ -266,10 +295,12 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
       for (auto& c : choices_)
         if (c.probe == "tcp_connect") c.attached = choice("tcp_close")->attached;
     const hooks::Choice* stats = choice("tcp_stats");
-    if (stats && stats->hook != HookKind::None) {
+    const hooks::Choice* stats_netns = choice("tcp_stats_netns");
+    if (stats || stats_netns) {
       try {
         tcp_stats_ = std::make_unique<leaf::network::TcpStatsIterator>(
-            skel.progs.tcp_stats__iter, &skel.bss->tcp_stats_since_ns);
+            stats ? skel.progs.tcp_stats__iter : skel.progs.tcp_stats_netns__iter,
+            &skel.bss->tcp_stats_since_ns);
       } catch (const std::exception& e) {
         throw PluginError(std::string("tcp_stats: ") + e.what());
       }

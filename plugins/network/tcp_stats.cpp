@@ -14,7 +14,7 @@ TcpStatsIterator::TcpStatsIterator(bpf_program* prog, volatile unsigned long lon
     : since_ns_(since_ns), buf_(64 * 1024) {
   link_ = prog ? bpf_program__attach_iter(prog, nullptr) : nullptr;
   if (!link_)
-    throw std::runtime_error(std::string("attaching the iter/tcp program: ") +
+    throw std::runtime_error(std::string("attaching the tcp_stats iterator: ") +
                              std::strerror(prog ? errno : ENOENT));
 }
 

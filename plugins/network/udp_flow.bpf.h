@@ -58,9 +58,48 @@ struct {
 	__type(value, struct net_udp_pending);
 } net_udp_pending SEC(".maps");
 
-static __always_inline int is_udp(struct sock *sk)
+/* A field of a socket: a direct load where `btf` says the program got the
+ * socket as a BTF-typed argument (fentry/fexit, tp_btf), else a CO-RE probe
+ * read (kprobe, raw_tp, tracepoint: the verifier refuses direct loads
+ * there). `btf` is a constant at every call site: the other branch is
+ * compiled out. A direct load is one instruction; a probe read is a helper
+ * call (these run for every datagram, and sock_*_length for every read and
+ * write of every socket). */
+#define SK_FIELD(sk, btf, path) ((btf) ? (sk)->path : BPF_CORE_READ(sk, path))
+
+static __always_inline int is_udp(struct sock *sk, int btf)
 {
-	return sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP;
+	return sk && SK_FIELD(sk, btf, sk_protocol) == IPPROTO_UDP;
+}
+
+/* read_tuple() for a UDP socket. With `btf`: direct loads, the local port
+ * from skc_num (a socket sending or reading datagrams is bound). */
+static __always_inline int udp_tuple(struct sock *sk, struct net_tuple *t, int btf)
+{
+	__u16 family;
+	int i;
+
+	if (!btf)
+		return read_tuple(sk, t);
+	family = sk->__sk_common.skc_family;
+	if (family == NET_AF_INET) {
+		map_ipv4(t->saddr, sk->__sk_common.skc_rcv_saddr);
+		map_ipv4(t->daddr, sk->__sk_common.skc_daddr);
+		t->family = 4;
+	} else if (family == NET_AF_INET6) {
+		__u32 *s = (__u32 *)t->saddr, *d = (__u32 *)t->daddr;
+
+		for (i = 0; i < 4; i++) {
+			s[i] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+			d[i] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[i];
+		}
+		t->family = is_v4_mapped(t->daddr) ? 4 : 6;
+	} else {
+		return -1;
+	}
+	t->sport = sk->__sk_common.skc_num;
+	t->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	return 0;
 }
 
 /* A struct sockaddr_in or _in6 (user or kernel memory) as an IPv6-form
@@ -85,7 +124,8 @@ static __always_inline int sockaddr_read(const void *addr, int user, __u8 *out, 
 	}
 	if (sa.sin6_family != NET_AF_INET6)
 		return -1;
-	err = user ? bpf_probe_read_user(&sa, sizeof(sa), addr) : bpf_probe_read_kernel(&sa, sizeof(sa), addr);
+	err = user ? bpf_probe_read_user(&sa, sizeof(sa), addr)
+		   : bpf_probe_read_kernel(&sa, sizeof(sa), addr);
 	if (err)
 		return -1;
 	__builtin_memcpy(out, &sa.sin6_addr, 16);
@@ -97,11 +137,11 @@ static __always_inline int sockaddr_read(const void *addr, int user, __u8 *out, 
  * end `raddr`/`rport` when given, else the connected socket's (unknown:
  * unspecified address, port 0; counted). -1: not reported (ignore lists). */
 static __always_inline int udp_key(struct sock *sk, const __u8 *raddr, __u16 rport,
-				   struct net_udp_key *k)
+				   struct net_udp_key *k, int btf)
 {
 	struct net_tuple t = {};
 
-	if (read_tuple(sk, &t))
+	if (udp_tuple(sk, &t, btf))
 		return -1;
 	if (raddr) {
 		__builtin_memcpy(t.daddr, raddr, 16);
@@ -181,13 +221,14 @@ static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 b
 	v->last_ns = now;
 }
 
-/* One datagram of `bytes` sent or read by the current task on `sk`. */
+/* One datagram of `bytes` sent or read by the current task on `sk`
+ * (`btf`: see SK_FIELD). */
 static __always_inline int udp_datagram(struct sock *sk, const __u8 *raddr, __u16 rport, int sent,
-					long bytes)
+					long bytes, int btf)
 {
 	struct net_udp_key k = {};
 
-	if (bytes < 0 || !is_udp(sk) || udp_key(sk, raddr, rport, &k))
+	if (bytes < 0 || !is_udp(sk, btf) || udp_key(sk, raddr, rport, &k, btf))
 		return 0;
 	udp_account(&k, sent, bytes);
 	return 0;
@@ -203,26 +244,27 @@ static __always_inline int udp_sent_msg(struct sock *sk, struct msghdr *msg, int
 {
 	__u8 daddr[16];
 	__u16 dport = 0;
-	void *name = BPF_CORE_READ(msg, msg_name);
+	void *name;
 
 	if (ret < 0)
 		return 0;
+	name = msg->msg_name; /* fexit: BTF-typed arguments */
 	if (name && sockaddr_read(name, 0, daddr, &dport) == 0)
-		return udp_datagram(sk, daddr, dport, 1, ret);
-	return udp_datagram(sk, NULL, 0, 1, ret);
+		return udp_datagram(sk, daddr, dport, 1, ret, 1);
+	return udp_datagram(sk, NULL, 0, 1, ret, 1);
 }
 
 /* udpv6_sendmsg hands IPv4 destinations to udp_sendmsg: datagrams of
  * AF_INET6 sockets are counted at udpv6_sendmsg only. */
-static __always_inline int is_inet4_sock(struct sock *sk)
+static __always_inline int is_inet4_sock(struct sock *sk, int btf)
 {
-	return BPF_CORE_READ(sk, __sk_common.skc_family) == NET_AF_INET;
+	return SK_FIELD(sk, btf, __sk_common.skc_family) == NET_AF_INET;
 }
 
 SEC("fexit/udp_sendmsg")
 int BPF_PROG(udp_send__fentry, struct sock *sk, struct msghdr *msg, size_t len, int ret)
 {
-	return is_inet4_sock(sk) ? udp_sent_msg(sk, msg, ret) : 0;
+	return is_inet4_sock(sk, 1) ? udp_sent_msg(sk, msg, ret) : 0;
 }
 
 SEC("fexit/udpv6_sendmsg")
@@ -257,7 +299,7 @@ static __always_inline int udp_send_return(int ret, int want_inet6)
 	if (!p || !p->sk)
 		return 0;
 	sk = (struct sock *)p->sk;
-	if (!want_inet6 && !is_inet4_sock(sk))
+	if (!want_inet6 && !is_inet4_sock(sk, 0))
 		return 0; /* udp_sendmsg under udpv6_sendmsg: its return counts */
 	have = p->have_daddr;
 	__builtin_memcpy(daddr, p->daddr, 16);
@@ -265,13 +307,13 @@ static __always_inline int udp_send_return(int ret, int want_inet6)
 	bpf_map_delete_elem(&net_udp_pending, &id);
 	if (ret < 0)
 		return 0;
-	return udp_datagram(sk, have ? daddr : NULL, dport, 1, ret);
+	return udp_datagram(sk, have ? daddr : NULL, dport, 1, ret, 0);
 }
 
 SEC("kprobe/udp_sendmsg")
 int BPF_KPROBE(udp_send__kprobe, struct sock *sk, struct msghdr *msg)
 {
-	return is_inet4_sock(sk) ? udp_send_enter(sk, msg) : 0;
+	return is_inet4_sock(sk, 0) ? udp_send_enter(sk, msg) : 0;
 }
 
 SEC("kretprobe/udp_sendmsg")
@@ -293,15 +335,16 @@ int BPF_KRETPROBE(udp_send__kprobe__v6ret, int ret)
 }
 
 /* sock_send_length: every sendmsg of every socket, after the fact. The
- * destination of an unconnected socket comes from udp_addr's note. */
-static __always_inline int udp_send_traced(struct sock *sk, int ret)
+ * destination of an unconnected socket comes from udp_addr's note. The
+ * caller checked that `sk` is a UDP socket. */
+static __always_inline int udp_send_traced(struct sock *sk, int ret, int btf)
 {
 	__u64 id;
 	struct net_udp_pending *p;
 	__u8 daddr[16];
 	__u16 dport;
 
-	if (ret < 0 || !is_udp(sk))
+	if (ret < 0)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	p = bpf_map_lookup_elem(&net_udp_pending, &id);
@@ -309,25 +352,35 @@ static __always_inline int udp_send_traced(struct sock *sk, int ret)
 		__builtin_memcpy(daddr, p->daddr, 16);
 		dport = p->dport;
 		p->have_daddr = 0;
-		return udp_datagram(sk, daddr, dport, 1, ret);
+		return udp_datagram(sk, daddr, dport, 1, ret, btf);
 	}
-	return udp_datagram(sk, NULL, 0, 1, ret);
+	return udp_datagram(sk, NULL, 0, 1, ret, btf);
 }
 
-/* TP_PROTO(struct sock *sk, int ret, int flags) */
-static __always_inline int udp_send_on_length(__u64 *ctx)
+/* TP_PROTO(struct sock *sk, int ret, int flags). Every write of every
+ * socket (TCP too): the protocol first, by a direct load. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(udp_send__tp_btf, struct sock *sk, int ret, int flags)
 {
-	return udp_send_traced((struct sock *)ctx[0], (int)ctx[1]);
+	if (!sk || sk->sk_protocol != IPPROTO_UDP)
+		return 0;
+	return udp_send_traced(sk, ret, 1);
 }
 
-LEAF_TP_BTF_RAW_TP(udp_send, sock_send_length, udp_send_on_length)
+SEC("raw_tp/sock_send_length")
+int BPF_PROG(udp_send__raw_tp, struct sock *sk, int ret, int flags)
+{
+	if (!is_udp(sk, 0))
+		return 0;
+	return udp_send_traced(sk, ret, 0);
+}
 
 SEC("tp/sock/sock_send_length")
 int udp_send__tp(struct trace_event_raw_sock_msg_length *ctx)
 {
 	if (ctx->protocol != IPPROTO_UDP)
 		return 0;
-	return udp_send_traced((struct sock *)ctx->sk, ctx->ret);
+	return udp_send_traced((struct sock *)ctx->sk, ctx->ret, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -335,7 +388,7 @@ int udp_send__tp(struct trace_event_raw_sock_msg_length *ctx)
 
 /* skb_consume_udp(sk, skb, len): a datagram read (len < 0: peeked, not
  * consumed). The source is in the packet's headers. */
-static __always_inline int udp_consumed(struct sock *sk, struct sk_buff *skb, int len)
+static __always_inline int udp_consumed(struct sock *sk, struct sk_buff *skb, int len, int btf)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = BPF_CORE_READ(skb, network_header);
@@ -361,42 +414,43 @@ static __always_inline int udp_consumed(struct sock *sk, struct sk_buff *skb, in
 	}
 	if (bpf_probe_read_kernel(&sport, 2, head + th))
 		return 0;
-	return udp_datagram(sk, saddr, bpf_ntohs(sport), 0, len);
+	return udp_datagram(sk, saddr, bpf_ntohs(sport), 0, len, btf);
 }
 
 SEC("fentry/skb_consume_udp")
 int BPF_PROG(udp_recv__fentry, struct sock *sk, struct sk_buff *skb, int len)
 {
-	return udp_consumed(sk, skb, len);
+	return udp_consumed(sk, skb, len, 1);
 }
 
 SEC("kprobe/skb_consume_udp")
 int BPF_KPROBE(udp_recv__kprobe, struct sock *sk, struct sk_buff *skb, int len)
 {
-	return udp_consumed(sk, skb, len);
+	return udp_consumed(sk, skb, len, 0);
 }
 
 /* sock_recv_length: after the datagram was read. A connected socket names
  * its peer; an unconnected one's datagram waits for the exit of
- * recvfrom/recvmsg (udp_addr), which wrote the source to the application. */
-static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags)
+ * recvfrom/recvmsg (udp_addr), which wrote the source to the application.
+ * The caller checked that `sk` is a UDP socket. */
+static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags, int btf)
 {
 	struct net_udp_pending *p;
 	struct net_udp_key k = {};
 	__u64 id;
 
-	if (ret < 0 || (flags & NET_MSG_PEEK) || !is_udp(sk))
+	if (ret < 0 || (flags & NET_MSG_PEEK))
 		return 0;
-	if (BPF_CORE_READ(sk, __sk_common.skc_dport) != 0)
-		return udp_datagram(sk, NULL, 0, 0, ret);
+	if (SK_FIELD(sk, btf, __sk_common.skc_dport) != 0)
+		return udp_datagram(sk, NULL, 0, 0, ret, btf);
 	id = bpf_get_current_pid_tgid();
 	p = bpf_map_lookup_elem(&net_udp_pending, &id);
 	if (!p || (!p->user_addr && !p->user_msg))
-		return udp_datagram(sk, NULL, 0, 0, ret); /* counted: no remote */
+		return udp_datagram(sk, NULL, 0, 0, ret, btf); /* counted: no remote */
 	{
 		struct net_tuple t = {};
 
-		if (read_tuple(sk, &t))
+		if (udp_tuple(sk, &t, btf))
 			return 0;
 		__builtin_memcpy(k.src_ip, t.saddr, 16);
 		k.src_port = t.sport;
@@ -408,19 +462,30 @@ static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-static __always_inline int udp_recv_on_length(__u64 *ctx)
+/* TP_PROTO(struct sock *sk, int ret, int flags). Every read of every
+ * socket (TCP too): the protocol first, by a direct load. */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(udp_recv__tp_btf, struct sock *sk, int ret, int flags)
 {
-	return udp_recv_traced((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2]);
+	if (!sk || sk->sk_protocol != IPPROTO_UDP)
+		return 0;
+	return udp_recv_traced(sk, ret, flags, 1);
 }
 
-LEAF_TP_BTF_RAW_TP(udp_recv, sock_recv_length, udp_recv_on_length)
+SEC("raw_tp/sock_recv_length")
+int BPF_PROG(udp_recv__raw_tp, struct sock *sk, int ret, int flags)
+{
+	if (!is_udp(sk, 0))
+		return 0;
+	return udp_recv_traced(sk, ret, flags, 0);
+}
 
 SEC("tp/sock/sock_recv_length")
 int udp_recv__tp(struct trace_event_raw_sock_msg_length *ctx)
 {
 	if (ctx->protocol != IPPROTO_UDP)
 		return 0;
-	return udp_recv_traced((struct sock *)ctx->sk, ctx->ret, ctx->flags);
+	return udp_recv_traced((struct sock *)ctx->sk, ctx->ret, ctx->flags, 0);
 }
 
 /* ------------------------------------------------------------------------ */
