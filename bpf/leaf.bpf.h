@@ -20,18 +20,18 @@
 
 #include "leaf_event.h"
 
-#define LEAF_RINGBUF(name)                                   \
-	struct {                                             \
-		__uint(type, BPF_MAP_TYPE_RINGBUF);          \
-		__uint(max_entries, 256 * 1024);             \
+#define LEAF_RINGBUF(name)                          \
+	struct {                                    \
+		__uint(type, BPF_MAP_TYPE_RINGBUF); \
+		__uint(max_entries, 256 * 1024);    \
 	} name SEC(".maps")
 
-#define LEAF_COUNTERS(name)                                        \
-	struct {                                                   \
-		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);           \
-		__uint(max_entries, LEAF_MAX_EVENT_TYPES);         \
-		__type(key, __u32);                                \
-		__type(value, struct leaf_type_counters);          \
+#define LEAF_COUNTERS(name)                                \
+	struct {                                           \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);   \
+		__uint(max_entries, LEAF_MAX_EVENT_TYPES); \
+		__type(key, __u32);                        \
+		__type(value, struct leaf_type_counters);  \
 	} name SEC(".maps")
 
 /* Ring-buffer wakeups. By default (leaf_wakeup_delay_ns == 0) the kernel
@@ -125,11 +125,17 @@ static __always_inline long leaf_output(void *ringbuf, void *counters, void *rec
  * raw_tp (no BTF-typed arguments: read pointers with BPF_CORE_READ). The
  * handler has the signature `int handler(__u64 *ctx)` and reads the
  * tracepoint's arguments as ctx[0], ctx[1], ... */
-#define LEAF_TP_BTF_RAW_TP(probe, tracepoint, handler)                  \
-	SEC("tp_btf/" #tracepoint)                                      \
-	int probe##__tp_btf(__u64 *ctx) { return handler(ctx); }        \
-	SEC("raw_tp/" #tracepoint)                                      \
-	int probe##__raw_tp(__u64 *ctx) { return handler(ctx); }
+#define LEAF_TP_BTF_RAW_TP(probe, tracepoint, handler) \
+	SEC("tp_btf/" #tracepoint)                     \
+	int probe##__tp_btf(__u64 *ctx)                \
+	{                                              \
+		return handler(ctx);                   \
+	}                                              \
+	SEC("raw_tp/" #tracepoint)                     \
+	int probe##__raw_tp(__u64 *ctx)                \
+	{                                              \
+		return handler(ctx);                   \
+	}
 
 /* Per-CPU token bucket (the seed's rate_limit): at most `rate` events per
  * second with bursts of `burst`. Returns 1 when the event may pass. The
@@ -139,8 +145,8 @@ struct leaf_token_bucket {
 	__u64 tokens_milli; /* tokens * 1000 */
 };
 
-static __always_inline int leaf_bucket_take(struct leaf_token_bucket *b, __u64 now_ns,
-					    __u64 rate, __u64 burst)
+static __always_inline int leaf_bucket_take(struct leaf_token_bucket *b, __u64 now_ns, __u64 rate,
+					    __u64 burst)
 {
 	__u64 cap = burst * 1000;
 

@@ -12,8 +12,8 @@
 /* Every ring-buffer record starts with this header. */
 struct leaf_event_header {
 	__u64 timestamp_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u16 type;         /* index into the plugin's EventTypeDesc table */
-	__u16 flags;        /* LEAF_EVENT_F_* */
+	__u16 type;	    /* index into the plugin's EventTypeDesc table */
+	__u16 flags;	    /* LEAF_EVENT_F_* */
 	__u32 reserved;
 };
 

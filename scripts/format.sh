@@ -12,6 +12,10 @@ cd "$root"
 check=0
 [ "${1:-}" = "--check" ] && check=1
 command -v clang-format >/dev/null || { echo "format.sh: clang-format is not installed" >&2; exit 2; }
+if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  echo "format.sh: $root is not a git checkout (the files to format are the tracked ones)" >&2
+  exit 77
+fi
 
 mapfile -t all < <(git ls-files '*.c' '*.h' '*.cpp' '*.hpp' | grep -v '^tests/abi/frozen-1.0/')
 mapfile -t bpf_sources < <(git ls-files '*.bpf.c' '*.bpf.h')

@@ -138,13 +138,13 @@ int main(int argc, char** argv) {
   std::sort(g_lat.begin(), g_lat.end());
   std::printf(
       "{\"messages\":%llu,\"acked\":%llu,\"failed\":%llu,\"seconds\":%.4f,\"rate\":%.1f,"
-      "\"target_rate\":%.1f,\"cpu_seconds\":%.3f,\"cpu_pct_of_core\":%.2f,\"queue_full_waits\":%llu,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
+      "\"target_rate\":%.1f,\"cpu_seconds\":%.3f,\"cpu_pct_of_core\":%.2f,\"queue_full_waits\":%"
+      "llu,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
       "\"p999\":%.1f,\"max\":%.1f}}\n",
       static_cast<unsigned long long>(sent), static_cast<unsigned long long>(g_acked),
       static_cast<unsigned long long>(g_failed), secs, double(g_acked) / secs, rate, cpu,
-      100.0 * cpu / secs,
-      static_cast<unsigned long long>(queue_full_waits), pct(g_lat, 0.5), pct(g_lat, 0.99),
-      pct(g_lat, 0.999), pct(g_lat, 1.0));
+      100.0 * cpu / secs, static_cast<unsigned long long>(queue_full_waits), pct(g_lat, 0.5),
+      pct(g_lat, 0.99), pct(g_lat, 0.999), pct(g_lat, 1.0));
   rd_kafka_destroy(rk);
   return 0;
 }

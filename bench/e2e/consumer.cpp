@@ -37,7 +37,8 @@ int64_t realtime_ns() {
 int64_t event_ns(const char* p, size_t n) {
   static const char kKey[] = "\"timestamp\":";
   const char* end = p + n;
-  const char* at = static_cast<const char*>(memmem(p, std::min<size_t>(n, 200), kKey, sizeof(kKey) - 1));
+  const char* at =
+      static_cast<const char*>(memmem(p, std::min<size_t>(n, 200), kKey, sizeof(kKey) - 1));
   if (!at) return 0;
   int64_t v = 0;
   for (at += sizeof(kKey) - 1; at < end && *at >= '0' && *at <= '9'; ++at) v = v * 10 + (*at - '0');
@@ -81,9 +82,9 @@ void mark(State& s) {
       "\"latency_us\":{\"n\":%zu,"
       "\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}}\n",
       static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(s.events),
-      static_cast<unsigned long long>(s.no_timestamp),
-      static_cast<long long>(log_end(s)), s.lat_ns.size(), mean, pct(s.lat_ns, 0.5),
-      pct(s.lat_ns, 0.9), pct(s.lat_ns, 0.99), pct(s.lat_ns, 0.999), pct(s.lat_ns, 1.0));
+      static_cast<unsigned long long>(s.no_timestamp), static_cast<long long>(log_end(s)),
+      s.lat_ns.size(), mean, pct(s.lat_ns, 0.5), pct(s.lat_ns, 0.9), pct(s.lat_ns, 0.99),
+      pct(s.lat_ns, 0.999), pct(s.lat_ns, 1.0));
   std::fflush(stdout);
   s.lat_ns.clear();
   s.messages = s.events = s.no_timestamp = 0;

@@ -108,8 +108,9 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < rings.size(); ++i) {
         Ring* r = rings[i];
         char one[256];
-        std::snprintf(one, sizeof(one), "%s{\"id\":%u,\"name\":\"%s\",\"size\":%u,\"hwm_bytes\":%llu}",
-                      i ? "," : "", r->id, r->name.c_str(), r->size,
+        std::snprintf(one, sizeof(one),
+                      "%s{\"id\":%u,\"name\":\"%s\",\"size\":%u,\"hwm_bytes\":%llu}", i ? "," : "",
+                      r->id, r->name.c_str(), r->size,
                       static_cast<unsigned long long>(r->hwm.load()));
         out += one;
         r->hwm = 0;

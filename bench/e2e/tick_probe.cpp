@@ -54,7 +54,8 @@ class TickProbe final : public ProbePluginBase {
     bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes(cfg_int("ring_buffer_size")));
     size_t elf_size = 0;
     const void* elf = tick_bpf::elf_bytes(&elf_size);
-    select_hooks(elf, elf_size, skel_->obj, skip_mask_from(cfg_strings("hooks.skip")), {"e2e_tick"});
+    select_hooks(elf, elf_size, skel_->obj, skip_mask_from(cfg_strings("hooks.skip")),
+                 {"e2e_tick"});
     if (int err = tick_bpf::load(skel_))
       throw PluginError(std::string("loading the BPF object: ") + std::strerror(-err));
   }

@@ -35,11 +35,11 @@ struct conn_event {
 };
 
 const sdk::FieldDesc kFields[] = {
-    LEAF_FIELD(conn_event, pid, U32),       LEAF_FIELD(conn_event, tgid, U32),
-    LEAF_FIELD(conn_event, uid, U32),       LEAF_FIELD(conn_event, comm, Chars),
-    LEAF_FIELD(conn_event, family, U16),    LEAF_FIELD(conn_event, src_ip, IpAddr),
-    LEAF_FIELD(conn_event, src_port, U16),  LEAF_FIELD(conn_event, dst_ip, IpAddr),
-    LEAF_FIELD(conn_event, dst_port, U16),  LEAF_FIELD(conn_event, cgroup_id, U64),
+    LEAF_FIELD(conn_event, pid, U32),      LEAF_FIELD(conn_event, tgid, U32),
+    LEAF_FIELD(conn_event, uid, U32),      LEAF_FIELD(conn_event, comm, Chars),
+    LEAF_FIELD(conn_event, family, U16),   LEAF_FIELD(conn_event, src_ip, IpAddr),
+    LEAF_FIELD(conn_event, src_port, U16), LEAF_FIELD(conn_event, dst_ip, IpAddr),
+    LEAF_FIELD(conn_event, dst_port, U16), LEAF_FIELD(conn_event, cgroup_id, U64),
 };
 const sdk::EventTypeDesc kType = {.name = "tcp_connect",
                                   .category = sdk::Category::Network,
@@ -172,11 +172,13 @@ int main(int argc, char** argv) {
 
   out.clear();
   core::encode_event(out, kType, rec(0), sizeof(conn_event), ctx, nullptr);
-  std::printf("pipeline_bench: 10-field tcp_connect-shaped event, %d events x %d repetitions (median)\n",
-              n, reps);
+  std::printf(
+      "pipeline_bench: 10-field tcp_connect-shaped event, %d events x %d repetitions (median)\n", n,
+      reps);
   std::printf("sample: %s\n", out.c_str());
   std::printf("%-44s %8.1f ns/event\n", "encode (schema-driven encode_to)", encode);
-  std::printf("%-44s %8.1f ns/event   goal <= 120\n", "pipeline (handle: check+encode+key+sink)", full);
+  std::printf("%-44s %8.1f ns/event   goal <= 120\n", "pipeline (handle: check+encode+key+sink)",
+              full);
   std::printf("%-44s %8.1f ns/event   ratio pipeline/baseline %.2f\n",
               "baseline: hand-written snprintf encoder", snp, full / snp);
   std::printf("%-44s %8.1f ns/event   ratio pipeline/baseline %.2f\n",

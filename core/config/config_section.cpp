@@ -1,13 +1,13 @@
 #include "config/config_section.hpp"
 
-#include "config/secrets.hpp"
-
 #include <toml++/toml.h>
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <set>
+
+#include "config/secrets.hpp"
 
 namespace leaf::core {
 
@@ -18,13 +18,20 @@ using sdk::OptionType;
 
 std::string type_word(OptionType t) {
   switch (t) {
-    case OptionType::Bool: return "a boolean";
-    case OptionType::Int: return "an integer";
-    case OptionType::String: return "a string";
-    case OptionType::StringList: return "an array of strings";
-    case OptionType::IntList: return "an array of integers";
-    case OptionType::Size: return "a size (bytes, or text such as \"8M\")";
-    case OptionType::Duration: return "a duration (text such as \"10s\" or \"250ms\")";
+    case OptionType::Bool:
+      return "a boolean";
+    case OptionType::Int:
+      return "an integer";
+    case OptionType::String:
+      return "a string";
+    case OptionType::StringList:
+      return "an array of strings";
+    case OptionType::IntList:
+      return "an array of integers";
+    case OptionType::Size:
+      return "a size (bytes, or text such as \"8M\")";
+    case OptionType::Duration:
+      return "a duration (text such as \"10s\" or \"250ms\")";
   }
   return "?";
 }
@@ -58,7 +65,8 @@ ConfigValue convert(const Ctx& c, const toml::node& n) {
     case OptionType::Bool:
       if (!n.is_boolean()) c.fail(n, "expected " + type_word(c.opt.type));
       return *n.value<bool>();
-    case OptionType::Int: return int_of(c, n);
+    case OptionType::Int:
+      return int_of(c, n);
     case OptionType::String: {
       if (!n.is_string()) c.fail(n, "expected " + type_word(c.opt.type));
       std::string s = *n.value<std::string>();
@@ -164,8 +172,9 @@ ConfigSection ConfigSection::validate(const toml::table* table,
     try {
       parsed = toml::parse(std::string("v = ") + (opt.default_value ? opt.default_value : "\"\""));
     } catch (const toml::parse_error& e) {
-      throw ConfigError(file, 0, opt.key, std::string("declared default is not valid TOML: ") +
-                                              std::string(e.description()));
+      throw ConfigError(
+          file, 0, opt.key,
+          std::string("declared default is not valid TOML: ") + std::string(e.description()));
     }
     Ctx c{file, opt};
     try {
@@ -199,14 +208,17 @@ const ConfigValue* ConfigSection::find(std::string_view key) const {
   return it == values_.end() ? nullptr : &it->second;
 }
 
-bool ConfigSection::is_set(std::string_view key) const { return explicit_.find(key) != explicit_.end(); }
+bool ConfigSection::is_set(std::string_view key) const {
+  return explicit_.find(key) != explicit_.end();
+}
 
 namespace {
 template <class T>
 const T& get_as(const ConfigSection& s, std::string_view key) {
   const ConfigValue* v = s.find(key);
   if (!v || !std::holds_alternative<T>(*v))
-    throw std::logic_error("configuration key '" + std::string(key) + "' is not declared with this type");
+    throw std::logic_error("configuration key '" + std::string(key) +
+                           "' is not declared with this type");
   return std::get<T>(*v);
 }
 }  // namespace

@@ -4,6 +4,9 @@
 // name the file, the key and the line.
 #pragma once
 
+#include <leaf/sdk/config.h>
+#include <toml++/toml.h>
+
 #include <cstdint>
 #include <map>
 #include <span>
@@ -11,10 +14,6 @@
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <leaf/sdk/config.h>
-#include <toml++/toml.h>
-
 
 namespace leaf::core {
 
@@ -33,7 +32,8 @@ class ConfigSection {
   ConfigSection() = default;
   // Checks `table` (nullptr: nothing configured) against `options` and
   // fills in defaults. `file` names the source in errors.
-  static ConfigSection validate(const toml::table* table, std::span<const sdk::ConfigOption> options,
+  static ConfigSection validate(const toml::table* table,
+                                std::span<const sdk::ConfigOption> options,
                                 const std::string& file);
 
   const ConfigValue* find(std::string_view key) const;

@@ -1,7 +1,5 @@
 #include "config/host_config.hpp"
 
-#include "config/substitute.hpp"
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -9,6 +7,7 @@
 #include <fstream>
 #include <vector>
 
+#include "config/substitute.hpp"
 #include "config/toml_guard.hpp"
 
 namespace fs = std::filesystem;

@@ -18,7 +18,7 @@ std::span<const sdk::ConfigOption> host_options();
 // Where a plugin's configuration came from, not yet validated: that needs
 // the options the plugin declares.
 struct PluginSource {
-  std::string file;     // for error messages
+  std::string file;  // for error messages
   toml::table table;
 };
 

@@ -20,9 +20,9 @@ struct CliOptions {
 enum ExitCode : int {
   kExitOk = 0,
   kExitFatal = 1,
-  kExitUsage = 2,       // bad command line or configuration
-  kExitNothing = 3,     // nothing could be loaded
-  kExitCheckFailed = 1, // --check: an enabled plugin cannot run
+  kExitUsage = 2,        // bad command line or configuration
+  kExitNothing = 3,      // nothing could be loaded
+  kExitCheckFailed = 1,  // --check: an enabled plugin cannot run
 };
 
 }  // namespace leaf::core

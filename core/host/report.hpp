@@ -2,12 +2,11 @@
 // per-probe hook report used in the startup log.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <functional>
 
 #include "runtime/plugin_instance.hpp"
 #include "security/needs.hpp"
@@ -21,7 +20,8 @@ struct ProbeReport {
 
 std::vector<ProbeReport> probe_reports(const PluginInstance& p);
 
-void print_plugin_list(std::ostream& out, const std::vector<std::unique_ptr<PluginInstance>>& plugins);
+void print_plugin_list(std::ostream& out,
+                       const std::vector<std::unique_ptr<PluginInstance>>& plugins);
 
 enum class CheckFormat { Text, Json };
 

@@ -26,19 +26,27 @@ T load(const uint8_t* p) {
 
 uint64_t load_unsigned(const uint8_t* p, uint16_t size) {
   switch (size) {
-    case 1: return p[0];
-    case 2: return load<uint16_t>(p);
-    case 4: return load<uint32_t>(p);
-    default: return load<uint64_t>(p);
+    case 1:
+      return p[0];
+    case 2:
+      return load<uint16_t>(p);
+    case 4:
+      return load<uint32_t>(p);
+    default:
+      return load<uint64_t>(p);
   }
 }
 
 int64_t load_signed(const uint8_t* p, uint16_t size) {
   switch (size) {
-    case 1: return load<int8_t>(p);
-    case 2: return load<int16_t>(p);
-    case 4: return load<int32_t>(p);
-    default: return load<int64_t>(p);
+    case 1:
+      return load<int8_t>(p);
+    case 2:
+      return load<int16_t>(p);
+    case 4:
+      return load<int32_t>(p);
+    default:
+      return load<int64_t>(p);
   }
 }
 
@@ -85,18 +93,21 @@ char* quoted(char* p, std::string_view v) {
 
 // Writes one field's JSON value at p; returns the end. Pointer in, pointer
 // out: keeps the output position in a register across fields.
-inline char* write_value(char* p, const FieldDesc& f, const uint8_t* record, int64_t mono_to_epoch) {
+inline char* write_value(char* p, const FieldDesc& f, const uint8_t* record,
+                         int64_t mono_to_epoch) {
   const uint8_t* v = record + f.offset;
   switch (f.type) {
     case FieldType::U8:
     case FieldType::U16:
     case FieldType::U32:
     case FieldType::U64:
-    case FieldType::DurationNs: return decimal::u64(p, load_unsigned(v, f.size));
+    case FieldType::DurationNs:
+      return decimal::u64(p, load_unsigned(v, f.size));
     case FieldType::I8:
     case FieldType::I16:
     case FieldType::I32:
-    case FieldType::I64: return decimal::i64(p, load_signed(v, f.size));
+    case FieldType::I64:
+      return decimal::i64(p, load_signed(v, f.size));
     case FieldType::Bool:
       if (load_unsigned(v, f.size)) {
         std::memcpy(p, "true", 4);
@@ -104,8 +115,10 @@ inline char* write_value(char* p, const FieldDesc& f, const uint8_t* record, int
       }
       std::memcpy(p, "false", 5);
       return p + 5;
-    case FieldType::Chars: return quoted(p, chars_of(v, f.size));
-    case FieldType::VarChars: return quoted(p, var_of(record, v));
+    case FieldType::Chars:
+      return quoted(p, chars_of(v, f.size));
+    case FieldType::VarChars:
+      return quoted(p, var_of(record, v));
     case FieldType::VarJson: {
       auto j = var_of(record, v);
       if (j.empty()) j = "null";
@@ -141,9 +154,12 @@ inline char* write_value(char* p, const FieldDesc& f, const uint8_t* record, int
 // by the record size separately).
 size_t value_bound(const FieldDesc& f) {
   switch (f.type) {
-    case FieldType::Chars: return 2 + 6 * size_t(f.size);
-    case FieldType::IpAddr: return 2 + INET6_ADDRSTRLEN;
-    case FieldType::Ipv4: return 2 + 15;
+    case FieldType::Chars:
+      return 2 + 6 * size_t(f.size);
+    case FieldType::IpAddr:
+      return 2 + INET6_ADDRSTRLEN;
+    case FieldType::Ipv4:
+      return 2 + 15;
     case FieldType::Enum: {
       size_t m = 20;
       if (const auto* e = static_cast<const sdk::EnumDesc*>(f.aux))
@@ -152,30 +168,41 @@ size_t value_bound(const FieldDesc& f) {
       return m;
     }
     case FieldType::VarChars:
-    case FieldType::VarJson: return 4;  // quotes or null; the bytes are bounded by the record
-    default: return 21;
+    case FieldType::VarJson:
+      return 4;  // quotes or null; the bytes are bounded by the record
+    default:
+      return 21;
   }
 }
 
 bool size_matches(const FieldDesc& f) {
   switch (f.type) {
     case FieldType::U8:
-    case FieldType::I8: return f.size == 1;
+    case FieldType::I8:
+      return f.size == 1;
     case FieldType::U16:
-    case FieldType::I16: return f.size == 2;
+    case FieldType::I16:
+      return f.size == 2;
     case FieldType::U32:
     case FieldType::I32:
-    case FieldType::Ipv4: return f.size == 4;
+    case FieldType::Ipv4:
+      return f.size == 4;
     case FieldType::U64:
     case FieldType::I64:
     case FieldType::MonoTimeNs:
-    case FieldType::DurationNs: return f.size == 8;
-    case FieldType::Bool: return f.size == 1 || f.size == 2 || f.size == 4 || f.size == 8;
-    case FieldType::Enum: return f.size == 1 || f.size == 2 || f.size == 4;
-    case FieldType::Chars: return f.size >= 1;
-    case FieldType::IpAddr: return f.size == 16;
+    case FieldType::DurationNs:
+      return f.size == 8;
+    case FieldType::Bool:
+      return f.size == 1 || f.size == 2 || f.size == 4 || f.size == 8;
+    case FieldType::Enum:
+      return f.size == 1 || f.size == 2 || f.size == 4;
+    case FieldType::Chars:
+      return f.size >= 1;
+    case FieldType::IpAddr:
+      return f.size == 16;
     case FieldType::VarChars:
-    case FieldType::VarJson: return f.size == sizeof(leaf_var);
+    case FieldType::VarJson:
+      return f.size == sizeof(leaf_var);
   }
   return false;
 }
@@ -358,9 +385,13 @@ void field_text(std::string& out, const FieldDesc& f, const uint8_t* record, uin
                 int64_t mono_to_epoch) {
   const uint8_t* p = record + f.offset;
   switch (f.type) {
-    case FieldType::Chars: out.append(chars_of(p, f.size)); return;
+    case FieldType::Chars:
+      out.append(chars_of(p, f.size));
+      return;
     case FieldType::VarChars:
-    case FieldType::VarJson: out.append(var_of(record, p)); return;
+    case FieldType::VarJson:
+      out.append(var_of(record, p));
+      return;
     case FieldType::Enum: {
       uint64_t v = load_unsigned(p, f.size);
       const auto* e = static_cast<const sdk::EnumDesc*>(f.aux);
@@ -370,7 +401,8 @@ void field_text(std::string& out, const FieldDesc& f, const uint8_t* record, uin
       }
       break;
     }
-    default: break;
+    default:
+      break;
   }
   // Numbers, booleans and addresses: their JSON text, without quotes.
   char buf[64];

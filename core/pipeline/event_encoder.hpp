@@ -2,13 +2,13 @@
 // JSON message, without plugin-specific code.
 #pragma once
 
+#include <leaf/sdk/schema.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <leaf/sdk/schema.h>
 
 namespace leaf::core {
 
@@ -54,11 +54,11 @@ struct Fragment {
 
 struct CompiledType {
   const sdk::EventTypeDesc* desc = nullptr;
-  std::string prefix;            // {"type":"<category>","timestamp":
-  std::string data_prefix;       // ","data":{"type":"<name>"
-  std::vector<Fragment> keys;     // ,"<field>":  (empty for hidden fields)
-  size_t static_bound = 0;        // bytes the fixed part can take at most
-  size_t name_size = 0;           // strlen(desc->name)
+  std::string prefix;          // {"type":"<category>","timestamp":
+  std::string data_prefix;     // ","data":{"type":"<name>"
+  std::vector<Fragment> keys;  // ,"<field>":  (empty for hidden fields)
+  size_t static_bound = 0;     // bytes the fixed part can take at most
+  size_t name_size = 0;        // strlen(desc->name)
 };
 CompiledType compile_type(const sdk::EventTypeDesc& type);
 

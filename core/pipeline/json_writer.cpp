@@ -68,13 +68,27 @@ char* escape_to(char* w, std::string_view s) {
     }
     *w++ = '\\';
     switch (c) {
-      case '"': *w++ = '"'; break;
-      case '\\': *w++ = '\\'; break;
-      case '\n': *w++ = 'n'; break;
-      case '\r': *w++ = 'r'; break;
-      case '\t': *w++ = 't'; break;
-      case '\b': *w++ = 'b'; break;
-      case '\f': *w++ = 'f'; break;
+      case '"':
+        *w++ = '"';
+        break;
+      case '\\':
+        *w++ = '\\';
+        break;
+      case '\n':
+        *w++ = 'n';
+        break;
+      case '\r':
+        *w++ = 'r';
+        break;
+      case '\t':
+        *w++ = 't';
+        break;
+      case '\b':
+        *w++ = 'b';
+        break;
+      case '\f':
+        *w++ = 'f';
+        break;
       default:
         *w++ = 'u';
         *w++ = '0';

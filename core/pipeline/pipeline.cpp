@@ -208,7 +208,11 @@ bool Pipeline::handle_typed(const std::string& plugin, const TypeInfo& info, con
     editor_->edits.clear();
     editor_->type = &t;
     editor_->record = record;
-    sdk::EventView view{sizeof(sdk::EventView), &t, record, size, mono + offset,
+    sdk::EventView view{sizeof(sdk::EventView),
+                        &t,
+                        record,
+                        size,
+                        mono + offset,
                         StringView{plugin.data(), plugin.size()}};
     for (auto& p : processors_) {
       if (p.processor->process(&view, editor_.get()) == sdk::Verdict::Drop) {

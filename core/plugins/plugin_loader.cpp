@@ -22,16 +22,20 @@ namespace leaf::core {
 
 const char* kind_name(sdk::PluginKind kind) {
   switch (kind) {
-    case sdk::PluginKind::Probe: return "probe";
-    case sdk::PluginKind::Processor: return "processor";
-    case sdk::PluginKind::Sink: return "sink";
+    case sdk::PluginKind::Probe:
+      return "probe";
+    case sdk::PluginKind::Processor:
+      return "processor";
+    case sdk::PluginKind::Sink:
+      return "sink";
   }
   return "unknown";
 }
 
 std::vector<std::string> list_plugin_files(const std::string& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw std::runtime_error("plugins directory " + dir + " does not exist");
+  if (!fs::is_directory(dir, ec))
+    throw std::runtime_error("plugins directory " + dir + " does not exist");
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.path().extension() == ".so") out.push_back(e.path().string());

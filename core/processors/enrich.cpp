@@ -19,7 +19,8 @@ const ConfigOption kOptions[] = {
      "cgroup v2 mount point; empty: found in /proc/self/mountinfo (/sys/fs/cgroup/unified on "
      "hybrid hosts)"},
     {"cgroup_path", OptionType::String, "\"all\"", 0, 0, "all|containers|never",
-     "add cgroup_path to events of every process, of processes in containers only, or never", sdk::kOptionLive},
+     "add cgroup_path to events of every process, of processes in containers only, or never",
+     sdk::kOptionLive},
     {"cache_size", OptionType::Int, "8192", 16, 1 << 20, nullptr,
      "cgroups remembered (id -> path and container); the oldest go when full", sdk::kOptionLive},
     {"sweep_interval", OptionType::Duration, "\"30s\"", 1'000'000, 3600'000'000'000, nullptr,

@@ -24,7 +24,8 @@ const ConfigOption kOptions[] = {
     {"drop_comm_prefixes", OptionType::StringList, "[]", 0, 0, nullptr,
      "drop events of processes whose comm starts with one of these", sdk::kOptionLive},
     {"containers", OptionType::String, "\"all\"", 0, 0, "all|only|host",
-     "keep events of every process, of processes in containers only, or on the host only", sdk::kOptionLive},
+     "keep events of every process, of processes in containers only, or on the host only",
+     sdk::kOptionLive},
     {"container_ids", OptionType::StringList, "[]", 0, 0, nullptr,
      "when not empty: keep only events of these containers (short or full ids)", sdk::kOptionLive},
 };

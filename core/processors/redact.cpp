@@ -17,9 +17,11 @@ using sdk::StringView;
 const ConfigOption kOptions[] = {
     {"default_rules", OptionType::Bool, "true", 0, 0, nullptr,
      "apply the shipped rules (password/token/secret/api-key flags and key=value pairs, URL "
-     "credentials, authorization headers)", sdk::kOptionLive},
+     "credentials, authorization headers)",
+     sdk::kOptionLive},
     {"rules", OptionType::StringList, "[]", 0, 0, nullptr,
-     "more rules: PCRE2 regular expressions whose capture groups are replaced by ****", sdk::kOptionLive},
+     "more rules: PCRE2 regular expressions whose capture groups are replaced by ****",
+     sdk::kOptionLive},
     {"fields", OptionType::StringList, "[\"cmdline\", \"filename\"]", 0, 0, nullptr,
      "text fields the rules apply to, in every event type that has them", sdk::kOptionLive},
     {"max_cmdline_length", OptionType::Int, "4096", 0, 65535, nullptr,

@@ -20,12 +20,18 @@ namespace asio = boost::asio;
 
 const char* status_text(sdk::Status s) {
   switch (s) {
-    case sdk::Status::Ok: return "ok";
-    case sdk::Status::Error: return "error";
-    case sdk::Status::InvalidArgument: return "invalid argument";
-    case sdk::Status::InvalidConfig: return "invalid configuration";
-    case sdk::Status::NotSupported: return "not supported";
-    case sdk::Status::Again: return "try again";
+    case sdk::Status::Ok:
+      return "ok";
+    case sdk::Status::Error:
+      return "error";
+    case sdk::Status::InvalidArgument:
+      return "invalid argument";
+    case sdk::Status::InvalidConfig:
+      return "invalid configuration";
+    case sdk::Status::NotSupported:
+      return "not supported";
+    case sdk::Status::Again:
+      return "try again";
   }
   return "unknown status";
 }
@@ -188,9 +194,10 @@ void Dispatcher::decode_failed(Ring& r, const uint8_t* record, size_t size, sdk:
   t.last_decode_status.store(static_cast<int32_t>(status), std::memory_order_relaxed);
   if (t.decode_failure_logged) return;  // later ones: Host::log_losses, every stats_interval
   t.decode_failure_logged = true;
-  spdlog::warn("[{}] the plugin's decoder refused a {} record ({} bytes): {}; counted in "
-               "leaf_events_decode_failed_total, further ones reported every stats_interval",
-               r.plugin, t.type, size, status_text(status));
+  spdlog::warn(
+      "[{}] the plugin's decoder refused a {} record ({} bytes): {}; counted in "
+      "leaf_events_decode_failed_total, further ones reported every stats_interval",
+      r.plugin, t.type, size, status_text(status));
 }
 
 void Dispatcher::drain(Ring* r) {

@@ -41,8 +41,9 @@ class Dispatcher {
 
   // Returns an empty string, or why the ring cannot be used. `types`: the
   // registered types of reg.types, in its order (a record's type index).
-  std::string add_ring(Owner owner, const std::string& plugin, const sdk::RingBufferRegistration& reg,
-                       sdk::IHost* host_for_decoder, std::vector<TypeInfo> types);
+  std::string add_ring(Owner owner, const std::string& plugin,
+                       const sdk::RingBufferRegistration& reg, sdk::IHost* host_for_decoder,
+                       std::vector<TypeInfo> types);
   void add_timer(Owner owner, std::chrono::nanoseconds interval, std::function<void()> fn);
 
   // Consumes what the owner's rings still hold, then forgets them and its

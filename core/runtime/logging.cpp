@@ -61,8 +61,8 @@ bool valid_log_level(const std::string& level) {
 void setup_logging(const std::string& level, const std::string& file, int64_t max_size,
                    int max_files) {
   std::vector<spdlog::sink_ptr> sinks;
-  sinks.push_back(std::make_shared<RedactingSink>(
-      std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
+  sinks.push_back(
+      std::make_shared<RedactingSink>(std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   if (!file.empty()) {
     // spdlog creates missing parent directories; a typo in log.file must not
     // grow a directory tree (nor write somewhere nobody looks).
@@ -72,8 +72,9 @@ void setup_logging(const std::string& level, const std::string& file, int64_t ma
       throw std::runtime_error("cannot open log file " + file + ": directory " + parent.string() +
                                " does not exist");
     try {
-      sinks.push_back(std::make_shared<RedactingSink>(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-          file, static_cast<size_t>(max_size), static_cast<size_t>(max_files))));
+      sinks.push_back(
+          std::make_shared<RedactingSink>(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+              file, static_cast<size_t>(max_size), static_cast<size_t>(max_files))));
     } catch (const spdlog::spdlog_ex& e) {
       throw std::runtime_error("cannot open log file " + file + ": " + e.what());
     }

@@ -16,11 +16,16 @@ std::string_view sv(StringView v) { return {v.data, static_cast<size_t>(v.size)}
 
 spdlog::level::level_enum to_spdlog(sdk::LogLevel l) {
   switch (l) {
-    case sdk::LogLevel::Trace: return spdlog::level::trace;
-    case sdk::LogLevel::Debug: return spdlog::level::debug;
-    case sdk::LogLevel::Info: return spdlog::level::info;
-    case sdk::LogLevel::Warn: return spdlog::level::warn;
-    case sdk::LogLevel::Error: return spdlog::level::err;
+    case sdk::LogLevel::Trace:
+      return spdlog::level::trace;
+    case sdk::LogLevel::Debug:
+      return spdlog::level::debug;
+    case sdk::LogLevel::Info:
+      return spdlog::level::info;
+    case sdk::LogLevel::Warn:
+      return spdlog::level::warn;
+    case sdk::LogLevel::Error:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
@@ -177,7 +182,8 @@ Status PluginInstance::config_list_string(StringView key, uint32_t index,
   return Status::Ok;
 }
 
-Status PluginInstance::config_list_int(StringView key, uint32_t index, int64_t* out) const noexcept {
+Status PluginInstance::config_list_int(StringView key, uint32_t index,
+                                       int64_t* out) const noexcept {
   auto* s = typed<std::vector<int64_t>>(config_, key);
   if (!s || !out || index >= s->size()) return Status::InvalidArgument;
   *out = (*s)[index];
@@ -222,9 +228,10 @@ Status PluginInstance::emit(const sdk::EventTypeDesc* type, const uint8_t* recor
     const TypeInfo* info = find_type(type);
     if (!info) {
       if (bad_emits_++ == 0)
-        spdlog::error("[{}] emit refused: event type {} is not among the plugin's event types "
-                      "(IProbePlugin::event_type); further ones are not logged",
-                      name(), type->struct_size >= kMinTypeSize && type->name ? type->name : "?");
+        spdlog::error(
+            "[{}] emit refused: event type {} is not among the plugin's event types "
+            "(IProbePlugin::event_type); further ones are not logged",
+            name(), type->struct_size >= kMinTypeSize && type->name ? type->name : "?");
       return Status::InvalidArgument;
     }
     return pipeline_->handle_typed(name(), *info, record, size) ? Status::Ok
@@ -264,11 +271,16 @@ uint64_t PluginInstance::ring_wakeup_delay_ns() const noexcept {
 
 sdk::LogLevel PluginInstance::log_level() const noexcept {
   switch (spdlog::get_level()) {
-    case spdlog::level::trace: return sdk::LogLevel::Trace;
-    case spdlog::level::debug: return sdk::LogLevel::Debug;
-    case spdlog::level::info: return sdk::LogLevel::Info;
-    case spdlog::level::warn: return sdk::LogLevel::Warn;
-    default: return sdk::LogLevel::Error;
+    case spdlog::level::trace:
+      return sdk::LogLevel::Trace;
+    case spdlog::level::debug:
+      return sdk::LogLevel::Debug;
+    case spdlog::level::info:
+      return sdk::LogLevel::Info;
+    case spdlog::level::warn:
+      return sdk::LogLevel::Warn;
+    default:
+      return sdk::LogLevel::Error;
   }
 }
 

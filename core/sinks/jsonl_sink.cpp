@@ -18,8 +18,7 @@ JsonlSink::JsonlSink(const std::string& path) : path_(path) {
     fd_ = STDOUT_FILENO;
   } else {
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd_ < 0)
-      throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
     owns_fd_ = true;
   }
   buffer_.reserve(kFlushAt + 4096);

@@ -4,10 +4,10 @@
 // a slow reader slows the host down instead of losing lines.
 #pragma once
 
+#include <leaf/sdk/abi.h>
+
 #include <atomic>
 #include <string>
-
-#include <leaf/sdk/abi.h>
 
 namespace leaf::core {
 

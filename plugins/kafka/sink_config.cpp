@@ -100,8 +100,8 @@ SinkConfig load_config(const sdk::IHost& host) {
   c.spool_segment_bytes = static_cast<uint64_t>(get_int(host, "spool.segment_size"));
   c.spool_drop_oldest = get_string(host, "spool.full") == "drop_oldest";
   // Spooling must start before the memory queue refuses events.
-  c.spool_threshold = std::min(static_cast<uint64_t>(get_int(host, "spool.threshold")),
-                               c.queue_max_bytes / 2);
+  c.spool_threshold =
+      std::min(static_cast<uint64_t>(get_int(host, "spool.threshold")), c.queue_max_bytes / 2);
   c.spool_fsync_interval_ns = get_int(host, "spool.fsync_interval");
   if (c.spool && c.spool_dir.empty())
     throw PluginError("configuration key 'spool.dir' is empty (spool.enabled = true)",

@@ -37,10 +37,10 @@
 #include "leaf.bpf.h"
 #include "network.h"
 
-#define NET_AF_INET 2
+#define NET_AF_INET  2
 #define NET_AF_INET6 10
-#define NET_ENOENT 2
-#define NET_EEXIST 17
+#define NET_ENOENT   2
+#define NET_EEXIST   17
 
 LEAF_RINGBUF(events);
 LEAF_COUNTERS(counters);
@@ -48,7 +48,7 @@ LEAF_COUNTERS(counters);
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 100000); /* conn_table_size */
-	__type(key, __u64);          /* struct sock address */
+	__type(key, __u64);	     /* struct sock address */
 	__type(value, struct net_conn);
 } net_conn SEC(".maps");
 
@@ -56,7 +56,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 100000); /* conn_table_size */
-	__type(key, __u64);          /* struct sock address */
+	__type(key, __u64);	     /* struct sock address */
 	__type(value, struct net_tcp_prev);
 } net_tcp_prev SEC(".maps");
 
@@ -732,10 +732,10 @@ static __always_inline struct sock *sock_of_fd(long fd)
 }
 
 #if defined(__TARGET_ARCH_x86)
-#define NET_NR_ACCEPT 43
+#define NET_NR_ACCEPT  43
 #define NET_NR_ACCEPT4 288
 #elif defined(__TARGET_ARCH_arm64)
-#define NET_NR_ACCEPT 202
+#define NET_NR_ACCEPT  202
 #define NET_NR_ACCEPT4 242
 #endif
 

@@ -49,9 +49,11 @@ const ConfigOption kOptions[] = {
     {"hooks.skip", OptionType::StringList, "[]", 0, 0, nullptr,
      "hook kinds not to use even when available (fentry, kprobe, tp_btf, raw_tp, tracepoint)"},
     {"filter.drop_uids", OptionType::IntList, "[]", 0, 4294967295, nullptr,
-     "in the kernel: drop events of connections owned by these uids (SIGHUP applies)", leaf::sdk::kOptionLive},
+     "in the kernel: drop events of connections owned by these uids (SIGHUP applies)",
+     leaf::sdk::kOptionLive},
     {"filter.drop_comms", OptionType::StringList, "[]", 0, 0, nullptr,
-     "in the kernel: drop events of connections owned by exactly this comm (SIGHUP applies)", leaf::sdk::kOptionLive},
+     "in the kernel: drop events of connections owned by exactly this comm (SIGHUP applies)",
+     leaf::sdk::kOptionLive},
 };
 
 // Event type names, indexed by enum net_event_type: they are also the probes'

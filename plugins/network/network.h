@@ -16,7 +16,7 @@ enum net_event_type {
 	NET_EVENT_TCP_ACCEPT = 1,
 	NET_EVENT_TCP_CLOSE = 2,
 	NET_EVENT_TCP_STATS = 3, /* tcp_stats.bpf.h: written by the iterator */
-	NET_EVENT_UDP_FLOW = 4,  /* udp_flow.bpf.h: built from the flow table */
+	NET_EVENT_UDP_FLOW = 4,	 /* udp_flow.bpf.h: built from the flow table */
 	NET_EVENT_TYPE_COUNT = 5,
 };
 
@@ -35,22 +35,22 @@ enum net_l4_protocol {
 
 /* The fields every event carries, in this order, so that a tcp_close
  * record starts with a complete tcp_connect-shaped record. */
-#define NET_TCP_COMMON_FIELDS                                                   \
-	struct leaf_event_header hdr;                                           \
-	__u8 src_ip[16];     /* local end; IPv4 as ::ffff:a.b.c.d */          \
-	__u8 dst_ip[16];     /* remote end */                                   \
-	__u64 cgroup_id;     /* of the process, taken at connect/accept */     \
-	__u64 conn_id;       /* random id shared by one connection's events */ \
-	__u32 pid;           /* thread that connected / accepted */            \
-	__u32 tgid;                                                             \
-	__u32 uid;                                                              \
-	__u16 src_port;                                                         \
-	__u16 dst_port;                                                         \
-	char comm[16];                                                          \
-	__u8 family;         /* 4 or 6 */                                       \
-	__u8 protocol;       /* enum net_l4_protocol */                            \
-	__u8 direction;      /* enum net_direction */                           \
-	__u8 attributed;     /* 1: pid/comm/uid/cgroup_id are the owner's */    \
+#define NET_TCP_COMMON_FIELDS                                              \
+	struct leaf_event_header hdr;                                      \
+	__u8 src_ip[16]; /* local end; IPv4 as ::ffff:a.b.c.d */           \
+	__u8 dst_ip[16]; /* remote end */                                  \
+	__u64 cgroup_id; /* of the process, taken at connect/accept */     \
+	__u64 conn_id;	 /* random id shared by one connection's events */ \
+	__u32 pid;	 /* thread that connected / accepted */            \
+	__u32 tgid;                                                        \
+	__u32 uid;                                                         \
+	__u16 src_port;                                                    \
+	__u16 dst_port;                                                    \
+	char comm[16];                                                     \
+	__u8 family;	 /* 4 or 6 */                                      \
+	__u8 protocol;	 /* enum net_l4_protocol */                        \
+	__u8 direction;	 /* enum net_direction */                          \
+	__u8 attributed; /* 1: pid/comm/uid/cgroup_id are the owner's */   \
 	__u32 pad0
 
 /* tcp_connect (direction outbound) and tcp_accept (direction inbound). */
@@ -67,9 +67,9 @@ struct net_tcp_close_event {
 	__u64 packets_recv; /* segments received */
 	__u64 duration_ns;  /* from connect() / establishment to close; 0 when unknown */
 	__u32 retransmits;  /* segments retransmitted */
-	__u32 rtt_us;       /* smoothed round-trip time at close */
-	__s32 error;        /* socket error at close (ECONNREFUSED, ECONNRESET...), 0 */
-	__u8 state;         /* TCP state left for CLOSE (TCP_ESTABLISHED = 1...) */
+	__u32 rtt_us;	    /* smoothed round-trip time at close */
+	__s32 error;	    /* socket error at close (ECONNREFUSED, ECONNRESET...), 0 */
+	__u8 state;	    /* TCP state left for CLOSE (TCP_ESTABLISHED = 1...) */
 	__u8 pad1[3];
 };
 
@@ -78,20 +78,20 @@ struct net_tcp_close_event {
  * connection's intervals add up to its tcp_close totals. */
 struct net_tcp_stats_event {
 	NET_TCP_COMMON_FIELDS;
-	__u64 bytes_sent;         /* in the interval */
+	__u64 bytes_sent; /* in the interval */
 	__u64 bytes_recv;
 	__u64 packets_sent;
 	__u64 packets_recv;
-	__u64 bytes_sent_total;   /* since the connection opened */
+	__u64 bytes_sent_total; /* since the connection opened */
 	__u64 bytes_recv_total;
 	__u64 packets_sent_total;
 	__u64 packets_recv_total;
-	__u64 bytes_retrans;      /* bytes retransmitted in the interval */
-	__u64 interval_ns;        /* since the previous round of the iterator */
-	__u32 retransmits;        /* segments retransmitted in the interval */
+	__u64 bytes_retrans; /* bytes retransmitted in the interval */
+	__u64 interval_ns;   /* since the previous round of the iterator */
+	__u32 retransmits;   /* segments retransmitted in the interval */
 	__u32 retransmits_total;
-	__u32 rtt_us;             /* smoothed round-trip time now */
-	__u8 state;               /* TCP state now */
+	__u32 rtt_us; /* smoothed round-trip time now */
+	__u8 state;   /* TCP state now */
 	__u8 pad1[3];
 };
 
@@ -113,10 +113,10 @@ struct net_tcp_prev {
 struct net_udp_key {
 	__u8 src_ip[16]; /* the socket's local address (:: / 0.0.0.0 when bound to any) */
 	__u8 dst_ip[16]; /* the remote end; :: with port 0 when unknown */
-	__u32 tgid;      /* owner process */
+	__u32 tgid;	 /* owner process */
 	__u16 src_port;
 	__u16 dst_port;
-	__u8 family;     /* 4 or 6 */
+	__u8 family; /* 4 or 6 */
 	__u8 pad[3];
 };
 
@@ -128,7 +128,7 @@ struct net_udp_val {
 	__u64 datagrams_sent;
 	__u64 datagrams_recv;
 	__u64 cgroup_id;
-	__u32 pid;      /* the thread that moved the first datagram */
+	__u32 pid; /* the thread that moved the first datagram */
 	__u32 uid;
 	char comm[16];
 };
@@ -162,14 +162,14 @@ struct net_udp_flow_event {
 /* net_conn: one entry per live connection seen opening, keyed by the
  * kernel's struct sock address (never shown to users). */
 struct net_conn {
-	__u64 start_ns;  /* CLOCK_MONOTONIC: connect() or establishment */
+	__u64 start_ns; /* CLOCK_MONOTONIC: connect() or establishment */
 	__u64 cgroup_id;
 	__u64 conn_id;
 	__u32 pid;
 	__u32 tgid;
 	__u32 uid;
-	__u8 direction;  /* enum net_direction */
-	__u8 flags;      /* NET_CONN_F_* */
+	__u8 direction; /* enum net_direction */
+	__u8 flags;	/* NET_CONN_F_* */
 	__u16 pad;
 	char comm[16];
 };
@@ -179,23 +179,24 @@ struct net_conn {
  * passed, or the datagram waiting for the source address recvfrom/recvmsg
  * write back. */
 struct net_udp_pending {
-	__u64 sk;        /* kprobe udp_send: the socket of udp_sendmsg's entry */
+	__u64 sk;	 /* kprobe udp_send: the socket of udp_sendmsg's entry */
 	__u64 user_addr; /* recvfrom: where the kernel writes the source */
-	__u64 user_msg;  /* recvmsg: the msghdr holding that pointer */
+	__u64 user_msg;	 /* recvmsg: the msghdr holding that pointer */
 	__u64 recv_bytes;
-	__u8 daddr[16];  /* sendto/sendmsg: the destination */
+	__u8 daddr[16]; /* sendto/sendmsg: the destination */
 	__u16 dport;
 	__u8 have_daddr; /* daddr/dport valid */
-	__u8 have_recv;  /* recv_key/recv_bytes wait for the syscall's exit */
+	__u8 have_recv;	 /* recv_key/recv_bytes wait for the syscall's exit */
 	__u32 pad;
 	struct net_udp_key recv_key;
-	__u32 pad2; /* no implicit padding: verifiers before 5.12 refuse uninitialized stack bytes */
+	__u32 pad2; /* no implicit padding: verifiers before 5.12 refuse uninitialized stack bytes
+		     */
 };
 
 #define NET_CONN_F_ATTRIBUTED 0x1 /* pid/comm/uid/cgroup_id are known */
-#define NET_CONN_F_REPORTED 0x2   /* tcp_connect / tcp_accept already emitted */
-#define NET_CONN_F_CLOSED 0x4     /* closed, but the delete failed: treated as absent */
-#define NET_CONN_F_STATS 0x8      /* net_tcp_prev holds its last tcp_stats */
+#define NET_CONN_F_REPORTED   0x2 /* tcp_connect / tcp_accept already emitted */
+#define NET_CONN_F_CLOSED     0x4 /* closed, but the delete failed: treated as absent */
+#define NET_CONN_F_STATS      0x8 /* net_tcp_prev holds its last tcp_stats */
 
 /* Per-CPU statistics the plugin reports through read_counters(). */
 enum net_stat {
@@ -203,14 +204,14 @@ enum net_stat {
 	NET_STAT_CONN_DELETED = 1,  /* entries removed at close */
 	NET_STAT_CONN_INSERT_FAILED = 2,
 	NET_STAT_CLOSE_UNATTRIBUTED = 3, /* closes of connections not seen opening */
-	NET_STAT_ACCEPT_UNTRACKED = 4,   /* accept() of a connection not seen established */
-	NET_STAT_IGNORED = 5,            /* events dropped by the ignore lists or ipv6 = false */
-	NET_STAT_FILTERED = 6,           /* events dropped by the owner filter ([filter]) */
+	NET_STAT_ACCEPT_UNTRACKED = 4,	 /* accept() of a connection not seen established */
+	NET_STAT_IGNORED = 5,		 /* events dropped by the ignore lists or ipv6 = false */
+	NET_STAT_FILTERED = 6,		 /* events dropped by the owner filter ([filter]) */
 	NET_STAT_CONN_DELETE_FAILED = 7, /* deletes at close that failed (entry left as closed) */
-	NET_STAT_TCP_PREV_FAILED = 8,    /* net_tcp_prev refused an entry (next interval re-counts) */
-	NET_STAT_TCP_PREV_LOST = 9,      /* net_tcp_prev entry evicted: one interval not reported */
-	NET_STAT_UDP_TABLE_FULL = 10,    /* datagrams not counted: the flow table was full */
-	NET_STAT_UDP_NO_REMOTE = 11,     /* datagrams of unconnected sockets, remote end unknown */
+	NET_STAT_TCP_PREV_FAILED = 8, /* net_tcp_prev refused an entry (next interval re-counts) */
+	NET_STAT_TCP_PREV_LOST = 9,   /* net_tcp_prev entry evicted: one interval not reported */
+	NET_STAT_UDP_TABLE_FULL = 10, /* datagrams not counted: the flow table was full */
+	NET_STAT_UDP_NO_REMOTE = 11,  /* datagrams of unconnected sockets, remote end unknown */
 	NET_STAT_COUNT = 12,
 };
 

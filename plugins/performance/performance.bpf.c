@@ -25,9 +25,9 @@ LEAF_RINGBUF(events);
 LEAF_COUNTERS(counters);
 
 /* Load-time configuration (set by user space before load). */
-const volatile __u8 agg_runq = 1;       /* track run-queue latency */
+const volatile __u8 agg_runq = 1; /* track run-queue latency */
 const volatile __u8 raw_enabled[PERF_RAW_TYPES] = {};
-const volatile __u64 raw_rate = 1000;   /* events per second per CPU, per type */
+const volatile __u64 raw_rate = 1000; /* events per second per CPU, per type */
 const volatile __u64 raw_burst = 1000;
 /* The sched_switch tracepoint passes prev_state (kernels >= 5.18); set by
  * user space. The default must be the value valid on every kernel: hook
@@ -300,11 +300,17 @@ static __always_inline int on_switch(__u64 *ctx, const int btf)
 }
 
 /* As LEAF_TP_BTF_RAW_TP, telling the handler which hook it runs under. */
-#define TP_BTF_RAW_TP_TYPED(probe, tracepoint, handler)                 \
-	SEC("tp_btf/" #tracepoint)                                      \
-	int probe##__tp_btf(__u64 *ctx) { return handler(ctx, 1); }     \
-	SEC("raw_tp/" #tracepoint)                                      \
-	int probe##__raw_tp(__u64 *ctx) { return handler(ctx, 0); }
+#define TP_BTF_RAW_TP_TYPED(probe, tracepoint, handler) \
+	SEC("tp_btf/" #tracepoint)                      \
+	int probe##__tp_btf(__u64 *ctx)                 \
+	{                                               \
+		return handler(ctx, 1);                 \
+	}                                               \
+	SEC("raw_tp/" #tracepoint)                      \
+	int probe##__raw_tp(__u64 *ctx)                 \
+	{                                               \
+		return handler(ctx, 0);                 \
+	}
 
 TP_BTF_RAW_TP_TYPED(sched_switch, sched_switch, on_switch)
 TP_BTF_RAW_TP_TYPED(sched_wakeup, sched_wakeup, on_wakeup)

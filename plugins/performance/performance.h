@@ -25,7 +25,7 @@ enum leaf_perf_event_type {
  * block, irq_poll, tasklet, sched, hrtimer, rcu. */
 #define PERF_SOFTIRQ_VECS 10
 
-#define PERF_COMM_LEN 16
+#define PERF_COMM_LEN	  16
 #define PERF_IRQ_NAME_LEN 32
 
 /* Counts of one kind of event with their durations (or latencies). Every
@@ -40,11 +40,11 @@ struct leaf_perf_hist {
 /* Per CPU (a one-entry BPF_MAP_TYPE_PERCPU_ARRAY). */
 struct leaf_perf_cpu_stats {
 	__u64 context_switches;
-	__u64 preemptions;     /* the previous task was still runnable */
-	__u64 irq_count;       /* hard IRQ handler invocations */
+	__u64 preemptions; /* the previous task was still runnable */
+	__u64 irq_count;   /* hard IRQ handler invocations */
 	__u64 softirq_count;
-	__u64 wakeups;         /* sched_wakeup + sched_wakeup_new seen */
-	__u64 runq_untracked;  /* wakeups not tracked: the task table was full */
+	__u64 wakeups;			      /* sched_wakeup + sched_wakeup_new seen */
+	__u64 runq_untracked;		      /* wakeups not tracked: the task table was full */
 	__u64 raw_suppressed[PERF_RAW_TYPES]; /* raw events held back by the token bucket */
 	struct leaf_perf_hist runq; /* run-queue latency: wakeup (or preemption) to running */
 };

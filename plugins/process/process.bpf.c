@@ -31,7 +31,7 @@ LEAF_COUNTERS(counters);
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536); /* set from proc_table_size at load */
-	__type(key, __u32);          /* tgid */
+	__type(key, __u32);	    /* tgid */
 	__type(value, struct process_info);
 } proc_info SEC(".maps");
 
@@ -295,7 +295,8 @@ static __always_inline int handle_fork(struct task_struct *parent, struct task_s
 
 	if (!is_thread) {
 		struct process_info fresh = {
-			.ppid_at_start = child ? BPF_CORE_READ(child, real_parent, tgid) : parent_tgid,
+			.ppid_at_start =
+				child ? BPF_CORE_READ(child, real_parent, tgid) : parent_tgid,
 		};
 
 		long err = bpf_map_update_elem(&proc_info, &child_tgid, &fresh, BPF_NOEXIST);
@@ -384,7 +385,7 @@ int process_fork__tp(struct trace_event_raw_sched_process_fork *ctx)
 
 struct usage {
 	__u64 utime, stime; /* tick-sampled user / system time */
-	__u64 runtime;      /* scheduler runtime (sum_exec_runtime): exact */
+	__u64 runtime;	    /* scheduler runtime (sum_exec_runtime): exact */
 	__u64 min_flt, maj_flt;
 };
 
@@ -673,7 +674,8 @@ static __always_inline int group_dead_from_signal(struct task_struct *task)
 			bpf_map_update_elem(&exit_claims, &key, &one, BPF_ANY);
 			mark = bpf_map_lookup_elem(&exit_claims, &key);
 			if (mark)
-				__sync_fetch_and_add(mark, 1); /* a locked add on x86: full barrier */
+				__sync_fetch_and_add(mark,
+						     1); /* a locked add on x86: full barrier */
 			key.what = EXIT_KEY_CLAIM;
 		}
 		if (BPF_CORE_READ(sig, live.counter) != 0)

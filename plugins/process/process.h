@@ -24,16 +24,17 @@ enum process_event_type {
  * command line then the filename, neither NUL-terminated. */
 struct process_exec_event {
 	struct leaf_event_header hdr;
-	__u32 pid;    /* thread that exec'd (after exec: the thread-group leader) */
+	__u32 pid; /* thread that exec'd (after exec: the thread-group leader) */
 	__u32 tgid;
-	__u32 ppid;   /* real parent's tgid */
-	__u32 uid;    /* real uid and gid after the exec (setuid applied) */
+	__u32 ppid; /* real parent's tgid */
+	__u32 uid;  /* real uid and gid after the exec (setuid applied) */
 	__u32 gid;
-	__u32 old_pid; /* the exec'ing thread's id before exec (differs when a non-leader thread exec'd) */
+	__u32 old_pid; /* the exec'ing thread's id before exec (differs when a non-leader thread
+			  exec'd) */
 	__u64 cgroup_id;
 	struct leaf_var filename; /* the path given to execve() */
 	struct leaf_var cmdline;  /* argv joined by spaces, at most cmdline_max bytes */
-	__u8 cmdline_truncated;   /* 1 when argv was longer than the limit */
+	__u8 cmdline_truncated;	  /* 1 when argv was longer than the limit */
 	__u8 pad[7];
 	char comm[PROCESS_COMM_LEN]; /* the new image's name */
 };
@@ -44,12 +45,12 @@ struct process_exec_event {
 /* process_fork: a task was created by fork/clone. */
 struct process_fork_event {
 	struct leaf_event_header hdr;
-	__u32 pid;         /* the child (thread id) */
-	__u32 tgid;        /* the child's thread group */
-	__u32 ppid;        /* the thread that called fork/clone */
+	__u32 pid;	   /* the child (thread id) */
+	__u32 tgid;	   /* the child's thread group */
+	__u32 ppid;	   /* the thread that called fork/clone */
 	__u32 parent_tgid; /* its thread group */
 	__u64 cgroup_id;   /* the child's cgroup */
-	__u8 is_thread;    /* 1: a thread of the parent's process (CLONE_THREAD) */
+	__u8 is_thread;	   /* 1: a thread of the parent's process (CLONE_THREAD) */
 	__u8 pad[7];
 	char comm[PROCESS_COMM_LEN];
 };
@@ -66,11 +67,11 @@ struct process_fork_event {
  * cputime_adjust() does for /proc/<pid>/stat and getrusage(). */
 struct process_exit_event {
 	struct leaf_event_header hdr;
-	__u32 pid;       /* process: the tgid (the group leader's id); thread: the thread */
+	__u32 pid; /* process: the tgid (the group leader's id); thread: the thread */
 	__u32 tgid;
-	__u32 ppid;      /* real parent's tgid at exit */
-	__s32 exit_code; /* the status passed to exit() (0..255); 0 when killed by a signal */
-	__u32 signal;    /* the signal that ended it, 0 for a normal exit */
+	__u32 ppid;	  /* real parent's tgid at exit */
+	__s32 exit_code;  /* the status passed to exit() (0..255); 0 when killed by a signal */
+	__u32 signal;	  /* the signal that ended it, 0 for a normal exit */
 	__u32 exec_count; /* execs seen by the probe in this process's life */
 	__u64 utime_ns;
 	__u64 stime_ns;
@@ -87,7 +88,7 @@ struct process_exit_event {
 /* What process.bpf.c keeps per process in its proc_info table, from fork
  * (or the first exec seen) to exit. */
 struct process_info {
-	__u64 exec_ns;    /* monotonic time of the last exec, 0 if none seen */
+	__u64 exec_ns; /* monotonic time of the last exec, 0 if none seen */
 	__u32 exec_count;
 	__u32 ppid_at_start;
 };
@@ -101,8 +102,8 @@ enum process_stat {
 	PROCESS_STAT_CMDLINE_READ_FAILED = 4, /* argv not readable (swapped out, no mm) */
 	PROCESS_STAT_THREAD_WALK_CUT = 5,     /* more threads than the exit walk visits */
 	PROCESS_STAT_TABLE_REPLACED = 6,      /* a recycled pid's stale entry overwritten */
-	PROCESS_STAT_USAGE_RACED = 7,         /* no consistent pass over a dying process's threads */
-	PROCESS_STAT_FILTERED = 8,            /* events dropped by the in-kernel filter */
+	PROCESS_STAT_USAGE_RACED = 7, /* no consistent pass over a dying process's threads */
+	PROCESS_STAT_FILTERED = 8,    /* events dropped by the in-kernel filter */
 	PROCESS_STAT_COUNT = 9,
 };
 

@@ -23,10 +23,12 @@ inline constexpr sdk::ConfigOption kOptions[] = {
     {"hooks.skip", sdk::OptionType::StringList, "[]", 0, 0, nullptr,
      "hook kinds not to use even when available (tp_btf, raw_tp, tracepoint)"},
     {"filter.drop_uids", sdk::OptionType::IntList, "[]", 0, 4294967295, nullptr,
-     "in the kernel: drop exec, fork and exit events of tasks with these uids (SIGHUP applies)", sdk::kOptionLive},
+     "in the kernel: drop exec, fork and exit events of tasks with these uids (SIGHUP applies)",
+     sdk::kOptionLive},
     {"filter.drop_comms", sdk::OptionType::StringList, "[]", 0, 0, nullptr,
      "in the kernel: drop exec, fork and exit events of tasks with exactly this comm (1..15 "
-     "characters; SIGHUP applies)", sdk::kOptionLive},
+     "characters; SIGHUP applies)",
+     sdk::kOptionLive},
 };
 
 }  // namespace leaf::process

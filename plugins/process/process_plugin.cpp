@@ -71,9 +71,7 @@ class ProcessProbe final : public SkeletonProbe<process_bpf> {
     return {};
   }
 
-  void loaded(process_bpf&) override {
-    apply_filter();
-  }
+  void loaded(process_bpf&) override { apply_filter(); }
 
   // SIGHUP: the [filter] lists (flagged kOptionLive) apply in place; the host
   // restarts this plugin when any other option changed.
@@ -126,7 +124,6 @@ class ProcessProbe final : public SkeletonProbe<process_bpf> {
     }
     return sum;
   }
-
 };
 
 }  // namespace

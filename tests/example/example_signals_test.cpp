@@ -3,7 +3,6 @@
 // leaf-host and attached to the real kernel. Its events are checked field by
 // field against what this test did.
 #include <doctest/doctest.h>
-
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -100,7 +99,8 @@ void check_signal_events(const std::string& signals_toml, const std::string& exp
     CHECK(ts <= after + 1'000'000);
   }
   // The plugin's own filter: only SIGUSR2 was configured, so the SIGKILL is absent.
-  CHECK(host.matching([](const Json& e) { return e["data"].value("signal", 0) == SIGKILL; }).empty());
+  CHECK(
+      host.matching([](const Json& e) { return e["data"].value("signal", 0) == SIGKILL; }).empty());
   CHECK(host.invalid_lines().empty());
   CHECK(host.stderr_text().find("signal_generate: 2 emitted by the kernel, 0 lost in the kernel, 2 "
                                 "delivered to sinks") != std::string::npos);

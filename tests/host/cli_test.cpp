@@ -15,11 +15,14 @@
 using namespace leaf::test;
 
 namespace {
-std::string fake(const std::string& name) { return std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/" + name; }
+std::string fake(const std::string& name) {
+  return std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/" + name;
+}
 
 // Runs leaf-host with a conf.d of `files` and the ticker plugin; returns the exit code.
 int run_with(const std::map<std::string, std::string>& files, std::string* output,
-             std::vector<std::string> extra = {}, std::vector<std::string> plugins = {"leaf_ticker.so"}) {
+             std::vector<std::string> extra = {},
+             std::vector<std::string> plugins = {"leaf_ticker.so"}) {
   TempDir dir;
   std::filesystem::create_directories(dir.path() + "/conf.d");
   std::filesystem::create_directories(dir.path() + "/plugins");
@@ -54,8 +57,10 @@ TEST_CASE("the installed directories are the defaults, and --help names them") {
   REQUIRE(run_command({host_binary(), "--help"}, &out) == 0);
   std::string help;  // the text with its line wrapping undone
   for (char c : out)
-    if (!std::isspace(static_cast<unsigned char>(c))) help += c;
-    else if (!help.empty() && help.back() != ' ') help += ' ';
+    if (!std::isspace(static_cast<unsigned char>(c)))
+      help += c;
+    else if (!help.empty() && help.back() != ' ')
+      help += ' ';
   CHECK(help.find("default " + conf_dir) != std::string::npos);
   CHECK(help.find("default " + plugins_dir) != std::string::npos);
   // No --plugins-dir and plugins_dir = "": the installed directory is used.
@@ -80,7 +85,8 @@ TEST_CASE("configuration errors exit 2 naming file, line and key") {
         std::string::npos);
 
   CHECK(run_with({{"ticker.toml", "mode = \"sideways\"\n"}}, &out) == 2);
-  CHECK(out.find("ticker.toml:1: key 'mode': \"sideways\" is not one of normal|oversized|undersized") !=
+  CHECK(out.find(
+            "ticker.toml:1: key 'mode': \"sideways\" is not one of normal|oversized|undersized") !=
         std::string::npos);
 
   CHECK(run_with({{"ticker.toml", "enabled = \"no\"\n"}}, &out) == 2);
@@ -105,7 +111,8 @@ TEST_CASE("nothing to load exits 3 when the plugins directory is not watched") {
 
 TEST_CASE("--duration runs, then shuts down cleanly with exit 0") {
   std::string out;
-  CHECK(run_with({{"ticker.toml", "interval = \"10ms\"\ncount = 5\n"}}, &out, {"--duration", "0.5"}) == 0);
+  CHECK(run_with({{"ticker.toml", "interval = \"10ms\"\ncount = 5\n"}}, &out,
+                 {"--duration", "0.5"}) == 0);
   CHECK(out.find("--duration reached, shutting down") != std::string::npos);
   CHECK(out.find("\"seq\":5") != std::string::npos);
   CHECK(out.find("\"seq\":6") == std::string::npos);
@@ -161,9 +168,11 @@ TEST_CASE("--list-plugins and --check") {
 
 TEST_CASE("metadata labels and the hostname override reach every event") {
   std::string out;
-  CHECK(run_with({{"leaf.toml", "hostname = \"node-\\\"7\\\"\"\nmetadata = [\"cluster=prod\", \"region=eu-1\"]\n"},
-                  {"ticker.toml", "count = 1\n"}},
-                 &out, {"--duration", "0.3"}) == 0);
+  CHECK(
+      run_with({{"leaf.toml",
+                 "hostname = \"node-\\\"7\\\"\"\nmetadata = [\"cluster=prod\", \"region=eu-1\"]\n"},
+                {"ticker.toml", "count = 1\n"}},
+               &out, {"--duration", "0.3"}) == 0);
   auto pos = out.find("{\"type\":\"process\"");
   REQUIRE(pos != std::string::npos);
   auto j = nlohmann::json::parse(out.substr(pos, out.find('\n', pos) - pos));
@@ -194,18 +203,25 @@ TEST_CASE("SIGHUP applies a changed configuration; a broken or refused one leave
 
   reload_with("interval = \"5ms\"\nlabel = \"two\"\n");
   host.wait_for(label_is("two"));
-  CHECK(host.stderr_text().find("SIGHUP: plugin ticker applied its new configuration") != std::string::npos);
+  CHECK(host.stderr_text().find("SIGHUP: plugin ticker applied its new configuration") !=
+        std::string::npos);
 
   size_t at = reload_with("interval = \"5ms\"\nlabel = \"three\"\nbogus = 1\n");
   std::this_thread::sleep_for(200ms);
-  CHECK(host.stderr_text().find("configuration refused, the running one stays", at) != std::string::npos);
-  CHECK(host.stderr_text().find("ticker.toml:3: key 'bogus': unknown key", at) != std::string::npos);
+  CHECK(host.stderr_text().find("configuration refused, the running one stays", at) !=
+        std::string::npos);
+  CHECK(host.stderr_text().find("ticker.toml:3: key 'bogus': unknown key", at) !=
+        std::string::npos);
 
   at = reload_with("interval = \"5ms\"\nlabel = \"refuse\"\n");
-  for (int i = 0; i < 100 && host.stderr_text().find("refused its new configuration", at) == std::string::npos; ++i)
+  for (int i = 0;
+       i < 100 && host.stderr_text().find("refused its new configuration", at) == std::string::npos;
+       ++i)
     std::this_thread::sleep_for(10ms);
-  CHECK(host.stderr_text().find("SIGHUP: plugin ticker refused its new configuration, the running one "
-                                "stays: label 'refuse' is refused", at) != std::string::npos);
+  CHECK(host.stderr_text().find(
+            "SIGHUP: plugin ticker refused its new configuration, the running one "
+            "stays: label 'refuse' is refused",
+            at) != std::string::npos);
   size_t seen = host.events().size();
   host.wait_for_count([](const Json&) { return true; }, seen + 10);
   CHECK(host.stop() == 0);
@@ -356,7 +372,8 @@ TEST_CASE("a user who cannot read tracefs is told so, as --check sees it") {
 
 // Issue 14, item 3: the option flags decide what a SIGHUP does, per plugin.
 // The ticker's label is flagged kOptionLive, its interval is restart-only.
-TEST_CASE("SIGHUP: a live option is applied in place; a restart-only one restarts that plugin alone") {
+TEST_CASE(
+    "SIGHUP: a live option is applied in place; a restart-only one restarts that plugin alone") {
   HostOptions o;
   o.plugins = {fake("leaf_ticker.so"), fake("leaf_ticker_wide.so")};
   o.config["ticker.toml"] = "interval = \"5ms\"\nlabel = \"one\"\n";
@@ -379,15 +396,16 @@ TEST_CASE("SIGHUP: a live option is applied in place; a restart-only one restart
   };
 
   // Live: applied in place, the same object goes on counting.
-  std::string log = reload_until("interval = \"5ms\"\nlabel = \"two\"\n",
-                                 "SIGHUP: configuration reloaded from");
+  std::string log =
+      reload_until("interval = \"5ms\"\nlabel = \"two\"\n", "SIGHUP: configuration reloaded from");
   CHECK(log.find("SIGHUP: plugin ticker applied its new configuration\n") != std::string::npos);
   CHECK(log.find("restarted") == std::string::npos);
   auto two = host.wait_for(label_is("two"));
   CHECK(two["data"]["seq"].get<int>() > 1);
 
   // Restart-only: this plugin restarts (a new object: seq from 1), alone.
-  log = reload_until("interval = \"4ms\"\nlabel = \"three\"\n", "SIGHUP: configuration reloaded from");
+  log = reload_until("interval = \"4ms\"\nlabel = \"three\"\n",
+                     "SIGHUP: configuration reloaded from");
   CHECK(log.find("SIGHUP: plugin ticker restarted (restart-only options changed: interval): rings "
                  "drained, running its new configuration after ") != std::string::npos);
   CHECK(log.find("applied its new configuration") == std::string::npos);
@@ -419,11 +437,13 @@ TEST_CASE("SIGHUP: enabled = true starts a plugin that was disabled at startup")
   CHECK(host.stderr_text().find("plugin ticker (") != std::string::npos);
   CHECK(host.stderr_text().find("is disabled by configuration") != std::string::npos);
   host.wait_for([](const Json& e) { return e["data"].value("label", "") == "w"; });
-  CHECK(host.matching([](const Json& e) { return e["data"].value("label", "") == "late"; }).empty());
+  CHECK(
+      host.matching([](const Json& e) { return e["data"].value("label", "") == "late"; }).empty());
   std::ofstream(host.config_dir() + "/ticker.toml") << "interval = \"5ms\"\nlabel = \"late\"\n";
   kill(host.pid(), SIGHUP);
   auto late = host.wait_for([](const Json& e) { return e["data"].value("label", "") == "late"; });
   CHECK(late["data"]["seq"] == 1);
-  CHECK(host.stderr_text().find("SIGHUP: plugin ticker started (enabled = true)\n") != std::string::npos);
+  CHECK(host.stderr_text().find("SIGHUP: plugin ticker started (enabled = true)\n") !=
+        std::string::npos);
   CHECK(host.stop() == 0);
 }

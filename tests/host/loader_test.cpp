@@ -15,7 +15,9 @@ using namespace leaf::test;
 
 namespace {
 
-std::string fake(const std::string& name) { return std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/" + name; }
+std::string fake(const std::string& name) {
+  return std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/" + name;
+}
 
 bool has_line(const std::string& text, const std::string& needle_a, const std::string& needle_b) {
   std::istringstream in(text);
@@ -54,7 +56,8 @@ TEST_CASE("bad plugins are refused one line each; the good one runs") {
   CHECK(has_line(
       err, "leaf_ticker_minor9.so",
       "incompatible ABI: plugin needs ABI 2.9, this host speaks ABI 2.0 (upgrade leaf-host)"));
-  CHECK(has_line(err, "leaf_no_entry.so", "not a Leaf plugin: no entry point 'leaf_plugin_descriptor'"));
+  CHECK(has_line(err, "leaf_no_entry.so",
+                 "not a Leaf plugin: no entry point 'leaf_plugin_descriptor'"));
   CHECK(has_line(err, "leaf_garbage.so", "not a loadable library"));
   CHECK(has_line(err, "leaf_ticker_failcreate.so",
                  "could not be created: ticker was built to fail in its factory; skipped"));

@@ -14,8 +14,8 @@
 //                                        is not in its event type table (refused)
 // The same source built against tests/abi/frozen-1.0 (the draft ABI 1.0
 // headers) is the frozen-headers plugin.
-#include <array>
 #include <algorithm>
+#include <array>
 #include <cstring>
 #if __has_include(<leaf/sdk/probe.hpp>)
 #include <leaf/sdk/probe.hpp>
@@ -57,20 +57,20 @@ struct tick_event {
 #define TICK_LIVE , kOptionLive
 #endif
 
-#define TICK_OPTIONS                                                                       \
-  {"interval", OptionType::Duration, "\"10ms\"", 1'000'000, 60'000'000'000LL,              \
-   nullptr,    "time between ticks"},                                                      \
+#define TICK_OPTIONS                                                                                 \
+  {"interval", OptionType::Duration, "\"10ms\"", 1'000'000, 60'000'000'000LL,                        \
+   nullptr,    "time between ticks"},                                                                \
       {"label", OptionType::String, "\"tick\"", 0, 0, nullptr, "text of the label field" TICK_LIVE}, \
-      {"count",                                                                            \
-       OptionType::Int,                                                                    \
-       "0",                                                                                \
-       0,                                                                                  \
-       1'000'000,                                                                          \
-       nullptr,                                                                            \
-       "stop after this many ticks (0: never)"},                                           \
-  {                                                                                        \
-    "mode", OptionType::String, "\"normal\"", 0, 0, "normal|oversized|undersized",         \
-        "normal records, or records that break the schema's size bounds"                   \
+      {"count",                                                                                      \
+       OptionType::Int,                                                                              \
+       "0",                                                                                          \
+       0,                                                                                            \
+       1'000'000,                                                                                    \
+       nullptr,                                                                                      \
+       "stop after this many ticks (0: never)"},                                                     \
+  {                                                                                                  \
+    "mode", OptionType::String, "\"normal\"", 0, 0, "normal|oversized|undersized",                   \
+        "normal records, or records that break the schema's size bounds"                             \
   }
 
 #ifndef TICKER_WIDE_ROWS

@@ -99,8 +99,8 @@ const std::string& LeafHost::plugins_dir() const { return plugins_dir_; }
 void LeafHost::start() {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-  std::vector<std::string> args = {host_binary(), "--config", config_dir_, "--plugins-dir",
-                                   plugins_dir_, "--log-level", options_.log_level};
+  std::vector<std::string> args = {host_binary(), "--config",    config_dir_,       "--plugins-dir",
+                                   plugins_dir_,  "--log-level", options_.log_level};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   args.insert(args.begin(), options_.command_prefix.begin(), options_.command_prefix.end());
   pid_ = fork();

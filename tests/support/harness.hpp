@@ -8,11 +8,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace leaf::test {
 
@@ -20,9 +19,9 @@ using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
 // Paths of the build tree (compile definitions of leaf_test_support).
-std::string host_binary();         // build/core/leaf-host
+std::string host_binary();                          // build/core/leaf-host
 std::string built_plugin(const std::string& name);  // build/plugins/leaf_<name>.so
-std::string source_dir();          // the repository root
+std::string source_dir();                           // the repository root
 
 // A bounded wait multiplied by LEAF_TEST_TIMEOUT_SCALE (>= 1; the kernel
 // matrix sets it for guests under qemu's emulation). Waits only end early
@@ -113,7 +112,8 @@ int run_command(const std::vector<std::string>& argv, std::string* output = null
 
 // Matchers for wait_for.
 inline std::function<bool(const Json&)> event_type(const std::string& type) {
-  return [type](const Json& e) { return e.contains("data") && e["data"].value("type", "") == type; };
+  return
+      [type](const Json& e) { return e.contains("data") && e["data"].value("type", "") == type; };
 }
 
 }  // namespace leaf::test

@@ -59,8 +59,9 @@ TEST_CASE("defaults apply when nothing is configured") {
 }
 
 TEST_CASE("configured values replace defaults; dotted keys are tables") {
-  auto s = parse("flag = true\ncount = 7\nmode = \"slow\"\nnames = [\"x\", \"y\"]\n"
-                 "ports = [80, 443]\ninterval = \"250ms\"\n[ring]\nsize = \"64K\"\n");
+  auto s = parse(
+      "flag = true\ncount = 7\nmode = \"slow\"\nnames = [\"x\", \"y\"]\n"
+      "ports = [80, 443]\ninterval = \"250ms\"\n[ring]\nsize = \"64K\"\n");
   CHECK(s.get_bool("flag"));
   CHECK(s.get_int("count") == 7);
   CHECK(s.is_set("count"));
@@ -88,8 +89,9 @@ TEST_CASE("errors name file, line and key") {
         "test.toml:2: key 'ring.size': expected a size (bytes, or text such as \"8M\")");
   CHECK(error_of("interval = 10") ==
         "test.toml:1: key 'interval': expected a duration (text such as \"10s\" or \"250ms\")");
-  CHECK(error_of("interval = \"2h\"") ==
-        "test.toml:1: key 'interval': value 7200000000000 is out of range [1000000, 3600000000000]");
+  CHECK(
+      error_of("interval = \"2h\"") ==
+      "test.toml:1: key 'interval': value 7200000000000 is out of range [1000000, 3600000000000]");
   CHECK(error_of("[ring]\nsize = 1") ==
         "test.toml:2: key 'ring.size': value 1 is out of range [4096, 1073741824]");
   CHECK(error_of("[ring]\nother = 2").rfind("test.toml:2: key 'ring.other': unknown key", 0) == 0);

@@ -157,7 +157,8 @@ void three_intervals(int family, bool netns = false) {
   LeafHost host(options("interval = \"1s\"\n"));
   host.start();
   pid_t owner = getpid();
-  std::unique_ptr<Pair> own = netns ? pair_in_new_netns(family, &owner) : std::make_unique<Pair>(family);
+  std::unique_ptr<Pair> own =
+      netns ? pair_in_new_netns(family, &owner) : std::make_unique<Pair>(family);
   Pair& p = *own;
   if (netns && own_netns_only(host)) {
     // 5.10: what README.md and --check say: tcp_connect/tcp_close, no tcp_stats.
@@ -285,8 +286,9 @@ TEST_CASE("tcp_stats in another network namespace (a pod's): exact, with its pro
   three_intervals(4, true);
 }
 
-TEST_CASE("a connection opened before Leaf started, in another network namespace: owner from "
-          "the process holding it") {
+TEST_CASE(
+    "a connection opened before Leaf started, in another network namespace: owner from "
+    "the process holding it") {
   pid_t tid = 0;
   auto p = pair_in_new_netns(6, &tid);
   LeafHost host(options("interval = \"1s\"\n"));

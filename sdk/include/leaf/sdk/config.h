@@ -28,13 +28,13 @@ enum OptionFlags : uint32_t {
 // One row of a plugin's option table. Rows are read with the descriptor's
 // option_size as stride; fields added by a later minor go at the end.
 struct ConfigOption {
-  const char* key;            // dotted for nested tables: "raw.rate_limit"
+  const char* key;  // dotted for nested tables: "raw.rate_limit"
   OptionType type;
   const char* default_value;  // in TOML syntax: "true", "512", "\"info\"", "[80, 443]", "\"8M\""
   int64_t min;                // Int, IntList, Size, Duration
   int64_t max;
-  const char* choices;        // String: "a|b|c", or nullptr for any text
-  const char* doc;            // one line
+  const char* choices;              // String: "a|b|c", or nullptr for any text
+  const char* doc;                  // one line
   uint32_t flags = kOptionRestart;  // OptionFlags
 };
 

@@ -15,16 +15,15 @@
 #pragma once
 
 #include <bpf/libbpf.h>
+#include <leaf/sdk/abi.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <leaf/sdk/btf.hpp>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <leaf/sdk/abi.h>
-#include <leaf/sdk/btf.hpp>
 
 namespace leaf::sdk::hooks {
 
@@ -41,13 +40,20 @@ inline HookKind kind_of_section(const char* sec) {
 
 inline const char* hook_name(HookKind k) {
   switch (k) {
-    case HookKind::None: return "none";
-    case HookKind::Fentry: return "fentry";
-    case HookKind::Kprobe: return "kprobe";
-    case HookKind::TpBtf: return "tp_btf";
-    case HookKind::RawTp: return "raw_tp";
-    case HookKind::Tracepoint: return "tracepoint";
-    case HookKind::Other: return "other";
+    case HookKind::None:
+      return "none";
+    case HookKind::Fentry:
+      return "fentry";
+    case HookKind::Kprobe:
+      return "kprobe";
+    case HookKind::TpBtf:
+      return "tp_btf";
+    case HookKind::RawTp:
+      return "raw_tp";
+    case HookKind::Tracepoint:
+      return "tracepoint";
+    case HookKind::Other:
+      return "other";
   }
   return "unknown";
 }
@@ -212,14 +218,17 @@ class Selector {
     bpf_map* m;
     bpf_object__for_each_map(m, obj) {
       switch (bpf_map__type(m)) {
-        case BPF_MAP_TYPE_RINGBUF: bpf_map__set_max_entries(m, 4096); break;
+        case BPF_MAP_TYPE_RINGBUF:
+          bpf_map__set_max_entries(m, 4096);
+          break;
         case BPF_MAP_TYPE_HASH:
         case BPF_MAP_TYPE_LRU_HASH:
         case BPF_MAP_TYPE_PERCPU_HASH:
         case BPF_MAP_TYPE_LRU_PERCPU_HASH:
           if (bpf_map__max_entries(m) > 64) bpf_map__set_max_entries(m, 64);
           break;
-        default: break;
+        default:
+          break;
       }
     }
     bool ok = true;

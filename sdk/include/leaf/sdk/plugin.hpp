@@ -38,7 +38,9 @@ inline uint32_t ring_buffer_bytes(int64_t configured) {
   return static_cast<uint32_t>(size);
 }
 
-inline std::string to_string(StringView v) { return v.data ? std::string(v.data, v.size) : std::string(); }
+inline std::string to_string(StringView v) {
+  return v.data ? std::string(v.data, v.size) : std::string();
+}
 inline StringView view(const std::string& s) { return StringView{s.data(), s.size()}; }
 
 template <class Iface>
@@ -120,8 +122,9 @@ class PluginBase : public Iface {
  private:
   static void check(Status s, const char* key) {
     if (s != Status::Ok)
-      throw PluginError(std::string("configuration key '") + key + "' is not declared with this type",
-                        Status::InvalidArgument);
+      throw PluginError(
+          std::string("configuration key '") + key + "' is not declared with this type",
+          Status::InvalidArgument);
   }
 };
 

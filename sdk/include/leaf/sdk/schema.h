@@ -9,10 +9,10 @@
 // offsets and sizes cannot drift.
 #pragma once
 
+#include <leaf/sdk/types.h>
+
 #include <cstddef>
 #include <cstdint>
-
-#include <leaf/sdk/types.h>
 
 namespace leaf::sdk {
 
@@ -48,12 +48,12 @@ struct EnumDesc {
 };
 
 struct FieldDesc {
-  const char* name;   // JSON key in "data"; SPEC.md names are binding
+  const char* name;  // JSON key in "data"; SPEC.md names are binding
   FieldType type;
-  uint16_t offset;    // from the start of the record (header included)
-  uint16_t size;      // bytes the field takes in the fixed part
-  uint32_t flags;     // FieldFlags
-  const void* aux;    // type-specific data (EnumDesc* for Enum), else nullptr
+  uint16_t offset;  // from the start of the record (header included)
+  uint16_t size;    // bytes the field takes in the fixed part
+  uint32_t flags;   // FieldFlags
+  const void* aux;  // type-specific data (EnumDesc* for Enum), else nullptr
 };
 
 // Write tables with designated initializers ({.name = ..., .category = ...})
@@ -61,11 +61,11 @@ struct FieldDesc {
 struct EventTypeDesc {
   uint32_t struct_size = sizeof(EventTypeDesc);
   uint32_t field_size = sizeof(FieldDesc);  // the stride of `fields`
-  const char* name;          // data.type, e.g. "process_exec"
-  Category category;         // message type and Kafka topic
+  const char* name;                         // data.type, e.g. "process_exec"
+  Category category;                        // message type and Kafka topic
   const FieldDesc* fields;
   uint32_t field_count;
-  uint32_t fixed_size;       // sizeof the record struct
+  uint32_t fixed_size;  // sizeof the record struct
   // Largest valid record: fixed_size plus the largest variable tail. A
   // record shorter than fixed_size or longer than max_size is counted and
   // dropped. Equal to fixed_size for records without Var* fields.
@@ -74,7 +74,7 @@ struct EventTypeDesc {
   // (SPEC.md §3: network src_ip, process pid, performance hostname, metrics
   // the event type).
   const char* key_field;
-  const char* description;   // one line, for --list-plugins
+  const char* description;  // one line, for --list-plugins
 };
 
 // Field `i` of a type, stepping by the type's own field_size: a processor
@@ -104,22 +104,25 @@ constexpr EventTypeDesc fixed_event_type(const char* name, Category category,
 }  // namespace leaf::sdk
 
 // Field table helpers. `Struct` is the record type shared with the kernel.
-#define LEAF_FIELD(Struct, member, field_type)                                              \
-  ::leaf::sdk::FieldDesc {                                                                  \
-    #member, ::leaf::sdk::FieldType::field_type, static_cast<uint16_t>(offsetof(Struct, member)), \
-        static_cast<uint16_t>(sizeof(((Struct*)nullptr)->member)), ::leaf::sdk::kFieldNone, nullptr \
+#define LEAF_FIELD(Struct, member, field_type)                                                \
+  ::leaf::sdk::FieldDesc {                                                                    \
+#member, ::leaf::sdk::FieldType::field_type,                                              \
+        static_cast < uint16_t>(offsetof(Struct, member)),                                    \
+        static_cast < uint16_t>(sizeof(((Struct*)nullptr)->member)), ::leaf::sdk::kFieldNone, \
+        nullptr                                                                               \
   }
 
 // The same with a JSON name different from the struct member.
-#define LEAF_FIELD_AS(Struct, member, json_name, field_type, flags)                          \
-  ::leaf::sdk::FieldDesc {                                                                  \
-    json_name, ::leaf::sdk::FieldType::field_type, static_cast<uint16_t>(offsetof(Struct, member)), \
-        static_cast<uint16_t>(sizeof(((Struct*)nullptr)->member)), (flags), nullptr         \
+#define LEAF_FIELD_AS(Struct, member, json_name, field_type, flags)                 \
+  ::leaf::sdk::FieldDesc {                                                          \
+    json_name, ::leaf::sdk::FieldType::field_type,                                  \
+        static_cast<uint16_t>(offsetof(Struct, member)),                            \
+        static_cast<uint16_t>(sizeof(((Struct*)nullptr)->member)), (flags), nullptr \
   }
 
-#define LEAF_FIELD_ENUM(Struct, member, json_name, enum_desc_ptr)                            \
-  ::leaf::sdk::FieldDesc {                                                                  \
+#define LEAF_FIELD_ENUM(Struct, member, json_name, enum_desc_ptr)                             \
+  ::leaf::sdk::FieldDesc {                                                                    \
     json_name, ::leaf::sdk::FieldType::Enum, static_cast<uint16_t>(offsetof(Struct, member)), \
-        static_cast<uint16_t>(sizeof(((Struct*)nullptr)->member)), ::leaf::sdk::kFieldNone, \
-        (enum_desc_ptr)                                                                     \
+        static_cast<uint16_t>(sizeof(((Struct*)nullptr)->member)), ::leaf::sdk::kFieldNone,   \
+        (enum_desc_ptr)                                                                       \
   }

@@ -39,10 +39,14 @@ enum class Category : uint32_t { Network = 1, Process = 2, Performance = 3, Metr
 
 constexpr const char* category_name(Category c) noexcept {
   switch (c) {
-    case Category::Network: return "network";
-    case Category::Process: return "process";
-    case Category::Performance: return "performance";
-    case Category::Metrics: return "metrics";
+    case Category::Network:
+      return "network";
+    case Category::Process:
+      return "process";
+    case Category::Performance:
+      return "performance";
+    case Category::Metrics:
+      return "metrics";
   }
   return "unknown";
 }
