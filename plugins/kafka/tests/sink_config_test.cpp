@@ -1,11 +1,12 @@
 // The librdkafka properties the sink's options turn into (sink_config.cpp),
 // read from the options as leaf_kafka.so declares them (TestHost: defaults,
 // validated overrides). No broker needed.
+#include "../sink_config.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "../sink_config.hpp"
 #include "kafka_test_support.hpp"
 
 namespace {
