@@ -179,7 +179,7 @@ def plots(rows, bare, out, whatif_rows=None, whatif_label=""):
     ax.set_ylabel("latency (ms)")
     plain(ax)
     ax.legend(fontsize=8)
-    ax.set_title("Latency: kernel timestamp → read back by the consumer (solid), broker ack (dashed)")
+    ax.set_title("Latency: kernel → consumer (solid), kernel → broker ack (dashed)")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "latency.png"), dpi=110)
     plt.close(fig)
