@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The 16-core figures in one prepared run (the lent machine's time is short:
+# one run, ~7 minutes). From the checkout's root, as root, after
+# bench/device/bundle.sh put a Release build into build-device:
+#   bash bench/device/run.sh OUT_DIR [section...]
+# Sections (default: all, in this order): info e2e-json e2e-batch storms traffic.
+# Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
+# under OUT_DIR/<section>/); OUT_DIR/device.tar.gz holds everything at the end.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=$(realpath -m "${1:?output directory}"); shift
+bundle=${LEAF_DEVICE_BUNDLE:-$root/build-device}
+sections=("$@"); [ ${#sections[@]} -gt 0 ] || sections=(info e2e-json e2e-batch storms traffic)
+mkdir -p "$out"
+cd "$root"
+# The benchmarks run leaf-host and the plugins from the build directory whose
+# path is compiled into them: make that path lead to the bundle.
+origin=$(cat "$bundle/ORIGIN")
+if [ "$(realpath -m "$origin")" != "$(realpath "$bundle")" ]; then
+  mkdir -p "$(dirname "$origin")" && ln -sfn "$(realpath "$bundle")" "$origin"
+fi
+export LD_LIBRARY_PATH=$bundle/lib PYTHONUNBUFFERED=1
+py=$(command -v python3)
+e2e() { "$py" bench/e2e/run_e2e.py --build "$bundle" --work "/tmp/leaf-e2e-$1" --out "$out/$1" "${@:2}"; }
+
+section() {
+  case $1 in
+    info)
+      nproc; uname -r; grep -m1 'model name' /proc/cpuinfo; free -g | head -2; "$py" --version
+      cat /proc/loadavg ;;
+    e2e-json)
+      e2e e2e-json --steps 25000,100000,200000,400000,0 --reps 2 --step-seconds 6 --drain-seconds 3 \
+        --gen-reps 1 --gen-seconds 3 --idle-seconds 3 --bare-rates 100000 --bare-messages 500000 ;;
+    e2e-batch)
+      e2e e2e-batch --kafka-format json-batch --steps 25000,100000,200000,0 --reps 1 --step-seconds 6 \
+        --drain-seconds 3 --gen-reps 0 --idle-seconds 2 --bare-messages 0 ;;
+    storms)
+      : ;;
+    traffic)
+      : ;;
+    *) echo "unknown section $1" >&2; return 2 ;;
+  esac
+}
+
+for s in "${sections[@]}"; do
+  t0=$(date +%s)
+  echo "== $s ($(date -u +%T), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  section "$s" >"$out/$s.txt" 2>&1
+  rc=$?
+  tail -n 25 "$out/$s.txt"
+  echo "== $s: rc $rc, $(($(date +%s) - t0)) s"
+done
+tar -C "$out" -czf "$out.tar.gz" --exclude='*.data' . && mv "$out.tar.gz" "$out/device.tar.gz"
