@@ -89,6 +89,8 @@ def agg(results):
             "consumer_cpu": g(lambda s: s.get("consumer_cpu_pct")),
             "bpf_cpu": g(lambda s: 100.0 * s["bpf_run_seconds"] / s["seconds"] if "bpf_run_seconds" in s else None),
             "bpf_runs": g(lambda s: s.get("bpf_runs", 0) / s["seconds"]),
+            "runq": ({k: median([s["runq_wait_ms_per_s"][k] for s in ss]) for k in ss[0]["runq_wait_ms_per_s"]}
+                     if all("runq_wait_ms_per_s" in s for s in ss) else None),
             "cs_vol": g(lambda s: s.get("ctxsw_voluntary_per_s")),
             "cs_invol": g(lambda s: s.get("ctxsw_involuntary_per_s")),
             "rss": max(s["rss_max"] for s in ss) / 1e6,
@@ -153,7 +155,11 @@ def plots(rows, bare, out, whatif_rows=None, whatif_label=""):
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for k, m in (("p50", "o-"), ("p99", "s-"), ("p999", "^-")):
-        ax.plot(x, [r[k] for r in sust], m, label="Leaf kernel→broker %s" % k.replace("p999", "p99.9"))
+        ax.plot(x, [r[k] for r in sust], m, label="Leaf kernel→consumer %s" % k.replace("p999", "p99.9"))
+    if sust and all(r["bk_p99"] is not None for r in sust):  # --stages: SPEC's kernel -> broker ack
+        for k, m in (("bk_p50", "o--"), ("bk_p99", "s--")):
+            ax.plot(x, [r[k] for r in sust], m, color="tab:gray",
+                    label="Leaf kernel→broker ack %s" % k[3:])
     bx, b50, b99 = [], [], []
     for rate, rs in sorted(bare.items()):
         if rate:
@@ -173,7 +179,7 @@ def plots(rows, bare, out, whatif_rows=None, whatif_label=""):
     ax.set_ylabel("latency (ms)")
     plain(ax)
     ax.legend(fontsize=8)
-    ax.set_title("Latency: kernel timestamp → message read back from the broker")
+    ax.set_title("Latency: kernel → consumer (solid), kernel → broker ack (dashed)")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "latency.png"), dpi=110)
     plt.close(fig)
@@ -349,12 +355,19 @@ def report(out, whatif=None):
              "tracepoints, not to leaf-host; e2e_tick's sys_enter program runs on every system call and "
              "returns at once for all but getppid):")
     L.append("")
-    L.append("| step | leaf-host | broker | consumer | BPF programs | BPF runs/s | leaf-host context switches/s (voluntary / involuntary) |")
-    L.append("|---|---|---|---|---|---|---|")
+    L.append("| step | leaf-host | broker | consumer | BPF programs | BPF runs/s | leaf-host context switches/s (voluntary / involuntary) | run-queue wait ms/s (leaf-host / broker / consumer) |")
+    L.append("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        L.append("| %s | %s | %s | %s | %s | %s | %s / %s |" % ("max" if r["target"] == 0 else "%dK" % (r["target"] // 1000),
+        rq = r["runq"] or {}
+        L.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s / %s |" % (
+                 "max" if r["target"] == 0 else "%dK" % (r["target"] // 1000),
                  fmt(r["cpu"]), fmt(r["mock_cpu"]), fmt(r["consumer_cpu"]), fmt(r["bpf_cpu"]), fmt(r["bpf_runs"]),
-                 fmt(r["cs_vol"], 0), fmt(r["cs_invol"], 0)))
+                 fmt(r["cs_vol"], 0), fmt(r["cs_invol"], 0), fmt(rq.get("leaf_host")), fmt(rq.get("mock")),
+                 fmt(rq.get("consumer"))))
+    L.append("")
+    L.append("Run-queue wait: time the process's threads were runnable but waited for a CPU "
+             "(/proc/PID/task/*/schedstat), summed over threads, per second of the step — the machine's "
+             "share of the latency tail.")
     L.append("")
     L.append("![throughput and loss](throughput_loss.png)\n\n![latency](latency.png)\n\n![CPU and memory](cpu_memory.png)")
     L.append("")

@@ -135,6 +135,21 @@ def proc_ctxsw(pid):
     return vol, invol
 
 
+def proc_run_delay_s(pid):
+    """Seconds every thread of pid spent runnable but waiting for a CPU
+    (/proc/PID/task/TID/schedstat, second field): the scheduling share of
+    the latency on a busy machine."""
+    total = 0
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open(os.path.join(base, tid, "schedstat")) as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
+
+
 def proc_hwm(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -346,6 +361,8 @@ class Bench:
         cpu0, t0 = proc_cpu_s(self.host.pid), time.monotonic()
         others0 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         cs0 = proc_ctxsw(self.host.pid)
+        pids = (self.host.pid, self.mock.pid, self.consumer.p.pid)
+        rq0 = [proc_run_delay_s(p) for p in pids]
         samples = {"rss": [], "queue": [], "scrape_failures": 0}
         stop = threading.Event()
 
@@ -376,6 +393,7 @@ class Bench:
         cpu1 = proc_cpu_s(self.host.pid)
         others1 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         cs1 = proc_ctxsw(self.host.pid)
+        rq1 = [proc_run_delay_s(p) for p in pids]
         stop.set()
         for th in ths:
             th.join()
@@ -434,6 +452,9 @@ class Bench:
             "bpf_run_seconds": d("leaf_bpf_program_run_seconds_total"),
             "bpf_runs": d("leaf_bpf_program_runs_total"),
             "cpu_seconds": cpu1 - cpu0,
+            # ms per second each process's threads waited for a CPU while runnable
+            "runq_wait_ms_per_s": {name: round(1e3 * (b - a) / t_gen, 2) for name, a, b in
+                                   zip(("leaf_host", "mock", "consumer"), rq0, rq1)},
             "ctxsw_voluntary_per_s": (cs1[0] - cs0[0]) / t_gen,
             "ctxsw_involuntary_per_s": (cs1[1] - cs0[1]) / t_gen,
             "mock_cpu_pct": 100.0 * (others1[0] - others0[0]) / t_gen,
@@ -493,7 +514,9 @@ class Bench:
                     st = r["latency_stages_us"]
                     log("  stages p50/p99 ms: " + "  ".join(
                         "%s %.2f/%.2f" % (k, st[k].get("p50", 0) / 1e3, st[k].get("p99", 0) / 1e3)
-                        for k in ("ack", "produce", "produce_last", "rdkafka", "rtt") if k in st))
+                        for k in ("ack", "produce", "produce_last", "rdkafka", "rtt") if k in st)
+                        + "  run-queue wait ms/s: " + " ".join(
+                            "%s %.1f" % kv for kv in r["runq_wait_ms_per_s"].items()))
                 log("step %s rep %d: generated %.0f/s acked %.0f/s loss %.4f%% unaccounted %d "
                     "lat p50/p99 %.2f/%.2f ms cpu %.1f%% rss %.1f MB" % (
                         rate or "max", rep, r["rate_generated"], r["rate_acked"], r["loss_pct"],

@@ -78,15 +78,23 @@ int64_t realtime_ns() {
   return int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
-// The "timestamp" of one Leaf event (SPEC §2: it follows "type" at the start).
+// The "timestamp" of one Leaf event. SPEC §2 puts it right after "type", so
+// it is looked for there first (this runs in leaf-host's broker thread for
+// every event), then anywhere in the line's first 200 bytes.
 int64_t event_ns(const char* p, size_t n) {
+  static const char kType[] = "{\"type\":\"";
   static const char kKey[] = "\"timestamp\":";
+  constexpr size_t kTypeLen = sizeof(kType) - 1, kKeyLen = sizeof(kKey) - 1;
   const char* end = p + n;
-  const char* at =
-      static_cast<const char*>(memmem(p, std::min<size_t>(n, 200), kKey, sizeof(kKey) - 1));
+  const char* at = nullptr;
+  if (n > 80 && std::memcmp(p, kType, kTypeLen) == 0) {  // q + 2 + kKeyLen < p + 80
+    const char* q = static_cast<const char*>(std::memchr(p + kTypeLen, '"', 64 - kTypeLen));
+    if (q && q[1] == ',' && std::memcmp(q + 2, kKey, kKeyLen) == 0) at = q + 2;
+  }
+  if (!at) at = static_cast<const char*>(memmem(p, std::min<size_t>(n, 200), kKey, kKeyLen));
   if (!at) return 0;
   int64_t v = 0;
-  for (at += sizeof(kKey) - 1; at < end && *at >= '0' && *at <= '9'; ++at) v = v * 10 + (*at - '0');
+  for (at += kKeyLen; at < end && *at >= '0' && *at <= '9'; ++at) v = v * 10 + (*at - '0');
   return v;
 }
 
