@@ -2,9 +2,9 @@
 // from a fragment rendered once, through leaf-host's pipeline: the exact
 // message a sink gets. (The SDK's TestHost: tests/sdk/test_host_test.cpp.)
 #include <doctest/doctest.h>
+#include <leaf/sdk/abi.h>
 
 #include <cstring>
-#include <leaf/sdk/abi.h>
 #include <string>
 #include <vector>
 
@@ -87,7 +87,8 @@ TEST_CASE("add_members: the pipeline writes the members after the earlier edits,
   REQUIRE(pipeline.handle("test", types, reinterpret_cast<const uint8_t*>(&r), sizeof(r)));
   CHECK(tagger.members_status == Status::Ok);
   CHECK(tagger.empty_status == Status::InvalidArgument);
-  const std::string tail = R"("data":{"type":"tick","pid":42,"first":[1,2],"team":"web","tier":3,"o":{"a":",}"}}})";
+  const std::string tail =
+      R"("data":{"type":"tick","pid":42,"first":[1,2],"team":"web","tier":3,"o":{"a":",}"}}})";
   REQUIRE(sink.json.size() > tail.size());
   CHECK(sink.json.substr(sink.json.size() - tail.size()) == tail);
   pipeline.detach_all();
