@@ -46,6 +46,18 @@
 const volatile __u64 leaf_wakeup_delay_ns = 0;
 __u64 leaf_last_wakeup_ns = 0;
 
+/* While the host drains every ring on its tick (records flowing), it writes
+ * here, at every tick that found records, a time (bpf_ktime_get_ns's clock,
+ * CLOCK_MONOTONIC) until which it goes on ticking: records stamped before it
+ * need no wakeup at all. A forced wakeup runs the ring's irq_work in the
+ * context of the process that made the event (a self-IPI: a VM exit under a
+ * hypervisor), so under a steady flow this spares the workload one per
+ * delay. The host keeps ticking at least one delay past the time it wrote,
+ * then drains once more. 0 (never written: an older host, or no tick):
+ * the delay rule above alone. The host finds it through the ring's
+ * registration (RingBufferRegistration::ticking_map_fd, the object's .bss). */
+__u64 leaf_consumer_ticking_until_ns = 0;
+
 /* `now`: the record's own timestamp (taken at reserve, a few instructions
  * earlier), which spares a second clock read per record: the clock is not
  * cheap everywhere (kvm-clock in a VM). */
@@ -53,6 +65,9 @@ static __always_inline __u64 leaf_wakeup_flags(__u64 now)
 {
 	if (!leaf_wakeup_delay_ns)
 		return 0;
+	/* signed: 0 (never written) is always in the past */
+	if ((__s64)(now - *(volatile __u64 *)&leaf_consumer_ticking_until_ns) < 0)
+		return BPF_RB_NO_WAKEUP;
 	/* signed: a record stamped just before another CPU woke counts as recent */
 	if ((__s64)(now - leaf_last_wakeup_ns) < (__s64)leaf_wakeup_delay_ns)
 		return BPF_RB_NO_WAKEUP;

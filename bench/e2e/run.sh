@@ -20,8 +20,8 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target leaf-bench-e2e -j2
 mkdir -p "$out"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 "$root/bench/e2e/run_e2e.py" --build "$build" --out "$out" --profile-rate 100000 "$@"
+/usr/bin/python3 "$root/bench/e2e/run_e2e.py" --build "$build" --out "$out" --profile-rate 100000 --stages "$@"
 /usr/bin/python3 "$root/bench/e2e/run_e2e.py" --build "$build" --out "$out/whatif-json-batch" \
   --work "$build/e2e-work-whatif" --steps 25000,100000,200000,0 --reps 1 --gen-reps 0 \
-  --bare-messages 0 --idle-seconds 1 --kafka-format json-batch
+  --bare-messages 0 --idle-seconds 1 --kafka-format json-batch --stages
 /usr/bin/python3 "$root/bench/e2e/report.py" "$out" --whatif "$out/whatif-json-batch"

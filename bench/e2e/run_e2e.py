@@ -135,6 +135,21 @@ def proc_ctxsw(pid):
     return vol, invol
 
 
+def proc_run_delay_s(pid):
+    """Seconds every thread of pid spent runnable but waiting for a CPU
+    (/proc/PID/task/TID/schedstat, second field): the scheduling share of
+    the latency on a busy machine."""
+    total = 0
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open(os.path.join(base, tid, "schedstat")) as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
+
+
 def proc_hwm(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -249,9 +264,12 @@ class Bench:
                    'dir = "%s"' % os.path.join(self.work, "spool"), k)
         for opt in self.a.kafka_option:
             k = set_toml(k, opt, "kafka.toml")
-        if self.a.kafka_property:
+        props = list(self.a.kafka_property)
+        if self.a.stages:  # the stage-timing interceptors (stages_plugin.cpp)
+            props.append("plugin.library.paths=" + os.path.join(self.bin, "e2e_stages.so"))
+        if props:
             k = re.sub(r'(?m)^properties = \[\]',
-                       'properties = [%s]' % ", ".join(json.dumps(p) for p in self.a.kafka_property), k)
+                       'properties = [%s]' % ", ".join(json.dumps(p) for p in props), k)
         open(os.path.join(conf, "kafka.toml"), "w").write(k)
         l = open(os.path.join(conf, "leaf.toml")).read()
         # Kafka is the only sink: the JSON-lines sink (stdout by default) is off.
@@ -271,8 +289,14 @@ class Bench:
 
     def start_host(self):
         conf, plugins = self.write_conf()
+        env = dict(os.environ)
+        if self.a.stages:
+            self.stages_file = os.path.join(self.work, "stages.json")
+            if os.path.exists(self.stages_file):
+                os.unlink(self.stages_file)
+            env["LEAF_E2E_STAGES"] = self.stages_file
         self.host = subprocess.Popen([os.path.join(self.build, "core/leaf-host"), "--config", conf,
-                                      "--plugins-dir", plugins],
+                                      "--plugins-dir", plugins], env=env,
                                      stdout=open(os.path.join(self.work, "leaf-host.out"), "w"),
                                      stderr=open(os.path.join(self.work, "leaf-host.log"), "w"))
         for _ in range(100):
@@ -327,6 +351,7 @@ class Bench:
         tick_rate = 0 if rate == 0 else max(rate - 3 * exec_rate - 4 * conn_rate, 1000)
         self.consumer.ask("mark")
         self.ring.ask("mark")
+        st0 = self.read_stages()
         m0 = scrape(self.port)
         backlog0 = msum(m0, "leaf_kernel_events_total") - msum(m0, "leaf_kafka_messages_total")
         pending0 = msum(m0, "leaf_kernel_events_total") - (
@@ -336,6 +361,8 @@ class Bench:
         cpu0, t0 = proc_cpu_s(self.host.pid), time.monotonic()
         others0 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         cs0 = proc_ctxsw(self.host.pid)
+        pids = (self.host.pid, self.mock.pid, self.consumer.p.pid)
+        rq0 = [proc_run_delay_s(p) for p in pids]
         samples = {"rss": [], "queue": [], "scrape_failures": 0}
         stop = threading.Event()
 
@@ -366,10 +393,12 @@ class Bench:
         cpu1 = proc_cpu_s(self.host.pid)
         others1 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         cs1 = proc_ctxsw(self.host.pid)
+        rq1 = [proc_run_delay_s(p) for p in pids]
         stop.set()
         for th in ths:
             th.join()
         time.sleep(0.3)  # the consumer reads what the broker just acknowledged
+        st1 = self.read_stages()  # (e2e_stages.so rewrites its file every 100 ms)
         m1 = scrape(self.port)
         cons = self.consumer.ask("mark")
         ring = self.ring.ask("mark")
@@ -423,6 +452,9 @@ class Bench:
             "bpf_run_seconds": d("leaf_bpf_program_run_seconds_total"),
             "bpf_runs": d("leaf_bpf_program_runs_total"),
             "cpu_seconds": cpu1 - cpu0,
+            # ms per second each process's threads waited for a CPU while runnable
+            "runq_wait_ms_per_s": {name: round(1e3 * (b - a) / t_gen, 2) for name, a, b in
+                                   zip(("leaf_host", "mock", "consumer"), rq0, rq1)},
             "ctxsw_voluntary_per_s": (cs1[0] - cs0[0]) / t_gen,
             "ctxsw_involuntary_per_s": (cs1[1] - cs0[1]) / t_gen,
             "mock_cpu_pct": 100.0 * (others1[0] - others0[0]) / t_gen,
@@ -433,8 +465,19 @@ class Bench:
             "queue_samples": len(samples["queue"]), "scrape_failures": samples["scrape_failures"],
             "rings": ring["rings"], "loadavg": loadavg(),
         }
+        if self.a.stages:
+            res["latency_stages_us"] = stages_delta(st0, st1)
         res["_log_end"] = cons["log_end"]
         return res
+
+    def read_stages(self):
+        if not self.a.stages:
+            return None
+        try:
+            with open(self.stages_file) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
 
     def run(self):
         a = self.a
@@ -467,6 +510,13 @@ class Bench:
                 r["broker_appended"] = r.pop("_log_end") - log_end
                 log_end += r["broker_appended"]
                 self.results["steps"].append(r)
+                if a.stages:
+                    st = r["latency_stages_us"]
+                    log("  stages p50/p99 ms: " + "  ".join(
+                        "%s %.2f/%.2f" % (k, st[k].get("p50", 0) / 1e3, st[k].get("p99", 0) / 1e3)
+                        for k in ("ack", "produce", "produce_last", "rdkafka", "rtt") if k in st)
+                        + "  run-queue wait ms/s: " + " ".join(
+                            "%s %.1f" % kv for kv in r["runq_wait_ms_per_s"].items()))
                 log("step %s rep %d: generated %.0f/s acked %.0f/s loss %.4f%% unaccounted %d "
                     "lat p50/p99 %.2f/%.2f ms cpu %.1f%% rss %.1f MB" % (
                         rate or "max", rep, r["rate_generated"], r["rate_acked"], r["loss_pct"],
@@ -540,6 +590,33 @@ class Bench:
                 lp.p.kill()
 
 
+def stages_delta(st0, st1):
+    """Percentiles (us) of each e2e_stages.so histogram between two snapshots."""
+    out = {}
+    if not st1:
+        return out
+    w = st1["bin_us"]
+    for name in ("ack", "produce", "produce_last", "rdkafka", "rtt"):
+        b1 = st1.get(name, [])
+        b0 = (st0 or {}).get(name, [])
+        d = [c - (b0[i] if i < len(b0) else 0) for i, c in enumerate(b1)]
+        n = sum(d)
+        r = {"n": n}
+        if n:
+            r["mean"] = round(sum((i + 0.5) * w * c for i, c in enumerate(d)) / n, 1)
+            for q, key in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p999")):
+                acc, target = 0, q * n
+                for i, c in enumerate(d):
+                    acc += c
+                    if acc >= target:
+                        r[key] = (i + 1) * w  # upper edge of the bin
+                        break
+        out[name] = r
+    for key in ("no_timestamp", "failed"):
+        out[key] = st1.get(key, 0) - (st0 or {}).get(key, 0)
+    return out
+
+
 def set_toml(text, opt, file):
     """Replaces the value of KEY (section.key for a [section]) in a conf.d file."""
     key, value = opt.split("=", 1)
@@ -590,6 +667,9 @@ def main():
                          "dispatcher.wakeup_delay='\"2ms\"'")
     ap.add_argument("--kafka-property", action="append", default=[],
                     help="extra librdkafka property for the sink (a what-if run), name=value")
+    ap.add_argument("--stages", action="store_true",
+                    help="time kernel -> produce() -> broker ack inside leaf-host (e2e_stages.so, "
+                         "a librdkafka interceptor plugin): latency_stages_us per step")
     a = ap.parse_args()
     a.steps = [int(x) for x in a.steps.split(",") if x]
     a.bare_rates = [int(x) for x in a.bare_rates.split(",") if x]

@@ -62,7 +62,8 @@ class TickProbe final : public ProbePluginBase {
 
   void do_start() override {
     attach_selected(skel_->obj);
-    add_ring(skel_->maps.events, skel_->maps.counters);
+    add_ring(skel_->maps.events, skel_->maps.counters, nullptr, skel_->maps.bss,
+             ticking_offset_in(skel_->bss));
   }
 
   tick_bpf* skel_ = nullptr;

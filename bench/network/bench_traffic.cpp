@@ -1,20 +1,26 @@
 // Traffic workloads with and without the network plugin, in one run:
 //
-//   bench_traffic [--seconds S] [--connections N] [--leaf-host PATH] [--plugin PATH]
+//   bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle]
+//                 [--connections N] [--idle-seconds S] [--leaf-host PATH]
+//                 [--plugin PATH] [--compare PATH] [--network-toml TEXT]
 //
 // Runs as root. Three parts:
 //   stream  one loopback TCP connection at full speed (64 KiB writes) for S
-//           seconds: bytes/s without Leaf, with leaf-host running the network
-//           plugin (default configuration: tcp_stats and udp_flow on), and
-//           without again;
+//           seconds: bytes/s;
 //   udp     a UDP flood over loopback (512-byte datagrams, unconnected
-//           sendto/recvfrom) for S seconds, the same three phases: datagrams
-//           the receiver got per second;
-//   idle10k N (default 10,000) open loopback connections, each moving a byte
-//           every few seconds, under leaf-host at the default interval (30 s)
-//           for 65 s: leaf-host's CPU (two tcp_stats rounds of N * 2 sockets,
-//           each connection end reporting in both).
-// Absolute figures are noisy on small machines: compare the ratios.
+//           sendto/recvfrom) for S seconds: datagrams the receiver got per
+//           second;
+//   idle    N (default 10,000) open loopback connections, each moving a byte
+//           every 5 s, under leaf-host at the default interval (30 s) for
+//           --idle-seconds (default 65: two tcp_stats rounds of N * 2
+//           sockets, each connection end reporting in each): leaf-host's CPU.
+// stream and udp run R rounds (default 5); each round measures the workload
+// without Leaf and with leaf-host running the plugin (default
+// configuration: tcp_stats and udp_flow on), and with the --compare plugin
+// when given, in an order that rotates from round to round (slow drifts of
+// a shared machine hit each variant alike). A round's ratio is its phase
+// with Leaf over its phase without; the median ratio is the figure, and the
+// spread (min..max) says how far to trust it.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -137,26 +144,58 @@ uint16_t port_of(int fd) {
   return ntohs(a.sin_port);
 }
 
+// CPU time (user + system, ns) of the calling thread or process so far.
+uint64_t cpu_ns(int who) {
+  rusage u{};
+  getrusage(who, &u);
+  auto ns = [](const timeval& t) {
+    return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000ull +
+           static_cast<uint64_t>(t.tv_usec) * 1000ull;
+  };
+  return ns(u.ru_utime) + ns(u.ru_stime);
+}
+
+// A workload's figures: units (bytes, datagrams) per second of wall time,
+// and the CPU time both ends spent per unit (the BPF programs run in their
+// syscalls: they are in it). The CPU figure is what the plugin costs the
+// workload; other processes on a shared machine move it much less than
+// the rate, which they slow down by taking the CPUs.
+struct Rate {
+  double per_s = 0, cpu_ns_per_unit = 0;
+};
+
+// The reader's CPU time (ns) and units, written to a pipe at its end.
+struct ReaderReport {
+  uint64_t units, cpu_ns;
+};
+
 // Bytes per second through one loopback TCP connection for `seconds`.
-double stream(double seconds) {
+Rate stream(double seconds) {
   int l = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a = loopback(0);
   if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(l, 1) != 0) fail("listen");
   a = loopback(port_of(l));
+  int pipefd[2];
+  if (pipe(pipefd) != 0) fail("pipe");
   pid_t reader = fork();
   if (reader == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(pipefd[0]);
     int fd = accept(l, nullptr, nullptr);
     std::vector<char> buf(1 << 16);
-    while (read(fd, buf.data(), buf.size()) > 0) {
-    }
+    uint64_t c0 = cpu_ns(RUSAGE_SELF), got = 0;
+    ssize_t n;
+    while ((n = read(fd, buf.data(), buf.size())) > 0) got += static_cast<uint64_t>(n);
+    ReaderReport rep{got, cpu_ns(RUSAGE_SELF) - c0};
+    if (write(pipefd[1], &rep, sizeof(rep)) != sizeof(rep)) _exit(1);
     _exit(0);
   }
+  close(pipefd[1]);
   close(l);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) fail("connect");
   std::vector<char> buf(1 << 16, 'x');
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, c0 = cpu_ns(RUSAGE_THREAD);
   auto t0 = Clock::now();
   auto end =
       t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -166,13 +205,18 @@ double stream(double seconds) {
     bytes += static_cast<uint64_t>(n);
   }
   double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  uint64_t writer_cpu = cpu_ns(RUSAGE_THREAD) - c0;
   close(fd);
+  ReaderReport rep{};
+  if (read(pipefd[0], &rep, sizeof(rep)) != sizeof(rep)) fail("reader");
+  close(pipefd[0]);
   waitpid(reader, nullptr, 0);
-  return static_cast<double>(bytes) / dt;
+  return {static_cast<double>(bytes) / dt,
+          static_cast<double>(writer_cpu + rep.cpu_ns) / static_cast<double>(bytes)};
 }
 
 // Datagrams per second a receiver got from a sendto() flood.
-double udp_flood(double seconds) {
+Rate udp_flood(double seconds) {
   int r = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a = loopback(0);
   int big = 8 << 20;
@@ -188,29 +232,38 @@ double udp_flood(double seconds) {
     timeval tv{0, 200000};
     setsockopt(r, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     char buf[2048];
-    uint64_t got = 0;
+    uint64_t got = 0, c0 = cpu_ns(RUSAGE_SELF);
     sockaddr_in from{};
     socklen_t flen = sizeof(from);
     while (recvfrom(r, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &flen) > 0) ++got;
-    if (write(pipefd[1], &got, sizeof(got)) != sizeof(got)) _exit(1);
+    // Less the last read's 200 ms wait (a sleep: no CPU).
+    ReaderReport rep{got, cpu_ns(RUSAGE_SELF) - c0};
+    if (write(pipefd[1], &rep, sizeof(rep)) != sizeof(rep)) _exit(1);
     _exit(0);
   }
   close(pipefd[1]);
   close(r);
   int s = socket(AF_INET, SOCK_DGRAM, 0);
   char buf[512] = {};
+  uint64_t sent = 0, c0 = cpu_ns(RUSAGE_THREAD);
   auto t0 = Clock::now();
   auto end =
       t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (Clock::now() < end)
-    sendto(s, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    sent += sendto(s, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) > 0;
   double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  uint64_t sender_cpu = cpu_ns(RUSAGE_THREAD) - c0;
   close(s);
-  uint64_t got = 0;
-  if (read(pipefd[0], &got, sizeof(got)) != sizeof(got)) fail("receiver");
+  ReaderReport rep{};
+  if (read(pipefd[0], &rep, sizeof(rep)) != sizeof(rep)) fail("receiver");
   close(pipefd[0]);
   waitpid(receiver, nullptr, 0);
-  return static_cast<double>(got) / dt;
+  // Per datagram sent and received: the sender's CPU per datagram sent
+  // plus the receiver's per datagram read (a full receive buffer drops
+  // some: they cost the sender only).
+  double cpu = (sent ? static_cast<double>(sender_cpu) / static_cast<double>(sent) : 0) +
+               (rep.units ? static_cast<double>(rep.cpu_ns) / static_cast<double>(rep.units) : 0);
+  return {static_cast<double>(rep.units) / dt, cpu};
 }
 
 // n loopback connections, open until the returned fds close: the client
@@ -250,13 +303,81 @@ std::vector<int> open_connections(uint64_t n, pid_t* child) {
   return fds;
 }
 
+// The median and the extremes of `v` (not empty).
+struct Spread {
+  double median, min, max;
+};
+Spread spread(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  return {med, v.front(), v.back()};
+}
+
+// One part (stream or udp): `rounds` rounds of a phase without Leaf and one
+// per plugin in `variants`, in an order rotating from round to round. Two
+// ratios per round and variant: the rate with over the rate without, and
+// the CPU per unit without over with (1 = free; the same scale: 0.95 means
+// the workload spends 1/0.95 as much CPU per unit with the plugin).
+void run_part(bool is_stream, double seconds, int rounds, const std::string& host,
+              const std::vector<std::string>& variants, const std::string& toml) {
+  auto measure = [&] { return is_stream ? stream(seconds) : udp_flood(seconds); };
+  size_t phases = variants.size() + 1;  // 0: without Leaf
+  std::vector<std::vector<double>> ratios(variants.size()), cpu_ratios(variants.size());
+  std::vector<double> without_rates, without_cpu;
+  double scale = is_stream ? 1e6 : 1;
+  const char* unit = is_stream ? "MB/s" : "datagrams/s";
+  const char* per = is_stream ? "ns/KiB" : "ns/datagram";
+  double per_scale = is_stream ? 1024 : 1;
+  std::printf("%s, %d rounds x %zu phases x %.1f s (%s; CPU of both ends in %s):\n",
+              is_stream ? "loopback TCP stream (64 KiB writes)"
+                        : "UDP flood over loopback (512-byte sendto/recvfrom)",
+              rounds, phases, seconds, unit, per);
+  for (int r = 0; r < rounds; ++r) {
+    std::vector<Rate> rate(phases);
+    for (size_t i = 0; i < phases; ++i) {
+      size_t v = (i + static_cast<size_t>(r)) % phases;
+      if (v == 0) {
+        rate[0] = measure();
+      } else {
+        LeafHostProcess leaf(host, variants[v - 1], toml);
+        rate[v] = measure();
+      }
+    }
+    without_rates.push_back(rate[0].per_s);
+    without_cpu.push_back(rate[0].cpu_ns_per_unit);
+    std::printf("  round %d: without %.0f (%.0f)", r + 1, rate[0].per_s / scale,
+                rate[0].cpu_ns_per_unit * per_scale);
+    for (size_t v = 1; v < phases; ++v) {
+      ratios[v - 1].push_back(rate[v].per_s / rate[0].per_s);
+      cpu_ratios[v - 1].push_back(rate[0].cpu_ns_per_unit / rate[v].cpu_ns_per_unit);
+      std::printf(", %s %.0f (%.0f)", v == 1 ? "with" : "compare", rate[v].per_s / scale,
+                  rate[v].cpu_ns_per_unit * per_scale);
+    }
+    std::printf("\n");
+  }
+  Spread base = spread(without_rates), base_cpu = spread(without_cpu);
+  std::printf("  without Leaf: median %.0f %s (%.0f..%.0f), %.0f %s\n", base.median / scale, unit,
+              base.min / scale, base.max / scale, base_cpu.median * per_scale, per);
+  for (size_t v = 0; v < variants.size(); ++v) {
+    Spread q = spread(ratios[v]), c = spread(cpu_ratios[v]);
+    const char* name = v == 0 ? "plugin" : "compare";
+    std::printf(
+        "  %s %s: throughput ratio median %.3f (%.3f..%.3f); CPU-cost ratio median %.3f "
+        "(%.3f..%.3f)\n",
+        is_stream ? "stream" : "udp", name, q.median, q.min, q.max, c.median, c.min, c.max);
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 5;
   uint64_t conns = 10000;
-  std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, toml, only;
-  int rounds = 1;
+  std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, compare, toml, only;
+  int rounds = 5;
+  double idle_seconds = 65;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--seconds")
@@ -272,52 +393,30 @@ int main(int argc, char** argv) {
     else if (k == "--only")
       only = argv[i + 1];
     else if (k == "--rounds")
-      rounds = std::stoi(argv[i + 1]);
+      rounds = std::max(1, std::stoi(argv[i + 1]));
+    else if (k == "--compare")
+      compare = argv[i + 1];
+    else if (k == "--idle-seconds")
+      idle_seconds = std::stod(argv[i + 1]);
     else {
       std::fprintf(stderr,
-                   "usage: bench_traffic [--seconds S] [--connections N] [--leaf-host PATH] "
-                   "[--plugin PATH] [--network-toml TEXT] [--only stream|udp|idle] [--rounds R]\n");
+                   "usage: bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle] "
+                   "[--connections N] [--idle-seconds S] [--leaf-host PATH] [--plugin PATH] "
+                   "[--compare PATH] [--network-toml TEXT]\n");
       return 2;
     }
   }
+  std::vector<std::string> variants = {plugin};
+  if (!compare.empty()) variants.push_back(compare);
   if (geteuid() != 0) {
     std::fprintf(stderr, "bench_traffic: needs root (BPF)\n");
     return 77;
   }
 
-  // Phases alternate without / with Leaf, `rounds` times, then a last
-  // phase without: the baseline is the mean of the phases without.
   for (const char* part : {"stream", "udp"}) {
     if (!only.empty() && only != part) continue;
     bool is_stream = std::string(part) == "stream";
-    auto measure = [&] { return is_stream ? stream(seconds) : udp_flood(seconds); };
-    double without = 0, with = 0;
-    std::string trace;
-    for (int r = 0; r < rounds; ++r) {
-      double w0 = measure();
-      double w1;
-      {
-        LeafHostProcess leaf(host, plugin, toml);
-        w1 = measure();
-      }
-      without += w0;
-      with += w1;
-      trace += " " + std::to_string(static_cast<long long>(w0)) + "/" +
-               std::to_string(static_cast<long long>(w1));
-    }
-    double last = measure();
-    double base = (without + last) / (rounds + 1), loaded = with / rounds;
-    if (is_stream)
-      std::printf(
-          "loopback TCP stream (64 KiB writes), %d x %.0f s: without %.0f MB/s, with "
-          "%.0f MB/s, ratio %.3f\n",
-          rounds, seconds, base / 1e6, loaded / 1e6, loaded / base);
-    else
-      std::printf(
-          "UDP flood over loopback (512-byte sendto/recvfrom), %d x %.0f s: without %.0f "
-          "datagrams/s, with %.0f, ratio %.3f\n",
-          rounds, seconds, base, loaded, loaded / base);
-    std::printf("  phases without/with:%s, last without %.0f\n", trace.c_str(), last);
+    run_part(is_stream, seconds, rounds, host, variants, toml);
   }
   if (!only.empty() && only != "idle") return 0;
 
@@ -326,7 +425,8 @@ int main(int argc, char** argv) {
   {
     LeafHostProcess leaf(host, plugin, toml);
     double cpu0 = cpu_seconds(leaf.pid());
-    auto t0 = Clock::now(), end = t0 + std::chrono::seconds(65);
+    auto t0 = Clock::now(), end = t0 + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(idle_seconds));
     char c = 'x';
     // Every connection moves a byte each way in every interval: each round
     // reports every end (the worst case for tcp_stats).

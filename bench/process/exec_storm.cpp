@@ -5,13 +5,17 @@
 //   2. leaf-host with only leaf_process, JSON lines to a file, and the same
 //      storm; then leaf-host is stopped and its file read back;
 //   3. the storm with nothing loaded again.
+// Steps 2-3 repeat --rounds times; each loaded storm is compared with the
+// unloaded storms on either side, and the median ratio is printed with its
+// spread (background load drifts between rounds).
 // Prints execs performed, process_exec events delivered for them (it must be
 // all of them), what was missing, and the storm's rate in each phase. Then,
-// still loaded, a storm of N/4 execs with the kernel's BPF run-time
+// still loaded (first round), a storm of N/4 execs with the kernel's BPF run-time
 // statistics on (not timed): per program of leaf-host, runs and ns per run,
 // and the BPF time per exec, a figure a noisy machine disturbs far less.
 //
-//   sudo build/bench/process/bench_process [--execs N] [--program PATH]
+//   sudo build/bench/process/bench_process [--execs N] [--rounds R] [--program PATH]
+//                                          [--leaf-host PATH]
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -97,7 +101,7 @@ bool file_contains(const std::string& path, const std::string& needle) {
   return text.find(needle) != std::string::npos;
 }
 
-Host start_host(const fs::path& dir, const fs::path& events_file) {
+Host start_host(const std::string& binary, const fs::path& dir, const fs::path& events_file) {
   fs::create_directories(dir / "conf.d");
   fs::create_directories(dir / "plugins");
   std::ofstream(dir / "conf.d" / "leaf.toml")
@@ -113,7 +117,7 @@ Host start_host(const fs::path& dir, const fs::path& events_file) {
     dup2(out, 1);
     dup2(err, 2);
     std::string conf = (dir / "conf.d").string(), plugins = (dir / "plugins").string();
-    execl(LEAF_HOST_BINARY, LEAF_HOST_BINARY, "--config", conf.c_str(), "--plugins-dir",
+    execl(binary.c_str(), binary.c_str(), "--config", conf.c_str(), "--plugins-dir",
           plugins.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -159,19 +163,73 @@ Delivered count_events(const fs::path& file, const std::vector<pid_t>& pids) {
   return d;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t k = v.size();
+  return k == 0 ? 0 : k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+struct LoadedRound {
+  Storm loaded;
+  std::vector<pid_t> pids;  // the timed storm's and the statistics storm's
+  Delivered delivered;
+  int host_status = 0;
+  std::vector<std::string> loss_lines;  // the host's own loss counters, verbatim
+};
+
+// leaf-host up, the timed storm, the statistics storm (stats_execs > 0),
+// drain, leaf-host stopped; its process_exec events of the storms counted.
+LoadedRound loaded_round(const std::string& binary, const std::string& program, int execs,
+                         int stats_execs, leaf::bench::ProgTotals& bpf) {
+  char tmpl[] = "/tmp/leaf-bench-process-XXXXXX";
+  if (!mkdtemp(tmpl)) std::exit(1);
+  fs::path dir = tmpl;
+  fs::path events_file = dir / "events.jsonl";
+  LoadedRound r;
+  Host host = start_host(binary, dir, events_file);
+  r.loaded = exec_storm(program, execs);
+  r.pids = r.loaded.pids;
+  if (stats_execs > 0) {
+    leaf::bench::BpfStatsOn on;
+    auto ids = leaf::bench::prog_ids_of(host.pid);
+    auto before_stats = leaf::bench::snapshot(ids);
+    Storm s = exec_storm(program, stats_execs);
+    if (on.ok()) leaf::bench::add_delta(bpf, before_stats, leaf::bench::snapshot(ids));
+    r.pids.insert(r.pids.end(), s.pids.begin(), s.pids.end());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the host drain
+  r.host_status = stop_host(host);
+  r.delivered = count_events(events_file, r.pids);
+  std::ifstream log(host.stderr_path);
+  for (std::string line; std::getline(log, line);)
+    if (line.find("lost") != std::string::npos || line.find("dropped") != std::string::npos)
+      r.loss_lines.push_back(line);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int execs = 5000;
-  std::string program = "/bin/true";
+  int execs = 5000, rounds = 1;
+  std::string program = "/bin/true", binary = LEAF_HOST_BINARY;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--execs" && i + 1 < argc) {
       execs = std::atoi(argv[++i]);
+    } else if (a == "--rounds" && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--program" && i + 1 < argc) {
       program = argv[++i];
+    } else if (a == "--leaf-host" && i + 1 < argc) {
+      binary = argv[++i];
     } else {
-      std::cerr << "usage: bench_process [--execs N] [--program PATH]\n";
+      std::cerr << "usage: bench_process [--execs N] [--rounds R] [--program PATH] "
+                   "[--leaf-host PATH]\n"
+                   "  R rounds of: leaf-host with leaf_process up, N execs (the first round\n"
+                   "  also N/4 with BPF statistics on), leaf-host stopped, N execs; each\n"
+                   "  loaded storm against the unloaded storms on either side, median.\n";
       return 2;
     }
   }
@@ -179,58 +237,48 @@ int main(int argc, char** argv) {
     std::cerr << "bench_process: run as root (leaf-host loads BPF programs)\n";
     return 77;
   }
-  char tmpl[] = "/tmp/leaf-bench-process-XXXXXX";
-  if (!mkdtemp(tmpl)) return 1;
-  fs::path dir = tmpl;
-  fs::path events_file = dir / "events.jsonl";
 
   exec_storm(program, execs / 10);  // warm-up: page cache, binaries
-  Storm before = exec_storm(program, execs);
-
-  Host host = start_host(dir, events_file);
-  Storm loaded = exec_storm(program, execs);
-  std::vector<pid_t> loaded_pids = loaded.pids;  // the timed storm's and the statistics storm's
+  Storm without = exec_storm(program, execs);
+  std::printf("exec storm: fork + exec %s + wait, %d per phase, %d rounds\n", program.c_str(),
+              execs, rounds);
   leaf::bench::ProgTotals bpf;
   int stats_execs = std::max(execs / 4, 1);
-  {
-    leaf::bench::BpfStatsOn on;
-    auto ids = leaf::bench::prog_ids_of(host.pid);
-    auto before_stats = leaf::bench::snapshot(ids);
-    Storm s = exec_storm(program, stats_execs);
-    if (on.ok()) leaf::bench::add_delta(bpf, before_stats, leaf::bench::snapshot(ids));
-    loaded_pids.insert(loaded_pids.end(), s.pids.begin(), s.pids.end());
+  std::vector<double> rate_ratios, cpu_ratios;
+  size_t performed = 0, delivered = 0;
+  bool host_ok = true;
+  for (int round = 0; round < rounds; ++round) {
+    LoadedRound r = loaded_round(binary, program, execs, round == 0 ? stats_execs : 0, bpf);
+    Storm next = exec_storm(program, execs);
+    double base_rate = (without.rate() + next.rate()) / 2;
+    double base_cpu = (without.cpu_us_per_exec() + next.cpu_us_per_exec()) / 2;
+    double rate_ratio = base_rate > 0 ? r.loaded.rate() / base_rate : 0;
+    double cpu_ratio = base_cpu > 0 ? r.loaded.cpu_us_per_exec() / base_cpu : 0;
+    rate_ratios.push_back(rate_ratio);
+    cpu_ratios.push_back(cpu_ratio);
+    std::printf(
+        "round %d: without %.0f execs/s (%.1f us CPU/exec), with %.0f (%.1f), without %.0f "
+        "(%.1f): ratio %.3f (rate) %.3f (CPU per exec)\n",
+        round + 1, without.rate(), without.cpu_us_per_exec(), r.loaded.rate(),
+        r.loaded.cpu_us_per_exec(), next.rate(), next.cpu_us_per_exec(), rate_ratio, cpu_ratio);
+    std::printf("  execs %zu, process_exec delivered %zu, missing %zu, leaf-host exit %d\n",
+                r.pids.size(), r.delivered.exec_events, r.pids.size() - r.delivered.exec_events,
+                r.host_status);
+    for (const auto& line : r.loss_lines) std::printf("  host log: %s\n", line.c_str());
+    performed += r.pids.size();
+    delivered += r.delivered.exec_events;
+    host_ok = host_ok && r.host_status == 0;
+    without = next;
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the host drain
-  int host_status = stop_host(host);
-
-  Storm after = exec_storm(program, execs);
-
-  Delivered d = count_events(events_file, loaded_pids);
-  double baseline = (before.rate() + after.rate()) / 2;
-  std::printf("exec storm: fork + exec %s + wait, %d per phase\n", program.c_str(), execs);
-  std::printf("  not loaded (before)      %9.0f execs/s  %7.1f us CPU/exec\n", before.rate(),
-              before.cpu_us_per_exec());
-  std::printf("  leaf_process loaded      %9.0f execs/s  %7.1f us CPU/exec\n", loaded.rate(),
-              loaded.cpu_us_per_exec());
-  std::printf("  not loaded (after)       %9.0f execs/s  %7.1f us CPU/exec\n", after.rate(),
-              after.cpu_us_per_exec());
-  double cpu_baseline = (before.cpu_us_per_exec() + after.cpu_us_per_exec()) / 2;
-  std::printf("  loaded / not loaded      %9.3f (rate)  %7.3f (CPU per exec)\n",
-              baseline > 0 ? loaded.rate() / baseline : 0,
-              cpu_baseline > 0 ? loaded.cpu_us_per_exec() / cpu_baseline : 0);
+  auto [rmin, rmax] = std::minmax_element(rate_ratios.begin(), rate_ratios.end());
+  std::printf(
+      "loaded / not loaded, median of %d: %.3f (rate; spread %.3f-%.3f), %.3f (CPU per "
+      "exec)\n",
+      rounds, median(rate_ratios), *rmin, *rmax, median(cpu_ratios));
   std::printf("BPF run time, %d execs with statistics on:\n", stats_execs);
   leaf::bench::print_totals(bpf, stats_execs, "exec");
-  std::printf("execs performed (loaded)   %9zu\n", loaded_pids.size());
-  std::printf("process_exec delivered     %9zu\n", d.exec_events);
-  std::printf("missing (dropped)          %9zu\n", loaded_pids.size() - d.exec_events);
-  std::printf("events in the file (all)   %9zu\n", d.all_events);
-  std::printf("leaf-host exit status      %9d\n", host_status);
-  // Loss counters as the host reported them, verbatim.
-  std::ifstream log(host.stderr_path);
-  for (std::string line; std::getline(log, line);)
-    if (line.find("lost") != std::string::npos || line.find("dropped") != std::string::npos)
-      std::printf("  host log: %s\n", line.c_str());
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  return d.exec_events == loaded_pids.size() ? 0 : 1;
+  std::printf("execs performed (loaded)   %9zu\n", performed);
+  std::printf("process_exec delivered     %9zu\n", delivered);
+  std::printf("missing (dropped)          %9zu\n", performed - delivered);
+  return delivered == performed && host_ok ? 0 : 1;
 }

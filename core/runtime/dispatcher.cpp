@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "leaf_event.h"
 #include "runtime/ring_fill.hpp"
+#include "runtime/ticking_word.hpp"
 
 namespace leaf::core {
 
@@ -47,6 +50,7 @@ struct Dispatcher::Ring {
   sdk::IHost* host = nullptr;
   int counters_fd = -1;
   RingFill fill;
+  TickingWord ticking;  // not ok(): the BPF side forces its wakeups as before
   bool closed = false;
   bool drain_posted = false;
   // Out of the epoll set (Dispatcher::unwatch_rings): `watch` holds no
@@ -87,6 +91,7 @@ void Dispatcher::kick_drain() {
   if (drain_armed_ || drain_interval_.count() == 0) return;
   if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(io_);
   drain_armed_ = true;
+  ticking_.store(true, std::memory_order_relaxed);
   drain_timer_->expires_after(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(drain_interval_));
   drain_timer_->async_wait([this](const boost::system::error_code& ec) {
@@ -108,25 +113,37 @@ void Dispatcher::drain_tick() {
   if (std::exchange(flowed_, false)) {
     last_flow_ = now;
     if (++busy_ticks_ >= kBusyTicks) unwatch_rings();
+    publish_ticking();
   } else {
     busy_ticks_ = 0;
   }
   // Stop only when no record can still be waiting without a wakeup we see:
   // BPF forces one for every record after its last forced wakeup's window,
   // which is no later than the last wakeup we saw or, while the rings are
-  // out of the epoll set (their wakeups unseen), the last tick with records.
-  // Two intervals: records stamped before a drain may be submitted after it.
+  // out of the epoll set (their wakeups unseen), the last tick with records;
+  // and it forces none for records stamped before the time we published.
+  // One interval more: records stamped before a drain may be submitted after it.
   auto quiet = now - std::max(last_wakeup_, last_flow_);
-  if (quiet < 2 * drain_interval_) {
+  if (quiet < 2 * drain_interval_ || now < ticking_until_ + drain_interval_) {
     kick_drain();
     return;
   }
+  ticking_.store(false, std::memory_order_relaxed);
   if (!unwatched_.load(std::memory_order_relaxed)) return;
   // Back into the epoll set, then take what came since the last drain:
   // its wakeups (if any) found no waiter.
   bool rewatched = rewatch_rings();
   drain_all();
   if (!rewatched || flowed_) kick_drain();
+}
+
+void Dispatcher::publish_ticking() {
+  // Past the next tick (one interval away, plus this thread's latency).
+  ticking_until_ = std::chrono::steady_clock::now() + 2 * drain_interval_;
+  // steady_clock is CLOCK_MONOTONIC on Linux, the clock of bpf_ktime_get_ns().
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ticking_until_.time_since_epoch());
+  for (auto& r : rings_)
+    if (!r->closed) r->ticking.store(static_cast<uint64_t>(ns.count()));
 }
 
 void Dispatcher::unwatch_rings() {
@@ -226,7 +243,12 @@ void Dispatcher::drain(Ring* r) {
 std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
                                  const sdk::RingBufferRegistration& reg, sdk::IHost* host,
                                  std::vector<TypeInfo> types) {
-  if (reg.struct_size < sizeof(sdk::RingBufferRegistration)) return "registration too small";
+  // ABI 2.0's registration ends at type_size; 2.1 added the ticking word.
+  constexpr uint32_t kSize20 = offsetof(sdk::RingBufferRegistration, reserved);
+  constexpr uint32_t kSize21 = offsetof(sdk::RingBufferRegistration, ticking_offset) + 4;
+  if (reg.struct_size < kSize20)
+    return "registration of " + std::to_string(reg.struct_size) + " bytes, ABI 2.0's has " +
+           std::to_string(kSize20);
   if (reg.ringbuf_map_fd < 0) return "no ring buffer map";
   auto r = std::make_unique<Ring>();
   r->self = this;
@@ -241,6 +263,12 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   // Without the fill metric the ring still runs (the reason is logged once).
   if (std::string why = r->fill.open(reg.ringbuf_map_fd); !why.empty())
     spdlog::warn("[{}] leaf_ringbuf_fill_ratio not available for this ring: {}", plugin, why);
+  // Without the word the BPF side forces its wakeups as before (logged once).
+  if (reg.struct_size >= kSize21 && reg.ticking_map_fd >= 0) {
+    if (std::string why = r->ticking.open(reg.ticking_map_fd, reg.ticking_offset); !why.empty())
+      spdlog::warn("[{}] ring buffer: the BPF side keeps forcing wakeups while the tick drains: {}",
+                   plugin, why);
+  }
   r->rb = ring_buffer__new(reg.ringbuf_map_fd, &Dispatcher::on_sample, r.get(), nullptr);
   if (!r->rb) return std::string("ring_buffer__new: ") + std::strerror(errno);
   int fd = dup(reg.ringbuf_map_fd);

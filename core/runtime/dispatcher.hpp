@@ -79,8 +79,16 @@ class Dispatcher {
   void set_drain_interval(std::chrono::nanoseconds interval) { drain_interval_ = interval; }
   std::chrono::nanoseconds drain_interval() const { return drain_interval_; }
 
-  // Read from any thread (tests, metrics): whether the rings are out of the
-  // epoll set now, and how often they left it.
+  // And at every tick with records, the dispatcher writes into each ring's
+  // BPF object (RingBufferRegistration::ticking_map_fd, the word
+  // leaf_consumer_ticking_until_ns of bpf/leaf.bpf.h) a time two intervals
+  // ahead: records stamped before it are submitted without a forced wakeup
+  // at all, which spares the process that made the event the ring's
+  // irq_work. The tick then runs at least one interval past that time.
+  //
+  // Read from any thread (tests, metrics): whether the tick runs, whether
+  // the rings are out of the epoll set now, and how often they left it.
+  bool ticking() const { return ticking_.load(std::memory_order_relaxed); }
   bool rings_unwatched() const { return unwatched_.load(std::memory_order_relaxed); }
   uint64_t unwatch_count() const { return unwatch_count_.load(std::memory_order_relaxed); }
 
@@ -103,6 +111,8 @@ class Dispatcher {
   void drain_tick();
   void drain_all();
   void unwatch_rings();
+  // Tells every ring's BPF object until when the tick drains it.
+  void publish_ticking();
   // false when a ring could not rejoin the epoll set (the tick must go on).
   bool rewatch_rings();
 
@@ -126,6 +136,9 @@ class Dispatcher {
   bool flowed_ = false;
   std::chrono::steady_clock::time_point last_flow_{};
   int busy_ticks_ = 0;
+  // The last time published by publish_ticking().
+  std::chrono::steady_clock::time_point ticking_until_{};
+  std::atomic<bool> ticking_{false};
   static constexpr int kBusyTicks = 2;
   std::atomic<bool> unwatched_{false};
   std::atomic<uint64_t> unwatch_count_{0};

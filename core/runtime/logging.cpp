@@ -8,6 +8,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "config/secrets.hpp"
@@ -18,13 +19,26 @@ namespace {
 int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG && !spdlog::should_log(spdlog::level::trace)) return 0;
   if (!spdlog::should_log(spdlog::level::debug)) return 0;
+  // Most messages fit the stack buffer; a verifier log (printed whole by
+  // libbpf when a program is refused, its last lines naming the reason) does
+  // not, and is formatted again at its full length.
   char buf[1024];
+  va_list again;
+  va_copy(again, args);
   int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  std::string big;
+  const char* text = buf;
+  if (n >= static_cast<int>(sizeof(buf))) {
+    big.resize(static_cast<size_t>(n) + 1);
+    vsnprintf(big.data(), big.size(), fmt, again);
+    text = big.data();
+  }
+  va_end(again);
   if (n > 0) {
-    size_t len = std::min<size_t>(n, sizeof(buf) - 1);
-    while (len && (buf[len - 1] == '\n')) --len;
+    size_t len = static_cast<size_t>(n);
+    while (len && (text[len - 1] == '\n')) --len;
     spdlog::log(level == LIBBPF_DEBUG ? spdlog::level::trace : spdlog::level::debug, "[libbpf] {}",
-                std::string_view(buf, len));
+                std::string_view(text, len));
   }
   return n;
 }

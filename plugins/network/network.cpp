@@ -205,9 +205,9 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     const char* unknown = " (counted with the remote end unknown)";
     if (traced_send)
       annotate("udp_send",
-               std::string("sock_send_length: every send; cannot see the destination ") +
-                   (have_addr ? "of sendmmsg() and io_uring sends on unconnected sockets"
-                              : "of any send on an unconnected socket") +
+               std::string("sock_send_length: every send, the destination from the sendto/sendmsg "
+                           "arguments; cannot see the destination of sendmmsg() and io_uring "
+                           "sends on unconnected sockets") +
                    unknown);
     else
       annotate("udp_send", "udp_sendmsg/udpv6_sendmsg: every send, with its destination");
@@ -221,7 +221,7 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
               unknown);
     else
       annotate("udp_recv", "skb_consume_udp: every datagram read, its source from the packet");
-    annotate("udp_addr", "sendto/sendmsg/recvfrom/recvmsg: addresses for the sock_*_length hooks");
+    annotate("udp_addr", "recvfrom/recvmsg exits: source addresses for sock_recv_length");
   }
 
   // tcp_stats: the task_file iterator (every network namespace, 5.11+),
@@ -259,8 +259,8 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
   }
 
   // tcp_stats and the UDP probes when their events are off; udp_addr
-  // (syscall tracepoints) unless udp_send or udp_recv use the sock_*_length
-  // tracepoints. What cannot be seen is said.
+  // (syscall exit tracepoints) unless udp_recv uses sock_recv_length. What
+  // cannot be seen is said.
   void select_optional_probes() {
     select_tcp_stats_probe();
     if (!want_udp_) {
@@ -280,13 +280,13 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
                                 "): those datagrams are not seen");
     const hooks::Choice* addr = choice("udp_addr");
     annotate_udp(traced(send), traced(recv), addr && addr->hook != HookKind::None);
-    if (!traced(send) && !traced(recv)) {
-      drop_probe("udp_addr", "not needed: udp_send and udp_recv read addresses themselves");
+    if (!traced(recv)) {
+      drop_probe("udp_addr", "not needed: udp_recv reads source addresses itself");
       return;
     }
     if (addr && addr->hook == HookKind::None)
       log(LogLevel::Warn,
-          "udp_flow: no syscall tracepoints (tracefs not mounted?): datagrams of unconnected "
+          "udp_flow: no syscall tracepoints (tracefs not mounted?): datagrams read on unconnected "
           "sockets are counted with an unknown remote end (" +
               addr->detail + ")");
   }
@@ -310,6 +310,10 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     }
     const hooks::Choice* send = choice("udp_send");
     const hooks::Choice* recv = choice("udp_recv");
+    const hooks::Choice* addr = choice("udp_addr");
+    // From now on sock_recv_length leaves an unconnected socket's datagram
+    // to the syscall's exit (attached: it sees every later exit).
+    if (addr && addr->attached) skel.bss->udp_addr_on = 1;
     if ((send && send->attached) || (recv && recv->attached)) {
       udp_flows_ = std::make_unique<leaf::network::UdpFlowTable>(
           bpf_map__fd(skel.maps.net_udp_flows), bpf_map__fd(skel.maps.net_udp_flows_a),

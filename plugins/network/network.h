@@ -180,10 +180,9 @@ struct net_conn {
  * write back. */
 struct net_udp_pending {
 	__u64 sk;	 /* kprobe udp_send: the socket of udp_sendmsg's entry */
-	__u64 user_addr; /* recvfrom: where the kernel writes the source */
-	__u64 user_msg;	 /* recvmsg: the msghdr holding that pointer */
+	__u64 user_addr; /* recvfrom/recvmsg: where the kernel writes the source */
 	__u64 recv_bytes;
-	__u8 daddr[16]; /* sendto/sendmsg: the destination */
+	__u8 daddr[16]; /* kprobe udp_send: the destination */
 	__u16 dport;
 	__u8 have_daddr; /* daddr/dport valid */
 	__u8 have_recv;	 /* recv_key/recv_bytes wait for the syscall's exit */

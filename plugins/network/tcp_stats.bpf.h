@@ -133,22 +133,25 @@ static __always_inline int stats_visit(struct seq_file *seq, struct sock *sk,
 		prev = &zero_prev;
 	if (now.bytes_sent == prev->bytes_sent && now.bytes_recv == prev->bytes_recv)
 		return 0; /* idle: no event */
+	/* The owner, always on the stack: a pointer chosen between the stack
+	 * and a map value that may be NULL is refused by the 6.1 verifier
+	 * (the compiler tests one copy of the condition and dereferences
+	 * another: "R1 invalid mem access 'scalar'"). */
 	if (task && !(c && (c->flags & NET_CONN_F_ATTRIBUTED))) {
 		owner_of_task(&owner, task);
 		if (c) {
 			owner.conn_id = c->conn_id;
 			owner.direction = c->direction;
 		}
+	} else if (c) {
+		owner = *c;
 	}
-	if (read_tuple(sk, &t) || owner_filtered(owner.flags ? &owner : c) || ignored(&t))
+	if (read_tuple(sk, &t) || owner_filtered(&owner) || ignored(&t))
 		return 0;
 	e = bpf_map_lookup_elem(&net_tcp_stats_scratch, &zero);
 	if (!e)
 		return 0;
-	if (owner.flags)
-		fill_common((struct net_tcp_event *)e, &owner, &t, owner.direction);
-	else
-		fill_common((struct net_tcp_event *)e, c, &t, c ? c->direction : NET_DIR_UNKNOWN);
+	fill_common((struct net_tcp_event *)e, &owner, &t, owner.direction);
 	stats_fill(e, &now, prev);
 	e->state = (__u8)state;
 	/* Full buffer: the kernel shows this socket again in the next read(),

@@ -58,6 +58,19 @@ struct {
 	__type(value, struct net_udp_pending);
 } net_udp_pending SEC(".maps");
 
+/* The thread's entry of net_udp_pending, made when missing. */
+static __always_inline struct net_udp_pending *pending_of_thread(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct net_udp_pending zero, *p = bpf_map_lookup_elem(&net_udp_pending, &id);
+
+	if (p)
+		return p;
+	__builtin_memset(&zero, 0, sizeof(zero));
+	bpf_map_update_elem(&net_udp_pending, &id, &zero, BPF_ANY);
+	return bpf_map_lookup_elem(&net_udp_pending, &id);
+}
+
 /* A field of a socket: a direct load where `btf` says the program got the
  * socket as a BTF-typed argument (fentry/fexit, tp_btf), else a CO-RE probe
  * read (kprobe, raw_tp, tracepoint: the verifier refuses direct loads
@@ -134,16 +147,20 @@ static __always_inline int sockaddr_read(const void *addr, int user, __u8 *out, 
 }
 
 /* The flow key of a datagram of `sk`: the socket's local end, the remote
- * end `raddr`/`rport` when given, else the connected socket's (unknown:
- * unspecified address, port 0; counted). -1: not reported (ignore lists). */
-static __always_inline int udp_key(struct sock *sk, const __u8 *raddr, __u16 rport,
+ * end `raddr`/`rport` when `have` says they hold it, else the connected
+ * socket's (unknown: unspecified address, port 0; counted). -1: not
+ * reported (ignore lists). `raddr` always points at 16 bytes: a pointer
+ * that may be NULL, chosen by a condition the compiler keeps in another
+ * register, is refused by verifiers before 5.13 (they lose the link
+ * between the two: "R8 invalid mem access 'inv'" on 5.10). */
+static __always_inline int udp_key(struct sock *sk, const __u8 *raddr, int have, __u16 rport,
 				   struct net_udp_key *k, int btf)
 {
 	struct net_tuple t = {};
 
 	if (udp_tuple(sk, &t, btf))
 		return -1;
-	if (raddr) {
+	if (have) {
 		__builtin_memcpy(t.daddr, raddr, 16);
 		t.dport = rport;
 		t.family = is_v4_mapped(t.daddr) ? 4 : 6;
@@ -221,14 +238,15 @@ static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 b
 	v->last_ns = now;
 }
 
-/* One datagram of `bytes` sent or read by the current task on `sk`
- * (`btf`: see SK_FIELD). */
-static __always_inline int udp_datagram(struct sock *sk, const __u8 *raddr, __u16 rport, int sent,
-					long bytes, int btf)
+/* One datagram of `bytes` sent or read by the current task on `sk`, to or
+ * from `raddr`/`rport` when `have` (else the connected socket's peer);
+ * `btf`: see SK_FIELD. */
+static __always_inline int udp_datagram(struct sock *sk, const __u8 *raddr, int have, __u16 rport,
+					int sent, long bytes, int btf)
 {
 	struct net_udp_key k = {};
 
-	if (bytes < 0 || !is_udp(sk, btf) || udp_key(sk, raddr, rport, &k, btf))
+	if (bytes < 0 || !is_udp(sk, btf) || udp_key(sk, raddr, have, rport, &k, btf))
 		return 0;
 	udp_account(&k, sent, bytes);
 	return 0;
@@ -242,16 +260,16 @@ static __always_inline int udp_datagram(struct sock *sk, const __u8 *raddr, __u1
  * connected socket's. */
 static __always_inline int udp_sent_msg(struct sock *sk, struct msghdr *msg, int ret)
 {
-	__u8 daddr[16];
+	__u8 daddr[16] = {};
 	__u16 dport = 0;
 	void *name;
+	int have;
 
 	if (ret < 0)
 		return 0;
 	name = msg->msg_name; /* fexit: BTF-typed arguments */
-	if (name && sockaddr_read(name, 0, daddr, &dport) == 0)
-		return udp_datagram(sk, daddr, dport, 1, ret, 1);
-	return udp_datagram(sk, NULL, 0, 1, ret, 1);
+	have = name && sockaddr_read(name, 0, daddr, &dport) == 0;
+	return udp_datagram(sk, daddr, have, dport, 1, ret, 1);
 }
 
 /* udpv6_sendmsg hands IPv4 destinations to udp_sendmsg: datagrams of
@@ -307,7 +325,7 @@ static __always_inline int udp_send_return(int ret, int want_inet6)
 	bpf_map_delete_elem(&net_udp_pending, &id);
 	if (ret < 0)
 		return 0;
-	return udp_datagram(sk, have ? daddr : NULL, dport, 1, ret, 0);
+	return udp_datagram(sk, daddr, have, dport, 1, ret, 0);
 }
 
 SEC("kprobe/udp_sendmsg")
@@ -334,27 +352,68 @@ int BPF_KRETPROBE(udp_send__kprobe__v6ret, int ret)
 	return udp_send_return(ret, 1);
 }
 
+/* The syscall the current task is in, from its saved user registers
+ * (bpf_task_pt_regs, 5.15+: every kernel with the sock_*_length
+ * tracepoints has it; a BTF-typed pointer: direct loads, no probe reads). Its arguments are read
+ * where the syscall's own tracepoints would have shown them, without running a program at every
+ * sendto/recvfrom of every process (the syscalls:* tracepoints also put
+ * every syscall of every task on the kernel's slow path). */
+#if defined(__TARGET_ARCH_x86)
+#define NET_NR_SENDTO	     44
+#define NET_NR_RECVFROM	     45
+#define NET_NR_SENDMSG	     46
+#define NET_NR_RECVMSG	     47
+#define NET_SYSCALL_NR(regs) ((regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define NET_NR_SENDTO	     206
+#define NET_NR_RECVFROM	     207
+#define NET_NR_SENDMSG	     211
+#define NET_NR_RECVMSG	     212
+#define NET_SYSCALL_NR(regs) ((regs)->syscallno)
+#endif
+
+/* The user address of the sockaddr the current sendto/sendmsg names
+ * (`send`), or that recvfrom/recvmsg asked to be filled with the source
+ * (!`send`); 0 for other syscalls (sendmmsg, recvmmsg, write, read,
+ * io_uring) and when none was given. */
+static __always_inline __u64 syscall_sockaddr(int send)
+{
+#ifdef NET_NR_SENDTO
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct user_msghdr *m;
+	void *name = NULL;
+	long nr;
+
+	if (!regs)
+		return 0;
+	nr = NET_SYSCALL_NR(regs);
+	if (nr == (send ? NET_NR_SENDTO : NET_NR_RECVFROM))
+		return PT_REGS_PARM5_SYSCALL(regs);
+	if (nr != (send ? NET_NR_SENDMSG : NET_NR_RECVMSG))
+		return 0;
+	m = (struct user_msghdr *)PT_REGS_PARM2_SYSCALL(regs);
+	if (!m || bpf_probe_read_user(&name, sizeof(name), &m->msg_name))
+		return 0;
+	return (__u64)name;
+#else
+	return 0;
+#endif
+}
+
 /* sock_send_length: every sendmsg of every socket, after the fact. The
- * destination of an unconnected socket comes from udp_addr's note. The
- * caller checked that `sk` is a UDP socket. */
+ * destination: the sockaddr the syscall passed (read from the user's
+ * memory, which the kernel has just copied), else the connected socket's.
+ * The caller checked that `sk` is a UDP socket. */
 static __always_inline int udp_send_traced(struct sock *sk, int ret, int btf)
 {
-	__u64 id;
-	struct net_udp_pending *p;
-	__u8 daddr[16];
-	__u16 dport;
+	__u8 daddr[16] = {};
+	__u16 dport = 0;
+	int have;
 
 	if (ret < 0)
 		return 0;
-	id = bpf_get_current_pid_tgid();
-	p = bpf_map_lookup_elem(&net_udp_pending, &id);
-	if (p && p->have_daddr) {
-		__builtin_memcpy(daddr, p->daddr, 16);
-		dport = p->dport;
-		p->have_daddr = 0;
-		return udp_datagram(sk, daddr, dport, 1, ret, btf);
-	}
-	return udp_datagram(sk, NULL, 0, 1, ret, btf);
+	have = sockaddr_read((const void *)syscall_sockaddr(1), 1, daddr, &dport) == 0;
+	return udp_datagram(sk, daddr, have, dport, 1, ret, btf);
 }
 
 /* TP_PROTO(struct sock *sk, int ret, int flags). Every write of every
@@ -414,7 +473,7 @@ static __always_inline int udp_consumed(struct sock *sk, struct sk_buff *skb, in
 	}
 	if (bpf_probe_read_kernel(&sport, 2, head + th))
 		return 0;
-	return udp_datagram(sk, saddr, bpf_ntohs(sport), 0, len, btf);
+	return udp_datagram(sk, saddr, 1, bpf_ntohs(sport), 0, len, btf);
 }
 
 SEC("fentry/skb_consume_udp")
@@ -429,34 +488,36 @@ int BPF_KPROBE(udp_recv__kprobe, struct sock *sk, struct sk_buff *skb, int len)
 	return udp_consumed(sk, skb, len, 0);
 }
 
+/* Set by the plugin once udp_addr's syscall exits are attached: only then
+ * does an unconnected socket's datagram wait for them. */
+__u8 udp_addr_on = 0;
+
 /* sock_recv_length: after the datagram was read. A connected socket names
  * its peer; an unconnected one's datagram waits for the exit of
- * recvfrom/recvmsg (udp_addr), which wrote the source to the application.
- * The caller checked that `sk` is a UDP socket. */
+ * recvfrom/recvmsg (udp_addr), which has written the source to the
+ * sockaddr the application passed (noted here). Without one it is counted
+ * with an unknown remote end. The caller checked that `sk` is a UDP
+ * socket. */
 static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags, int btf)
 {
 	struct net_udp_pending *p;
-	struct net_udp_key k = {};
-	__u64 id;
+	struct net_tuple t = {};
+	__u8 none[16] = {};
+	__u64 uaddr;
 
 	if (ret < 0 || (flags & NET_MSG_PEEK))
 		return 0;
-	if (SK_FIELD(sk, btf, __sk_common.skc_dport) != 0)
-		return udp_datagram(sk, NULL, 0, 0, ret, btf);
-	id = bpf_get_current_pid_tgid();
-	p = bpf_map_lookup_elem(&net_udp_pending, &id);
-	if (!p || (!p->user_addr && !p->user_msg))
-		return udp_datagram(sk, NULL, 0, 0, ret, btf); /* counted: no remote */
-	{
-		struct net_tuple t = {};
-
-		if (udp_tuple(sk, &t, btf))
-			return 0;
-		__builtin_memcpy(k.src_ip, t.saddr, 16);
-		k.src_port = t.sport;
-		k.family = t.family;
-	}
-	p->recv_key = k;
+	if (SK_FIELD(sk, btf, __sk_common.skc_dport) != 0 || !udp_addr_on)
+		return udp_datagram(sk, none, 0, 0, 0, ret, btf);
+	uaddr = syscall_sockaddr(0);
+	if (!uaddr || !(p = pending_of_thread()))
+		return udp_datagram(sk, none, 0, 0, 0, ret, btf); /* counted: no remote */
+	if (udp_tuple(sk, &t, btf))
+		return 0;
+	__builtin_memcpy(p->recv_key.src_ip, t.saddr, 16);
+	p->recv_key.src_port = t.sport;
+	p->recv_key.family = t.family;
+	p->user_addr = uaddr;
 	p->recv_bytes = (__u64)ret;
 	p->have_recv = 1;
 	return 0;
@@ -489,82 +550,9 @@ int udp_recv__tp(struct trace_event_raw_sock_msg_length *ctx)
 }
 
 /* ------------------------------------------------------------------------ */
-/* udp_addr: addresses at the syscall boundary, for the tracepoint hooks */
-
-static __always_inline struct net_udp_pending *pending_of_thread(void)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct net_udp_pending zero, *p = bpf_map_lookup_elem(&net_udp_pending, &id);
-
-	if (p)
-		return p;
-	__builtin_memset(&zero, 0, sizeof(zero));
-	bpf_map_update_elem(&net_udp_pending, &id, &zero, BPF_ANY);
-	return bpf_map_lookup_elem(&net_udp_pending, &id);
-}
-
-/* sendto/sendmsg entry with a destination: noted for sock_send_length. */
-static __always_inline int note_destination(const void *uaddr)
-{
-	struct net_udp_pending *p;
-	__u8 daddr[16];
-	__u16 dport = 0;
-
-	if (!uaddr || sockaddr_read(uaddr, 1, daddr, &dport))
-		return 0;
-	p = pending_of_thread();
-	if (!p)
-		return 0;
-	__builtin_memcpy(p->daddr, daddr, 16);
-	p->dport = dport;
-	p->have_daddr = 1;
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_sendto")
-int udp_addr__tp__sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	return note_destination((const void *)ctx->args[4]);
-}
-
-SEC("tp/syscalls/sys_enter_sendmsg")
-int udp_addr__tp__sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	struct user_msghdr *m = (struct user_msghdr *)ctx->args[1];
-	void *name = NULL;
-
-	if (bpf_probe_read_user(&name, sizeof(name), &m->msg_name))
-		return 0;
-	return note_destination(name);
-}
-
-/* recvfrom/recvmsg entry: where the source address will be written. */
-static __always_inline int note_source_buffer(__u64 user_addr, __u64 user_msg)
-{
-	struct net_udp_pending *p;
-
-	if (!user_addr && !user_msg)
-		return 0;
-	p = pending_of_thread();
-	if (!p)
-		return 0;
-	p->user_addr = user_addr;
-	p->user_msg = user_msg;
-	p->have_recv = 0;
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_recvfrom")
-int udp_addr__tp__recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	return note_source_buffer(ctx->args[4], 0);
-}
-
-SEC("tp/syscalls/sys_enter_recvmsg")
-int udp_addr__tp__recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	return note_source_buffer(0, ctx->args[1]);
-}
+/* udp_addr: the source addresses of datagrams read on unconnected sockets,
+ * at the exit of recvfrom/recvmsg (classic tracepoints, tracefs), for the
+ * sock_recv_length hooks. */
 
 /* recvfrom/recvmsg exit: the datagram sock_recv_length held, with the
  * source address the kernel has now written. */
@@ -574,26 +562,17 @@ static __always_inline int source_written(void)
 	struct net_udp_pending *p = bpf_map_lookup_elem(&net_udp_pending, &id);
 	struct net_udp_key k;
 	struct net_tuple t = {};
-	void *uaddr, *umsg;
 	__u64 bytes;
 
-	if (!p)
-		return 0;
-	uaddr = (void *)p->user_addr;
-	umsg = (void *)p->user_msg;
-	p->user_addr = 0;
-	p->user_msg = 0;
-	if (!p->have_recv)
+	if (!p || !p->have_recv)
 		return 0;
 	p->have_recv = 0;
 	k = p->recv_key;
 	bytes = p->recv_bytes;
-	if (!uaddr && umsg)
-		bpf_probe_read_user(&uaddr, sizeof(uaddr), &((struct user_msghdr *)umsg)->msg_name);
 	__builtin_memcpy(t.saddr, k.src_ip, 16);
 	t.sport = k.src_port;
 	t.family = k.family;
-	if (sockaddr_read(uaddr, 1, t.daddr, &t.dport) == 0)
+	if (sockaddr_read((const void *)p->user_addr, 1, t.daddr, &t.dport) == 0)
 		t.family = is_v4_mapped(t.daddr) ? 4 : 6;
 	else
 		stat_inc(NET_STAT_UDP_NO_REMOTE);

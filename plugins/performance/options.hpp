@@ -16,6 +16,10 @@ inline constexpr ConfigOption kOptions[] = {
      nullptr,
      "aggregates kept in the kernel: cpu (switches, preemptions), irq, softirq, runq (run-queue "
      "latency)"},
+    {"runq.source", OptionType::String, "\"auto\"", 0, 0, "auto|kernel|table",
+     "where run-queue waits come from: kernel (the scheduler's own sched_info queue time, "
+     "read at the switch: cheapest; needs CONFIG_SCHED_INFO and CONFIG_FAIR_GROUP_SCHED), "
+     "table (wakeup and preemption times kept by the plugin), auto (kernel when available)"},
     {"raw.context_switch", OptionType::Bool, "false", 0, 0, nullptr,
      "also emit one context_switch event per switch (rate-limited)"},
     {"raw.irq", OptionType::Bool, "false", 0, 0, nullptr,

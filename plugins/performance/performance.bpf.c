@@ -34,6 +34,19 @@ const volatile __u64 raw_burst = 1000;
  * selection test-loads the object with its defaults, and a 4th argument
  * read fails on older kernels (tp_btf: refused; raw_tp: attach EINVAL). */
 const volatile __u8 switch_has_prev_state = 0;
+/* Run-queue waits from the kernel's own accounting (CONFIG_SCHED_INFO): a
+ * task's sched_info.last_queued is the rq clock when it was queued, and is
+ * cleared when it gets the CPU, which happens just after the sched_switch
+ * tracepoint (context_switch -> sched_info_switch); the rq clock was updated
+ * just before it (__schedule). So next's wait is rq->clock - last_queued,
+ * the step the kernel adds to its run_delay (schedstat), read at the switch
+ * alone: no wakeup-time table, no clock read at wakeups and switches. The rq
+ * is reached through next->se.cfs_rq->rq (CONFIG_FAIR_GROUP_SCHED: set for
+ * a task of any class on its CPU), not the per-CPU variable runqueues, whose
+ * address the verifier finds only with CONFIG_KALLSYMS_ALL. Set by user
+ * space when the kernel's BTF has all of it; 0 (the default, valid
+ * everywhere): the runq_start table below. */
+const volatile __u8 runq_from_kernel = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -210,6 +223,22 @@ static __always_inline void runq_done(__u32 pid, __u64 *now, struct leaf_perf_cp
 	slot->since_ns = 0;
 }
 
+/* The run-queue wait of `next` ends now (runq_from_kernel). */
+static __always_inline void runq_arrive(struct task_struct *next, const int btf,
+					struct leaf_perf_cpu_stats *st)
+{
+	__u64 queued, clock;
+
+	if (!bpf_core_field_exists(next->sched_info) || !bpf_core_field_exists(next->se.cfs_rq))
+		return;
+	queued = btf ? next->sched_info.last_queued : BPF_CORE_READ(next, sched_info.last_queued);
+	if (!queued)
+		return; /* not queued through the scheduler's accounting (the idle task) */
+	clock = btf ? next->se.cfs_rq->rq->clock : BPF_CORE_READ(next, se.cfs_rq, rq, clock);
+	if (clock >= queued) /* as sched_info_arrive counts it */
+		hist_add(&st->runq, clock - queued);
+}
+
 /* A task's thread id. Under tp_btf the arguments are typed pointers that
  * can be read directly (one CO-RE relocated load); raw_tp needs a probe read.
  * `btf` is a constant in every caller, so the other branch compiles away. */
@@ -225,7 +254,8 @@ static __always_inline int on_wakeup(__u64 *ctx, const int btf)
 		return 0;
 	if (st)
 		st->wakeups++;
-	runq_mark(TASK_PID(btf, p), bpf_ktime_get_ns(), st);
+	if (!runq_from_kernel)
+		runq_mark(TASK_PID(btf, p), bpf_ktime_get_ns(), st);
 	return 0;
 }
 
@@ -286,7 +316,9 @@ static __always_inline int on_switch(__u64 *ctx, const int btf)
 	if (preempted)
 		st->preemptions++;
 
-	if (agg_runq) {
+	if (agg_runq && runq_from_kernel) {
+		runq_arrive(next, btf, st);
+	} else if (agg_runq) {
 		now = 0;
 		if (preempted) {
 			now = bpf_ktime_get_ns();

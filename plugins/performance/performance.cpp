@@ -51,6 +51,47 @@ bool sched_switch_has_prev_state() {
   return has;
 }
 
+// Whether the kernel's BTF has what runq_from_kernel reads (performance.bpf.c):
+// task_struct.sched_info.last_queued (CONFIG_SCHED_INFO) and
+// task_struct.se.cfs_rq->rq->clock (CONFIG_FAIR_GROUP_SCHED).
+bool kernel_keeps_runq_clock() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  auto member = [&](int type_id, const char* name) -> int {
+    const btf_type* t = type_id > 0 ? btf__type_by_id(vmlinux, type_id) : nullptr;
+    if (!t || !btf_is_struct(t)) return -1;
+    const btf_member* m = btf_members(t);
+    for (uint16_t i = 0; i < btf_vlen(t); ++i, ++m)
+      if (std::strcmp(btf__name_by_offset(vmlinux, m->name_off), name) == 0)
+        return static_cast<int>(m->type);
+    return -1;
+  };
+  // A pointer member's target struct.
+  auto pointee = [&](int type_id) -> int {
+    const btf_type* t = type_id > 0 ? btf__type_by_id(vmlinux, type_id) : nullptr;
+    return t && btf_is_ptr(t) ? static_cast<int>(t->type) : -1;
+  };
+  int task = btf__find_by_name_kind(vmlinux, "task_struct", BTF_KIND_STRUCT);
+  int info = member(task, "sched_info");
+  int rq = pointee(member(pointee(member(member(task, "se"), "cfs_rq")), "rq"));
+  bool has = info > 0 && member(info, "last_queued") > 0 && member(rq, "clock") > 0;
+  btf__free(vmlinux);
+  return has;
+}
+
+// runq.source: "kernel" (refused when this kernel lacks it), "table", "auto".
+bool runq_from_kernel(const std::string& source) {
+  if (source == "table") return false;  // the host checked the choices
+  bool available = kernel_keeps_runq_clock();
+  if (source == "kernel" && !available)
+    throw PluginError(
+        "runq.source = \"kernel\": this kernel's BTF has no task_struct.sched_info.last_queued "
+        "or se.cfs_rq->rq->clock (CONFIG_SCHED_INFO, CONFIG_FAIR_GROUP_SCHED); use \"auto\" or "
+        "\"table\"",
+        Status::InvalidConfig);
+  return available;
+}
+
 struct Aggregates {
   bool cpu = false, irq = false, softirq = false, runq = false;
 };
@@ -127,6 +168,10 @@ class PerformanceProbe final : public SkeletonProbe<performance_bpf>, private IT
     ro->raw_rate = static_cast<uint64_t>(cfg_int("raw.rate_limit"));
     ro->raw_burst = static_cast<uint64_t>(cfg_int("raw.burst"));
     ro->switch_has_prev_state = sched_switch_has_prev_state();
+    // The kernel's own queue times: the wakeup programs only count, and the
+    // wakeup-time table is not needed (one entry).
+    ro->runq_from_kernel = agg.runq && runq_from_kernel(cfg_string("runq.source"));
+    if (ro->runq_from_kernel) bpf_map__set_max_entries(skel.maps.runq_start, 1);
     if (!raw[0] && !raw[1] && !raw[2]) bpf_map__set_max_entries(skel.maps.events, 4096);
 
     // The probes this configuration needs; the others are not loaded.

@@ -45,7 +45,7 @@ TEST_CASE("--help explains and exits 0; a bad option exits 2") {
   CHECK(run_command({host_binary(), "--no-such-option"}, &out) == 2);
   CHECK(out.find("unrecognised option '--no-such-option'") != std::string::npos);
   CHECK(run_command({host_binary(), "--version"}, &out) == 0);
-  CHECK(out.rfind("leaf-host 0.1.0 (plugin ABI 2.0)", 0) == 0);
+  CHECK(out.rfind("leaf-host 0.1.0 (plugin ABI 2.1)", 0) == 0);
   CHECK(run_command({host_binary(), "--duration", "-1"}, &out) == 2);
   CHECK(run_command({host_binary(), "--log-level", "loud"}, &out) == 2);
 }
@@ -137,7 +137,7 @@ TEST_CASE("records that do not fit their schema are counted, dropped and reporte
 TEST_CASE("--list-plugins and --check") {
   std::string out;
   CHECK(run_with({}, &out, {"--list-plugins"}) == 0);
-  CHECK(out.find("ticker 1.0.0 (probe, ABI 2.0)") != std::string::npos);
+  CHECK(out.find("ticker 1.0.0 (probe, ABI 2.1)") != std::string::npos);
   CHECK(out.find("event tick (process): seq pid delta label note") != std::string::npos);
   CHECK(out.find("option interval (duration, default \"10ms\"): time between ticks") !=
         std::string::npos);

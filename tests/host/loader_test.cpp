@@ -51,11 +51,11 @@ TEST_CASE("bad plugins are refused one line each; the good one runs") {
 
   CHECK(
       has_line(err, "leaf_ticker_major3.so",
-               "incompatible ABI: plugin is built for ABI 3.0, this host speaks ABI 2.0 (the major "
+               "incompatible ABI: plugin is built for ABI 3.1, this host speaks ABI 2.1 (the major "
                "version must match); skipped"));
   CHECK(has_line(
       err, "leaf_ticker_minor9.so",
-      "incompatible ABI: plugin needs ABI 2.9, this host speaks ABI 2.0 (upgrade leaf-host)"));
+      "incompatible ABI: plugin needs ABI 2.9, this host speaks ABI 2.1 (upgrade leaf-host)"));
   CHECK(has_line(err, "leaf_no_entry.so",
                  "not a Leaf plugin: no entry point 'leaf_plugin_descriptor'"));
   CHECK(has_line(err, "leaf_garbage.so", "not a loadable library"));
@@ -116,8 +116,23 @@ TEST_CASE("a plugin built against the frozen ABI 1.0 headers is refused naming b
   host.wait_for_count(event_type("tick"), 1);
   CHECK(host.stop() == 0);
   CHECK(has_line(host.stderr_text(), "leaf_ticker_frozen.so",
-                 "incompatible ABI: plugin is built for ABI 1.0, this host speaks ABI 2.0 (the "
+                 "incompatible ABI: plugin is built for ABI 1.0, this host speaks ABI 2.1 (the "
                  "major version must match); skipped"));
+}
+
+TEST_CASE("a plugin built for ABI 2.0 (SDK 1.0) loads in this host of a later minor") {
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker_minor0.so")};
+  o.config["minor0.toml"] = "interval = \"5ms\"\nlabel = \"old\"\n";
+  LeafHost host(o);
+  host.start();
+  auto ticks = host.wait_for_count(event_type("tick"), 2);
+  CHECK(host.stop() == 0);
+  CHECK(has_line(host.stderr_text(), "leaf-host running", "probes [minor0]"));
+  REQUIRE(ticks.size() >= 2);
+  CHECK(ticks[0]["data"]["seq"] == 1);
+  CHECK(ticks[1]["data"]["seq"] == 2);
+  CHECK(ticks[0]["data"]["label"] == "old");
 }
 
 TEST_CASE("rows of a later minor are stepped over; rows smaller than ABI 2.0's are refused") {

@@ -273,7 +273,7 @@ TEST_CASE("bad plugins dropped in are refused with one line each; the running pr
       {"leaf_ticker.so", fake_dir + "/leaf_ticker.so", 0666, "is writable by everyone; not loaded"},
       {"ticker.so", fake_dir + "/leaf_ticker.so", 0644, "not named leaf_<name>.so"},
       {"leaf_major3.so", fake_dir + "/leaf_ticker_major3.so", 0644,
-       "plugin is built for ABI 3.0, this host speaks ABI 2.0"},
+       "plugin is built for ABI 3.1, this host speaks ABI 2.1"},
       {"leaf_ctor_abort.so", fake_dir + "/leaf_ctor_abort.so", 0644, "killed by SIGABRT"},
       {"leaf_failopen.so", fake_dir + "/leaf_ticker_failopen.so", 0644,
        "could not start: ticker was built to fail in open()"},

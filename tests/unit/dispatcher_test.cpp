@@ -7,9 +7,19 @@
 //     the epoll set and the drain tick alone delivers;
 //   - once the flow stops, the rings are back in the epoll set: a record
 //     after that is delivered by its wakeup alone (the tick has stopped).
+// And with a writer built with bpf/leaf.bpf.h (dispatcher_writer.bpf.c):
+//   - leaf_wakeup_flags() forces no wakeup for a record stamped before the
+//     host's ticking word, and does once the word is in the past;
+//   - the dispatcher publishes the word while records flow, never stops
+//     ticking before the time it published has passed, delivers every
+//     record (the flow's last one included) exactly once, and a record after
+//     the tick stopped forces its wakeup again;
+//   - an ABI 2.0 registration (smaller struct_size) is accepted and its
+//     bytes past struct_size are never read.
 #include "runtime/dispatcher.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <doctest/doctest.h>
 #include <linux/bpf.h>
 #include <unistd.h>
@@ -18,10 +28,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
+#include <ctime>
+#include <memory>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
+#include "dispatcher_writer.skel.h"
 #include "leaf_event.h"
 #include "pipeline/pipeline.hpp"
 
@@ -204,4 +219,174 @@ TEST_CASE(
   close(quiet);
   close(normal);
   close(ring);
+}
+
+namespace {
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The writer object, loaded with a wakeup delay of 1 ms (as leaf-host's
+// default dispatcher.wakeup_delay), and its program run `times` times.
+struct Writer {
+  dispatcher_writer_bpf* skel = nullptr;
+  Writer() {
+    skel = dispatcher_writer_bpf::open();
+    REQUIRE_MESSAGE(skel, "opening the writer: ", std::strerror(errno));
+    skel->rodata->leaf_wakeup_delay_ns = 1000000;
+    REQUIRE_MESSAGE(dispatcher_writer_bpf::load(skel) == 0,
+                    "loading the writer: ", std::strerror(errno));
+  }
+  ~Writer() { dispatcher_writer_bpf::destroy(skel); }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  void run(int times) { run_writer(bpf_program__fd(skel->progs.writer), times); }
+  uint64_t forced() const { return __atomic_load_n(&skel->bss->forced, __ATOMIC_ACQUIRE); }
+  uint64_t word() const {
+    return __atomic_load_n(&skel->bss->leaf_consumer_ticking_until_ns, __ATOMIC_ACQUIRE);
+  }
+  void set_word(uint64_t v) {
+    __atomic_store_n(&skel->bss->leaf_consumer_ticking_until_ns, v, __ATOMIC_RELEASE);
+  }
+};
+
+std::unique_ptr<Writer> loaded_writer() { return std::make_unique<Writer>(); }
+
+sdk::RingBufferRegistration registration(const Writer& w) {
+  sdk::RingBufferRegistration reg{};
+  reg.struct_size = sizeof(reg);
+  reg.ringbuf_map_fd = bpf_map__fd(w.skel->maps.events);
+  reg.counters_map_fd = bpf_map__fd(w.skel->maps.counters);
+  reg.types = &kType;
+  reg.type_count = 1;
+  reg.decoder = nullptr;
+  reg.type_size = sizeof(sdk::EventTypeDesc);
+  reg.ticking_map_fd = bpf_map__fd(w.skel->maps.bss);
+  reg.ticking_offset = static_cast<uint32_t>(
+      offsetof(std::remove_pointer_t<decltype(w.skel->bss)>, leaf_consumer_ticking_until_ns));
+  return reg;
+}
+
+// A dispatcher with a 1 ms tick on its own thread, a counting sink.
+struct Host {
+  boost::asio::io_context io;
+  leaf::core::Pipeline pipeline{"test-host", {}};
+  CountingSink sink;
+  leaf::core::Dispatcher dispatcher{io, pipeline};
+  std::vector<leaf::core::TypeInfo> types;
+  int owner = 0;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
+      boost::asio::make_work_guard(io);
+  std::thread loop;
+  Host() {
+    pipeline.add_sink("count", &sink);
+    dispatcher.set_drain_interval(1ms);
+    types = pipeline.register_types("test", &kType, sizeof(kType), 1);
+  }
+  std::string add(const sdk::RingBufferRegistration& reg) {
+    return dispatcher.add_ring(&owner, "test", reg, nullptr, types);
+  }
+  void start() {
+    loop = std::thread([this] { io.run(); });
+  }
+  ~Host() {
+    work.reset();
+    io.stop();
+    if (loop.joinable()) loop.join();
+    pipeline.detach_all();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("leaf_wakeup_flags: no forced wakeup for records stamped before the ticking word") {
+  auto w = loaded_writer();
+  CHECK(w->word() == 0);
+  // The host says it drains for an hour: 100 records, not one wakeup.
+  w->set_word(monotonic_ns() + 3600ull * 1000000000ull);
+  w->run(100);
+  CHECK(w->forced() == 0);
+  // The word in the past: the delay rule alone, and the last forced wakeup
+  // was never (0), so the next record forces one.
+  w->set_word(monotonic_ns() - 1);
+  w->run(1);
+  CHECK(w->forced() == 1);
+  // 0 (an older host, or no tick) is in the past too.
+  w->set_word(0);
+  __atomic_store_n(&w->skel->bss->leaf_last_wakeup_ns, 0, __ATOMIC_RELEASE);
+  w->run(1);
+  CHECK(w->forced() == 2);
+}
+
+TEST_CASE(
+    "dispatcher: the ticking word is published while records flow, the tick outlives it, "
+    "every record arrives exactly once, the last one of a flow included") {
+  auto w = loaded_writer();
+  Host h;
+  REQUIRE(h.add(registration(*w)) == "");
+  h.start();
+
+  // A steady flow (20 records a millisecond) until the word was seen ahead
+  // of the clock, then 50 ms more; at most 20 s (liveness bound).
+  uint64_t written = 0;
+  bool ahead = false;
+  auto flow_until = std::chrono::steady_clock::now() + 20s;
+  uint64_t forced_from = 0;
+  while (std::chrono::steady_clock::now() < flow_until) {
+    w->run(20);
+    written += 20;
+    if (!ahead && w->word() > monotonic_ns()) {
+      ahead = true;
+      forced_from = w->forced();
+      flow_until = std::chrono::steady_clock::now() + 50ms;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  REQUIRE(ahead);
+  MESSAGE("forced wakeups in the 50 ms after the word was published: ", w->forced() - forced_from);
+  // The flow's last record was submitted without a wakeup if the word
+  // covered it: the tick must still deliver it.
+  CHECK(wait_for([&] { return h.sink.events.load() == written; }));
+  CHECK(wait_for([&] { return !h.dispatcher.ticking(); }));
+  // The tick stopped only after the time it published.
+  CHECK(w->word() < monotonic_ns());
+  CHECK(h.sink.events.load() == written);
+
+  // The tick has stopped: the next record forces its wakeup, which alone
+  // delivers it.
+  uint64_t forced = w->forced();
+  w->run(1);
+  ++written;
+  CHECK(w->forced() == forced + 1);
+  CHECK(wait_for([&] { return h.sink.events.load() == written; }));
+  CHECK(h.sink.events.load() == written);  // none twice
+  CHECK_FALSE(h.sink.bad.load());
+}
+
+TEST_CASE("dispatcher: an ABI 2.0 ring registration works and its word fields are never read") {
+  auto w = loaded_writer();
+  Host h;
+  sdk::RingBufferRegistration small = registration(*w);
+  small.struct_size = 40;  // less than ABI 2.0's
+  CHECK(h.add(small) == "registration of 40 bytes, ABI 2.0's has 44");
+  // ABI 2.0's size, with a valid word map past it: the host must not use it.
+  sdk::RingBufferRegistration reg = registration(*w);
+  reg.struct_size = offsetof(sdk::RingBufferRegistration, reserved) + 4;  // sizeof in ABI 2.0
+  REQUIRE(reg.struct_size == 48);
+  REQUIRE(h.add(reg) == "");
+  h.start();
+  uint64_t written = 0;
+  for (int i = 0; i < 50; ++i) {
+    w->run(20);
+    written += 20;
+    std::this_thread::sleep_for(1ms);
+  }
+  CHECK(wait_for([&] { return h.sink.events.load() == written; }));
+  CHECK(wait_for([&] { return !h.dispatcher.ticking(); }));
+  CHECK(w->word() == 0);
+  CHECK(w->forced() >= 1);
+  CHECK(h.sink.events.load() == written);
 }

@@ -11,9 +11,11 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -119,10 +121,27 @@ std::unique_ptr<Pair> pair_in_new_netns(int family, pid_t* tid) {
   return p;
 }
 
-// Whether leaf-host walks only its own network namespace (iter/tcp: kernels
-// without bpf_sock_from_file, before 5.11).
+// Whether the running kernel is older than major.minor.
+bool kernel_before(int major, int minor) {
+  utsname u{};
+  int ma = 0, mi = 0;
+  if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+    throw std::runtime_error("uname");
+  return ma < major || (ma == major && mi < minor);
+}
+
+// Whether leaf-host walks only its own network namespace (iter/tcp). Only
+// kernels without bpf_sock_from_file (before 5.11) may need that: on any
+// later one the iter/task_file program must load (it did not on 6.1 until
+// its owner pointer stopped being chosen between stack and map value).
 bool own_netns_only(const LeafHost& host) {
-  return host.stderr_text().find("probe tcp_stats_netns attached via") != std::string::npos;
+  bool fallback =
+      host.stderr_text().find("probe tcp_stats_netns attached via") != std::string::npos;
+  if (fallback) {
+    INFO(host.stderr_text());
+    CHECK(kernel_before(5, 11));
+  }
+  return fallback;
 }
 
 // Events of `type` from the end whose local port is `port`.

@@ -57,6 +57,14 @@ std::map<uint32_t, IrqLine> read_interrupts() {
   return out;
 }
 
+uint64_t read_run_delay_ns(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/schedstat");
+  uint64_t run_time = 0, run_delay = 0;
+  if (!(in >> run_time >> run_delay))
+    throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/schedstat");
+  return run_delay;
+}
+
 CtxSwitches read_ctx_switches(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   if (!in) throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/status");

@@ -27,6 +27,10 @@ struct CtxSwitches {
 // voluntary_ctxt_switches / nonvoluntary_ctxt_switches of /proc/<pid>/status.
 CtxSwitches read_ctx_switches(pid_t pid);
 
+// Total run-queue wait of a thread, ns: run_delay, the second field of
+// /proc/<pid>/schedstat (CONFIG_SCHED_INFO), grown when the thread gets a CPU.
+uint64_t read_run_delay_ns(pid_t pid);
+
 // The state letter of /proc/<pid>/stat ('R', 'S'...).
 char task_state(pid_t pid);
 // Waits until the task sleeps ('S'), i.e. is blocked in a read.

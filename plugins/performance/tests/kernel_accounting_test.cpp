@@ -214,8 +214,10 @@ TEST_CASE("softirq and IRQ counts agree with /proc/softirqs and /proc/interrupts
   host.stop();
 }
 
-TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-queue latency") {
-  TestHost host(plugin_path(), {});
+// Two CPU-bound processes on one CPU, with run-queue waits from `source`.
+// Returns the snapshot and the spinners' run_delay growth (/proc) inside it.
+void spinners_on_one_cpu(const std::string& source, Json* snap_out, uint64_t* run_delay_out) {
+  TestHost host(plugin_path(), {{"runq.source", "\"" + source + "\""}});
   host.open();
   host.start();
   const int cpu = 0;
@@ -227,7 +229,9 @@ TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-q
   Spinner s1(cpu), s2(cpu);
   tick(host);
   CtxSwitches b1 = read_ctx_switches(s1.pid()), b2 = read_ctx_switches(s2.pid());
+  uint64_t d0 = read_run_delay_ns(s1.pid()) + read_run_delay_ns(s2.pid());
   usleep(1'000'000);
+  uint64_t d1 = read_run_delay_ns(s1.pid()) + read_run_delay_ns(s2.pid());
   CtxSwitches e1 = read_ctx_switches(s1.pid()), e2 = read_ctx_switches(s2.pid());
   s1.stop();
   s2.stop();
@@ -235,7 +239,7 @@ TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-q
   CtxSwitches c1, c2;
   c1.involuntary = e1.involuntary - b1.involuntary;
   c2.involuntary = e2.involuntary - b2.involuntary;
-  INFO("snapshot: " << snap.dump());
+  INFO("runq.source = " << source << ", snapshot: " << snap.dump());
   INFO("spinners' involuntary switches: " << c1.involuntary << " + " << c2.involuntary);
 
   const Json* cpu_stats = nullptr;
@@ -256,6 +260,32 @@ TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-q
   for (const auto& s : runq["hist_log2_ns"]) in_hist += s.get<uint64_t>();
   CHECK(in_hist == runq["count"].get<uint64_t>());
   host.stop();
+  *snap_out = snap;
+  *run_delay_out = d1 - d0;
+  for (const auto& c : snap["cpus"])
+    if (c["cpu"] == cpu) *snap_out = c;
+}
+
+TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-queue latency") {
+  Json cpu_stats;
+  uint64_t run_delay = 0;
+  SUBCASE("runq.source = table (the plugin's own wakeup and preemption times)") {
+    spinners_on_one_cpu("table", &cpu_stats, &run_delay);
+  }
+  SUBCASE("runq.source = kernel (the scheduler's sched_info, read at the switch)") {
+    spinners_on_one_cpu("kernel", &cpu_stats, &run_delay);
+    // Both count a wait when it ends, from the same clock and queue time: every
+    // wait of the spinners that ended between the two /proc reads (inside the
+    // snapshot interval) is in the CPU's run-queue sum, with other tasks' waits.
+    INFO("spinners' run_delay growth " << run_delay << " ns, cpu: " << cpu_stats.dump());
+    CHECK(run_delay > 0);
+    CHECK(cpu_stats["runq_sum_ns"].get<uint64_t>() >= run_delay);
+  }
+}
+
+TEST_CASE("runq.source = \"sometimes\" is refused naming the choices") {
+  CHECK_THROWS_WITH(TestHost(plugin_path(), {{"runq.source", "\"sometimes\""}}),
+                    doctest::Contains("\"sometimes\" is not one of auto|kernel|table"));
 }
 
 TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {

@@ -38,7 +38,7 @@
 namespace leaf::sdk {
 
 inline constexpr uint32_t kAbiMajor = 2;
-inline constexpr uint32_t kAbiMinor = 0;
+inline constexpr uint32_t kAbiMinor = 1;  // 2.1: RingBufferRegistration::ticking_*
 
 // Names an interface for IPluginObject::query_interface. A released id
 // always means the same interface; a new capability gets a new id.
@@ -106,6 +106,16 @@ struct RingBufferRegistration {
   IRecordDecoder* decoder;
   // sizeof(EventTypeDesc) in the plugin's SDK: the stride of `types`.
   uint32_t type_size = sizeof(EventTypeDesc);
+  // ---- ABI 2.1 (a host reads what follows only when struct_size covers it)
+  uint32_t reserved = 0;  // ABI 2.0's tail padding: never read
+  // The BPF object's word leaf_consumer_ticking_until_ns (bpf/leaf.bpf.h):
+  // a BPF_F_MMAPABLE array map (the object's .bss) and the word's byte offset
+  // in its value, or -1. The host maps it and writes, while it drains the
+  // ring on its tick, until when it will go on doing so: the BPF side skips
+  // the ring's forced wakeups meanwhile. -1 (or an ABI 2.0 registration):
+  // wakeups as before. ProbePluginBase::add_ring fills these in.
+  int32_t ticking_map_fd = -1;
+  uint32_t ticking_offset = 0;
 };
 
 // One histogram as a plugin reports it: buckets with increasing upper

@@ -4,6 +4,7 @@
 // plugin does not pull in libbpf.
 #pragma once
 
+#include <cstddef>
 #include <leaf/sdk/hooks.hpp>
 #include <leaf/sdk/plugin.hpp>
 #include <string>
@@ -128,16 +129,32 @@ class ProbePluginBase : public PluginBase<IProbePlugin> {
     rodata->leaf_wakeup_delay_ns = host_->ring_wakeup_delay_ns();
   }
 
-  // Registers a ring buffer with the host's dispatcher.
-  void add_ring(bpf_map* ringbuf, bpf_map* counters, IRecordDecoder* decoder = nullptr) {
+  // Registers a ring buffer with the host's dispatcher. `ticking_map`: the
+  // loaded object's .bss (skeleton: maps.bss) holding the word
+  // leaf_consumer_ticking_until_ns of bpf/leaf.bpf.h at `ticking_offset`
+  // (ticking_offset_in(skel->bss)); with it the BPF side skips forced
+  // wakeups while the host drains on its tick. Without it: wakeups as before.
+  void add_ring(bpf_map* ringbuf, bpf_map* counters, IRecordDecoder* decoder = nullptr,
+                bpf_map* ticking_map = nullptr, uint32_t ticking_offset = 0) {
     RingBufferRegistration reg{sizeof(RingBufferRegistration),
                                bpf_map__fd(ringbuf),
                                counters ? bpf_map__fd(counters) : -1,
                                types_,
                                type_count_,
                                decoder};
+    if (ticking_map) {
+      reg.ticking_map_fd = bpf_map__fd(ticking_map);
+      reg.ticking_offset = ticking_offset;
+    }
     if (host_->add_ring_buffer(&reg) != Status::Ok)
       throw PluginError("host refused the ring buffer");
+  }
+
+  // Byte offset of leaf_consumer_ticking_until_ns in a skeleton's .bss
+  // struct (every object built with bpf/leaf.bpf.h has it).
+  template <class Bss>
+  static uint32_t ticking_offset_in(const Bss*) {
+    return static_cast<uint32_t>(offsetof(Bss, leaf_consumer_ticking_until_ns));
   }
 
   const EventTypeDesc* types_;

@@ -104,7 +104,8 @@ class SkeletonProbe : public ProbePluginBase {
 
   void do_start() final {
     attach_selected(skel_->obj);
-    add_ring(skel_->maps.events, skel_->maps.counters, decoder());
+    add_ring(skel_->maps.events, skel_->maps.counters, decoder(), skel_->maps.bss,
+             ticking_offset_in(skel_->bss));
     started(*skel_);
   }
 
