@@ -88,6 +88,11 @@ class AppendEditor final : public sdk::IEventEditor {
     append(n, v, false);
     return sdk::Status::Ok;
   }
+  sdk::Status add_members(sdk::StringView m) noexcept override {
+    extras += ',';
+    extras.append(m.data, m.size);
+    return sdk::Status::Ok;
+  }
   sdk::Status replace_string(uint32_t, sdk::StringView) noexcept override {
     return sdk::Status::Ok;
   }

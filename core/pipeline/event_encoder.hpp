@@ -52,11 +52,42 @@ struct Fragment {
   void set(std::string s);
 };
 
+// One visible field as encode_to() writes it, resolved at compile time:
+// its kind says type and size at once (one dispatch per field instead of a
+// switch on the type and another on the size), hidden fields are left out.
+struct FieldOp {
+  enum Kind : uint8_t {
+    U8,
+    U16,
+    U32,
+    U64,
+    I8,
+    I16,
+    I32,
+    I64,
+    Bool,
+    Chars,
+    VarChars,
+    VarJson,
+    Ipv4,
+    IpAddr,
+    MonoTime,
+    Enum,
+  };
+  Kind kind = U64;
+  bool omit_zero = false;
+  uint16_t size = 0;    // bytes in the record
+  uint32_t offset = 0;  // in the record
+  uint32_t index = 0;   // in desc->fields
+  const void* aux = nullptr;
+};
+
 struct CompiledType {
   const sdk::EventTypeDesc* desc = nullptr;
   std::string prefix;          // {"type":"<category>","timestamp":
   std::string data_prefix;     // ","data":{"type":"<name>"
   std::vector<Fragment> keys;  // ,"<field>":  (empty for hidden fields)
+  std::vector<FieldOp> ops;    // the visible fields, in order
   size_t static_bound = 0;     // bytes the fixed part can take at most
   size_t name_size = 0;        // strlen(desc->name)
 };

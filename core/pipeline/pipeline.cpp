@@ -37,6 +37,16 @@ class Pipeline::Editor final : public sdk::IEventEditor {
     if (json.size == 0) return Status::InvalidArgument;
     return add([&](JsonWriter& w) { w.raw(sv(json)); }, name);
   }
+  Status add_members(StringView members) noexcept override {
+    if (members.size == 0) return Status::InvalidArgument;
+    try {
+      edits.extras += ',';
+      edits.extras.append(members.data, members.size);
+      return Status::Ok;
+    } catch (...) {
+      return Status::Error;
+    }
+  }
   Status replace_string(uint32_t field, StringView value) noexcept override {
     if (!type || field >= type->field_count) return Status::InvalidArgument;
     auto t = type->fields[field].type;

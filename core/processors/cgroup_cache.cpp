@@ -168,6 +168,26 @@ bool CgroupResolver::exists(uint64_t id, const std::string& path) const {
 CgroupCache::CgroupCache(std::string mount, Options options)
     : resolver_(std::move(mount)), options_(options) {}
 
+std::string render_members(const CgroupEntry& e, bool with_path) {
+  std::string out;
+  auto add = [&](const char* name, const std::string& json) {
+    if (json.empty()) return;
+    if (!out.empty()) out += ',';
+    out += '"';
+    out += name;
+    out += "\":";
+    out += json;
+  };
+  if (with_path) add("cgroup_path", e.json.path);
+  if (!e.container.id.empty()) {
+    add("container_id", e.json.short_id);
+    add("container_full_id", e.json.id);
+    add("container_runtime", e.json.runtime);
+  }
+  add("pod_uid", e.json.pod_uid);
+  return out;
+}
+
 const CgroupEntry* CgroupCache::lookup_slow(uint64_t id, uint64_t now_ns) {
   if (last_sweep_ns_ == 0) last_sweep_ns_ = now_ns;
   if (now_ns > last_sweep_ns_ + options_.sweep_interval_ns) {
@@ -197,6 +217,8 @@ const CgroupEntry* CgroupCache::lookup_slow(uint64_t id, uint64_t now_ns) {
     render(e->short_id, &e->json.short_id);
     render(e->container.runtime, &e->json.runtime);
     render(e->container.pod_uid, &e->json.pod_uid);
+    e->json.members_with_path = render_members(*e, true);
+    e->json.members_without_path = render_members(*e, false);
   } else {
     ++stats_.unresolved;
   }

@@ -83,8 +83,18 @@ struct CgroupEntry {
   // escaping them again: on a cache hit, most of the cost was that escaping.
   struct Json {
     std::string path, id, short_id, runtime, pod_uid;  // empty when the value is
+    // What enrichment adds to an event of this cgroup, as IEventEditor::
+    // add_members takes it: with and without cgroup_path (see
+    // render_members; empty when nothing is added).
+    std::string members_with_path, members_without_path;
   } json;
 };
+
+// The fields enrichment adds (SPEC.md), in this order: cgroup_path (when
+// `with_path`); container_id, container_full_id and container_runtime (when
+// known) for a process in a container; pod_uid when known. As `"name":value`
+// members without a leading comma.
+std::string render_members(const CgroupEntry& e, bool with_path);
 
 struct CgroupCacheStats {
   uint64_t hits = 0, misses = 0, resolved = 0, unresolved = 0;

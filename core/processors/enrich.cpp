@@ -64,15 +64,11 @@ class EnrichProcessor final : public sdk::PluginBase<sdk::IProcessor> {
       const CgroupEntry* e = cache_->lookup(id, ev->timestamp_ns);
       if (!e->resolved) return sdk::Verdict::Keep;
       const bool in_container = !e->container.id.empty();
-      const auto& j = e->json;
-      if (path_mode_ == PathMode::All || (path_mode_ == PathMode::Containers && in_container))
-        ed->add_json(kCgroupPath, sv(j.path));
-      if (in_container) {
-        ed->add_json(kContainerId, sv(j.short_id));
-        ed->add_json(kContainerFullId, sv(j.id));
-        if (!j.runtime.empty()) ed->add_json(kContainerRuntime, sv(j.runtime));
-      }
-      if (!j.pod_uid.empty()) ed->add_json(kPodUid, sv(j.pod_uid));
+      // Rendered once per cgroup (cgroup_cache.hpp), added with one call.
+      const bool with_path =
+          path_mode_ == PathMode::All || (path_mode_ == PathMode::Containers && in_container);
+      const std::string& m = with_path ? e->json.members_with_path : e->json.members_without_path;
+      if (!m.empty()) ed->add_members(sv(m));
     } catch (...) {
       ++errors_;  // enrichment is best effort: the event goes on without it
     }
@@ -112,12 +108,6 @@ class EnrichProcessor final : public sdk::PluginBase<sdk::IProcessor> {
   void close() noexcept override {}
 
  private:
-  static constexpr StringView kCgroupPath{"cgroup_path", 11};
-  static constexpr StringView kContainerId{"container_id", 12};
-  static constexpr StringView kContainerFullId{"container_full_id", 17};
-  static constexpr StringView kContainerRuntime{"container_runtime", 17};
-  static constexpr StringView kPodUid{"pod_uid", 7};
-
   struct Config {
     std::string root;
     PathMode path_mode = PathMode::All;

@@ -227,11 +227,8 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaqu
     }
     if (event_ns) {
       // A batch is timed from its oldest event, for each of its events.
-      timespec now;
-      clock_gettime(CLOCK_REALTIME, &now);
-      self->counters_.ack_latency.observe(
-          int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec - static_cast<int64_t>(event_ns),
-          events);
+      self->counters_.ack_latency.observe(self->delivery_now_ns() - static_cast<int64_t>(event_ns),
+                                          events);
     }
   } else {
     self->failed(m, copy ? copy : opaque_spool_seq(m->_private), copy != 0);
@@ -304,9 +301,8 @@ void Producer::on_log(const rd_kafka_t* rk, int level, const char* fac, const ch
 
 void Producer::drain(int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (rd_kafka_outq_len(rk_) > 0 && std::chrono::steady_clock::now() < deadline)
-    rd_kafka_poll(rk_, 10);
-  rd_kafka_poll(rk_, 0);
+  while (rd_kafka_outq_len(rk_) > 0 && std::chrono::steady_clock::now() < deadline) serve(10);
+  serve(0);
 }
 
 std::vector<Undelivered> Producer::take_undelivered(int wait_ms) {

@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -141,7 +142,7 @@ class Producer {
   }
 
   // Serves delivery reports, errors and log lines for up to timeout_ms.
-  void poll(int timeout_ms) { rd_kafka_poll(rk_, timeout_ms); }
+  void poll(int timeout_ms) { serve(timeout_ms); }
   // Messages not yet acknowledged (queued, in flight, or awaiting poll()).
   int outstanding() const { return rd_kafka_outq_len(rk_); }
   // True (with librdkafka's reason) once the producer hit a fatal error.
@@ -224,6 +225,31 @@ class Producer {
     queued_bytes_.store(q > n ? q - n : 0, std::memory_order_relaxed);
   }
 
+  // rd_kafka_poll() with the delivery clock reset (see delivery_now_ns()).
+  void serve(int timeout_ms) {
+    clock_uses_left_ = 0;
+    rd_kafka_poll(rk_, timeout_ms);
+  }
+  // CLOCK_REALTIME for the ack latency of a delivery report: read at the
+  // first report a poll serves and reused for the next kClockReuse - 1
+  // reports of the same poll (a read per report cost ~0.26 % of a core at
+  // 100K messages/s). rd_kafka_poll() serves the reports already queued
+  // without waiting in between, so a reused reading is older than the true
+  // time by at most the time 63 reports take to serve (microseconds), far
+  // below the width of the histogram's power-of-two bucket for any real
+  // acknowledgement time (bucket i spans 2^(i-1)..2^i ns: 0.5-1 ms at 1 ms).
+  static constexpr uint32_t kClockReuse = 64;
+  int64_t delivery_now_ns() {
+    if (clock_uses_left_ == 0) {
+      timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      clock_now_ns_ = int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+      clock_uses_left_ = kClockReuse;
+    }
+    --clock_uses_left_;
+    return clock_now_ns_;
+  }
+
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
@@ -245,6 +271,8 @@ class Producer {
   uint64_t max_queue_bytes_;
   // Written on the thread that produces and polls; read by read_counters().
   std::atomic<uint64_t> queued_bytes_{0};
+  int64_t clock_now_ns_ = 0;                           // delivery_now_ns()
+  uint32_t clock_uses_left_ = 0;                       // 0: read the clock at the next report
   std::unique_ptr<PartitionCounts> partition_counts_;  // json-batch only
   // Frees the blocks left after ~Producer()'s body destroyed rk_.
   HeldList held_;

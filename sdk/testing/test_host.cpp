@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "config/config_section.hpp"
+#include "pipeline/json_check.hpp"
 #include "plugins/abi_tables.hpp"
 
 namespace leaf::sdk::testing {
@@ -99,6 +100,19 @@ class RecordingEditor final : public IEventEditor {
   Status add_json(StringView name, StringView json) noexcept override {
     return add(name, str(json));
   }
+  // Recorded as add_json would record each member: name (unescaped) ->
+  // value text. A fragment that is not `"name":value` members is refused.
+  Status add_members(StringView members) noexcept override {
+    try {
+      std::string m = str(members);
+      std::vector<std::pair<std::string, std::string>> parsed;
+      if (m.empty() || !split_members(m, &parsed)) return Status::InvalidArgument;
+      for (auto& [name, value] : parsed) out_->added[name] = std::move(value);
+      return Status::Ok;
+    } catch (...) {
+      return Status::Error;
+    }
+  }
   Status replace_string(uint32_t field_index, StringView value) noexcept override {
     if (!is_string(field_index)) return Status::InvalidArgument;
     try {
@@ -143,6 +157,48 @@ class RecordingEditor final : public IEventEditor {
     } catch (...) {
       return Status::Error;
     }
+  }
+  // `"a":1,"b":{"c":[2,","]}` -> (a, 1), (b, {"c":[2,","]}): commas split
+  // members only outside strings and brackets; every value must be one JSON
+  // value (core's checker).
+  static bool split_members(const std::string& m,
+                            std::vector<std::pair<std::string, std::string>>* out) {
+    size_t i = 0;
+    while (i < m.size()) {
+      if (m[i] != '"') return false;
+      std::string name;
+      for (++i; i < m.size() && m[i] != '"'; ++i) {
+        if (m[i] == '\\' && i + 1 < m.size()) ++i;
+        name += m[i];
+      }
+      if (i + 1 >= m.size() || m[i + 1] != ':') return false;
+      size_t start = i += 2;
+      int depth = 0;
+      bool in_string = false;
+      for (; i < m.size(); ++i) {
+        char c = m[i];
+        if (in_string) {
+          if (c == '\\')
+            ++i;
+          else if (c == '"')
+            in_string = false;
+        } else if (c == '"') {
+          in_string = true;
+        } else if (c == '{' || c == '[') {
+          ++depth;
+        } else if (c == '}' || c == ']') {
+          --depth;
+        } else if (c == ',' && depth == 0) {
+          break;
+        }
+      }
+      std::string value = m.substr(start, i - start);
+      if (!core::is_one_json_value(value)) return false;
+      out->emplace_back(std::move(name), std::move(value));
+      if (i < m.size()) ++i;  // the comma
+      if (i == m.size() && m.back() == ',') return false;
+    }
+    return !out->empty();
   }
   static std::string quote(const std::string& s) {
     std::string q = "\"";

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "processors/cgroup_cache.hpp"
+
 namespace {
 
 using leaf::core::ContainerInfo;
@@ -89,3 +91,40 @@ TEST_CASE("cgroup paths of real runtimes give the container id, runtime and pod 
 }
 
 }  // namespace
+
+// What enrichment adds per event, rendered once per cgroup
+// (processors/cgroup_cache.hpp: render_members, added with
+// IEventEditor::add_members): the fields and their order of SPEC.md.
+TEST_CASE("the fields enrichment adds, rendered once per cgroup, in SPEC order") {
+  using leaf::core::CgroupEntry;
+  using leaf::core::render_members;
+  CgroupEntry pod;
+  pod.resolved = true;
+  pod.path = "/kubepods/burstable/pod" + kPod + "/" + kA;
+  pod.container = parse_container(pod.path);
+  REQUIRE(pod.container.runtime == "containerd");
+  pod.json.path = "\"" + pod.path + "\"";
+  pod.json.id = "\"" + kA + "\"";
+  pod.json.short_id = "\"" + kA.substr(0, 12) + "\"";
+  pod.json.runtime = "\"containerd\"";
+  pod.json.pod_uid = "\"" + kPod + "\"";
+  CHECK(render_members(pod, true) == "\"cgroup_path\":\"" + pod.path + "\",\"container_id\":\"" +
+                                         kA.substr(0, 12) + "\",\"container_full_id\":\"" + kA +
+                                         "\",\"container_runtime\":\"containerd\",\"pod_uid\":\"" +
+                                         kPod + "\"");
+  CHECK(render_members(pod, false) ==
+        "\"container_id\":\"" + kA.substr(0, 12) + "\",\"container_full_id\":\"" + kA +
+            "\",\"container_runtime\":\"containerd\",\"pod_uid\":\"" + kPod + "\"");
+  // A container whose runtime is unknown: no container_runtime member.
+  pod.json.runtime.clear();
+  pod.json.pod_uid.clear();
+  CHECK(render_members(pod, false) ==
+        "\"container_id\":\"" + kA.substr(0, 12) + "\",\"container_full_id\":\"" + kA + "\"");
+  // A host process: the path or nothing.
+  CgroupEntry host;
+  host.resolved = true;
+  host.path = "/user.slice/session-1.scope";
+  host.json.path = "\"/user.slice/session-1.scope\"";
+  CHECK(render_members(host, true) == "\"cgroup_path\":\"/user.slice/session-1.scope\"");
+  CHECK(render_members(host, false).empty());
+}

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <leaf/sdk/plugin.hpp>
 #include <leaf/sdk/testing/test_host.hpp>
 #include <stdexcept>
 #include <string>
@@ -76,4 +77,61 @@ TEST_CASE("TestHost refuses records outside the type's size bounds, as leaf-host
   host.start();
   host.fire_timers();
   CHECK(host.take_emitted().empty());
+}
+
+// IEventEditor::add_members (ABI 2.1): TestHost records each member of the
+// fragment as add_json would record it, and refuses an empty fragment.
+namespace {
+struct tick_rec {
+  uint64_t timestamp_ns;
+  uint32_t type, cpu;
+  uint32_t pid;
+};
+const leaf::sdk::FieldDesc kTickFields[] = {LEAF_FIELD(tick_rec, pid, U32)};
+const leaf::sdk::EventTypeDesc kTickType = {.name = "tick",
+                                            .category = leaf::sdk::Category::Process,
+                                            .fields = kTickFields,
+                                            .field_count = 1,
+                                            .fixed_size = sizeof(tick_rec),
+                                            .max_size = sizeof(tick_rec),
+                                            .key_field = nullptr,
+                                            .description = "test"};
+
+class Tagger final : public leaf::sdk::PluginBase<leaf::sdk::IProcessor> {
+ public:
+  explicit Tagger(leaf::sdk::IHost* host) : PluginBase(host) {}
+  leaf::sdk::Status open() noexcept override { return leaf::sdk::Status::Ok; }
+  leaf::sdk::Verdict process(const leaf::sdk::EventView*,
+                             leaf::sdk::IEventEditor* ed) noexcept override {
+    using leaf::sdk::make_view;
+    ed->add_json(make_view("first"), make_view("[1,2]"));
+    members = ed->add_members(make_view(R"("team":"web","tier":3,"o":{"a":",}\""})"));
+    empty = ed->add_members(leaf::sdk::StringView{"", 0});
+    bad = ed->add_members(make_view(R"("team":"web",)"));
+    return leaf::sdk::Verdict::Keep;
+  }
+  void read_counters(leaf::sdk::ICounterVisitor*) noexcept override {}
+  leaf::sdk::Status reload() noexcept override { return leaf::sdk::Status::Ok; }
+  void close() noexcept override {}
+
+  static inline leaf::sdk::Status members = leaf::sdk::Status::Error;
+  static inline leaf::sdk::Status empty = leaf::sdk::Status::Ok, bad = leaf::sdk::Status::Ok;
+};
+LEAF_PLUGIN_DESCRIPTOR(kTagger, Tagger, Processor, "tagger", "1.0.0", "test", nullptr);
+}  // namespace
+
+TEST_CASE("TestHost records add_members as add_json would, member by member") {
+  TestHost host(&kTagger);
+  host.open();
+  tick_rec r{};
+  r.pid = 7;
+  auto out = host.process(kTickType, &r, sizeof(r));
+  CHECK(Tagger::members == leaf::sdk::Status::Ok);
+  CHECK(Tagger::empty == leaf::sdk::Status::InvalidArgument);
+  CHECK(Tagger::bad == leaf::sdk::Status::InvalidArgument);
+  CHECK(out.added.size() == 4);
+  CHECK(out.added["first"] == "[1,2]");
+  CHECK(out.added["team"] == "\"web\"");
+  CHECK(out.added["tier"] == "3");
+  CHECK(out.added["o"] == R"({"a":",}\""})");
 }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "leaf_event.h"
 #include "pipeline/json_writer.hpp"
@@ -364,4 +366,93 @@ TEST_CASE("a VarJson field that is not one JSON value does not fit") {
   CHECK_FALSE(with_json("\"unterminated"));
   CHECK_FALSE(with_json("nul"));
   CHECK_FALSE(with_json(std::string("4\0,\"injected\":1", 15)));  // found by fuzz_event_encoder
+}
+
+// compile_type() resolves each field's type and size into one kind
+// (FieldOp): every width of every integer, boolean and enum type, and the
+// key text encode_to() hands back for a key field, must come out as
+// field_text() and the SPEC say.
+namespace {
+struct widths {
+  leaf_event_header hdr;
+  int16_t i16;
+  uint16_t b16;
+  uint32_t u32;
+  uint32_t b32;
+  uint64_t b64;
+  uint16_t e16;
+  uint32_t e32;
+  int8_t i8;
+  uint8_t b8;
+  uint64_t hidden;
+  uint32_t omitted;
+};
+const FieldDesc kWidthFields[] = {
+    LEAF_FIELD(widths, i16, I16),
+    LEAF_FIELD(widths, b16, Bool),
+    LEAF_FIELD(widths, u32, U32),
+    LEAF_FIELD(widths, b32, Bool),
+    LEAF_FIELD(widths, b64, Bool),
+    LEAF_FIELD_ENUM(widths, e16, "e16", &kKindEnum),
+    LEAF_FIELD_ENUM(widths, e32, "e32", &kKindEnum),
+    LEAF_FIELD(widths, i8, I8),
+    LEAF_FIELD(widths, b8, Bool),
+    LEAF_FIELD_AS(widths, hidden, "hidden", U64, kFieldHidden),
+    LEAF_FIELD_AS(widths, omitted, "omitted", U32, kFieldOmitZero),
+};
+const EventTypeDesc kWidthType = {.name = "widths",
+                                  .category = Category::Process,
+                                  .fields = kWidthFields,
+                                  .field_count = 11,
+                                  .fixed_size = sizeof(widths),
+                                  .max_size = sizeof(widths),
+                                  .key_field = nullptr,
+                                  .description = "test"};
+}  // namespace
+
+TEST_CASE("integer, boolean and enum fields of every width; key text from encode_to") {
+  REQUIRE(validate_schema(kWidthType) == "");
+  widths r{};
+  r.hdr.timestamp_ns = 1;
+  r.i16 = -32768;
+  r.b16 = 0x100;  // a high byte set is true
+  r.u32 = 4294967295u;
+  r.b32 = 0;
+  r.b64 = uint64_t{1} << 40;
+  r.e16 = 1;
+  r.e32 = 70000;  // out of range: the number
+  r.i8 = -1;
+  r.b8 = 0;
+  r.hidden = 99;
+  const auto* p = reinterpret_cast<const uint8_t*>(&r);
+  EncodeContext ctx{"h", 0, ""};
+  CompiledType c = compile_type(kWidthType);
+  CHECK(c.ops.size() == 10);  // the hidden field is left out
+  std::vector<char> buf(encode_bound(c, sizeof(r), ctx, nullptr));
+  std::string_view key;
+  size_t n = encode_to(buf.data(), c, p, ctx, nullptr, 6, &key);
+  CHECK(std::string(buf.data(), n) ==
+        "{\"type\":\"process\",\"timestamp\":1,\"hostname\":\"h\",\"data\":{\"type\":\"widths\","
+        "\"i16\":-32768,\"b16\":true,\"u32\":4294967295,\"b32\":false,\"b64\":true,"
+        "\"e16\":\"one\",\"e32\":70000,\"i8\":-1,\"b8\":false}}");
+  CHECK(key == "70000");
+  n = encode_to(buf.data(), c, p, ctx, nullptr, 5, &key);
+  CHECK(key == "one");  // an enum's name, without its quotes
+  r.omitted = 5;
+  n = encode_to(buf.data(), c, p, ctx, nullptr, 10, &key);
+  CHECK(std::string(buf.data(), n).find(",\"omitted\":5}}") != std::string::npos);
+  CHECK(key == "5");
+  for (uint32_t i = 0; i < kWidthType.field_count; ++i) {
+    if (i == 9) continue;  // hidden
+    std::string text;
+    field_text(text, kWidthFields[i], p, sizeof(r), 0);
+    std::string json(buf.data(), n);
+    std::string member = std::string("\"") + kWidthFields[i].name + "\":";
+    auto at = json.find(member);
+    REQUIRE(at != std::string::npos);
+    std::string value = json.substr(at + member.size());
+    value = value.substr(0, value.find_first_of(",}"));
+    if (value.front() == '"') value = value.substr(1, value.size() - 2);
+    CHECK_MESSAGE(value == text, kWidthFields[i].name);
+  }
 }

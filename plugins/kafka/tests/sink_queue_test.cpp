@@ -4,8 +4,11 @@
 // bound is refused and counted, and the rest is delivered once the broker is
 // back.
 #include <doctest/doctest.h>
+#include <time.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "kafka_test_support.hpp"
 
@@ -19,6 +22,12 @@ constexpr uint64_t kBaseTs = 1704806400000000000ull;
 constexpr uint64_t kMessageOverhead = 192;  // as documented in the README and producer.hpp
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+uint64_t realtime_ns() {
+  timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return uint64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
 
 }  // namespace
 
@@ -79,5 +88,38 @@ TEST_CASE("the known failure reasons are exported at 0 before any failure") {
   }
   CHECK(c.count("kafka_messages_dropped_total{queue_full}") == 1);
   CHECK(c.count("kafka_queue_bytes") == 1);
+  sink->close();
+}
+
+// The delivery callback reads the clock once per poll and reuses it for up
+// to 64 reports of that poll (producer.hpp, delivery_now_ns()): a report
+// served by a later poll must never be timed with an earlier poll's clock.
+TEST_CASE("ack latency: every report is timed by the clock of the poll that serves it") {
+  MockKafka mock;
+  LoadedSink sink({{"brokers", quoted(mock.bootstrap())}});
+  REQUIRE(sink->open() == Status::Ok);
+  static const std::string kType = "test_event";
+  auto write = [&](uint64_t seq) {
+    uint64_t ts = realtime_ns();
+    std::string json = test_event_json(seq, ts), key = std::to_string(seq);
+    auto m = message(Category::Process, kType, key, json, ts);
+    REQUIRE(sink->write(&m) == Status::Ok);
+  };
+  // One report: the clock is read (and would be reusable 63 more times).
+  write(0);
+  REQUIRE(sink->flush(30000) == Status::Ok);
+  auto c = sink.counters();
+  REQUIRE(c["kafka_ack_latency_seconds_count"] == 1);
+  int64_t sum0 = c["kafka_ack_latency_seconds_sum"];
+  // 200 events acknowledged while nobody polls; served 600 ms after they
+  // were written, so each one's latency is at least 600 ms.
+  constexpr int64_t kEvents = 200, kWaitNs = 600'000'000;
+  for (uint64_t seq = 1; seq <= kEvents; ++seq) write(seq);
+  std::this_thread::sleep_for(std::chrono::nanoseconds(kWaitNs));
+  REQUIRE(sink->flush(30000) == Status::Ok);
+  c = sink.counters();
+  CHECK(c["kafka_messages_total"] == kEvents + 1);
+  CHECK(c["kafka_ack_latency_seconds_count"] == kEvents + 1);
+  CHECK(c["kafka_ack_latency_seconds_sum"] - sum0 >= kEvents * kWaitNs);
   sink->close();
 }

@@ -297,6 +297,17 @@ class IEventEditor {
   // or as recorded. Returns InvalidArgument for non-string fields.
   virtual Status get_string(uint32_t field_index, StringView* out) const noexcept = 0;
 
+  // ---- ABI 2.1 (a plugin built with this SDK needs a host of ABI 2.1)
+  // Adds several fields at once, in their order, beside the record's own:
+  // `members` is one or more `"name":value` members separated by commas,
+  // as they appear inside a JSON object (names escaped and quoted, each
+  // value one valid JSON value), e.g. `"team":"web","tier":3`. A processor
+  // renders what it adds for a key (a cgroup, a container) once and adds it
+  // to each event with one call instead of one call per field. As with
+  // add_json, the text is not parsed again on the hot path: it must be
+  // valid. InvalidArgument when empty.
+  virtual Status add_members(StringView members) noexcept = 0;
+
  protected:
   ~IEventEditor() = default;
 };
