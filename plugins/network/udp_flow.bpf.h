@@ -10,17 +10,18 @@
  *             the call's msghdr, else the connected socket's);
  *             kprobe + kretprobe on the same;
  *             sock:sock_send_length (tp_btf, raw_tp, tracepoint; 6.3+),
- *             the destination of an unconnected socket from udp_addr.
+ *             the destination of an unconnected socket from the sockaddr
+ *             the sendto/sendmsg call passed (the task's saved syscall
+ *             registers).
  *   udp_recv  fentry/kprobe on skb_consume_udp (every datagram a process
  *             reads, both families, the source from the packet's headers);
  *             sock:sock_recv_length (6.3+), the source of an unconnected
  *             socket's datagram from udp_addr.
- *   udp_addr  classic tracepoints (tracefs) on the entries of sendto and
- *             sendmsg (the destination the application passed) and on the
- *             entries and exits of recvfrom and recvmsg (the source address
- *             the kernel wrote back). Loaded only under the sock_*_length
- *             hooks; without it, datagrams of unconnected sockets are
- *             counted with an unknown remote end (NET_STAT_UDP_NO_REMOTE).
+ *   udp_addr  classic tracepoints (tracefs) on the exits of recvfrom and
+ *             recvmsg (the source address the kernel wrote back). Loaded
+ *             only under sock_recv_length; without it, datagrams read on
+ *             unconnected sockets are counted with an unknown remote end
+ *             (NET_STAT_UDP_NO_REMOTE).
  *
  * The flow table is double-buffered: net_udp_flows (an array of one map)
  * points at net_udp_flows_a or _b; the plugin points it at the other one,
