@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEAF_SANITIZE_BUILD_DIR:-$root/build/asan}
 tests=(config_section_test event_encoder_test loader_test cli_test processors_unit_test
        metrics_test kafka_sink_faults_test kafka_spool_test kafka_sink_spool_test)
-flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -DLEAF_KEEP_PLUGINS_MAPPED"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache
                                           -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
@@ -21,16 +21,14 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined" "${launcher[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target "${tests[@]}"
 built=$(date +%s)
-# Leak detection is off. What LeakSanitizer reports (~6-70 KB in 4-8 KB
-# blocks, "<unknown module>") is the global state of librdkafka and the
-# libraries it pulls in (OpenSSL, SASL, lz4, zstd), still referenced from
-# their data segments until dlclose() of the Kafka plugin unmaps them: with
-# those libraries preloaded (kept mapped) a leaf-host run with the Kafka sink
-# and a probe reports no leak (2026-11-26, notes/issue-17). Turning it on
-# needs the plugins kept mapped in this build (RTLD_NODELETE), not done yet.
+# Leak detection is on. Plugins stay mapped after dlclose() in this build
+# (LEAF_KEEP_PLUGINS_MAPPED: RTLD_NODELETE, core/plugins/plugin_loader.hpp):
+# otherwise the global state of librdkafka and the libraries it pulls in
+# (OpenSSL, SASL, lz4, zstd), unmapped with the Kafka plugin, shows up as
+# leaks of an "<unknown module>" (notes/issue-17).
 # Signals stay signals (handle_segv=0...): loader_test checks that a plugin
 # crashing in its trial load is reported by the signal that killed it.
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:strict_string_checks=1:handle_segv=0:handle_sigbus=0:handle_sigfpe=0
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:handle_segv=0:handle_sigbus=0:handle_sigfpe=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd "$build"
 regex="^($(IFS='|'; echo "${tests[*]}"))\$"

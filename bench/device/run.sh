@@ -21,7 +21,7 @@ if [ "$(realpath -m "$origin")" != "$(realpath "$bundle")" ]; then
 fi
 export LD_LIBRARY_PATH=$bundle/lib PYTHONUNBUFFERED=1
 py=$(command -v python3)
-e2e() { "$py" bench/e2e/run_e2e.py --build "$bundle" --work "/tmp/leaf-e2e-$1" --out "$out/$1" "${@:2}"; }
+e2e() { "$py" bench/e2e/run_e2e.py --build "$bundle" --work "/tmp/leaf-e2e-$1" --out "$out/$1" --stages "${@:2}"; }
 
 section() {
   case $1 in
@@ -34,8 +34,10 @@ section() {
     e2e-batch)
       e2e e2e-batch --kafka-format json-batch --steps 25000,100000,200000,0 --reps 1 --step-seconds 6 \
         --drain-seconds 3 --gen-reps 0 --idle-seconds 2 --bare-messages 0 ;;
-    storms)
-      : ;;
+    storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
+      "$bundle/bench/process/bench_process" --execs 3000 --rounds 5
+      "$bundle/bench/network/bench_network" --connections 20000 --rounds 5
+      "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds 5 ;;
     traffic)
       : ;;
     *) echo "unknown section $1" >&2; return 2 ;;

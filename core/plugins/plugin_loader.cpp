@@ -45,6 +45,15 @@ std::vector<std::string> list_plugin_files(const std::string& dir) {
   return out;
 }
 
+boost::dll::load_mode::type plugin_load_mode() {
+  auto mode = boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local;
+#ifdef LEAF_KEEP_PLUGINS_MAPPED
+  // Boost.DLL hands the mode bits to dlopen() as they are on POSIX.
+  mode = mode | static_cast<boost::dll::load_mode::type>(RTLD_NODELETE);
+#endif
+  return mode;
+}
+
 LibraryFd::~LibraryFd() {
   if (fd_ < 0) return;
   // A library that could not be unloaded (unique symbols, a thread still
@@ -145,7 +154,7 @@ std::optional<PluginLibrary> open_plugin(const std::string& path, std::string* e
   p.fd = LibraryFd(file.release());
   p.path = path;
   try {
-    p.library.load(load_path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    p.library.load(load_path, plugin_load_mode());
   } catch (const std::exception& e) {
     const char* dl = dlerror();
     *error = std::string("not a loadable library: ") + (dl ? dl : e.what());

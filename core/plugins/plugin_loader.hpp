@@ -6,6 +6,7 @@
 #include <leaf/sdk/abi.h>
 
 #include <boost/dll/shared_library.hpp>
+#include <boost/dll/shared_library_load_mode.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -30,6 +31,14 @@ class LibraryFd {
  private:
   int fd_ = -1;
 };
+
+// The dlopen() mode of every plugin (and of its trial load). Sanitizer
+// builds (scripts/sanitize.sh defines LEAF_KEEP_PLUGINS_MAPPED) add
+// RTLD_NODELETE: a library's memory stays mapped after dlclose(), so
+// LeakSanitizer still sees the pointers its global state holds instead of
+// reporting librdkafka's (and OpenSSL's, SASL's...) globals as leaks of an
+// "<unknown module>". The descriptor then stays open too (~LibraryFd).
+boost::dll::load_mode::type plugin_load_mode();
 
 struct PluginLibrary {
   LibraryFd fd;  // destroyed after `library`

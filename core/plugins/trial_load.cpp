@@ -14,6 +14,8 @@
 #include <cstring>
 #include <vector>
 
+#include "plugins/plugin_loader.hpp"
+
 extern char** environ;
 
 namespace leaf::core {
@@ -119,7 +121,7 @@ int run_trial_load(const char* fd_arg) {
   };
   boost::dll::shared_library lib;
   try {
-    lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    lib.load(path, plugin_load_mode());
   } catch (const std::exception& e) {
     const char* dl = dlerror();
     return fail(std::string("not a loadable library: ") + (dl ? dl : e.what()));

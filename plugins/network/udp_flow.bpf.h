@@ -446,28 +446,29 @@ int udp_send__tp(struct trace_event_raw_sock_msg_length *ctx)
 /* udp_recv */
 
 /* skb_consume_udp(sk, skb, len): a datagram read (len < 0: peeked, not
- * consumed). The source is in the packet's headers. */
+ * consumed). The source is in the packet's headers: one read of the IP
+ * header's first 24 bytes (the version, and the source address of either
+ * family: 12..15 for IPv4, 8..23 for IPv6; a UDP packet has at least 28
+ * bytes of headers), one of the UDP source port. `btf`: the skb's fields
+ * by direct loads (fentry). */
 static __always_inline int udp_consumed(struct sock *sk, struct sk_buff *skb, int len, int btf)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 th = BPF_CORE_READ(skb, transport_header);
-	__u8 saddr[16], ver = 0;
+	unsigned char *head = btf ? skb->head : BPF_CORE_READ(skb, head);
+	__u16 nh = btf ? skb->network_header : BPF_CORE_READ(skb, network_header);
+	__u16 th = btf ? skb->transport_header : BPF_CORE_READ(skb, transport_header);
+	__u8 ip[24], saddr[16];
 	__be16 sport = 0;
+	__be32 a;
 
 	if (len < 0 || !head)
 		return 0;
-	if (bpf_probe_read_kernel(&ver, 1, head + nh))
+	if (bpf_probe_read_kernel(ip, sizeof(ip), head + nh))
 		return 0;
-	if ((ver >> 4) == 4) {
-		__be32 a;
-
-		if (bpf_probe_read_kernel(&a, 4, head + nh + offsetof(struct iphdr, saddr)))
-			return 0;
+	if ((ip[0] >> 4) == 4) {
+		__builtin_memcpy(&a, ip + 12, 4); /* iphdr.saddr */
 		map_ipv4(saddr, a);
-	} else if ((ver >> 4) == 6) {
-		if (bpf_probe_read_kernel(saddr, 16, head + nh + offsetof(struct ipv6hdr, saddr)))
-			return 0;
+	} else if ((ip[0] >> 4) == 6) {
+		__builtin_memcpy(saddr, ip + 8, 16); /* ipv6hdr.saddr */
 	} else {
 		return 0;
 	}

@@ -248,7 +248,13 @@ struct TestHost::Impl {
 };
 
 TestHost::TestHost(const std::string& path, const Overrides& config) {
-  library_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  int mode = RTLD_NOW | RTLD_LOCAL;
+#ifdef LEAF_KEEP_PLUGINS_MAPPED
+  // Sanitizer builds: keep the library mapped after dlclose() so that
+  // LeakSanitizer still sees its globals (core/plugins/plugin_loader.hpp).
+  mode |= RTLD_NODELETE;
+#endif
+  library_ = dlopen(path.c_str(), mode);
   if (!library_) throw std::runtime_error("loading " + path + ": " + dlerror());
   // BOOST_DLL_ALIAS exports a variable holding the entry point's address.
   void* alias = dlsym(library_, kEntryPointName);
