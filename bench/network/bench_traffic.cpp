@@ -115,6 +115,26 @@ class LeafHostProcess {
     fs::remove_all(dir_, ec);
   }
   pid_t pid() const { return pid_; }
+  // The hook each UDP probe attached with ("udp_send fentry, udp_recv
+  // fentry"), from leaf-host's log: which path the figures measured.
+  std::string udp_hooks() const {
+    std::istringstream in(slurp(dir_ + "/err.log"));
+    std::string line, out;
+    for (const char* probe : {"udp_send", "udp_recv", "udp_addr"}) {
+      in.clear();
+      in.seekg(0);
+      std::string needle = std::string("probe ") + probe + " attached via ";
+      while (std::getline(in, line)) {
+        auto p = line.find(needle);
+        if (p == std::string::npos) continue;
+        std::string hook = line.substr(p + needle.size());
+        hook = hook.substr(0, hook.find_first_of(" ("));
+        out += (out.empty() ? "" : ", ") + std::string(probe) + " " + hook;
+        break;
+      }
+    }
+    return out.empty() ? "none attached" : out;
+  }
   // Lines of one event type written so far.
   uint64_t count(const std::string& type) const {
     std::ifstream in(dir_ + "/out.jsonl");
@@ -342,6 +362,9 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
       } else {
         LeafHostProcess leaf(host, variants[v - 1], toml);
         rate[v] = measure();
+        if (r == 0 && !is_stream)
+          std::printf("  hooks (%s): %s\n", v == 1 ? "plugin" : "compare",
+                      leaf.udp_hooks().c_str());
       }
     }
     without_rates.push_back(rate[0].per_s);
