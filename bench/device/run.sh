@@ -3,14 +3,17 @@
 # one run, ~7 minutes). From the checkout's root, as root, after
 # bench/device/bundle.sh put a Release build into build-device:
 #   bash bench/device/run.sh OUT_DIR [section...]
-# Sections (default: all, in this order): info e2e-json e2e-batch storms traffic.
+# Sections (default: all, in this order): info e2e-json e2e-batch lat-json lat-batch
+# storms traffic (about 6.5 minutes on 16 cores).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
-# under OUT_DIR/<section>/); OUT_DIR/device.tar.gz holds everything at the end.
+# under OUT_DIR/<section>/); after every section OUT_DIR.tar.gz (or $LEAF_DEVICE_TAR)
+# holds everything so far, so a run cut short still brings back what it did.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath -m "${1:?output directory}"); shift
 bundle=${LEAF_DEVICE_BUNDLE:-$root/build-device}
-sections=("$@"); [ ${#sections[@]} -gt 0 ] || sections=(info e2e-json e2e-batch storms traffic)
+tarball=${LEAF_DEVICE_TAR:-$out.tar.gz}
+sections=("$@"); [ ${#sections[@]} -gt 0 ] || sections=(info e2e-json e2e-batch lat-json lat-batch storms traffic)
 mkdir -p "$out"
 cd "$root"
 # The benchmarks run leaf-host and the plugins from the build directory whose
@@ -21,25 +24,30 @@ if [ "$(realpath -m "$origin")" != "$(realpath "$bundle")" ]; then
 fi
 export LD_LIBRARY_PATH=$bundle/lib PYTHONUNBUFFERED=1
 py=$(command -v python3)
-e2e() { "$py" bench/e2e/run_e2e.py --build "$bundle" --work "/tmp/leaf-e2e-$1" --out "$out/$1" --stages "${@:2}"; }
+e2e() { "$py" bench/e2e/run_e2e.py --build "$bundle" --work "/tmp/leaf-e2e-$1" --out "$out/$1" "${@:2}"; }
 
 section() {
   case $1 in
     info)
       nproc; uname -r; grep -m1 'model name' /proc/cpuinfo; free -g | head -2; "$py" --version
       cat /proc/loadavg ;;
-    e2e-json)
+    e2e-json)  # issue 16: CPU, loss, ceiling, RSS, storms under load; same-run bare producer
       e2e e2e-json --steps 25000,100000,200000,400000,0 --reps 2 --step-seconds 6 --drain-seconds 3 \
         --gen-reps 1 --gen-seconds 3 --idle-seconds 3 --bare-rates 100000 --bare-messages 500000 ;;
-    e2e-batch)
+    e2e-batch)  # json-batch: CPU at 100K and the ceiling
       e2e e2e-batch --kafka-format json-batch --steps 25000,100000,200000,0 --reps 1 --step-seconds 6 \
         --drain-seconds 3 --gen-reps 0 --idle-seconds 2 --bare-messages 0 ;;
+    lat-json | lat-batch)  # P99 kernel event -> broker ack (e2e_stages.so costs 1-2 % of a core: not the CPU runs)
+      local f=json; [ "$1" = lat-batch ] && f=json-batch
+      e2e "$1" --kafka-format $f --steps 25000,100000,200000 --reps 1 --step-seconds 6 --drain-seconds 3 \
+        --gen-reps 0 --idle-seconds 2 --bare-messages 0 --bare-rates "" --stages ;;
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
       "$bundle/bench/process/bench_process" --execs 3000 --rounds 5
       "$bundle/bench/network/bench_network" --connections 20000 --rounds 5
       "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds 5 ;;
-    traffic)
-      : ;;
+    traffic)  # issue 18: UDP flood and loopback stream with the network plugin / without
+      "$bundle/bench/network/bench_traffic" --only udp --seconds 2 --rounds 5
+      "$bundle/bench/network/bench_traffic" --only stream --seconds 2 --rounds 5 ;;
     *) echo "unknown section $1" >&2; return 2 ;;
   esac
 }
@@ -51,5 +59,5 @@ for s in "${sections[@]}"; do
   rc=$?
   tail -n 25 "$out/$s.txt"
   echo "== $s: rc $rc, $(($(date +%s) - t0)) s"
+  tar -C "$out" -czf "$tarball.tmp" --exclude='*.data' . && mv "$tarball.tmp" "$tarball"
 done
-tar -C "$out" -czf "$out.tar.gz" --exclude='*.data' . && mv "$out.tar.gz" "$out/device.tar.gz"

@@ -418,13 +418,18 @@ CompiledType compile_type(const sdk::EventTypeDesc& t) {
     }
     c.keys.emplace_back();
     c.keys.back().set(std::move(k));
-    if (!(f.flags & sdk::kFieldHidden))
-      c.ops.push_back(FieldOp{.kind = kind_of(f),
-                              .omit_zero = (f.flags & sdk::kFieldOmitZero) != 0,
-                              .size = f.size,
-                              .offset = f.offset,
-                              .index = i,
-                              .aux = f.aux});
+    if (!(f.flags & sdk::kFieldHidden)) {
+      FieldOp op{.kind = kind_of(f),
+                 .omit_zero = (f.flags & sdk::kFieldOmitZero) != 0,
+                 .size = f.size,
+                 .offset = f.offset,
+                 .index = i,
+                 .aux = f.aux};
+      const std::string& key = c.keys.back().text;
+      op.key_size = static_cast<uint8_t>(std::min<size_t>(key.size(), 255));
+      if (key.size() <= FieldOp::kKeyInline) std::memcpy(op.key, key.data(), key.size());
+      c.ops.push_back(op);
+    }
   }
   c.static_bound += Fragment::kInline;  // slack for put()'s fixed-size copies
   return c;
@@ -455,7 +460,14 @@ size_t encode_to(char* out, const CompiledType& c, const uint8_t* record, const 
     const uint32_t i = op.index;
     if (op.omit_zero && is_zero(t.fields[i], record) && !(have_edits && edits->replacement(i)))
       continue;
-    put(w, c.keys[i]);
+    if (op.key_size <= FieldOp::kKeyInline) {
+      char* p = w.pos();
+      std::memcpy(p, op.key, 16);
+      std::memcpy(p + 16, op.key + 16, 16);
+      w = RawWriter(p + op.key_size);
+    } else {
+      put(w, c.keys[i]);
+    }
     if (have_edits) {
       if (const std::string* r = edits->replacement(i)) {
         w.string(*r);
