@@ -290,7 +290,11 @@ def report(out, whatif=None):
             one[0], min(one), max(one), one[-1], len(one)))
     L.append("| leaf-host idle | %.2f %% of a core, RSS %.1f MB |" % (results["idle_cpu_pct"], results["idle_rss"] / 1e6))
     L.append("")
-    L.append("Other developers were building and testing on the same two cores: absolute figures are noisy; "
+    # Whether the machine was shared is read from the load, not assumed: the
+    # benchmark itself keeps about 2 cores busy at its top steps.
+    busy = la and max(x[1] for x in la) > max(2.5, 0.5 * m["cores"])
+    L.append(("The load average says other work shared the machine: absolute figures are noisy; " if busy else
+              "Nothing but the benchmark loaded the machine (load average above); ") +
              "baselines were measured in the same run, and each step's figure is the median of %d repetitions "
              "(interleaved: every rate once per repetition)." % results["config"]["reps"])
     L.append("")

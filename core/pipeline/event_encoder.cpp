@@ -37,19 +37,6 @@ uint64_t load_unsigned(const uint8_t* p, uint16_t size) {
   }
 }
 
-int64_t load_signed(const uint8_t* p, uint16_t size) {
-  switch (size) {
-    case 1:
-      return load<int8_t>(p);
-    case 2:
-      return load<int16_t>(p);
-    case 4:
-      return load<int32_t>(p);
-    default:
-      return load<int64_t>(p);
-  }
-}
-
 std::string_view chars_of(const uint8_t* p, uint16_t size) {
   const void* nul = std::memchr(p, 0, size);
   size_t n = nul ? static_cast<const uint8_t*>(nul) - p : size;
@@ -91,65 +78,6 @@ char* quoted(char* p, std::string_view v) {
   return p;
 }
 
-// Writes one field's JSON value at p; returns the end. Pointer in, pointer
-// out: keeps the output position in a register across fields.
-inline char* write_value(char* p, const FieldDesc& f, const uint8_t* record,
-                         int64_t mono_to_epoch) {
-  const uint8_t* v = record + f.offset;
-  switch (f.type) {
-    case FieldType::U8:
-    case FieldType::U16:
-    case FieldType::U32:
-    case FieldType::U64:
-    case FieldType::DurationNs:
-      return decimal::u64(p, load_unsigned(v, f.size));
-    case FieldType::I8:
-    case FieldType::I16:
-    case FieldType::I32:
-    case FieldType::I64:
-      return decimal::i64(p, load_signed(v, f.size));
-    case FieldType::Bool:
-      if (load_unsigned(v, f.size)) {
-        std::memcpy(p, "true", 4);
-        return p + 4;
-      }
-      std::memcpy(p, "false", 5);
-      return p + 5;
-    case FieldType::Chars:
-      return quoted(p, chars_of(v, f.size));
-    case FieldType::VarChars:
-      return quoted(p, var_of(record, v));
-    case FieldType::VarJson: {
-      auto j = var_of(record, v);
-      if (j.empty()) j = "null";
-      std::memcpy(p, j.data(), j.size());
-      return p + j.size();
-    }
-    case FieldType::Ipv4:
-      *p++ = '"';
-      p = ipv4_to(p, v);
-      *p++ = '"';
-      return p;
-    case FieldType::IpAddr:
-      *p++ = '"';
-      p = ip_to(p, v);
-      *p++ = '"';
-      return p;
-    case FieldType::MonoTimeNs: {
-      uint64_t t = load<uint64_t>(v);
-      return decimal::u64(p, t ? t + mono_to_epoch : 0);
-    }
-    case FieldType::Enum: {
-      uint64_t n = load_unsigned(v, f.size);
-      const auto* e = static_cast<const sdk::EnumDesc*>(f.aux);
-      if (e && n < e->count && e->names[n]) return quoted(p, e->names[n]);
-      return decimal::u64(p, n);
-    }
-  }
-  std::memcpy(p, "null", 4);
-  return p + 4;
-}
-
 FieldOp::Kind kind_of(const FieldDesc& f) {
   switch (f.type) {
     case FieldType::U8:
@@ -189,8 +117,20 @@ FieldOp::Kind kind_of(const FieldDesc& f) {
   return FieldOp::U64;  // validate_schema() refuses unknown types
 }
 
-// write_value() for a compiled field: one switch on its kind, inlined in
-// encode_to()'s loop (a call per field cost about as much as the switch).
+// The compiled form of one field (its key is added by compile_type()).
+FieldOp op_of(const FieldDesc& f, uint32_t index) {
+  return FieldOp{.kind = kind_of(f),
+                 .omit_zero = (f.flags & sdk::kFieldOmitZero) != 0,
+                 .size = f.size,
+                 .offset = f.offset,
+                 .index = index,
+                 .aux = f.aux};
+}
+
+// Writes one compiled field's JSON value at p; returns the end: one switch on
+// its kind, inlined in encode_to()'s loop (a call per field cost about as much
+// as the switch). Pointer in, pointer out: keeps the output position in a
+// register across fields.
 [[gnu::always_inline]] inline char* write_op(char* p, const FieldOp& op, const uint8_t* record,
                                              int64_t mono_to_epoch) {
   const uint8_t* v = record + op.offset;
@@ -419,12 +359,7 @@ CompiledType compile_type(const sdk::EventTypeDesc& t) {
     c.keys.emplace_back();
     c.keys.back().set(std::move(k));
     if (!(f.flags & sdk::kFieldHidden)) {
-      FieldOp op{.kind = kind_of(f),
-                 .omit_zero = (f.flags & sdk::kFieldOmitZero) != 0,
-                 .size = f.size,
-                 .offset = f.offset,
-                 .index = i,
-                 .aux = f.aux};
+      FieldOp op = op_of(f, i);
       const std::string& key = c.keys.back().text;
       op.key_size = static_cast<uint8_t>(std::min<size_t>(key.size(), 255));
       if (key.size() <= FieldOp::kKeyInline) std::memcpy(op.key, key.data(), key.size());
@@ -527,7 +462,7 @@ void field_text(std::string& out, const FieldDesc& f, const uint8_t* record, uin
   }
   // Numbers, booleans and addresses: their JSON text, without quotes.
   char buf[64];
-  char* end = write_value(buf, f, record, mono_to_epoch);
+  char* end = write_op(buf, op_of(f, 0), record, mono_to_epoch);
   std::string_view v(buf, end - buf);
   if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
   out.append(v);
