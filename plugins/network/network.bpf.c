@@ -149,16 +149,48 @@ static __always_inline int is_v4_mapped(const __u8 *a)
 	return lo == 0 && mid == bpf_htonl(0x0000ffff);
 }
 
+/* The first fields of struct sock_common (at the start of struct sock), in
+ * the order every kernel since 2.6 has them: read at once, one probe read
+ * instead of four in read_tuple(). skc_head_usual() checks the layout
+ * through CO-RE when the program loads (a constant there): a kernel that
+ * moved them takes the field-by-field reads. */
+struct net_skc_head {
+	__be32 daddr;
+	__be32 rcv_saddr;
+	__u32 hash;
+	__be16 dport;
+	__u16 num;
+	__u16 family;
+};
+
+static __always_inline int skc_head_usual(void)
+{
+	return bpf_core_field_offset(struct sock, __sk_common) == 0 &&
+	       bpf_core_field_offset(struct sock_common, skc_daddr) == 0 &&
+	       bpf_core_field_offset(struct sock_common, skc_rcv_saddr) == 4 &&
+	       bpf_core_field_offset(struct sock_common, skc_dport) == 12 &&
+	       bpf_core_field_offset(struct sock_common, skc_family) == 16;
+}
+
 /* Local and remote ends of a TCP socket. Returns -1 for other families. */
 static __always_inline int read_tuple(struct sock *sk, struct net_tuple *t)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	struct net_skc_head h = {};
 
-	if (family == NET_AF_INET) {
-		map_ipv4(t->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
-		map_ipv4(t->daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	if (skc_head_usual()) {
+		if (bpf_probe_read_kernel(&h, sizeof(h), sk))
+			return -1;
+	} else {
+		h.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		h.rcv_saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		h.daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		h.dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	}
+	if (h.family == NET_AF_INET) {
+		map_ipv4(t->saddr, h.rcv_saddr);
+		map_ipv4(t->daddr, h.daddr);
 		t->family = 4;
-	} else if (family == NET_AF_INET6) {
+	} else if (h.family == NET_AF_INET6) {
 		BPF_CORE_READ_INTO(&t->saddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&t->daddr, sk, __sk_common.skc_v6_daddr);
 		/* A dual-stack socket talking IPv4 carries IPv4 on the wire. */
@@ -169,7 +201,7 @@ static __always_inline int read_tuple(struct sock *sk, struct net_tuple *t)
 	/* inet_sport, not skc_num: the local port is unbound (skc_num = 0)
 	 * by the time the state becomes CLOSE. */
 	t->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
-	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	t->dport = bpf_ntohs(h.dport);
 	return 0;
 }
 
@@ -799,15 +831,27 @@ static __always_inline struct sock *sock_of_fd(long fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	/* struct fdtable starts with max_fds and fd: one read for both
+	 * where it does (checked through CO-RE at load time) */
+	struct {
+		unsigned int max_fds;
+		struct file **fd;
+	} head = {};
 	struct file *f = NULL;
 	struct socket *so;
 	struct sock *sk;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 &&
+	    bpf_core_field_offset(struct fdtable, fd) == 8) {
+		if (bpf_probe_read_kernel(&head, sizeof(head), fdt))
+			return NULL;
+	} else {
+		head.max_fds = BPF_CORE_READ(fdt, max_fds);
+		head.fd = BPF_CORE_READ(fdt, fd);
+	}
+	if (fd >= head.max_fds || bpf_probe_read_kernel(&f, sizeof(f), &head.fd[fd]) || !f)
 		return NULL;
 	so = BPF_CORE_READ(f, private_data);
 	if (!so)
