@@ -5,7 +5,7 @@
 #     with user space) in kernel style, bpf/.clang-format (tabs, as libbpf
 #     and the kernel's samples are written);
 #   - everything else: the root .clang-format (Google, 100 columns).
-# tests/abi/frozen-1.0 is a frozen copy of released headers: never touched.
+# tests/abi/frozen-* are frozen copies of released headers: never touched.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,7 +17,7 @@ if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   exit 77
 fi
 
-mapfile -t all < <(git ls-files '*.c' '*.h' '*.cpp' '*.hpp' | grep -v '^tests/abi/frozen-1.0/')
+mapfile -t all < <(git ls-files '*.c' '*.h' '*.cpp' '*.hpp' | grep -v '^tests/abi/frozen-')
 mapfile -t bpf_sources < <(git ls-files '*.bpf.c' '*.bpf.h')
 declare -A is_bpf=()
 for f in "${bpf_sources[@]}"; do

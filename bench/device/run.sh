@@ -4,7 +4,9 @@
 # bench/device/bundle.sh put a Release build into build-device:
 #   bash bench/device/run.sh OUT_DIR [section...]
 # Sections (default: all, in this order): info e2e-json e2e-batch lat-json lat-batch
-# storms traffic (about 6.5 minutes on 16 cores).
+# storms traffic (about 6.5 minutes on 16 cores with 5 rounds).
+# LEAF_DEVICE_ROUNDS (default 5): rounds of the storms and traffic sections (their
+# medians move by several points between runs of 5 rounds; 10 take twice as long).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
 # under OUT_DIR/<section>/); after every section OUT_DIR.tar.gz (or $LEAF_DEVICE_TAR)
 # holds everything so far, so a run cut short still brings back what it did.
@@ -24,6 +26,7 @@ if [ "$(realpath -m "$origin")" != "$(realpath "$bundle")" ]; then
 fi
 export LD_LIBRARY_PATH=$bundle/lib PYTHONUNBUFFERED=1
 py=$(command -v python3)
+rounds=${LEAF_DEVICE_ROUNDS:-5}
 e2e() { "$py" bench/e2e/run_e2e.py --build "$bundle" --work "/tmp/leaf-e2e-$1" --out "$out/$1" "${@:2}"; }
 
 section() {
@@ -42,12 +45,12 @@ section() {
       e2e "$1" --kafka-format $f --steps 25000,100000,200000 --reps 1 --step-seconds 6 --drain-seconds 3 \
         --gen-reps 0 --idle-seconds 2 --bare-messages 0 --bare-rates "" --stages ;;
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
-      "$bundle/bench/process/bench_process" --execs 3000 --rounds 5
-      "$bundle/bench/network/bench_network" --connections 20000 --rounds 5
-      "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds 5 ;;
+      "$bundle/bench/process/bench_process" --execs 3000 --rounds "$rounds"
+      "$bundle/bench/network/bench_network" --connections 20000 --rounds "$rounds"
+      "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds "$rounds" ;;
     traffic)  # issue 18: UDP flood and loopback stream with the network plugin / without
-      "$bundle/bench/network/bench_traffic" --only udp --seconds 2 --rounds 5
-      "$bundle/bench/network/bench_traffic" --only stream --seconds 2 --rounds 5 ;;
+      "$bundle/bench/network/bench_traffic" --only udp --seconds 2 --rounds "$rounds"
+      "$bundle/bench/network/bench_traffic" --only stream --seconds 2 --rounds "$rounds" ;;
     *) echo "unknown section $1" >&2; return 2 ;;
   esac
 }

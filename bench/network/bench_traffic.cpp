@@ -3,24 +3,34 @@
 //   bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle]
 //                 [--connections N] [--idle-seconds S] [--leaf-host PATH]
 //                 [--plugin PATH] [--compare PATH] [--network-toml TEXT]
+//                 [--bpf-stats 0|1]
 //
 // Runs as root. Three parts:
 //   stream  one loopback TCP connection at full speed (64 KiB writes) for S
 //           seconds: bytes/s;
 //   udp     a UDP flood over loopback (512-byte datagrams, unconnected
 //           sendto/recvfrom) for S seconds: datagrams the receiver got per
-//           second;
+//           second; then, in the same phase, one thread sending and reading
+//           its own datagrams (sendto + recvfrom, no wakeups, no second
+//           process): its CPU per pair, the steadiest figure of what the
+//           BPF programs cost a datagram;
 //   idle    N (default 10,000) open loopback connections, each moving a byte
 //           every 5 s, under leaf-host at the default interval (30 s) for
 //           --idle-seconds (default 65: two tcp_stats rounds of N * 2
 //           sockets, each connection end reporting in each): leaf-host's CPU.
-// stream and udp run R rounds (default 5); each round measures the workload
-// without Leaf and with leaf-host running the plugin (default
+// stream and udp run R rounds (default 10); each round measures the workload
+// without Leaf (twice) and with leaf-host running the plugin (default
 // configuration: tcp_stats and udp_flow on), and with the --compare plugin
 // when given, in an order that rotates from round to round (slow drifts of
 // a shared machine hit each variant alike). A round's ratio is its phase
-// with Leaf over its phase without; the median ratio is the figure, and the
-// spread (min..max) says how far to trust it.
+// with Leaf over its first phase without; the median ratio is the figure,
+// and the spread (min..max) says how far to trust it. The second phase
+// without Leaf over the first ("A/A") is what the method reads when
+// nothing changes: a median away from 1 or a wide A/A spread says the
+// with/without figure is noise of that size. With --bpf-stats 1 (default),
+// one more phase with Leaf, not in the ratios, runs with the kernel's BPF
+// run-time statistics on: each program's runs and ns per datagram (udp) or
+// per MiB (stream).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -44,6 +54,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "bpf_prog_stats.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -182,6 +194,8 @@ uint64_t cpu_ns(int who) {
 // the rate, which they slow down by taking the CPUs.
 struct Rate {
   double per_s = 0, cpu_ns_per_unit = 0;
+  double pair_cpu_ns = 0;  // udp: one thread's CPU per sendto + recvfrom pair
+  uint64_t units = 0;      // datagrams read, bytes read
 };
 
 // The reader's CPU time (ns) and units, written to a pipe at its end.
@@ -232,7 +246,7 @@ Rate stream(double seconds) {
   close(pipefd[0]);
   waitpid(reader, nullptr, 0);
   return {static_cast<double>(bytes) / dt,
-          static_cast<double>(writer_cpu + rep.cpu_ns) / static_cast<double>(bytes)};
+          static_cast<double>(writer_cpu + rep.cpu_ns) / static_cast<double>(bytes), 0, bytes};
 }
 
 // Datagrams per second a receiver got from a sendto() flood.
@@ -283,7 +297,35 @@ Rate udp_flood(double seconds) {
   // some: they cost the sender only).
   double cpu = (sent ? static_cast<double>(sender_cpu) / static_cast<double>(sent) : 0) +
                (rep.units ? static_cast<double>(rep.cpu_ns) / static_cast<double>(rep.units) : 0);
-  return {static_cast<double>(rep.units) / dt, cpu};
+  return {static_cast<double>(rep.units) / dt, cpu, 0, rep.units};
+}
+
+// One thread sends 512-byte datagrams to itself over loopback (unconnected
+// sendto, recvfrom with the source), `n` pairs in each of `reps` runs: its
+// CPU ns per pair, the least of the runs (other processes only ever add to
+// a run's CPU: cache and frequency effects, interrupts on its CPU).
+double udp_pair_cpu(uint64_t n, int reps) {
+  int r = socket(AF_INET, SOCK_DGRAM, 0), s = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a = loopback(0);
+  if (bind(r, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) fail("bind");
+  a = loopback(port_of(r));
+  char buf[2048] = {};
+  double best = 0;
+  for (int k = 0; k < reps; ++k) {
+    uint64_t c0 = cpu_ns(RUSAGE_THREAD);
+    for (uint64_t i = 0; i < n; ++i) {
+      if (sendto(s, buf, 512, 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 512) fail("sendto");
+      sockaddr_in from{};
+      socklen_t flen = sizeof(from);
+      if (recvfrom(r, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &flen) != 512)
+        fail("recvfrom");
+    }
+    double per = static_cast<double>(cpu_ns(RUSAGE_THREAD) - c0) / static_cast<double>(n);
+    best = k == 0 ? per : std::min(best, per);
+  }
+  close(r);
+  close(s);
+  return best;
 }
 
 // n loopback connections, open until the returned fds close: the client
@@ -334,62 +376,125 @@ Spread spread(std::vector<double> v) {
   return {med, v.front(), v.back()};
 }
 
-// One part (stream or udp): `rounds` rounds of a phase without Leaf and one
-// per plugin in `variants`, in an order rotating from round to round. Two
-// ratios per round and variant: the rate with over the rate without, and
-// the CPU per unit without over with (1 = free; the same scale: 0.95 means
-// the workload spends 1/0.95 as much CPU per unit with the plugin).
+// One-thread pairs per udp phase: 3 runs of 40,000 (~0.4 s on a 2-core VM).
+constexpr uint64_t kPairs = 40000;
+constexpr int kPairRuns = 3;
+
+// One phase: the workload for `seconds` (udp: then the one-thread pairs).
+Rate measure(bool is_stream, double seconds) {
+  if (is_stream) return stream(seconds);
+  Rate r = udp_flood(seconds);
+  r.pair_cpu_ns = udp_pair_cpu(kPairs, kPairRuns);
+  return r;
+}
+
+void print_spread(const char* what, const std::vector<double>& v) {
+  Spread q = spread(v);
+  std::printf("%s median %.3f (%.3f..%.3f)", what, q.median, q.min, q.max);
+}
+
+// One phase with leaf-host running `plugin` and the kernel's BPF run-time
+// statistics on: what each of leaf-host's programs cost per datagram (udp)
+// or per MiB (stream). Not in the ratios (the statistics cost a little).
+void bpf_stats_phase(bool is_stream, double seconds, const std::string& host,
+                     const std::string& plugin, const std::string& toml) {
+  LeafHostProcess leaf(host, plugin, toml);
+  leaf::bench::BpfStatsOn on;
+  if (!on.ok()) {
+    std::printf("  BPF run-time statistics: not available (%s)\n", std::strerror(errno));
+    return;
+  }
+  auto ids = leaf::bench::prog_ids_of(leaf.pid());
+  auto before = leaf::bench::snapshot(ids);
+  Rate r = is_stream ? stream(seconds) : udp_flood(seconds);
+  auto after = leaf::bench::snapshot(ids);
+  leaf::bench::ProgTotals totals;
+  leaf::bench::add_delta(totals, before, after);
+  double units =
+      is_stream ? static_cast<double>(r.units) / (1 << 20) : static_cast<double>(r.units);
+  std::printf("  BPF run time with statistics on (one more phase, %s):\n",
+              is_stream ? "per MiB read" : "per datagram read; udp_send runs per datagram sent");
+  leaf::bench::print_totals(totals, units, is_stream ? "MiB" : "dgram");
+}
+
+// One part (stream or udp): `rounds` rounds of a phase without Leaf, one
+// per plugin in `variants` and a second one without Leaf, in an order
+// rotating from round to round. Per round and variant: the rate with over
+// the rate without, and the CPU per unit without over with (1 = free; the
+// same scale: 0.95 means the workload spends 1/0.95 as much CPU per unit
+// with the plugin); udp adds the one-thread pair's CPU ratio.
 void run_part(bool is_stream, double seconds, int rounds, const std::string& host,
-              const std::vector<std::string>& variants, const std::string& toml) {
-  auto measure = [&] { return is_stream ? stream(seconds) : udp_flood(seconds); };
-  size_t phases = variants.size() + 1;  // 0: without Leaf
-  std::vector<std::vector<double>> ratios(variants.size()), cpu_ratios(variants.size());
-  std::vector<double> without_rates, without_cpu;
+              const std::vector<std::string>& variants, const std::string& toml, bool bpf_stats) {
+  size_t nv = variants.size(), phases = nv + 2;  // 0: without, 1..nv: variants, nv+1: without
+  std::vector<std::vector<double>> ratios(nv), cpu_ratios(nv), pair_ratios(nv);
+  std::vector<double> without_rates, without_cpu, without_pair, aa, aa_cpu, aa_pair;
   double scale = is_stream ? 1e6 : 1;
   const char* unit = is_stream ? "MB/s" : "datagrams/s";
   const char* per = is_stream ? "ns/KiB" : "ns/datagram";
   double per_scale = is_stream ? 1024 : 1;
-  std::printf("%s, %d rounds x %zu phases x %.1f s (%s; CPU of both ends in %s):\n",
+  std::printf("%s, %d rounds x %zu phases x %.1f s (%s; CPU of both ends in %s%s):\n",
               is_stream ? "loopback TCP stream (64 KiB writes)"
                         : "UDP flood over loopback (512-byte sendto/recvfrom)",
-              rounds, phases, seconds, unit, per);
+              rounds, phases, seconds, unit, per,
+              is_stream ? "" : "; one thread's sendto+recvfrom pair in ns CPU");
+  auto name = [&](size_t v) {
+    return v == 0 || v == nv + 1 ? "without" : v == 1 ? "with" : "compare";
+  };
   for (int r = 0; r < rounds; ++r) {
     std::vector<Rate> rate(phases);
     for (size_t i = 0; i < phases; ++i) {
       size_t v = (i + static_cast<size_t>(r)) % phases;
-      if (v == 0) {
-        rate[0] = measure();
+      if (v == 0 || v == nv + 1) {
+        rate[v] = measure(is_stream, seconds);
       } else {
         LeafHostProcess leaf(host, variants[v - 1], toml);
-        rate[v] = measure();
+        rate[v] = measure(is_stream, seconds);
         if (r == 0 && !is_stream)
           std::printf("  hooks (%s): %s\n", v == 1 ? "plugin" : "compare",
                       leaf.udp_hooks().c_str());
       }
     }
-    without_rates.push_back(rate[0].per_s);
-    without_cpu.push_back(rate[0].cpu_ns_per_unit);
-    std::printf("  round %d: without %.0f (%.0f)", r + 1, rate[0].per_s / scale,
-                rate[0].cpu_ns_per_unit * per_scale);
-    for (size_t v = 1; v < phases; ++v) {
-      ratios[v - 1].push_back(rate[v].per_s / rate[0].per_s);
-      cpu_ratios[v - 1].push_back(rate[0].cpu_ns_per_unit / rate[v].cpu_ns_per_unit);
-      std::printf(", %s %.0f (%.0f)", v == 1 ? "with" : "compare", rate[v].per_s / scale,
+    const Rate& w = rate[0];
+    without_rates.push_back(w.per_s);
+    without_cpu.push_back(w.cpu_ns_per_unit);
+    without_pair.push_back(w.pair_cpu_ns);
+    std::printf("  round %d:", r + 1);
+    for (size_t v = 0; v < phases; ++v) {
+      std::printf("%s %s %.0f (%.0f", v ? "," : "", name(v), rate[v].per_s / scale,
                   rate[v].cpu_ns_per_unit * per_scale);
+      if (!is_stream) std::printf("; %.0f", rate[v].pair_cpu_ns);
+      std::printf(")");
     }
     std::printf("\n");
+    for (size_t v = 1; v <= nv; ++v) {
+      ratios[v - 1].push_back(rate[v].per_s / w.per_s);
+      cpu_ratios[v - 1].push_back(w.cpu_ns_per_unit / rate[v].cpu_ns_per_unit);
+      if (!is_stream) pair_ratios[v - 1].push_back(w.pair_cpu_ns / rate[v].pair_cpu_ns);
+    }
+    const Rate& w2 = rate[nv + 1];
+    aa.push_back(w2.per_s / w.per_s);
+    aa_cpu.push_back(w.cpu_ns_per_unit / w2.cpu_ns_per_unit);
+    if (!is_stream) aa_pair.push_back(w.pair_cpu_ns / w2.pair_cpu_ns);
   }
   Spread base = spread(without_rates), base_cpu = spread(without_cpu);
-  std::printf("  without Leaf: median %.0f %s (%.0f..%.0f), %.0f %s\n", base.median / scale, unit,
+  std::printf("  without Leaf: median %.0f %s (%.0f..%.0f), %.0f %s", base.median / scale, unit,
               base.min / scale, base.max / scale, base_cpu.median * per_scale, per);
-  for (size_t v = 0; v < variants.size(); ++v) {
-    Spread q = spread(ratios[v]), c = spread(cpu_ratios[v]);
-    const char* name = v == 0 ? "plugin" : "compare";
-    std::printf(
-        "  %s %s: throughput ratio median %.3f (%.3f..%.3f); CPU-cost ratio median %.3f "
-        "(%.3f..%.3f)\n",
-        is_stream ? "stream" : "udp", name, q.median, q.min, q.max, c.median, c.min, c.max);
+  if (!is_stream) std::printf(", one-thread pair %.0f ns", spread(without_pair).median);
+  std::printf("\n");
+  const char* part = is_stream ? "stream" : "udp";
+  for (size_t v = 0; v <= nv; ++v) {
+    bool is_aa = v == nv;
+    std::printf("  %s %s:", part,
+                is_aa    ? "A/A (without / without, the noise)"
+                : v == 0 ? "plugin"
+                         : "compare");
+    print_spread(" throughput ratio", is_aa ? aa : ratios[v]);
+    print_spread("; CPU-cost ratio", is_aa ? aa_cpu : cpu_ratios[v]);
+    if (!is_stream)
+      print_spread("; one-thread pair CPU-cost ratio", is_aa ? aa_pair : pair_ratios[v]);
+    std::printf("\n");
   }
+  if (bpf_stats) bpf_stats_phase(is_stream, seconds, host, variants[0], toml);
   std::fflush(stdout);
 }
 
@@ -399,8 +504,9 @@ int main(int argc, char** argv) {
   double seconds = 5;
   uint64_t conns = 10000;
   std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, compare, toml, only;
-  int rounds = 5;
+  int rounds = 10;
   double idle_seconds = 65;
+  bool bpf_stats = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--seconds")
@@ -421,11 +527,13 @@ int main(int argc, char** argv) {
       compare = argv[i + 1];
     else if (k == "--idle-seconds")
       idle_seconds = std::stod(argv[i + 1]);
+    else if (k == "--bpf-stats")
+      bpf_stats = std::string(argv[i + 1]) != "0";
     else {
       std::fprintf(stderr,
                    "usage: bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle] "
                    "[--connections N] [--idle-seconds S] [--leaf-host PATH] [--plugin PATH] "
-                   "[--compare PATH] [--network-toml TEXT]\n");
+                   "[--compare PATH] [--network-toml TEXT] [--bpf-stats 0|1]\n");
       return 2;
     }
   }
@@ -439,7 +547,7 @@ int main(int argc, char** argv) {
   for (const char* part : {"stream", "udp"}) {
     if (!only.empty() && only != part) continue;
     bool is_stream = std::string(part) == "stream";
-    run_part(is_stream, seconds, rounds, host, variants, toml);
+    run_part(is_stream, seconds, rounds, host, variants, toml, bpf_stats);
   }
   if (!only.empty() && only != "idle") return 0;
 

@@ -58,6 +58,7 @@ void Host::join_loaders() {
   for (auto& [id, t] : loaders_)
     if (t.joinable()) t.join();
   loaders_.clear();
+  opening_.clear();  // opened, never started: destroyed (their BPF objects closed)
 }
 
 // The running (or failed) plugin loaded from the file `path` names.
@@ -248,32 +249,85 @@ void Host::appeared_other(std::unique_ptr<PluginInstance> inst, PluginInstance* 
                old ? "upgraded" : "started", path);
 }
 
-// Creates and opens a probe that appeared (BPF objects loaded and verified)
-// with the load capabilities raised. False with the reason in *error.
-bool Host::open_new_probe(PluginInstance* p, std::string* error) {
-  security::EffectiveForLoad raised;
-  if (!p->create(error)) return false;
-  if (p->probe()->open() != sdk::Status::Ok) {
-    *error = p->last_error();
-    p->destroy_object();
-    return false;
-  }
-  return true;
-}
-
-// A probe: the new one is created and opened while the old one still runs,
-// so that the time with no program attached is only: old detached, its
-// rings drained, new attached.
+// A probe: created on the dispatcher (its event types registered), then
+// opened — its BPF objects loaded and verified, up to a second for a large
+// object — on a loader thread with the load capabilities raised there (they
+// are per thread), so that the other plugins' rings are drained, timers fire
+// and /metrics answers meanwhile (open() calls only config_*, log and the
+// host's constants: sdk abi.h). Back on the dispatcher it replaces the old
+// one, which runs until then.
 void Host::appeared_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
                           const std::string& path, const std::string& version,
                           std::chrono::steady_clock::time_point t0) {
   PluginInstance* p = inst.get();
-  std::string name = p->name(), error;
-  if (!open_new_probe(p, &error)) {
+  std::string error;
+  bool created;
+  {
+    security::EffectiveForLoad raised;
+    created = p->create(&error);
+  }
+  if (!created) {
+    spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", p->name(),
+                  path, error, old ? "; the running one stays" : "");
+    return;
+  }
+  uint64_t id = ++next_loader_, gen = file_gen_[file_name(path)];
+  opening_[id] = std::move(inst);
+  loaders_[id] = std::thread([this, p, id, gen, path, version, t0] {
+    bool opened;
+    std::string why;
+    {
+      security::EffectiveForLoad raised;
+      opened = p->probe()->open() == sdk::Status::Ok;
+    }
+    if (!opened) why = p->last_error();
+    boost::asio::post(rt_.io, [this, id, gen, opened, why, path, version, t0] {
+      probe_opened(id, gen, opened, why, path, version, t0);
+    });
+  });
+}
+
+// Back on the dispatcher after a probe's open(): dropped when its file
+// changed meanwhile (the newer file counts), or when a plugin of its name
+// started from elsewhere; otherwise swapped in.
+void Host::probe_opened(uint64_t id, uint64_t gen, bool opened, const std::string& error,
+                        const std::string& path, const std::string& version,
+                        std::chrono::steady_clock::time_point t0) {
+  if (auto it = loaders_.find(id); it != loaders_.end()) {
+    it->second.join();  // it has posted this: about to end
+    loaders_.erase(it);
+  }
+  auto node = opening_.extract(id);
+  if (node.empty()) return;
+  std::unique_ptr<PluginInstance> inst = std::move(node.mapped());
+  if (file_gen_[file_name(path)] != gen) {
+    spdlog::debug("plugin {}: changed again while it was opened; the newer one counts", path);
+    return;
+  }
+  PluginInstance* old = running_from(path);
+  std::string name = inst->name();
+  if (!opened) {
     spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", name, path,
                   error, old ? "; the running one stays" : "");
     return;
   }
+  for (const auto& q : rt_.plugins)
+    if (q.get() != old && q->name() == name) {
+      spdlog::error("plugin {}: name '{}' was taken by {} while it was opened; not started", path,
+                    name, q->path());
+      return;
+    }
+  swap_in_probe(std::move(inst), old, path, version, t0);
+}
+
+// Replaces the old probe (if any) by the opened one: the time with no
+// program of it attached is only: old detached, its rings drained, new
+// attached.
+void Host::swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
+                         const std::string& path, const std::string& version,
+                         std::chrono::steady_clock::time_point t0) {
+  PluginInstance* p = inst.get();
+  std::string name = p->name();
   auto gap_from = std::chrono::steady_clock::now();
   if (old) {
     stop_any(old);

@@ -126,10 +126,15 @@ class Host {
                                      const std::string& error, const PluginInstance* old);
   void appeared_other(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
                       const std::string& path, const std::string& version);
-  bool open_new_probe(PluginInstance* p, std::string* error);
   void appeared_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
                       const std::string& path, const std::string& version,
                       std::chrono::steady_clock::time_point t0);
+  void probe_opened(uint64_t id, uint64_t gen, bool opened, const std::string& error,
+                    const std::string& path, const std::string& version,
+                    std::chrono::steady_clock::time_point t0);
+  void swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
+                     const std::string& path, const std::string& version,
+                     std::chrono::steady_clock::time_point t0);
   void plugin_gone(const std::string& path);
   void rescan_plugins();
   PluginInstance* running_from(const std::string& path) const;
@@ -160,6 +165,11 @@ class Host {
   std::map<std::string, uint64_t> file_gen_;
   std::map<uint64_t, std::thread> loaders_;
   uint64_t next_loader_ = 0;
+  // Probes that appeared, created (event types registered) and being opened
+  // (BPF objects loaded and verified: up to a second for a large object) on
+  // a loader thread, by loader id; owned here so that one still opening at
+  // shutdown is destroyed by join_loaders(), while the dispatcher lives.
+  std::map<uint64_t, std::unique_ptr<PluginInstance>> opening_;
   // A plugin file was refused or a plugin failed at start: with nothing
   // running, leaf-host then exits 3 even when it watches the directory.
   bool start_failures_ = false;

@@ -121,8 +121,9 @@ struct net_udp_key {
 };
 
 struct net_udp_val {
-	__u64 first_ns; /* CLOCK_MONOTONIC: first and last datagram of the interval */
-	__u64 last_ns;
+	__u64 first_ns;	 /* CLOCK_MONOTONIC: first and last datagram of the interval */
+	__u64 last_ns;	 /* within one kernel tick of the last datagram (udp_account) */
+	__u64 last_tick; /* jiffies when last_ns was taken */
 	__u64 bytes_sent;
 	__u64 bytes_recv;
 	__u64 datagrams_sent;

@@ -188,12 +188,17 @@ static __always_inline int udp_owner(struct net_conn *owner)
 
 /* Adds one datagram of `bytes` of the current task to its flow. The owner's
  * details and the owner filter are taken when the flow enters the table
- * (once per flow and interval), not per datagram. */
+ * (once per flow and interval), not per datagram. The clock is read when
+ * the flow enters the table and then once per kernel tick (jiffy) in which
+ * the flow moves datagrams: last_ns is the time of the first datagram of
+ * the flow's last tick, within one tick (1/HZ) of its last datagram. A
+ * datagram costs a load of jiffies_64 instead of a clock read (the
+ * coarse clock, bpf_ktime_get_coarse_ns, is refused to tracing programs). */
 static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 bytes)
 {
 	struct net_udp_val nv = {}, *v;
 	struct net_conn owner = {};
-	__u64 now = bpf_ktime_get_ns();
+	__u64 tick = bpf_jiffies64();
 	__u32 zero = 0;
 	void *flows;
 	int err;
@@ -206,7 +211,8 @@ static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 b
 	if (!v) {
 		if (udp_owner(&owner))
 			return;
-		nv.first_ns = nv.last_ns = now;
+		nv.first_ns = nv.last_ns = bpf_ktime_get_ns();
+		nv.last_tick = tick;
 		nv.cgroup_id = owner.cgroup_id;
 		nv.pid = owner.pid;
 		nv.uid = owner.uid;
@@ -236,7 +242,10 @@ static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 b
 		__sync_fetch_and_add(&v->bytes_recv, bytes);
 		__sync_fetch_and_add(&v->datagrams_recv, 1);
 	}
-	v->last_ns = now;
+	if (v->last_tick != tick) {
+		v->last_tick = tick;
+		v->last_ns = bpf_ktime_get_ns();
+	}
 }
 
 /* One datagram of `bytes` sent or read by the current task on `sk`, to or

@@ -602,6 +602,44 @@ TEST_CASE("a processor dropped in joins the pipeline; removed, it leaves it") {
   CHECK(host.stop() == 0);
 }
 
+// A probe's open() (its BPF objects loaded and verified: most of a second
+// for the network plugin) runs beside the dispatcher: while a dropped-in
+// probe opens, the running probe's events flow. leaf_ticker_gated's open()
+// waits until the test, having seen the running ticker tick on, opens its
+// gate.
+TEST_CASE("while a dropped-in probe opens, the running probe's events flow") {
+  TempDir gates;
+  std::string gate = gates.path() + "/gate";
+  HostOptions o;
+  o.plugins = {std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker.so"};
+  o.config["leaf.toml"] = kNoMetrics;
+  o.config["ticker.toml"] = "interval = \"5ms\"\n";
+  o.config["gated.toml"] = "interval = \"5ms\"\nlabel = \"" + gate + "\"\n";
+  LeafHost host(o);
+  host.start();
+  auto running = [](const Json& e) {
+    return event_type("tick")(e) && e["data"]["label"] == "tick";
+  };
+  host.wait_for(running);
+  std::string so = host.plugins_dir() + "/leaf_ticker_gated.so";
+  size_t before = host.stderr_text().size();
+  rename_in(std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker_gated.so", so, 0644);
+  auto until = std::chrono::steady_clock::now() + scaled(20s);
+  while (::access((gate + ".waiting").c_str(), F_OK) != 0) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until, host.stderr_text());
+    std::this_thread::sleep_for(10ms);
+  }
+  // The gated probe's open() is waiting: the running ticker ticks on.
+  size_t seen = host.matching(running).size();
+  host.wait_for_count(running, seen + 20);
+  CHECK(host.stderr_text().find("plugin gated", before) == std::string::npos);
+  std::ofstream{gate};
+  wait_log(host, "plugin gated 1.0.0 (probe) started from " + so, before);
+  host.wait_for(
+      [](const Json& e) { return event_type("tick")(e) && e["data"]["label"] != "tick"; });
+  CHECK(host.stop() == 0);
+}
+
 // Lines of a file (each one JSON document), read whole.
 std::vector<Json> json_lines(const std::string& path) {
   std::vector<Json> out;

@@ -14,8 +14,11 @@
 //                                        is not in its event type table (refused)
 // The same source built against tests/abi/frozen-1.0 (the draft ABI 1.0
 // headers) is the frozen-headers plugin.
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #if __has_include(<leaf/sdk/probe.hpp>)
 #include <leaf/sdk/probe.hpp>
@@ -114,6 +117,16 @@ const Wide<EventTypeDesc> kWideTick = {{.struct_size = sizeof(Wide<EventTypeDesc
 const EventTypeDesc& kTick = kWideTick.row;
 #endif
 
+#ifdef TICKER_GATED
+// open() as slow as a test wants (a large BPF object's verification): the
+// label names a gate; open() creates "<gate>.waiting", then waits until
+// "<gate>" exists (at most 30 s).
+void wait_at_gate(const std::string& gate) {
+  if (FILE* f = std::fopen((gate + ".waiting").c_str(), "w")) std::fclose(f);
+  for (int i = 0; i < 3000 && access(gate.c_str(), F_OK) != 0; ++i) usleep(10'000);
+}
+#endif
+
 class Ticker final : public ProbePluginBase, public ITimerHandler {
  public:
   explicit Ticker(IHost* host) : ProbePluginBase(host, &kTick, 1) {
@@ -169,6 +182,9 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
 #endif
     interval_ = cfg_int("interval");
     label_ = cfg_string("label");
+#ifdef TICKER_GATED
+    wait_at_gate(label_);
+#endif
     count_ = static_cast<uint64_t>(cfg_int("count"));
     mode_ = cfg_string("mode");
   }

@@ -239,7 +239,10 @@ class IProbePlugin : public IPluginObject {
   static constexpr InterfaceId kId = 0x6c6561662e707262ULL;  // "leaf.prb"
 
   // Reads configuration, opens and loads the BPF object, choosing each
-  // probe's hook. Nothing runs yet.
+  // probe's hook. Nothing runs yet. It may run on a thread of its own (a
+  // probe dropped into a running host is opened beside the dispatcher): it
+  // calls only the host's config_*, log, log_level, hostname, plugin_name
+  // and ring_wakeup_delay_ns.
   virtual Status open() noexcept = 0;
   // Attaches the programs and registers ring buffers and timers.
   virtual Status start() noexcept = 0;
