@@ -4,7 +4,8 @@
 # bench/device/bundle.sh put a Release build into build-device:
 #   bash bench/device/run.sh OUT_DIR [section...]
 # Sections (default: all, in this order): info e2e-json e2e-batch lat-json lat-batch
-# storms traffic (about 6.5 minutes on 16 cores with 5 rounds).
+# storms traffic (about 6.5 minutes on 16 cores with 5 rounds). Not in the default
+# list: batch-tick (issue 16, json-batch CPU vs drain tick and batch age, ~4 minutes).
 # LEAF_DEVICE_ROUNDS (default 5): rounds of the storms and traffic sections (their
 # medians move by several points between runs of 5 rounds; 10 take twice as long).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
@@ -44,6 +45,28 @@ section() {
       local f=json; [ "$1" = lat-batch ] && f=json-batch
       e2e "$1" --kafka-format $f --steps 25000,100000,200000 --reps 1 --step-seconds 6 --drain-seconds 3 \
         --gen-reps 0 --idle-seconds 2 --bare-messages 0 --bare-rates "" --stages ;;
+    batch-tick)  # issue 16: json-batch's fixed cost vs the drain tick (dispatcher.wakeup_delay)
+      # and batch.max_age (0: the batch closes at the end of the tick that filled it), and json
+      # with the longer tick; then the CPU without the measuring plugin at 100K, alternating.
+      local f t a n v r age
+      for v in "json-batch 1ms 1ms" "json-batch 2ms 0ms" "json-batch 3ms 0ms" "json 1ms -" "json 2ms -"; do
+        read -r f t a <<<"$v"
+        n=bt-$f-t${t%ms}; age=()
+        [ "$a" = - ] || { n=$n-a${a%ms}; age=(--kafka-option "batch.max_age=\"$a\""); }
+        e2e "$n" --kafka-format "$f" --steps 25000,100000,200000 --reps 1 --step-seconds 5 \
+          --drain-seconds 3 --gen-reps 0 --idle-seconds 2 --bare-messages 0 --bare-rates "" --stages \
+          --leaf-option "dispatcher.wakeup_delay=\"$t\"" "${age[@]}" >"$out/$n.log" 2>&1 || echo "$n: rc $?"
+      done
+      for r in 1 2; do
+        for v in "1ms 1ms" "2ms 0ms" "3ms 0ms"; do
+          read -r t a <<<"$v"; n=bt-cpu$r-t${t%ms}-a${a%ms}
+          e2e "$n" --kafka-format json-batch --steps 100000 --reps 1 --step-seconds 6 --drain-seconds 3 \
+            --gen-reps 0 --idle-seconds 1 --bare-messages 0 --bare-rates "" \
+            --leaf-option "dispatcher.wakeup_delay=\"$t\"" --kafka-option "batch.max_age=\"$a\"" \
+            >"$out/$n.log" 2>&1 || echo "$n: rc $?"
+        done
+      done
+      "$py" bench/e2e/settings_table.py "$out"/bt-*/ ;;
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
       "$bundle/bench/process/bench_process" --execs 3000 --rounds "$rounds"
       "$bundle/bench/network/bench_network" --connections 20000 --rounds "$rounds"

@@ -159,7 +159,10 @@ FieldOp op_of(const FieldDesc& f, uint32_t index) {
       std::memcpy(p, "false", 5);
       return p + 5;
     case FieldOp::Chars:
-      return quoted(p, chars_of(v, op.size));
+      *p++ = '"';
+      p = escape_chars_to(p, v, op.size);
+      *p++ = '"';
+      return p;
     case FieldOp::VarChars:
       return quoted(p, var_of(record, v));
     case FieldOp::VarJson: {

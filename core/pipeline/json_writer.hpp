@@ -58,6 +58,10 @@ class JsonWriter {
 // Writes `s` escaped at p (at most 6 bytes per input byte); returns the end.
 char* escape_to(char* p, std::string_view s);
 
+// The same for a fixed-size char field of `size` bytes: its text up to the
+// first NUL (all of it without one), escaped; at most 6 bytes per input byte.
+char* escape_chars_to(char* p, const unsigned char* field, size_t size);
+
 // Appending to a raw buffer whose size was reserved up front (the encoder
 // computes a bound per event): no capacity check per piece.
 class RawWriter {

@@ -102,8 +102,12 @@ void Dispatcher::kick_drain() {
 }
 
 void Dispatcher::drain_all() {
+  // Sinks poll once per tick, after every ring: a sink that closes batches at
+  // its poll (Kafka json-batch) makes one message per partition per tick, not
+  // one per ring that feeds the partition's topic.
   for (auto& r : rings_)
-    if (!r->closed) drain(r.get());
+    if (!r->closed) drain(r.get(), false);
+  pipeline_.end_batch();
 }
 
 void Dispatcher::drain_tick() {
@@ -217,12 +221,12 @@ void Dispatcher::decode_failed(Ring& r, const uint8_t* record, size_t size, sdk:
       r.plugin, t.type, size, status_text(status));
 }
 
-void Dispatcher::drain(Ring* r) {
+void Dispatcher::drain(Ring* r, bool poll_sinks) {
   r->fill.sample();  // two loads: the peak a scrape reports
   batch_left_ = kBatch;
   int n = ring_buffer__consume(r->rb);
   flowed_ = flowed_ || batch_left_ < kBatch;
-  pipeline_.end_batch();
+  if (poll_sinks) pipeline_.end_batch();
   if (n == -EAGAIN && !r->closed && !r->drain_posted) {
     // More is waiting: yield to other work (timers, other rings, /metrics),
     // then go on.

@@ -104,9 +104,10 @@ class Dispatcher {
   // Counts a record the ring's decoder refused, per plugin and type (the
   // record header's type index); logs the first one per type.
   void decode_failed(Ring& r, const uint8_t* record, size_t size, sdk::Status status);
-  // Consumes at most kBatch records of one ring, then lets sinks poll;
-  // reposts itself while the ring has more (see on_sample).
-  void drain(Ring* r);
+  // Consumes at most kBatch records of one ring, then lets sinks poll
+  // (unless the caller does it after several rings); reposts itself while the
+  // ring has more (see on_sample).
+  void drain(Ring* r, bool poll_sinks = true);
   void kick_drain();
   void drain_tick();
   void drain_all();

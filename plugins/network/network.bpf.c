@@ -149,16 +149,48 @@ static __always_inline int is_v4_mapped(const __u8 *a)
 	return lo == 0 && mid == bpf_htonl(0x0000ffff);
 }
 
+/* The first fields of struct sock_common (at the start of struct sock), in
+ * the order every kernel since 2.6 has them: read at once, one probe read
+ * instead of four in read_tuple(). skc_head_usual() checks the layout
+ * through CO-RE when the program loads (a constant there): a kernel that
+ * moved them takes the field-by-field reads. */
+struct net_skc_head {
+	__be32 daddr;
+	__be32 rcv_saddr;
+	__u32 hash;
+	__be16 dport;
+	__u16 num;
+	__u16 family;
+};
+
+static __always_inline int skc_head_usual(void)
+{
+	return bpf_core_field_offset(struct sock, __sk_common) == 0 &&
+	       bpf_core_field_offset(struct sock_common, skc_daddr) == 0 &&
+	       bpf_core_field_offset(struct sock_common, skc_rcv_saddr) == 4 &&
+	       bpf_core_field_offset(struct sock_common, skc_dport) == 12 &&
+	       bpf_core_field_offset(struct sock_common, skc_family) == 16;
+}
+
 /* Local and remote ends of a TCP socket. Returns -1 for other families. */
 static __always_inline int read_tuple(struct sock *sk, struct net_tuple *t)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	struct net_skc_head h = {};
 
-	if (family == NET_AF_INET) {
-		map_ipv4(t->saddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
-		map_ipv4(t->daddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	if (skc_head_usual()) {
+		if (bpf_probe_read_kernel(&h, sizeof(h), sk))
+			return -1;
+	} else {
+		h.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		h.rcv_saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		h.daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		h.dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	}
+	if (h.family == NET_AF_INET) {
+		map_ipv4(t->saddr, h.rcv_saddr);
+		map_ipv4(t->daddr, h.daddr);
 		t->family = 4;
-	} else if (family == NET_AF_INET6) {
+	} else if (h.family == NET_AF_INET6) {
 		BPF_CORE_READ_INTO(&t->saddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&t->daddr, sk, __sk_common.skc_v6_daddr);
 		/* A dual-stack socket talking IPv4 carries IPv4 on the wire. */
@@ -169,7 +201,54 @@ static __always_inline int read_tuple(struct sock *sk, struct net_tuple *t)
 	/* inet_sport, not skc_num: the local port is unbound (skc_num = 0)
 	 * by the time the state becomes CLOSE. */
 	t->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
-	t->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	t->dport = bpf_ntohs(h.dport);
+	return 0;
+}
+
+/* A field of a TCP socket: a direct load where `btf` says the program got
+ * the socket as a BTF-typed argument (fentry, tp_btf), else a CO-RE probe
+ * read (kprobe, raw_tp, tracepoint: the verifier refuses direct loads
+ * there). `btf` is a constant at every call site, so the other branch is
+ * compiled out: a direct load is one instruction, a probe read a helper call,
+ * and these run at several state changes of every connection. */
+#define TCP_FIELD(p, btf, path) ((btf) ? (p)->path : BPF_CORE_READ(p, path))
+
+/* The tcp_sock behind a BTF-typed socket, for direct loads of its fields
+ * (the verifier knows `sk` as a struct sock only; the helper checks it is a
+ * full TCP socket). NULL when it is not, or without `btf`. */
+static __always_inline struct tcp_sock *typed_tcp_sock(struct sock *sk, int btf)
+{
+	return btf ? bpf_skc_to_tcp_sock(sk) : NULL;
+}
+
+/* read_tuple(), with direct loads where `tp` (typed_tcp_sock()) is set. */
+static __always_inline int tcp_tuple(struct sock *sk, struct tcp_sock *tp, struct net_tuple *t)
+{
+	struct sock_common *skc;
+	__u16 family;
+
+	if (!tp)
+		return read_tuple(sk, t);
+	skc = &tp->inet_conn.icsk_inet.sk.__sk_common;
+	family = skc->skc_family;
+	if (family == NET_AF_INET) {
+		map_ipv4(t->saddr, skc->skc_rcv_saddr);
+		map_ipv4(t->daddr, skc->skc_daddr);
+		t->family = 4;
+	} else if (family == NET_AF_INET6) {
+		__u32 *s = (__u32 *)t->saddr, *d = (__u32 *)t->daddr;
+		int i;
+
+		for (i = 0; i < 4; i++) {
+			s[i] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+			d[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
+		}
+		t->family = is_v4_mapped(t->daddr) ? 4 : 6;
+	} else {
+		return -1;
+	}
+	t->sport = bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+	t->dport = bpf_ntohs(skc->skc_dport);
 	return 0;
 }
 
@@ -203,9 +282,9 @@ ignore:
 	return 1;
 }
 
-static __always_inline int is_tcp(struct sock *sk)
+static __always_inline int is_tcp(struct sock *sk, int btf)
 {
-	return sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+	return sk && TCP_FIELD(sk, btf, sk_protocol) == IPPROTO_TCP;
 }
 
 /* The current task as the owner of a connection. */
@@ -424,8 +503,32 @@ static __always_inline void net_tcp_totals(struct sock *sk, struct net_tcp_total
 	out->rtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 }
 
-static __always_inline void emit_close_record(struct sock *sk, const struct net_conn *c,
-					      const struct net_tuple *t, int oldstate)
+/* net_tcp_totals(), with direct loads where `tp` (typed_tcp_sock()) is set. */
+static __always_inline void tcp_totals(struct sock *sk, struct tcp_sock *tp,
+				       struct net_tcp_totals *out)
+{
+	__u64 recv;
+
+	if (!tp) {
+		net_tcp_totals(sk, out);
+		return;
+	}
+	out->bytes_retrans = tp->bytes_retrans;
+	out->bytes_sent = tp->bytes_sent - out->bytes_retrans;
+	recv = tp->bytes_received;
+	if (recv && (tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags &
+		     (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+		recv--;
+	out->bytes_recv = recv;
+	out->packets_sent = tp->segs_out;
+	out->packets_recv = tp->segs_in;
+	out->retransmits = tp->total_retrans;
+	out->rtt_us = tp->srtt_us >> 3;
+}
+
+static __always_inline void emit_close_record(struct sock *sk, struct tcp_sock *tp,
+					      const struct net_conn *c, const struct net_tuple *t,
+					      int oldstate)
 {
 	struct net_tcp_close_event *e;
 	struct net_tcp_totals tot;
@@ -436,22 +539,23 @@ static __always_inline void emit_close_record(struct sock *sk, const struct net_
 	if (!e)
 		return;
 	fill_common((struct net_tcp_event *)e, c, t, c ? c->direction : NET_DIR_UNKNOWN);
-	net_tcp_totals(sk, &tot);
+	tcp_totals(sk, tp, &tot);
 	e->bytes_sent = tot.bytes_sent;
 	e->bytes_recv = tot.bytes_recv;
 	e->packets_sent = tot.packets_sent;
 	e->packets_recv = tot.packets_recv;
 	e->retransmits = tot.retransmits;
 	e->rtt_us = tot.rtt_us;
-	e->error = BPF_CORE_READ(sk, sk_err);
+	e->error = tp ? tp->inet_conn.icsk_inet.sk.sk_err : BPF_CORE_READ(sk, sk_err);
 	e->state = (__u8)oldstate;
 	e->pad1[0] = e->pad1[1] = e->pad1[2] = 0;
 	e->duration_ns = c && c->start_ns ? e->hdr.timestamp_ns - c->start_ns : 0;
 	leaf_submit(&counters, e);
 }
 
-static __always_inline void on_close(struct sock *sk, int oldstate)
+static __always_inline void on_close(struct sock *sk, int oldstate, int btf)
 {
+	struct tcp_sock *tp = typed_tcp_sock(sk, btf);
 	__u64 key = (__u64)sk;
 	struct net_conn *found = bpf_map_lookup_elem(&net_conn, &key);
 	struct net_conn c = {};
@@ -476,7 +580,7 @@ static __always_inline void on_close(struct sock *sk, int oldstate)
 		else if (tracked)
 			stat_inc(NET_STAT_CONN_DELETE_FAILED);
 	}
-	if (read_tuple(sk, &t) || ignored(&t))
+	if (tcp_tuple(sk, tp, &t) || ignored(&t))
 		return;
 	/* A failed active open under the tracepoint fallback (or one that
 	 * failed before tcp_connect()): its tcp_connect was not reported yet. */
@@ -484,27 +588,27 @@ static __always_inline void on_close(struct sock *sk, int oldstate)
 	    emit_connect)
 		emit_open(NET_EVENT_TCP_CONNECT, &c, &t);
 	if (emit_close)
-		emit_close_record(sk, tracked ? &c : NULL, &t, oldstate);
+		emit_close_record(sk, tp, tracked ? &c : NULL, &t, oldstate);
 }
 
 /* Runs for every state change of every socket: seven of a connection's ten
  * changes (both ends) are none of these, so the states, which come with the
  * hook, are looked at before anything is read from the socket. */
-static __always_inline int on_state_change(struct sock *sk, int oldstate, int newstate)
+static __always_inline int on_state_change(struct sock *sk, int oldstate, int newstate, int btf)
 {
 	if (newstate == TCP_SYN_SENT) {
 		struct net_conn c = {};
 
-		if (is_tcp(sk))
+		if (is_tcp(sk, btf))
 			active_open(sk, &c);
 	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
-		if (is_tcp(sk))
+		if (is_tcp(sk, btf))
 			passive_open(sk);
 	} else if (newstate == TCP_CLOSE) {
 		/* LISTEN -> CLOSE is a listener going away, CLOSE -> CLOSE
 		 * never was a connection. */
-		if (oldstate != TCP_LISTEN && oldstate != TCP_CLOSE && is_tcp(sk))
-			on_close(sk, oldstate);
+		if (oldstate != TCP_LISTEN && oldstate != TCP_CLOSE && is_tcp(sk, btf))
+			on_close(sk, oldstate, btf);
 	}
 	return 0;
 }
@@ -516,57 +620,72 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
  * per loopback connection instead of 10. */
 __u8 connect_in_close = 0;
 
-static __always_inline int connect_on_state_change(struct sock *sk, int oldstate, int newstate);
+static __always_inline int connect_on_state_change(struct sock *sk, int oldstate, int newstate,
+						   int btf);
 
 /* Both probes' work, on one of the inet_sock_set_state hooks. */
-static __always_inline int on_set_state(struct sock *sk, int oldstate, int newstate)
+static __always_inline int on_set_state(struct sock *sk, int oldstate, int newstate, int btf)
 {
-	on_state_change(sk, oldstate, newstate);
+	on_state_change(sk, oldstate, newstate, btf);
 	if (connect_in_close)
-		connect_on_state_change(sk, oldstate, newstate);
+		connect_on_state_change(sk, oldstate, newstate, btf);
 	return 0;
 }
 
 /* TP_PROTO(const struct sock *sk, const int oldstate, const int newstate) */
-static __always_inline int close_on_set_state(__u64 *ctx)
+static __always_inline int close_on_set_state(__u64 *ctx, int btf)
 {
-	return on_set_state((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2]);
+	return on_set_state((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2], btf);
 }
 
 SEC("fentry/tcp_set_state")
 int BPF_PROG(tcp_close__fentry, struct sock *sk, int state)
 {
-	return on_state_change(sk, BPF_CORE_READ(sk, __sk_common.skc_state), state);
+	return on_state_change(sk, sk->__sk_common.skc_state, state, 1);
 }
 
 SEC("kprobe/tcp_set_state")
 int BPF_KPROBE(tcp_close__kprobe, struct sock *sk, int state)
 {
-	return on_state_change(sk, BPF_CORE_READ(sk, __sk_common.skc_state), state);
+	return on_state_change(sk, BPF_CORE_READ(sk, __sk_common.skc_state), state, 0);
 }
 
-LEAF_TP_BTF_RAW_TP(tcp_close, inet_sock_set_state, close_on_set_state)
+/* As LEAF_TP_BTF_RAW_TP, telling the handler whether its arguments are
+ * BTF-typed (tp_btf) or not (raw_tp). */
+#define NET_TP_BTF_RAW_TP_TYPED(probe, tracepoint, handler) \
+	SEC("tp_btf/" #tracepoint)                          \
+	int probe##__tp_btf(__u64 *ctx)                     \
+	{                                                   \
+		return handler(ctx, 1);                     \
+	}                                                   \
+	SEC("raw_tp/" #tracepoint)                          \
+	int probe##__raw_tp(__u64 *ctx)                     \
+	{                                                   \
+		return handler(ctx, 0);                     \
+	}
+
+NET_TP_BTF_RAW_TP_TYPED(tcp_close, inet_sock_set_state, close_on_set_state)
 
 SEC("tp/sock/inet_sock_set_state")
 int tcp_close__tp(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	if (ctx->protocol != IPPROTO_TCP)
 		return 0;
-	return on_set_state((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
+	return on_set_state((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate, 0);
 }
 
 /* ------------------------------------------------------------------------ */
 /* tcp_connect */
 
 /* In the connecting task, after the local port is chosen (fentry/kprobe). */
-static __always_inline int on_tcp_connect(struct sock *sk)
+static __always_inline int on_tcp_connect(struct sock *sk, int btf)
 {
 	__u64 key = (__u64)sk;
 	struct net_conn *c;
 	struct net_conn opened = {};
 	struct net_tuple t = {};
 
-	if (!is_tcp(sk))
+	if (!is_tcp(sk, btf))
 		return 0;
 	c = conn_live(key);
 	if (!c) {
@@ -582,7 +701,7 @@ static __always_inline int on_tcp_connect(struct sock *sk)
 	if (c->flags & NET_CONN_F_REPORTED)
 		return 0;
 	c->flags |= NET_CONN_F_REPORTED;
-	if (!emit_connect || read_tuple(sk, &t) || ignored(&t))
+	if (!emit_connect || tcp_tuple(sk, typed_tcp_sock(sk, btf), &t) || ignored(&t))
 		return 0;
 	emit_open(NET_EVENT_TCP_CONNECT, c, &t);
 	return 0;
@@ -590,9 +709,10 @@ static __always_inline int on_tcp_connect(struct sock *sk)
 
 /* Tracepoint fallback: the active open resolved (SYN_SENT -> ESTABLISHED,
  * or SYN_RECV on a simultaneous open). Failures are tcp_close's. */
-static __always_inline int connect_on_state_change(struct sock *sk, int oldstate, int newstate)
+static __always_inline int connect_on_state_change(struct sock *sk, int oldstate, int newstate,
+						   int btf)
 {
-	if (oldstate != TCP_SYN_SENT || newstate == TCP_CLOSE || !is_tcp(sk))
+	if (oldstate != TCP_SYN_SENT || newstate == TCP_CLOSE || !is_tcp(sk, btf))
 		return 0;
 	__u64 key = (__u64)sk;
 	struct net_conn *c = conn_live(key);
@@ -601,37 +721,37 @@ static __always_inline int connect_on_state_change(struct sock *sk, int oldstate
 	if (!c || (c->flags & NET_CONN_F_REPORTED))
 		return 0; /* connect() ran before Leaf started */
 	c->flags |= NET_CONN_F_REPORTED;
-	if (!emit_connect || read_tuple(sk, &t) || ignored(&t))
+	if (!emit_connect || tcp_tuple(sk, typed_tcp_sock(sk, btf), &t) || ignored(&t))
 		return 0;
 	emit_open(NET_EVENT_TCP_CONNECT, c, &t);
 	return 0;
 }
 
-static __always_inline int connect_on_set_state(__u64 *ctx)
+static __always_inline int connect_on_set_state(__u64 *ctx, int btf)
 {
-	return connect_on_state_change((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2]);
+	return connect_on_state_change((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2], btf);
 }
 
 SEC("fentry/tcp_connect")
 int BPF_PROG(tcp_connect__fentry, struct sock *sk)
 {
-	return on_tcp_connect(sk);
+	return on_tcp_connect(sk, 1);
 }
 
 SEC("kprobe/tcp_connect")
 int BPF_KPROBE(tcp_connect__kprobe, struct sock *sk)
 {
-	return on_tcp_connect(sk);
+	return on_tcp_connect(sk, 0);
 }
 
-LEAF_TP_BTF_RAW_TP(tcp_connect, inet_sock_set_state, connect_on_set_state)
+NET_TP_BTF_RAW_TP_TYPED(tcp_connect, inet_sock_set_state, connect_on_set_state)
 
 SEC("tp/sock/inet_sock_set_state")
 int tcp_connect__tp(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	if (ctx->protocol != IPPROTO_TCP)
 		return 0;
-	return connect_on_state_change((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
+	return connect_on_state_change((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -645,7 +765,7 @@ static __always_inline int on_accepted(struct sock *sk)
 	struct net_conn c = {};
 	struct net_tuple t = {};
 
-	if (!is_tcp(sk))
+	if (!is_tcp(sk, 0))
 		return 0;
 	found = conn_live(key);
 	if (found) {
@@ -711,15 +831,27 @@ static __always_inline struct sock *sock_of_fd(long fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	/* struct fdtable starts with max_fds and fd: one read for both
+	 * where it does (checked through CO-RE at load time) */
+	struct {
+		unsigned int max_fds;
+		struct file **fd;
+	} head = {};
 	struct file *f = NULL;
 	struct socket *so;
 	struct sock *sk;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 &&
+	    bpf_core_field_offset(struct fdtable, fd) == 8) {
+		if (bpf_probe_read_kernel(&head, sizeof(head), fdt))
+			return NULL;
+	} else {
+		head.max_fds = BPF_CORE_READ(fdt, max_fds);
+		head.fd = BPF_CORE_READ(fdt, fd);
+	}
+	if (fd >= head.max_fds || bpf_probe_read_kernel(&f, sizeof(f), &head.fd[fd]) || !f)
 		return NULL;
 	so = BPF_CORE_READ(f, private_data);
 	if (!so)

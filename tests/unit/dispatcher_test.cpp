@@ -24,6 +24,7 @@
 #include <linux/bpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -114,11 +115,21 @@ class CountingSink final : public sdk::ISink {
     events.fetch_add(1);
     return sdk::Status::Ok;
   }
-  void poll() noexcept override {}
+  // The most events written between two polls (json-batch closes a Kafka
+  // batch at a poll: what one poll covers is what one message can hold).
+  std::atomic<uint64_t> most_per_poll{0};
+  void poll() noexcept override {
+    uint64_t now = events.load();
+    most_per_poll = std::max(most_per_poll.load(), now - at_last_poll_);
+    at_last_poll_ = now;
+  }
   sdk::Status flush(uint32_t) noexcept override { return sdk::Status::Ok; }
   void read_counters(sdk::ICounterVisitor*) noexcept override {}
   void close() noexcept override {}
   uint32_t healthy() const noexcept override { return 1; }
+
+ private:
+  uint64_t at_last_poll_ = 0;  // dispatcher thread only
 };
 
 // Waits (at most `limit`: a liveness bound, not a timing figure) for `done`.
@@ -219,6 +230,56 @@ TEST_CASE(
   close(quiet);
   close(normal);
   close(ring);
+}
+
+TEST_CASE("dispatcher: the drain tick polls the sinks once, after every ring") {
+  // Rings A and B get records without a wakeup, ring C one with: C's wakeup
+  // starts the tick, whose drain of A and B must end in one poll covering
+  // both (a poll per ring would cover 5 at most).
+  int rings[3];
+  int writers[3];
+  for (int i = 0; i < 3; ++i) {
+    rings[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "leaf_disp_poll", 0, 0, 1 << 16, nullptr);
+    REQUIRE_MESSAGE(rings[i] >= 0, "bpf_map_create: ", std::strerror(errno));
+    writers[i] = load_writer(rings[i], i == 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+    REQUIRE_MESSAGE(writers[i] >= 0, "bpf_prog_load: ", std::strerror(errno));
+  }
+  boost::asio::io_context io;
+  leaf::core::Pipeline pipeline("test-host", {});
+  CountingSink sink;
+  pipeline.add_sink("count", &sink);
+  leaf::core::Dispatcher dispatcher(io, pipeline);
+  dispatcher.set_drain_interval(1ms);
+  auto types = pipeline.register_types("test", &kType, sizeof(kType), 1);
+  int owner = 0;
+  for (int ring : rings) {
+    sdk::RingBufferRegistration reg{};
+    reg.struct_size = sizeof(reg);
+    reg.ringbuf_map_fd = ring;
+    reg.counters_map_fd = -1;
+    reg.ticking_map_fd = -1;
+    reg.types = &kType;
+    reg.type_count = 1;
+    reg.type_size = sizeof(sdk::EventTypeDesc);
+    REQUIRE(dispatcher.add_ring(&owner, "test", reg, nullptr, types) == "");
+  }
+  auto work = boost::asio::make_work_guard(io);
+  std::thread loop([&] { io.run(); });
+  run_writer(writers[0], 5);
+  run_writer(writers[1], 5);
+  run_writer(writers[2], 1);
+  CHECK(wait_for([&] { return sink.events.load() == 11; }));
+  CHECK(wait_for([&] { return !dispatcher.ticking(); }));
+  CHECK(sink.events.load() == 11);
+  CHECK(sink.most_per_poll.load() == 10);
+  work.reset();
+  io.stop();
+  loop.join();
+  pipeline.detach_all();
+  for (int i = 0; i < 3; ++i) {
+    close(writers[i]);
+    close(rings[i]);
+  }
 }
 
 namespace {

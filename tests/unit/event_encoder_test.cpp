@@ -456,3 +456,92 @@ TEST_CASE("integer, boolean and enum fields of every width; key text from encode
     CHECK_MESSAGE(value == text, kWidthFields[i].name);
   }
 }
+
+namespace {
+// What a fixed char array or a string with one byte `c` at `at` encodes to,
+// the rest plain letters: `c` escaped as SPEC.md section 2 says; a NUL ends
+// a fixed char array there.
+std::string with_byte_at(size_t size, size_t at, char c) {
+  std::string s;
+  for (size_t i = 0; i < size; ++i) s += static_cast<char>('a' + i % 26);
+  s[at] = c;
+  return s;
+}
+std::string escaped_byte(char c) {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\n':
+      return "\\n";
+    case '\x01':
+      return "\\u0001";
+    case '\x7f':
+      return "\\u007f";
+    case '\xff':
+      return "\\\\xff";
+  }
+  return std::string(1, c);
+}
+std::string expected_text(const std::string& s, size_t at, bool stops) {
+  if (stops) return s.substr(0, at);
+  return s.substr(0, at) + escaped_byte(s[at]) + s.substr(at + 1);
+}
+}  // namespace
+
+// The encoder reads strings eight bytes at a time and writes numbers and
+// addresses from tables: every position of a byte to escape or of the end,
+// every octet, every digit count.
+TEST_CASE("strings, addresses and numbers at every position, octet and digit count") {
+  for (char c : {'"', '\\', '\n', '\x01', '\x7f', '\xff', '\0'}) {
+    for (size_t at = 0; at < 16; ++at) {
+      auto b = make("x", "");
+      std::string s = with_byte_at(16, at, c);
+      std::memcpy(b.r.comm, s.data(), 16);
+      std::string json = encode(b);
+      CAPTURE(at);
+      CAPTURE(int(c));
+      CHECK(json.find("\"comm\":\"" + expected_text(s, at, c == '\0') + "\",") !=
+            std::string::npos);
+    }
+    if (c == '\0') continue;
+    for (size_t len = 1; len <= 40; ++len) {
+      for (size_t at = 0; at < len; ++at) {
+        std::string s = with_byte_at(len, at, c);
+        std::string json = encode(make(s, ""));
+        CAPTURE(len);
+        CAPTURE(at);
+        CHECK(json.find("\"cmdline\":\"" + expected_text(s, at, false) + "\",") !=
+              std::string::npos);
+      }
+    }
+  }
+  // UTF-8 across an eight-byte boundary passes through unchanged.
+  std::string utf8 = "abcdefg\xc3\xa9h\xe2\x82\xac";
+  CHECK(nlohmann::json::parse(encode(make(utf8, "")))["data"]["cmdline"] == utf8);
+
+  for (int o = 0; o < 256; ++o) {
+    auto b = make("x", "");
+    uint8_t v4[4] = {uint8_t(o), uint8_t(255 - o), uint8_t(o / 16), uint8_t(o % 10)};
+    std::memcpy(b.r.v4, v4, 4);
+    std::string quad = std::to_string(v4[0]) + "." + std::to_string(v4[1]) + "." +
+                       std::to_string(v4[2]) + "." + std::to_string(v4[3]);
+    std::string json = encode(b);
+    CAPTURE(o);
+    CHECK(json.find("\"v4\":\"" + quad + "\",") != std::string::npos);
+  }
+
+  uint64_t p = 1;
+  for (int digits = 1; digits <= 20; ++digits) {
+    for (uint64_t v : {p, p * 3 + 7, p * 10 - 1}) {
+      if (digits == 20 && v != p) v = 18446744073709551615ull - (v % 1000);
+      auto b = make("x", "");
+      b.r.big = v;
+      std::string json = encode(b);
+      CAPTURE(v);
+      CHECK(json.find("\"big\":" + std::to_string(v) + ",") != std::string::npos);
+    }
+    if (digits < 20) p *= 10;
+  }
+}
