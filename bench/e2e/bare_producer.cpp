@@ -60,7 +60,7 @@ double pct(const std::vector<int64_t>& v, double q) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: e2e-bare-producer BOOTSTRAP SAMPLES MESSAGES [RATE]\n");
+    std::fprintf(stderr, "usage: e2e-bare-producer BOOTSTRAP SAMPLES MESSAGES [RATE [TICK_US]]\n");
     return 2;
   }
   std::vector<Msg> msgs;
@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
   }
   const uint64_t total = std::strtoull(argv[3], nullptr, 10);
   const double rate = argc > 4 ? std::atof(argv[4]) : 0;
+  // Microseconds between bursts when paced: leaf-host's drain tick (run_e2e.py
+  // passes its dispatcher.wakeup_delay), so both produce in the same bursts.
+  const long tick_us = argc > 5 ? std::atol(argv[5]) : 2000;
 
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", argv[1]);
@@ -104,9 +107,9 @@ int main(int argc, char** argv) {
     if (rate > 0) {
       double due = double(mono_ns() - t0) * 1e-9 * rate;
       if (double(sent) >= due) {
-        // 1 ms between bursts, like leaf-host's drain tick (dispatcher.wakeup_delay).
+        // A burst per tick, like leaf-host's drain tick (dispatcher.wakeup_delay).
         rd_kafka_poll(rk, 0);
-        timespec ts{0, 1000000};
+        timespec ts{tick_us / 1000000, (tick_us % 1000000) * 1000};
         nanosleep(&ts, nullptr);
         continue;
       }

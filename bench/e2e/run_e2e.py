@@ -287,6 +287,15 @@ class Bench:
         os.symlink(os.path.join(self.bin, "leaf_e2e_tick.so"), os.path.join(plugins, "leaf_e2e_tick.so"))
         return conf, plugins
 
+    def tick_us(self):
+        """leaf-host's drain tick (dispatcher.wakeup_delay of the run's leaf.toml) in us:
+        the bare producer produces in bursts of the same period."""
+        l = open(os.path.join(self.work, "conf.d", "leaf.toml")).read()
+        m = re.search(r'(?ms)^\[dispatcher\][^\[]*?^wakeup_delay\s*=\s*"(\d+)(us|ms|s)"', l)
+        if not m:
+            return 2000  # the built-in default
+        return int(m.group(1)) * {"us": 1, "ms": 1000, "s": 1000000}[m.group(2)]
+
     def start_host(self):
         conf, plugins = self.write_conf()
         env = dict(os.environ)
@@ -538,7 +547,8 @@ class Bench:
             for rate in [0] + a.bare_rates:
                 n = a.bare_messages if rate == 0 else int(rate * a.bare_seconds)
                 out = subprocess.run([os.path.join(self.bin, "e2e-bare-producer"), self.bootstrap, samples,
-                                      str(n), str(rate)], capture_output=True, text=True)
+                                      str(n), str(rate), str(self.tick_us())],
+                                     capture_output=True, text=True)
                 r = json.loads(out.stdout)
                 r["rep"] = rep
                 self.results["bare"].append(r)

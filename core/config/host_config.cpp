@@ -47,7 +47,7 @@ const ConfigOption kHostOptions[] = {
      "where the JSON lines go: a file path, or \"-\" for stdout"},
     {"shutdown_timeout", OptionType::Duration, "\"5s\"", 0, 600'000'000'000LL, nullptr,
      "at shutdown, how long sinks may take to deliver what they hold"},
-    {"dispatcher.wakeup_delay", OptionType::Duration, "\"1ms\"", 0, 1'000'000'000, nullptr,
+    {"dispatcher.wakeup_delay", OptionType::Duration, "\"2ms\"", 0, 1'000'000'000, nullptr,
      "how long BPF programs may hold back ring-buffer wakeups to batch records (0: wake "
      "per record); bounds the latency they add"},
     {"stats_interval", OptionType::Duration, "\"60s\"", 0, 86400'000'000'000LL, nullptr,

@@ -45,9 +45,9 @@ inline constexpr ConfigOption kOptions[] = {
      "json-batch: a message closes before it would exceed this size"},
     {"batch.max_events", OptionType::Int, "1000", 1, 1'000'000, nullptr,
      "json-batch: a message closes at this many events"},
-    {"batch.max_age", OptionType::Duration, "\"1ms\"", 0, 10 * kS, nullptr,
-     "json-batch: a message closes this long after its first event (checked after every "
-     "drain of leaf-host; 0: at the end of the drain that filled it)"},
+    {"batch.max_age", OptionType::Duration, "\"0ms\"", 0, 10 * kS, nullptr,
+     "json-batch: a message closes this long after its first event (checked at every "
+     "drain tick of leaf-host; 0: at the end of the tick that filled it)"},
     {"batch.linger", OptionType::Duration, "\"0ms\"", 0, 900 * kS, nullptr,
      "json-batch: linger.ms for the batch messages (the batch age already gathers events; "
      "`linger` is json's)"},

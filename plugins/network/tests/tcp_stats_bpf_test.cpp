@@ -159,6 +159,15 @@ HostOptions options(const std::string& toml) {
   return o;
 }
 
+// The tcp_close of the end at `port` whose peer is at `peer`: the local port
+// alone also matches another connection of the machine (a concurrent
+// loopback storm cycles through every ephemeral port within seconds).
+std::function<bool(const Json&)> close_of(uint16_t port, uint16_t peer) {
+  return [port, peer](const Json& e) {
+    return local("tcp_close", port)(e) && e["data"].value("dst_port", 0u) == peer;
+  };
+}
+
 struct Interval {
   size_t up, down;  // client -> server, server -> client; 0/0: idle
 };
@@ -186,10 +195,10 @@ void three_intervals(int family, bool netns = false) {
     std::this_thread::sleep_for(2500ms);
     close(p.client);
     p.client = -1;
-    host.wait_for(local("tcp_close", p.client_port));
+    host.wait_for(close_of(p.client_port, p.server_port));
     REQUIRE(host.stop() == 0);
     CHECK(host.matching(local("tcp_stats", p.client_port)).empty());
-    CHECK(host.matching(local("tcp_close", p.client_port))[0]["data"]["bytes_sent"] == 1000);
+    CHECK(host.matching(close_of(p.client_port, p.server_port))[0]["data"]["bytes_sent"] == 1000);
     return;
   }
   // Busy steps with known bytes, idle spans of two rounds (interval 1 s)
@@ -226,15 +235,15 @@ void three_intervals(int family, bool netns = false) {
   CHECK(read(p.server, &c, 1) == 0);
   close(p.server);
   p.server = -1;
-  host.wait_for(local("tcp_close", p.client_port));
-  host.wait_for(local("tcp_close", p.server_port));
+  host.wait_for(close_of(p.client_port, p.server_port));
+  host.wait_for(close_of(p.server_port, p.client_port));
   REQUIRE(host.stop() == 0);
 
   for (bool client : {true, false}) {
     INFO((client ? "client end" : "server end"));
     uint16_t port = client ? p.client_port : p.server_port;
     auto stats = host.matching(local("tcp_stats", port));
-    auto closes = host.matching(local("tcp_close", port));
+    auto closes = host.matching(close_of(port, client ? p.server_port : p.client_port));
     REQUIRE(closes.size() == 1);
     REQUIRE(stats.size() >= 3);
     uint64_t sent = 0, recv = 0, pkts_sent = 0, pkts_recv = 0, retrans = 0;
