@@ -237,8 +237,11 @@ class KafkaSink final : public PluginBase<ISink>, private ProducerEvents, privat
     // closes the last batch after the flow stops: at most kTailTimerNs late,
     // without waking an idle host a thousand times a second for a 1 ms age
     // (the host polls sinks after every timer). Hosts without timers (the
-    // tests' own) poll on their own.
-    if (batched_)
+    // tests' own) poll on their own. With batch.max_age 0 every batch closes
+    // at the poll that follows the drain (or timer) that wrote it, so no batch
+    // outlives the flow and an idle leaf-host needs no timer at all (a batch
+    // refused on a full queue goes at the next poll: the host polls every 100 ms).
+    if (batched_ && config_.batch_max_age_ns > 0)
       host_->add_timer(static_cast<uint64_t>(std::max(config_.batch_max_age_ns, kTailTimerNs)),
                        this);
     std::string where =

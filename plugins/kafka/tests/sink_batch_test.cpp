@@ -226,6 +226,30 @@ TEST_CASE("json-batch: a message closes at its age, without a flush") {
   sink->close();
 }
 
+TEST_CASE("json-batch with batch.max_age 0: closed at the poll after the writes, no tail timer") {
+  MockKafka mock;
+  LoadedSink sink({{"brokers", quoted(mock.bootstrap())}, {"format", "\"json-batch\""}});
+  REQUIRE(sink->open() == Status::Ok);
+  CHECK(sink.host().timer_count() == 0);  // an idle host is never woken for batches
+  // Five writes, then the poll that ends the drain (write_keyed polls last):
+  // one message, with no flush and no timer.
+  CHECK(write_keyed(sink, 0, 5, [](uint64_t) { return std::string("one-key"); }) == 0);
+  CHECK(sink.counters()["kafka_batches_total"] == 1);
+  auto records = consume_batches(mock.bootstrap(), "system.events.process", 5);
+  CHECK(counts_in_order(records) == std::vector<size_t>{5});
+  sink->close();
+}
+
+TEST_CASE("json-batch with batch.max_age above 0: a tail timer closes the last batch") {
+  MockKafka mock;
+  LoadedSink sink({{"brokers", quoted(mock.bootstrap())},
+                   {"format", "\"json-batch\""},
+                   {"batch.max_age", "\"1ms\""}});
+  REQUIRE(sink->open() == Status::Ok);
+  CHECK(sink.host().timer_count() == 1);
+  sink->close();
+}
+
 TEST_CASE("json-batch: a failed batch counts each of its events") {
   MockKafka mock;
   LoadedSink sink({{"brokers", quoted(mock.bootstrap())},
