@@ -12,7 +12,7 @@ PACKAGES=(
   # BPF
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # libraries of the design card (Boost.DLL, Asio and Beast are header-only, in libboost-dev)
-  librdkafka-dev libboost-program-options-dev libboost-system-dev
+  librdkafka-dev libdeflate-dev libboost-program-options-dev libboost-system-dev
   libboost-filesystem-dev libboost-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   doctest-dev nlohmann-json3-dev prometheus-cpp-dev libbenchmark-dev libpcre2-dev
   # least privilege: capability sets (core/security)

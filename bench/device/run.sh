@@ -5,7 +5,8 @@
 #   bash bench/device/run.sh OUT_DIR [section...]
 # Sections (default: all, in this order): info e2e-json e2e-batch lat-json lat-batch
 # storms traffic (about 6.5 minutes on 16 cores with 5 rounds). Not in the default
-# list: batch-tick (issue 16, json-batch CPU vs drain tick and batch age, ~4 minutes).
+# list: batch-tick (issue 16, json-batch CPU vs drain tick and batch age, ~4 minutes),
+# json-ceiling (issue 16, the json ceiling with spool.threshold 4M vs 64M, ~2 minutes).
 # LEAF_DEVICE_ROUNDS (default 5): rounds of the storms and traffic sections (their
 # medians move by several points between runs of 5 rounds; 10 take twice as long).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
@@ -67,6 +68,20 @@ section() {
         done
       done
       "$py" bench/e2e/settings_table.py "$out"/bt-*/ ;;
+    json-ceiling)  # issue 16: the json ceiling with the shipped spool.threshold (4M) and with 64M
+      # (nothing spooled), alternating: at the ceiling librdkafka's queue passes 4M and the
+      # disk spool takes the events (CRC, write, read back) on the dispatcher thread.
+      local n r th
+      for r in 1 2; do
+        for th in 4M 64M; do
+          n=ceil-json-$th-$r
+          e2e "$n" --steps 0 --reps 1 --step-seconds 6 --drain-seconds 3 --gen-reps 0 \
+            --idle-seconds 1 --bare-messages 0 --bare-rates "" \
+            --kafka-option "spool.threshold=\"$th\"" >"$out/$n.log" 2>&1 || echo "$n: rc $?"
+          echo "$n: $(grep -h 'step max' "$out/$n.log" | cut -d' ' -f3-)"
+          echo "$n: $(grep -h 'sink closed' "/tmp/leaf-e2e-$n/leaf-host.log" | sed 's/.*closed: //')"
+        done
+      done ;;
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
       "$bundle/bench/process/bench_process" --execs 3000 --rounds "$rounds"
       "$bundle/bench/network/bench_network" --connections 20000 --rounds "$rounds"

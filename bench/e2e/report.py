@@ -302,7 +302,7 @@ def report(out, whatif=None):
     c = results["config"]
     L.append("")
     L.append("- leaf-host with the shipped conf.d: process, network, performance (default: aggregates only) probes, "
-             "built-in enrich/filter/redact processors, the Kafka sink with its defaults (linger 1 ms, no Nagle, lz4, idempotence, "
+             "built-in enrich/filter/redact processors, a 2 ms drain tick (dispatcher.wakeup_delay), the Kafka sink with its defaults (linger 1 ms; json-batch: batch.max_age 0 = one message per partition per tick, batch.linger 0; no Nagle, lz4, idempotence, "
              "acks=all, queue 1M messages / 256 MB)%s; the JSON-lines sink off (Kafka is the only sink); "
              "/metrics on loopback." % ("; extra properties %s" % c["kafka_property"] if c["kafka_property"] else ""))
     L.append("- plus the benchmark-only probe `leaf_e2e_tick` (bench/e2e/tick.bpf.c, built into the bench build "

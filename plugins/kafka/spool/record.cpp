@@ -1,6 +1,6 @@
 #include "record.hpp"
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <algorithm>
 #include <cstring>
@@ -25,16 +25,13 @@ T get(const char*& p) {
 
 }  // namespace
 
+// CRC-32 (zlib's, the segment format's) of the sequence number and the body,
+// computed by libdeflate (issue 16: zlib 1.2.13's crc32 took ~15 % of the
+// dispatcher thread at the json ceiling, where the spool takes events and
+// checks each twice; libdeflate's is ~5x faster on a 450-byte event).
 uint32_t checksum(uint64_t seq, const char* body, size_t size) {
-  uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(&seq), sizeof(seq));
-  // zlib's crc32 takes a uInt length: checked in pieces for any size.
-  while (size > 0) {
-    uInt n = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(body), n);
-    body += n;
-    size -= n;
-  }
-  return static_cast<uint32_t>(crc);
+  uint32_t crc = libdeflate_crc32(0, &seq, sizeof(seq));
+  return libdeflate_crc32(crc, body, size);
 }
 
 void encode(const RecordView& r, uint64_t seq, char* out) {

@@ -9,9 +9,9 @@
 //
 // Integers are in the host's byte order: a spool is read back by the
 // leaf-host that wrote it (or its successor on the same machine). The CRC is
-// zlib's crc32 (Debian-packaged, table-driven), which detects a torn or
-// overwritten record; a record that fails it ends what is read of its
-// segment.
+// CRC-32 as zlib's crc32 computes it (computed with libdeflate's, the same
+// function, faster: record.cpp), which detects a torn or overwritten record;
+// a record that fails it ends what is read of its segment.
 #pragma once
 
 #include <cstddef>
