@@ -3,7 +3,7 @@
 //   bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle]
 //                 [--connections N] [--idle-seconds S] [--leaf-host PATH]
 //                 [--plugin PATH] [--compare PATH] [--network-toml TEXT]
-//                 [--bpf-stats 0|1]
+//                 [--bpf-stats 0|1] [--cpus A,B|none]
 //
 // Runs as root. Three parts:
 //   stream  one loopback TCP connection at full speed (64 KiB writes) for S
@@ -30,10 +30,16 @@
 // with/without figure is noise of that size. With --bpf-stats 1 (default),
 // one more phase with Leaf, not in the ratios, runs with the kernel's BPF
 // run-time statistics on: each program's runs and ns per datagram (udp) or
-// per MiB (stream).
+// per MiB (stream). The two ends of stream and udp are pinned (--cpus A,B;
+// default: the last two CPUs on machines with 4 or more, else none): the
+// sender/writer and the one-thread pairs on A, the receiver/reader on B,
+// leaf-host on any CPU. Unpinned, a phase's CPU per unit moved by a third
+// on a 16-vCPU VM with the CPUs the scheduler happened to pick (one-thread
+// pairs without Leaf: 1,899..2,900 ns).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -61,6 +67,19 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// The CPUs the workload's two ends run on (-1: not pinned), and the
+// affinity bench_traffic started with (leaf-host and the idle part get it).
+int g_cpu_a = -1, g_cpu_b = -1;
+cpu_set_t g_all_cpus;
+
+void pin(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof(set), &set);
+}
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "bench_traffic: %s: %s\n", what.c_str(), std::strerror(errno));
@@ -102,6 +121,7 @@ class LeafHostProcess {
     pid_ = fork();
     if (pid_ < 0) fail("fork");
     if (pid_ == 0) {
+      sched_setaffinity(0, sizeof(g_all_cpus), &g_all_cpus);
       int out = open((dir_ + "/out.jsonl").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       int err = open((dir_ + "/err.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       dup2(out, 1);
@@ -127,6 +147,16 @@ class LeafHostProcess {
     fs::remove_all(dir_, ec);
   }
   pid_t pid() const { return pid_; }
+  // Exits (with leaf-host's log) when leaf-host is gone: a phase "with
+  // Leaf" that ran without it would read as free.
+  void check_alive() const {
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      std::fprintf(stderr, "leaf-host exited during a phase (status %d):\n%s\n", st,
+                   slurp(dir_ + "/err.log").c_str());
+      std::exit(1);
+    }
+  }
   // The hook each UDP probe attached with ("udp_send fentry, udp_recv
   // fentry"), from leaf-host's log: which path the figures measured.
   std::string udp_hooks() const {
@@ -214,6 +244,7 @@ Rate stream(double seconds) {
   pid_t reader = fork();
   if (reader == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pin(g_cpu_b);
     close(pipefd[0]);
     int fd = accept(l, nullptr, nullptr);
     std::vector<char> buf(1 << 16);
@@ -262,6 +293,7 @@ Rate udp_flood(double seconds) {
   pid_t receiver = fork();
   if (receiver == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pin(g_cpu_b);
     close(pipefd[0]);
     timeval tv{0, 200000};
     setsockopt(r, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -408,6 +440,7 @@ void bpf_stats_phase(bool is_stream, double seconds, const std::string& host,
   auto before = leaf::bench::snapshot(ids);
   Rate r = is_stream ? stream(seconds) : udp_flood(seconds);
   auto after = leaf::bench::snapshot(ids);
+  leaf.check_alive();
   leaf::bench::ProgTotals totals;
   leaf::bench::add_delta(totals, before, after);
   double units =
@@ -437,6 +470,10 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
                         : "UDP flood over loopback (512-byte sendto/recvfrom)",
               rounds, phases, seconds, unit, per,
               is_stream ? "" : "; one thread's sendto+recvfrom pair in ns CPU");
+  if (g_cpu_a >= 0)
+    std::printf(
+        "  pinned: sender/writer and one-thread pairs on CPU %d, receiver/reader on CPU %d\n",
+        g_cpu_a, g_cpu_b);
   auto name = [&](size_t v) {
     return v == 0 || v == nv + 1 ? "without" : v == 1 ? "with" : "compare";
   };
@@ -449,6 +486,7 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
       } else {
         LeafHostProcess leaf(host, variants[v - 1], toml);
         rate[v] = measure(is_stream, seconds);
+        leaf.check_alive();
         if (r == 0 && !is_stream)
           std::printf("  hooks (%s): %s\n", v == 1 ? "plugin" : "compare",
                       leaf.udp_hooks().c_str());
@@ -507,6 +545,7 @@ int main(int argc, char** argv) {
   int rounds = 10;
   double idle_seconds = 65;
   bool bpf_stats = true;
+  std::string cpus;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--seconds")
@@ -529,11 +568,13 @@ int main(int argc, char** argv) {
       idle_seconds = std::stod(argv[i + 1]);
     else if (k == "--bpf-stats")
       bpf_stats = std::string(argv[i + 1]) != "0";
+    else if (k == "--cpus")
+      cpus = argv[i + 1];
     else {
       std::fprintf(stderr,
                    "usage: bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle] "
                    "[--connections N] [--idle-seconds S] [--leaf-host PATH] [--plugin PATH] "
-                   "[--compare PATH] [--network-toml TEXT] [--bpf-stats 0|1]\n");
+                   "[--compare PATH] [--network-toml TEXT] [--bpf-stats 0|1] [--cpus A,B|none]\n");
       return 2;
     }
   }
@@ -544,10 +585,28 @@ int main(int argc, char** argv) {
     return 77;
   }
 
+  sched_getaffinity(0, sizeof(g_all_cpus), &g_all_cpus);
+  if (cpus != "none") {
+    int n = CPU_COUNT(&g_all_cpus);
+    std::vector<int> allowed;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &g_all_cpus)) allowed.push_back(c);
+    if (!cpus.empty()) {
+      if (std::sscanf(cpus.c_str(), "%d,%d", &g_cpu_a, &g_cpu_b) != 2 || g_cpu_a == g_cpu_b) {
+        std::fprintf(stderr, "bench_traffic: --cpus A,B (two different CPUs) or none\n");
+        return 2;
+      }
+    } else if (n >= 4) {  // on 2-3 CPUs shared with other work, pinning cannot dodge it
+      g_cpu_a = allowed[allowed.size() - 2];
+      g_cpu_b = allowed.back();
+    }
+  }
   for (const char* part : {"stream", "udp"}) {
     if (!only.empty() && only != part) continue;
     bool is_stream = std::string(part) == "stream";
+    pin(g_cpu_a);
     run_part(is_stream, seconds, rounds, host, variants, toml, bpf_stats);
+    sched_setaffinity(0, sizeof(g_all_cpus), &g_all_cpus);
   }
   if (!only.empty() && only != "idle") return 0;
 
