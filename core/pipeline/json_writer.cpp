@@ -61,26 +61,36 @@ size_t utf8_sequence_length(const unsigned char* p, size_t avail) {
   return 0;
 }
 
+namespace {
+
+// Copies the plain bytes of p[i, n) from i on, eight at a time, to w (moved
+// past them) while at least eight are left; stops at the first byte to
+// escape (or NUL). Returns where it stopped.
+inline size_t copy_plain_run(char*& w, const unsigned char* p, size_t i, size_t n) {
+  while (n - i >= 8) {
+    uint64_t x;
+    std::memcpy(&x, p + i, 8);
+    uint64_t m = not_plain(x);
+    std::memcpy(w, &x, 8);  // the caller's room is 6 bytes per input byte
+    if (m) {
+      size_t k = first_flagged(m);
+      w += k;
+      return i + k;
+    }
+    w += 8;
+    i += 8;
+  }
+  return i;
+}
+
+}  // namespace
+
 char* escape_to(char* w, std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   size_t i = 0;
   while (i < n) {
-    // A run of plain bytes, eight at a time, up to the first byte to escape.
-    while (n - i >= 8) {
-      uint64_t x;
-      std::memcpy(&x, p + i, 8);
-      uint64_t m = not_plain(x);
-      std::memcpy(w, &x, 8);  // the caller's room is 6 bytes per input byte
-      if (m) {
-        size_t k = first_flagged(m);
-        w += k;
-        i += k;
-        break;
-      }
-      w += 8;
-      i += 8;
-    }
+    i = copy_plain_run(w, p, i, n);
     if (i == n) break;
     unsigned char c = p[i];
     if (kPlain.v[c]) {
@@ -140,22 +150,8 @@ char* escape_to(char* w, std::string_view s) {
 }
 
 char* escape_chars_to(char* w, const unsigned char* p, size_t size) {
-  size_t i = 0;
-  while (size - i >= 8) {
-    uint64_t x;
-    std::memcpy(&x, p + i, 8);
-    uint64_t m = not_plain(x);
-    std::memcpy(w, &x, 8);  // the caller's room is 6 bytes per input byte
-    if (m) {
-      size_t k = first_flagged(m);
-      w += k;
-      i += k;
-      if (p[i] == 0) return w;
-      break;
-    }
-    w += 8;
-    i += 8;
-  }
+  size_t i = copy_plain_run(w, p, 0, size);
+  if (i < size && p[i] == 0) return w;
   const void* nul = std::memchr(p + i, 0, size - i);
   size_t end = nul ? static_cast<size_t>(static_cast<const unsigned char*>(nul) - p) : size;
   return escape_to(w, std::string_view(reinterpret_cast<const char*>(p) + i, end - i));
