@@ -617,7 +617,14 @@ static __always_inline void on_close(struct sock *sk, int oldstate, int btf)
 	} else {
 		stat_inc(NET_STAT_CLOSE_UNATTRIBUTED);
 	}
-	if (emit_tcp_stats)
+	/* net_tcp_prev has an entry of a tracked connection only once the
+	 * iterator set NET_CONN_F_STATS (after adding it): most connections
+	 * never had a tcp_stats, and a delete finding nothing still takes the
+	 * bucket lock. One the iterator adds while this runs stays behind with
+	 * this connection's conn_id, which no later socket at this address
+	 * has: the iterator takes it for another socket's and overwrites it,
+	 * or the LRU evicts it. Untracked: there may be one (conn_id 0). */
+	if (emit_tcp_stats && (!tracked || (c.flags & NET_CONN_F_STATS)))
 		bpf_map_delete_elem(&net_tcp_prev, &key); /* -ENOENT: never reported */
 	if (found) {
 		if (bpf_map_delete_elem(&net_conn, &key) == 0)

@@ -21,7 +21,8 @@ using Fn = int32_t (*)(const rd_kafka_topic_t*, const void*, size_t, int32_t, vo
 // random bytes of every length up to 64 (a fixed seed: the same keys each run).
 std::vector<std::string> keys() {
   std::vector<std::string> out;
-  for (int i = 0; i < 256; ++i) out.push_back("10.1." + std::to_string(i) + "." + std::to_string(255 - i));
+  for (int i = 0; i < 256; ++i)
+    out.push_back("10.1." + std::to_string(i) + "." + std::to_string(255 - i));
   for (int i = 1; i < 70000; i += 97) out.push_back(std::to_string(i));
   out.push_back("fe80::1c2a:3bff:fe4d:5e6f");
   out.push_back("build-host-01.example.org");
