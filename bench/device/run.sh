@@ -6,7 +6,8 @@
 # Sections (default: all, in this order): info e2e-json e2e-batch lat-json lat-batch
 # storms traffic (about 6.5 minutes on 16 cores with 5 rounds). Not in the default
 # list: batch-tick (issue 16, json-batch CPU vs drain tick and batch age, ~4 minutes),
-# json-ceiling (issue 16, the json ceiling with spool.threshold 4M vs 64M, ~2 minutes).
+# json-ceiling (issue 16, the json ceiling with spool.threshold 4M vs 64M, ~2 minutes),
+# batch-compress (issue 16, json-batch CPU by thread at 25K/100K with lz4 / none / zstd-1, ~3 minutes).
 # LEAF_DEVICE_ROUNDS (default 5): rounds of the storms and traffic sections (their
 # medians move by several points between runs of 5 rounds; 10 take twice as long).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
@@ -80,6 +81,21 @@ section() {
             --kafka-option "spool.threshold=\"$th\"" >"$out/$n.log" 2>&1 || echo "$n: rc $?"
           echo "$n: $(grep -h 'step max' "$out/$n.log" | cut -d' ' -f3-)"
           echo "$n: $(grep -h 'sink closed' "/tmp/leaf-e2e-$n/leaf-host.log" | sed 's/.*closed: //')"
+        done
+      done ;;
+    batch-compress)  # issue 16: json-batch CPU per thread (dispatcher, librdkafka's broker thread)
+      # at 25K and 100K with compression lz4 (default) / none / zstd level 1, alternating; the
+      # 25K -> 100K slope is the per-event cost, the rest the per-tick and per-request cost.
+      local n r c opt
+      for r in 1 2; do
+        for c in lz4 none zstd1; do
+          n=bc-$c-$r; opt=()
+          [ $c = none ] && opt=(--kafka-option 'compression="none"')
+          [ $c = zstd1 ] && opt=(--kafka-option 'compression="zstd"' --kafka-property compression.level=1)
+          e2e "$n" --kafka-format json-batch --steps 25000,100000 --reps 1 --step-seconds 6 \
+            --drain-seconds 3 --gen-reps 0 --idle-seconds 1 --bare-messages 0 --bare-rates "" \
+            "${opt[@]}" >"$out/$n.log" 2>&1 || echo "$n: rc $?"
+          grep -h -A1 '] step ' "$out/$n.log" | grep -v '^--' | sed "s/^/$n: /"
         done
       done ;;
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
