@@ -94,16 +94,17 @@ bool Host::still_wanted(const PluginInstance& inst, const Opening& what,
   }
   const char* verb = what.why == Opening::Why::Restart ? "restart" : "start";
   if (what.gen != reload_gen_) {
-    spdlog::info("SIGHUP: plugin {}: the {} begun by an earlier SIGHUP is dropped; the later one "
-                 "counts",
-                 inst.name(), verb);
+    spdlog::info(
+        "SIGHUP: plugin {}: the {} begun by an earlier SIGHUP is dropped; the later one "
+        "counts",
+        inst.name(), verb);
     return false;
   }
   *old = sharing_library(what.why == Opening::Why::Restart ? rt_.plugins : rt_.disabled, inst);
   if (!*old || (what.why == Opening::Why::Restart && !(*old)->probe())) {
-    spdlog::info("SIGHUP: plugin {}: not {}ed: it was {} while it was opened", inst.name(), verb,
-                 what.why == Opening::Why::Restart ? "stopped, removed or replaced"
-                                                   : "removed or replaced");
+    spdlog::info(
+        "SIGHUP: plugin {}: not {}ed: it was {} while it was opened", inst.name(), verb,
+        what.why == Opening::Why::Restart ? "stopped, removed or replaced" : "removed or replaced");
     return false;
   }
   return true;
@@ -115,8 +116,8 @@ void Host::open_failed(const PluginInstance& inst, const Opening& what, const Pl
                        const std::string& error) {
   switch (what.why) {
     case Opening::Why::Appeared:
-      spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on",
-                    inst.name(), what.path, error, old ? "; the running one stays" : "");
+      spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", inst.name(),
+                    what.path, error, old ? "; the running one stays" : "");
       break;
     case Opening::Why::Restart:
       spdlog::error(

@@ -113,8 +113,8 @@ TEST_CASE(
            "SIGHUP: plugin gated restarted (restart-only options changed: interval): rings "
            "drained, running its new configuration after ",
            at);
-  CHECK(host.stderr_text().find("opened beside the running one, no probe of it attached for",
-                                at) != std::string::npos);
+  CHECK(host.stderr_text().find("opened beside the running one, no probe of it attached for", at) !=
+        std::string::npos);
   CHECK(host.stderr_text().find("SIGHUP: plugin ticker", at) == std::string::npos);
   both_flow(host, 5);
 
@@ -136,7 +136,8 @@ TEST_CASE(
   at = sighup(host, "gated.toml", "interval = \"2ms\"\nlabel = \"" + gate("g4") + "\"\n");
   wait_at(host, gate("g4"));
   wait_log(host, "SIGHUP: configuration reloaded from", at);
-  size_t second = sighup(host, "gated.toml", "interval = \"4ms\"\nlabel = \"" + gate("g2") + "\"\n");
+  size_t second =
+      sighup(host, "gated.toml", "interval = \"4ms\"\nlabel = \"" + gate("g2") + "\"\n");
   wait_log(host, "SIGHUP: configuration reloaded from", second);
   open_gate(gate("g4"));
   wait_log(host,
@@ -211,6 +212,6 @@ TEST_CASE("a probe whose open() adds a timer, emits or adds a ring is refused, o
                  "/leaf_ticker_open_calls.so): open failed: the host refused in open(): "
                  "add_timer (status 1), emit (status 1), add_ring_buffer (status 1); skipped") !=
         std::string::npos);
-  CHECK(host.matching([](const Json& e) { return e["data"].value("label", "") == "calls"; })
-            .empty());
+  CHECK(
+      host.matching([](const Json& e) { return e["data"].value("label", "") == "calls"; }).empty());
 }
