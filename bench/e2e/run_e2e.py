@@ -379,8 +379,12 @@ class Bench:
             while not stop.wait(0.2):
                 samples["rss"].append(proc_rss(self.host.pid))
 
-        def queue_sampler():  # /metrics is served by the dispatcher: slow when it is busy
-            while not stop.wait(0.25):
+        # /metrics is served by the dispatcher thread, and a scrape costs it ~1.5 ms on 2 cores
+        # (BPF program stats from /proc/self/fdinfo, per-CPU map reads, rendering): sampled
+        # every 0.25 s it added ~0.6 point of a core to every step's CPU figure (issue 16,
+        # session 6); Prometheus scrapes every 15-60 s.
+        def queue_sampler():
+            while not stop.wait(a.queue_sample_seconds):
                 try:
                     samples["queue"].append(msum(scrape(self.port), "leaf_kafka_queue_messages"))
                 except Exception:
@@ -666,6 +670,10 @@ def main():
     ap.add_argument("--profile-rate", type=int, default=0, help="events/s for a perf profile (0: none, -1: tick flat out)")
     ap.add_argument("--perf-call-graph", default="none", help="none, fp, dwarf (callers in perf.data)")
     ap.add_argument("--metrics-port", type=int, default=19464)
+    ap.add_argument("--queue-sample-seconds", type=float, default=1.0,
+                    help="period of the /metrics scrapes that sample the Kafka queue during a step "
+                         "(each costs leaf-host's dispatcher ~1.5 ms on 2 cores; 0.25 before "
+                         "2026-11-27 session 6)")
     ap.add_argument("--kafka-format", default="json", choices=["json", "json-batch"],
                     help="the sink's value format (json-batch: many events per Kafka message; "
                          "the consumer times every event)")
