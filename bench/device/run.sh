@@ -7,7 +7,8 @@
 # storms traffic (about 6.5 minutes on 16 cores with 5 rounds). Not in the default
 # list: batch-tick (issue 16, json-batch CPU vs drain tick and batch age, ~4 minutes),
 # json-ceiling (issue 16, the json ceiling with spool.threshold 4M vs 64M, ~2 minutes),
-# batch-compress (issue 16, json-batch CPU by thread at 25K/100K with lz4 / none / zstd-1, ~3 minutes).
+# batch-compress (issue 16, json-batch CPU by thread at 25K/100K with lz4 / none / zstd-1, ~3 minutes),
+# batch-profile (issue 16, json-batch at 25K/100K by thread, then a perf profile at 100K, ~1 minute).
 # LEAF_DEVICE_ROUNDS (default 5): rounds of the storms and traffic sections (their
 # medians move by several points between runs of 5 rounds; 10 take twice as long).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
@@ -98,6 +99,16 @@ section() {
           grep -h -A1 '] step ' "$out/$n.log" | grep -v '^--' | sed "s/^/$n: /"
         done
       done ;;
+    batch-profile)  # issue 16: where json-batch's per-event time goes (0.76 us per event on 16
+      # cores in session 5, 0.22 here on 2): CPU by thread at 25K and 100K, then perf at 100K
+      # (profile_*.txt in OUT/batch-profile; own_path.py splits the dispatcher thread).
+      local prof=()
+      command -v perf >/dev/null && prof=(--profile-rate 100000 --perf-call-graph dwarf)
+      e2e batch-profile --kafka-format json-batch --steps 25000,100000 --reps 1 --step-seconds 6 \
+        --drain-seconds 3 --gen-reps 0 --idle-seconds 1 --bare-messages 0 --bare-rates "" "${prof[@]}"
+      [ ${#prof[@]} -gt 0 ] || { echo "no perf on this machine: no profile"; return 0; }
+      "$py" bench/e2e/own_path.py /tmp/leaf-e2e-batch-profile/perf.data --seconds 5
+      head -40 "$out/batch-profile/profile_thread_symbols.txt" ;;
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
       "$bundle/bench/process/bench_process" --execs 3000 --rounds "$rounds"
       "$bundle/bench/network/bench_network" --connections 20000 --rounds "$rounds"
