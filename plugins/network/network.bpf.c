@@ -501,7 +501,18 @@ static __always_inline void active_open(struct sock *sk, struct net_conn *c)
  * entry already there (that one, a simultaneous open tracked as outbound,
  * or a closed one left by a failed delete, which accept() replaces) is
  * left alone. */
-static __always_inline void passive_open(struct sock *sk)
+/* Whether a TCP socket has sent or received payload. */
+static __always_inline int moved_bytes(struct sock *sk, int btf)
+{
+	struct tcp_sock *tp = typed_tcp_sock(sk, btf);
+
+	if (tp)
+		return tp->bytes_received || tp->bytes_sent;
+	return BPF_CORE_READ((struct tcp_sock *)sk, bytes_received) ||
+	       BPF_CORE_READ((struct tcp_sock *)sk, bytes_sent);
+}
+
+static __always_inline void passive_open(struct sock *sk, int btf)
 {
 	struct net_conn c = {};
 	__u64 key = (__u64)sk;
@@ -511,6 +522,10 @@ static __always_inline void passive_open(struct sock *sk)
 	c.start_ns = bpf_ktime_get_ns();
 	c.conn_id = new_conn_id();
 	c.direction = NET_DIR_INBOUND;
+	/* Payload already (TCP Fast Open): the tcp_stats iterator may have
+	 * reported the socket before this entry. */
+	if (emit_tcp_stats && moved_bytes(sk, btf))
+		c.flags |= NET_CONN_F_PREV_MAYBE;
 	conn_add(key, &c); /* -EEXIST: accept() added it since the lookup */
 }
 
@@ -618,13 +633,14 @@ static __always_inline void on_close(struct sock *sk, int oldstate, int btf)
 		stat_inc(NET_STAT_CLOSE_UNATTRIBUTED);
 	}
 	/* net_tcp_prev has an entry of a tracked connection only once the
-	 * iterator set NET_CONN_F_STATS (after adding it): most connections
+	 * iterator set NET_CONN_F_STATS (after adding it), or when it may
+	 * have one from before the entry (NET_CONN_F_PREV_MAYBE): most connections
 	 * never had a tcp_stats, and a delete finding nothing still takes the
 	 * bucket lock. One the iterator adds while this runs stays behind with
 	 * this connection's conn_id, which no later socket at this address
 	 * has: the iterator takes it for another socket's and overwrites it,
 	 * or the LRU evicts it. Untracked: there may be one (conn_id 0). */
-	if (emit_tcp_stats && (!tracked || (c.flags & NET_CONN_F_STATS)))
+	if (emit_tcp_stats && (!tracked || (c.flags & (NET_CONN_F_STATS | NET_CONN_F_PREV_MAYBE))))
 		bpf_map_delete_elem(&net_tcp_prev, &key); /* -ENOENT: never reported */
 	if (found) {
 		if (bpf_map_delete_elem(&net_conn, &key) == 0)
@@ -655,7 +671,7 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 			active_open(sk, &c);
 	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
 		if (is_tcp(sk, btf))
-			passive_open(sk);
+			passive_open(sk, btf);
 	} else if (newstate == TCP_CLOSE) {
 		/* LISTEN -> CLOSE is a listener going away, CLOSE -> CLOSE
 		 * never was a connection. */
@@ -833,6 +849,9 @@ static __always_inline int on_accepted(struct sock *sk)
 		c.start_ns = bpf_ktime_get_ns();
 		c.conn_id = new_conn_id();
 		c.direction = NET_DIR_INBOUND;
+		/* the tcp_stats iterator may have seen it without an entry */
+		if (emit_tcp_stats)
+			c.flags |= NET_CONN_F_PREV_MAYBE;
 	}
 	take_task_loads(&c);
 	c.flags |= NET_CONN_F_REPORTED;

@@ -197,6 +197,10 @@ struct net_udp_pending {
 #define NET_CONN_F_REPORTED   0x2 /* tcp_connect / tcp_accept already emitted */
 #define NET_CONN_F_CLOSED     0x4 /* closed, but the delete failed: treated as absent */
 #define NET_CONN_F_STATS      0x8 /* net_tcp_prev holds its last tcp_stats */
+/* net_tcp_prev may hold an entry made while the socket had no net_conn entry
+ * (the iterator saw it moving bytes before accept() or establishment added
+ * one): tcp_close deletes it like an untracked connection's. */
+#define NET_CONN_F_PREV_MAYBE 0x10
 
 /* Per-CPU statistics the plugin reports through read_counters(). */
 enum net_stat {
