@@ -174,3 +174,30 @@ TEST_CASE("--check names the tracepoint hooks of the network probes and the kern
         saw_tracepoint = true;
   CHECK(saw_tracepoint);
 }
+
+// A probe its configuration does not need is neither loaded nor listed, and
+// does not fail the check: the performance plugin's sched_wakeup hooks serve
+// only the opt-in `wakeups` aggregate when run-queue waits come from the kernel.
+TEST_CASE("--check passes with probes the configuration leaves unloaded") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/plugins");
+  std::filesystem::create_symlink(built_plugin("performance"),
+                                  dir.path() + "/plugins/leaf_performance.so");
+  dir.write("conf.d/leaf.toml", "");
+  auto check = [&](const std::string& runq_source) {
+    dir.write("conf.d/performance.toml", "[runq]\nsource = \"" + runq_source + "\"\n");
+    std::string out;
+    int rc = run_command({host_binary(), "--check", "--config", dir.path() + "/conf.d",
+                          "--plugins-dir", dir.path() + "/plugins"},
+                         &out);
+    INFO(out);
+    CHECK(rc == 0);
+    CHECK(out.find("leaf_performance.so): ok") != std::string::npos);
+    return out;
+  };
+  std::string out = check("kernel");
+  CHECK(out.find("probe sched_wakeup") == std::string::npos);
+  CHECK(out.find("probe sched_switch: attached via") != std::string::npos);
+  out = check("table");
+  CHECK(std::regex_search(out, std::regex("probe sched_wakeup: attached via (tp_btf|raw_tp)")));
+}

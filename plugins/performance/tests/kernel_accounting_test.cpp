@@ -303,9 +303,9 @@ TEST_CASE("wakeups are counted only when asked; the sched_wakeup hooks stay unlo
       if (name.rfind("sched_wakeup", 0) != 0) continue;
       ++wakeup_probes;
       INFO(name);
-      CHECK(info.attached == (counted ? 1 : 0));
+      CHECK(info.attached == 1);
     }
-    CHECK(wakeup_probes == 2);
+    CHECK(wakeup_probes == (counted ? 2 : 0));  // not loaded, not listed otherwise
 
     // Each sleep of the pair (a voluntary switch) is ended by one wakeup and
     // one run-queue wait, but for the last sleep of each (both end asleep).
