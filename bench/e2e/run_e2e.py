@@ -108,6 +108,23 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / HZ  # utime + stime of all threads
 
 
+def proc_thread_cpu_ns(pid):
+    """CPU time (ns, /proc/PID/task/TID/schedstat) of pid's threads, summed by thread
+    name (leaf-host = the dispatcher thread and helper threads that never named themselves,
+    rdk:broker1 = librdkafka's broker thread)."""
+    out = {}
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open(os.path.join(base, tid, "comm")) as f:
+                comm = f.read().strip()
+            with open(os.path.join(base, tid, "schedstat")) as f:
+                out[comm] = out.get(comm, 0) + int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def proc_rss(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -368,6 +385,7 @@ class Bench:
             + msum(m0, "leaf_events_filtered_total") + msum(m0, "leaf_events_malformed_total")
             + msum(m0, "leaf_sink_rejected_total"))
         cpu0, t0 = proc_cpu_s(self.host.pid), time.monotonic()
+        th0 = proc_thread_cpu_ns(self.host.pid)
         others0 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         cs0 = proc_ctxsw(self.host.pid)
         pids = (self.host.pid, self.mock.pid, self.consumer.p.pid)
@@ -379,8 +397,12 @@ class Bench:
             while not stop.wait(0.2):
                 samples["rss"].append(proc_rss(self.host.pid))
 
-        def queue_sampler():  # /metrics is served by the dispatcher: slow when it is busy
-            while not stop.wait(0.25):
+        # /metrics is served by the dispatcher thread, and a scrape costs it ~1.5 ms on 2 cores
+        # (BPF program stats from /proc/self/fdinfo, per-CPU map reads, rendering): sampled
+        # every 0.25 s it added ~0.6 point of a core to every step's CPU figure (issue 16,
+        # session 6); Prometheus scrapes every 15-60 s.
+        def queue_sampler():
+            while not stop.wait(a.queue_sample_seconds):
                 try:
                     samples["queue"].append(msum(scrape(self.port), "leaf_kafka_queue_messages"))
                 except Exception:
@@ -400,6 +422,7 @@ class Bench:
             time.sleep(0.1)
         t_drain = time.monotonic() - t0
         cpu1 = proc_cpu_s(self.host.pid)
+        th1 = proc_thread_cpu_ns(self.host.pid)
         others1 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         cs1 = proc_ctxsw(self.host.pid)
         rq1 = [proc_run_delay_s(p) for p in pids]
@@ -468,6 +491,9 @@ class Bench:
             "ctxsw_involuntary_per_s": (cs1[1] - cs0[1]) / t_gen,
             "mock_cpu_pct": 100.0 * (others1[0] - others0[0]) / t_gen,
             "consumer_cpu_pct": 100.0 * (others1[1] - others0[1]) / t_gen, "cpu_pct_of_core": 100.0 * (cpu1 - cpu0) / t_gen,
+            # per thread name, % of a core (schedstat: the split of cpu_pct_of_core)
+            "cpu_pct_by_thread": {k: round(100.0 * d / 1e9 / t_gen, 2) for k, d in sorted(
+                ((k, v - th0.get(k, 0)) for k, v in th1.items()), key=lambda kv: -kv[1]) if d > 0},
             "rss_max": max(samples["rss"] or [proc_rss(self.host.pid)]),
             "rss_end": proc_rss(self.host.pid),
             "kafka_queue_hwm": max(samples["queue"] or [0]),
@@ -531,6 +557,8 @@ class Bench:
                         rate or "max", rep, r["rate_generated"], r["rate_acked"], r["loss_pct"],
                         r["unaccounted"], r["latency_consumer_us"]["p50"] / 1e3,
                         r["latency_consumer_us"]["p99"] / 1e3, r["cpu_pct_of_core"], r["rss_max"] / 1e6))
+                log("  cpu % of a core by thread: " + ", ".join(
+                    "%s %.2f" % kv for kv in r["cpu_pct_by_thread"].items() if kv[1] >= 0.05))
                 self.save()
 
         log("phase 3: generators flat out with Leaf running")
@@ -666,6 +694,10 @@ def main():
     ap.add_argument("--profile-rate", type=int, default=0, help="events/s for a perf profile (0: none, -1: tick flat out)")
     ap.add_argument("--perf-call-graph", default="none", help="none, fp, dwarf (callers in perf.data)")
     ap.add_argument("--metrics-port", type=int, default=19464)
+    ap.add_argument("--queue-sample-seconds", type=float, default=1.0,
+                    help="period of the /metrics scrapes that sample the Kafka queue during a step "
+                         "(each costs leaf-host's dispatcher ~1.5 ms on 2 cores; 0.25 before "
+                         "2026-11-27 session 6)")
     ap.add_argument("--kafka-format", default="json", choices=["json", "json-batch"],
                     help="the sink's value format (json-batch: many events per Kafka message; "
                          "the consumer times every event)")

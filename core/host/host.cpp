@@ -238,10 +238,9 @@ bool Host::open_failed(PluginInstance* p, sdk::Status s, const char* what, int* 
 // capabilities.
 bool Host::open_probes(int* exit_code) {
   for (auto& p : rt_.plugins) {
-    auto* probe = p->probe();
-    if (!probe) continue;
+    if (!p->probe()) continue;
     size_t programs_before = metrics::own_bpf_programs().size();
-    if (auto st = probe->open(); st != sdk::Status::Ok) {
+    if (auto st = p->open_probe(); st != sdk::Status::Ok) {
       if (!open_failed(p.get(), st, "open", exit_code)) return false;
       continue;
     }

@@ -78,14 +78,15 @@ std::unique_ptr<PluginInstance> Host::take_disabled(const std::string& path) {
   return nullptr;
 }
 
-// Loads and attaches a probe after the privilege drop: what loading needs
-// (kept in permitted by keep_capabilities = "reload") is effective for this
-// load only.
+// Loads and attaches a probe after the privilege drop, on the dispatcher
+// (only where a restart's start() failed and its previous configuration
+// starts again; the usual way is open_beside): what loading needs (kept in
+// permitted by keep_capabilities = "reload") is effective for this load only.
 bool Host::start_probe(PluginInstance* p, std::string* error) {
   security::EffectiveForLoad raised;
   if (!p->probe() && !p->create(error)) return false;
   size_t programs_before = metrics::own_bpf_programs().size();
-  if (p->probe()->open() != sdk::Status::Ok || p->probe()->start() != sdk::Status::Ok) {
+  if (p->open_probe() != sdk::Status::Ok || p->probe()->start() != sdk::Status::Ok) {
     *error = p->last_error();
     p->probe()->stop();
     p->destroy_object();
@@ -192,7 +193,8 @@ void Host::plugin_appeared(const std::string& path, std::optional<PluginLibrary>
   auto inst =
       std::make_unique<PluginInstance>(std::move(*lib), std::move(*section), rt_.dispatcher.get());
   if (inst->kind() == sdk::PluginKind::Probe)
-    appeared_probe(std::move(inst), old, path, version, t0);
+    open_beside(std::move(inst),
+                Opening{Opening::Why::Appeared, path, version, "", file_gen_[file_name(path)], t0});
   else
     appeared_other(std::move(inst), old, path, version);
 }
@@ -247,120 +249,6 @@ void Host::appeared_other(std::unique_ptr<PluginInstance> inst, PluginInstance* 
   }
   spdlog::info("plugin {} {} ({}) {} from {}", name, version, kind_name(p->kind()),
                old ? "upgraded" : "started", path);
-}
-
-// A probe: created on the dispatcher (its event types registered), then
-// opened — its BPF objects loaded and verified, up to a second for a large
-// object — on a loader thread with the load capabilities raised there (they
-// are per thread), so that the other plugins' rings are drained, timers fire
-// and /metrics answers meanwhile (open() calls only config_*, log and the
-// host's constants: sdk abi.h). Back on the dispatcher it replaces the old
-// one, which runs until then.
-void Host::appeared_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
-                          const std::string& path, const std::string& version,
-                          std::chrono::steady_clock::time_point t0) {
-  PluginInstance* p = inst.get();
-  std::string error;
-  bool created;
-  {
-    security::EffectiveForLoad raised;
-    created = p->create(&error);
-  }
-  if (!created) {
-    spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", p->name(),
-                  path, error, old ? "; the running one stays" : "");
-    return;
-  }
-  uint64_t id = ++next_loader_, gen = file_gen_[file_name(path)];
-  opening_[id] = std::move(inst);
-  loaders_[id] = std::thread([this, p, id, gen, path, version, t0] {
-    bool opened;
-    std::string why;
-    {
-      security::EffectiveForLoad raised;
-      opened = p->probe()->open() == sdk::Status::Ok;
-    }
-    if (!opened) why = p->last_error();
-    boost::asio::post(rt_.io, [this, id, gen, opened, why, path, version, t0] {
-      probe_opened(id, gen, opened, why, path, version, t0);
-    });
-  });
-}
-
-// Back on the dispatcher after a probe's open(): dropped when its file
-// changed meanwhile (the newer file counts), or when a plugin of its name
-// started from elsewhere; otherwise swapped in.
-void Host::probe_opened(uint64_t id, uint64_t gen, bool opened, const std::string& error,
-                        const std::string& path, const std::string& version,
-                        std::chrono::steady_clock::time_point t0) {
-  if (auto it = loaders_.find(id); it != loaders_.end()) {
-    it->second.join();  // it has posted this: about to end
-    loaders_.erase(it);
-  }
-  auto node = opening_.extract(id);
-  if (node.empty()) return;
-  std::unique_ptr<PluginInstance> inst = std::move(node.mapped());
-  if (file_gen_[file_name(path)] != gen) {
-    spdlog::debug("plugin {}: changed again while it was opened; the newer one counts", path);
-    return;
-  }
-  PluginInstance* old = running_from(path);
-  std::string name = inst->name();
-  if (!opened) {
-    spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", name, path,
-                  error, old ? "; the running one stays" : "");
-    return;
-  }
-  for (const auto& q : rt_.plugins)
-    if (q.get() != old && q->name() == name) {
-      spdlog::error("plugin {}: name '{}' was taken by {} while it was opened; not started", path,
-                    name, q->path());
-      return;
-    }
-  swap_in_probe(std::move(inst), old, path, version, t0);
-}
-
-// Replaces the old probe (if any) by the opened one: the time with no
-// program of it attached is only: old detached, its rings drained, new
-// attached.
-void Host::swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
-                         const std::string& path, const std::string& version,
-                         std::chrono::steady_clock::time_point t0) {
-  PluginInstance* p = inst.get();
-  std::string name = p->name();
-  auto gap_from = std::chrono::steady_clock::now();
-  if (old) {
-    stop_any(old);
-    forget(old);  // its library unloaded
-  }
-  double stopping_ms = ms_since(gap_from);
-  rt_.plugins.push_back(std::move(inst));
-  bool started;
-  {
-    security::EffectiveForLoad raised;
-    started = p->probe()->start() == sdk::Status::Ok;
-  }
-  if (!started) {
-    spdlog::error("plugin {} ({}): could not start: {}{}; the other plugins run on", name, path,
-                  p->last_error(), old ? " (the old version is stopped)" : "");
-    p->probe()->stop();
-    p->destroy_object();
-    forget(p);
-    return;
-  }
-  loaded_bpf_[name] = true;
-  bpf_owners_.claim_new(name);
-  probes_.push_back(p);
-  if (old)
-    spdlog::info(
-        "plugin {} {} (probe) upgraded from {}: old stopped and drained, new started in "
-        "{:.1f} ms; no probe of it attached for {:.1f} ms (old stopped, drained and unloaded "
-        "in {:.1f} ms, new attached in {:.1f} ms)",
-        name, version, path, ms_since(t0), ms_since(gap_from), stopping_ms,
-        ms_since(gap_from) - stopping_ms);
-  else
-    spdlog::info("plugin {} {} (probe) started from {} in {:.1f} ms", name, version, path,
-                 ms_since(t0));
 }
 
 void Host::plugin_gone(const std::string& path) {

@@ -69,6 +69,19 @@ struct Runtime {
   }
 };
 
+// Why a probe is opened on a loader thread, beside the dispatcher
+// (host_open.cpp), and so what it replaces once it is open: the file's
+// running plugin (Appeared), the running instance of its library with the
+// previous configuration (Restart), or its disabled instance (Enable).
+struct Opening {
+  enum class Why { Appeared, Restart, Enable } why;
+  std::string path;     // the plugin's file
+  std::string version;  // Appeared: the new file's version
+  std::string reason;   // Restart: what changed
+  uint64_t gen = 0;     // Appeared: file_gen_ of its file; else reload_gen_
+  std::chrono::steady_clock::time_point t0;
+};
+
 class Host {
  public:
   explicit Host(const CliOptions& o) : opts_(o) {}
@@ -126,15 +139,18 @@ class Host {
                                      const std::string& error, const PluginInstance* old);
   void appeared_other(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
                       const std::string& path, const std::string& version);
-  void appeared_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
-                      const std::string& path, const std::string& version,
-                      std::chrono::steady_clock::time_point t0);
-  void probe_opened(uint64_t id, uint64_t gen, bool opened, const std::string& error,
-                    const std::string& path, const std::string& version,
-                    std::chrono::steady_clock::time_point t0);
-  void swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old,
-                     const std::string& path, const std::string& version,
-                     std::chrono::steady_clock::time_point t0);
+  // A probe opened on a loader thread (host_open.cpp): dropped in, or
+  // restarted or enabled by a SIGHUP.
+  void open_beside(std::unique_ptr<PluginInstance> inst, Opening what);
+  void probe_opened(uint64_t id, bool opened, const std::string& error);
+  bool still_wanted(const PluginInstance& inst, const Opening& what, PluginInstance** old) const;
+  void open_failed(const PluginInstance& inst, const Opening& what, const PluginInstance* old,
+                   const std::string& error);
+  void swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old, Opening what);
+  void swap_failed(std::unique_ptr<PluginInstance> inst, const Opening& what,
+                   ConfigSection previous, size_t slot, bool replaced);
+  void log_swapped(const PluginInstance& p, const Opening& what, bool replaced,
+                   std::chrono::steady_clock::time_point gap_from, double stopping_ms) const;
   void plugin_gone(const std::string& path);
   void rescan_plugins();
   PluginInstance* running_from(const std::string& path) const;
@@ -165,11 +181,19 @@ class Host {
   std::map<std::string, uint64_t> file_gen_;
   std::map<uint64_t, std::thread> loaders_;
   uint64_t next_loader_ = 0;
-  // Probes that appeared, created (event types registered) and being opened
-  // (BPF objects loaded and verified: up to a second for a large object) on
-  // a loader thread, by loader id; owned here so that one still opening at
-  // shutdown is destroyed by join_loaders(), while the dispatcher lives.
-  std::map<uint64_t, std::unique_ptr<PluginInstance>> opening_;
+  // Probes created (event types registered) and being opened (BPF objects
+  // loaded and verified: up to a second for a large object) on a loader
+  // thread, by loader id; owned here so that one still opening at shutdown
+  // is destroyed by join_loaders(), while the dispatcher lives.
+  struct PendingOpen {
+    std::unique_ptr<PluginInstance> inst;
+    Opening what;
+  };
+  std::map<uint64_t, PendingOpen> opening_;
+  // Every SIGHUP that is read bumps it: a restart or enable begun by an
+  // earlier one and still opening is dropped when it ends (the later
+  // SIGHUP compared its configuration with the running one again).
+  uint64_t reload_gen_ = 0;
   // A plugin file was refused or a plugin failed at start: with nothing
   // running, leaf-host then exits 3 even when it watches the directory.
   bool start_failures_ = false;

@@ -30,12 +30,24 @@ void Host::reload() {
   LoadedConfig cfg;
   std::vector<std::pair<PluginInstance*, ConfigSection>> changed;
   if (!read_reload(&cfg, &changed)) return;
+  // A restart or enable an earlier SIGHUP began and that is still opening is
+  // dropped when it ends: `changed` compares with what runs, so this one
+  // begins it again when it is still wanted.
+  ++reload_gen_;
   plugin_sources_ = cfg.plugins;  // plugins that appear from now on
   if (!(cfg.host == host_config_))
     spdlog::warn("SIGHUP: changes to {} take effect at restart",
                  cfg.host_file.empty() ? "leaf.toml" : cfg.host_file);
+  size_t opening = opening_.size();
   for (auto& [p, next] : changed) reload_plugin(p, std::move(next));
-  spdlog::info("SIGHUP: configuration reloaded from {}", config_path_);
+  opening = opening_.size() - std::min(opening, opening_.size());
+  if (opening)
+    spdlog::info(
+        "SIGHUP: configuration reloaded from {}; {} probe(s) opening beside the running plugins "
+        "(each is swapped in once open)",
+        config_path_, opening);
+  else
+    spdlog::info("SIGHUP: configuration reloaded from {}", config_path_);
 }
 
 // Reads and validates the whole configuration again; *changed: every
@@ -130,11 +142,18 @@ void move_between(std::vector<std::unique_ptr<PluginInstance>>& from,
 // SIGHUP, `enabled` changed: false stops the plugin (a probe's programs
 // detached, its rings drained; a sink flushed and taken out of the pipeline)
 // and destroys its object, keeping its library and descriptor; true creates,
-// opens and starts it, also one disabled at startup. Returns true when it
-// handled the change.
+// opens and starts it, also one disabled at startup (a probe is opened beside
+// the dispatcher: host_open.cpp). Returns true when it handled the change.
 bool Host::reload_enabled(PluginInstance* p, ConfigSection& next) {
   bool want = next.get_bool("enabled");
   if (want == p->config().get_bool("enabled")) return false;
+  if (want && p->kind() == sdk::PluginKind::Probe && !p->probe()) {
+    // Opened beside the dispatcher; the disabled instance stays until then.
+    open_beside(p->sibling(std::move(next)),
+                Opening{Opening::Why::Enable, p->path(), "", "", reload_gen_,
+                        std::chrono::steady_clock::now()});
+    return true;
+  }
   p->replace_config(std::move(next));
   if (!want) {
     stop_any(p);
@@ -155,14 +174,23 @@ bool Host::reload_enabled(PluginInstance* p, ConfigSection& next) {
   return true;
 }
 
-// SIGHUP: restarts one plugin with its new configuration: stopped (a
-// probe's programs detached and its rings drained into the sinks; a sink
-// flushed), its object destroyed, then created, opened and started again
-// (library and descriptor kept). The other plugins are not touched. When the
-// new configuration cannot start, the previous one is started again.
+// SIGHUP: restarts one plugin with its new configuration; the other
+// plugins are not touched. A probe: a new instance of its library is
+// created and opened beside the dispatcher while the running one runs on,
+// then swapped in (old detached, its rings drained, new attached:
+// host_open.cpp); when it cannot open, the running one stays. A sink or
+// processor: stopped (a sink flushed), its object destroyed, then created,
+// opened and started again (library and descriptor kept); when the new
+// configuration cannot start, the previous one is started again.
 void Host::restart_plugin(PluginInstance* p, ConfigSection next, const std::string& why) {
   auto t0 = std::chrono::steady_clock::now();
   bool probe = p->kind() == sdk::PluginKind::Probe;
+  if (probe) {
+    // Opened beside the dispatcher; the running one runs until then.
+    open_beside(p->sibling(std::move(next)),
+                Opening{Opening::Why::Restart, p->path(), "", why, reload_gen_, t0});
+    return;
+  }
   ConfigSection previous = p->replace_config(std::move(next));
   // A processor keeps its place in the pipeline.
   size_t at = p->processor() ? rt_.pipeline->processor_index(p->processor()) : SIZE_MAX;

@@ -96,8 +96,10 @@ std::vector<BpfProgram> own_bpf_programs() {
   return out;
 }
 
-void BpfProgramOwners::claim_new(const std::string& plugin) {
-  for (const auto& p : own_bpf_programs()) owners_.emplace(p.id, plugin);
+size_t BpfProgramOwners::claim_new(const std::string& plugin) {
+  size_t n = 0;
+  for (const auto& p : own_bpf_programs()) n += owners_.emplace(p.id, plugin).second;
+  return n;
 }
 
 std::string BpfProgramOwners::owner(uint32_t id) const {

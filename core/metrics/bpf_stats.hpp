@@ -48,8 +48,9 @@ std::vector<BpfProgram> own_bpf_programs();
 
 class BpfProgramOwners {
  public:
-  // Attributes every program of this process not yet attributed to `plugin`.
-  void claim_new(const std::string& plugin);
+  // Attributes every program of this process not yet attributed to `plugin`;
+  // returns how many it attributed.
+  size_t claim_new(const std::string& plugin);
   // The plugin of program `id`, or empty.
   std::string owner(uint32_t id) const;
 

@@ -32,6 +32,11 @@ spdlog::level::level_enum to_spdlog(sdk::LogLevel l) {
 }  // namespace
 
 PluginInstance::PluginInstance(PluginLibrary library, ConfigSection config, Dispatcher* dispatcher)
+    : PluginInstance(std::make_shared<const PluginLibrary>(std::move(library)), std::move(config),
+                     dispatcher) {}
+
+PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library, ConfigSection config,
+                               Dispatcher* dispatcher)
     : library_(std::move(library)),
       config_(std::move(config)),
       dispatcher_(dispatcher),
@@ -39,9 +44,36 @@ PluginInstance::PluginInstance(PluginLibrary library, ConfigSection config, Disp
 
 PluginInstance::~PluginInstance() { destroy_object(); }
 
+std::unique_ptr<PluginInstance> PluginInstance::sibling(ConfigSection config) const {
+  // The constructor is private: no make_unique.
+  return std::unique_ptr<PluginInstance>(
+      new PluginInstance(library_, std::move(config), dispatcher_));
+}
+
+Status PluginInstance::open_probe() {
+  if (!probe()) return Status::InvalidArgument;
+  in_open_.store(true);
+  Status s = probe()->open();
+  in_open_.store(false);
+  return s;
+}
+
+bool PluginInstance::refused_in_open(const char* call) const {
+  if (!in_open_.load()) return false;
+  try {
+    spdlog::error(
+        "[{}] {} refused: called from open(), which may run on a loader thread beside the "
+        "dispatcher; rings, timers and events belong in start() (sdk/include/leaf/sdk/abi.h, "
+        "IProbePlugin::open)",
+        name(), call);
+  } catch (...) {
+  }
+  return true;
+}
+
 bool PluginInstance::create(std::string* error) {
   char buf[512] = {0};
-  object_ = library_.descriptor.create(this, buf, sizeof(buf));
+  object_ = library_->descriptor.create(this, buf, sizeof(buf));
   if (!object_) {
     *error = buf[0] ? buf : "the plugin's factory returned nothing";
     return false;
@@ -193,6 +225,7 @@ Status PluginInstance::config_list_int(StringView key, uint32_t index,
 // The ring's records carry indexes into reg->types; each of those types must
 // be one the plugin declared (registered at create()).
 Status PluginInstance::add_ring_buffer(const sdk::RingBufferRegistration* reg) noexcept {
+  if (refused_in_open("add_ring_buffer")) return Status::Error;
   if (!dispatcher_ || !reg) return Status::NotSupported;
   try {
     std::vector<TypeInfo> ring_types;
@@ -223,6 +256,7 @@ Status PluginInstance::add_ring_buffer(const sdk::RingBufferRegistration* reg) n
 
 Status PluginInstance::emit(const sdk::EventTypeDesc* type, const uint8_t* record,
                             uint32_t size) noexcept {
+  if (refused_in_open("emit")) return Status::Error;
   if (!pipeline_ || !type || !record) return Status::InvalidArgument;
   try {
     const TypeInfo* info = find_type(type);
@@ -244,6 +278,7 @@ Status PluginInstance::emit(const sdk::EventTypeDesc* type, const uint8_t* recor
 }
 
 Status PluginInstance::add_timer(uint64_t interval_ns, sdk::ITimerHandler* handler) noexcept {
+  if (refused_in_open("add_timer")) return Status::Error;
   if (!dispatcher_ || !handler || interval_ns < 1'000'000) return Status::InvalidArgument;
   try {
     dispatcher_->add_timer(this, std::chrono::nanoseconds(interval_ns), [this, handler] {

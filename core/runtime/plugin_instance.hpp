@@ -7,6 +7,7 @@
 
 #include <leaf/sdk/abi.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <span>
@@ -23,21 +24,34 @@ namespace leaf::core {
 class PluginInstance final : public sdk::IHost {
  public:
   PluginInstance(PluginLibrary library, ConfigSection config, Dispatcher* dispatcher);
-  ~PluginInstance();  // destroys the object, then the library
+  ~PluginInstance();  // destroys the object, then the library (when no sibling holds it)
   PluginInstance(const PluginInstance&) = delete;
   PluginInstance& operator=(const PluginInstance&) = delete;
+
+  // Another instance of the same library (loaded once, shared) with its own
+  // configuration, IHost and object: a SIGHUP restart opens it beside the
+  // running one and swaps it in once it is open.
+  std::unique_ptr<PluginInstance> sibling(ConfigSection config) const;
+  bool same_library(const PluginInstance& other) const { return library_ == other.library_; }
 
   // Calls the descriptor's factory, then registers a probe's event types
   // with the pipeline. Returns false with the reason in *error.
   bool create(std::string* error);
   void destroy_object();
+  // Calls the probe's open(). Meanwhile add_ring_buffer, add_timer and emit
+  // are refused (logged, Status::Error): open() may run on a loader thread
+  // beside the dispatcher, which owns rings, timers and the pipeline (sdk
+  // abi.h: open() calls only config_*, log, log_level, hostname,
+  // plugin_name and ring_wakeup_delay_ns). The same at startup, so that a
+  // plugin behaves alike whether it starts with the host or later.
+  sdk::Status open_probe();
 
-  const std::string& name() const { return library_.name; }
-  const std::string& path() const { return library_.path; }
-  sdk::PluginKind kind() const { return library_.descriptor.kind; }
-  const sdk::PluginDescriptor& descriptor() const { return library_.descriptor; }
+  const std::string& name() const { return library_->name; }
+  const std::string& path() const { return library_->path; }
+  sdk::PluginKind kind() const { return library_->descriptor.kind; }
+  const sdk::PluginDescriptor& descriptor() const { return library_->descriptor; }
   // The declared options in the host's layout (descriptor().options is unset).
-  std::span<const sdk::ConfigOption> options() const { return library_.options; }
+  std::span<const sdk::ConfigOption> options() const { return library_->options; }
   const ConfigSection& config() const { return config_; }
   // SIGHUP: swaps in a new configuration and returns the previous one.
   ConfigSection replace_config(ConfigSection next) {
@@ -86,8 +100,14 @@ class PluginInstance final : public sdk::IHost {
   // one of the same name; nullptr when the plugin did not declare it.
   const TypeInfo* find_type(const sdk::EventTypeDesc* t) const;
   const TypeInfo* find_type(std::string_view name) const;
+  // True (logged) when `call` comes from inside open_probe().
+  bool refused_in_open(const char* call) const;
 
-  PluginLibrary library_;  // first member: destroyed last
+  PluginInstance(std::shared_ptr<const PluginLibrary> library, ConfigSection config,
+                 Dispatcher* dispatcher);
+
+  // First member: released last. Shared with siblings (SIGHUP restarts).
+  std::shared_ptr<const PluginLibrary> library_;
   ConfigSection config_;
   Dispatcher* dispatcher_;
   Pipeline* pipeline_;  // where events go; null without a dispatcher
@@ -96,6 +116,7 @@ class PluginInstance final : public sdk::IHost {
   std::vector<TypeInfo> types_;
   std::vector<const sdk::EventTypeDesc*> declared_;  // the plugin's rows, like types_
   uint64_t bad_emits_ = 0;
+  std::atomic<bool> in_open_{false};  // inside open_probe() (read by the plugin's threads too)
 };
 
 }  // namespace leaf::core

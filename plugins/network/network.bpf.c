@@ -300,6 +300,51 @@ static __always_inline void take_task(struct net_conn *c)
 	c->flags |= NET_CONN_F_ATTRIBUTED;
 }
 
+/* The bytes of `w` (little-endian: the first byte lowest) from its first
+ * NUL on, zeroed; `*ended` when it has one. */
+static __always_inline __u64 comm_word_padded(__u64 w, int *ended)
+{
+	__u64 zero = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+
+	if (!zero)
+		return w;
+	*ended = 1;
+	/* The lowest flagged byte is the first NUL (flags above it may be
+	 * false); the bits below its flag keep the bytes before it. */
+	return w & ((zero & -zero) - 1);
+}
+
+/* take_task(), with direct loads from the current task where the kernel has
+ * bpf_get_current_task_btf() (5.11+; a CO-RE constant, the other branch is
+ * removed at load): three helper calls fewer at every active open and
+ * accept. The same values: pid/tgid as the helper, the uid as seen from the
+ * initial user namespace (its identity mapping: from_kuid() returns the
+ * kuid there), the cgroup v2 id of the task's css_set (task_dfl_cgroup()),
+ * and the comm NUL-padded as bpf_get_current_comm() writes it (kernels
+ * before strscpy_pad in __set_task_comm may leave bytes after the NUL). */
+static __always_inline void take_task_loads(struct net_conn *c)
+{
+	struct task_struct *task;
+	__u64 id, w0, w1;
+	int ended = 0;
+
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		take_task(c);
+		return;
+	}
+	task = bpf_get_current_task_btf();
+	id = bpf_get_current_pid_tgid();
+	c->pid = (__u32)id;
+	c->tgid = id >> 32;
+	c->uid = task->cred->uid.val;
+	c->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	w0 = comm_word_padded(*(const __u64 *)&task->comm[0], &ended);
+	w1 = ended ? 0 : comm_word_padded(*(const __u64 *)&task->comm[8], &ended);
+	__builtin_memcpy(c->comm, &w0, 8);
+	__builtin_memcpy(c->comm + 8, &w1, 8);
+	c->flags |= NET_CONN_F_ATTRIBUTED;
+}
+
 /* Random, non-zero, and within 53 bits so that JSON consumers that read
  * numbers as doubles keep it exact. */
 static __always_inline __u64 new_conn_id(void)
@@ -438,7 +483,7 @@ static __always_inline void active_open(struct sock *sk, struct net_conn *c)
 	c->start_ns = bpf_ktime_get_ns();
 	c->conn_id = new_conn_id();
 	c->direction = NET_DIR_OUTBOUND;
-	take_task(c);
+	take_task_loads(c);
 	conn_store((__u64)sk, c);
 }
 
@@ -572,7 +617,14 @@ static __always_inline void on_close(struct sock *sk, int oldstate, int btf)
 	} else {
 		stat_inc(NET_STAT_CLOSE_UNATTRIBUTED);
 	}
-	if (emit_tcp_stats)
+	/* net_tcp_prev has an entry of a tracked connection only once the
+	 * iterator set NET_CONN_F_STATS (after adding it): most connections
+	 * never had a tcp_stats, and a delete finding nothing still takes the
+	 * bucket lock. One the iterator adds while this runs stays behind with
+	 * this connection's conn_id, which no later socket at this address
+	 * has: the iterator takes it for another socket's and overwrites it,
+	 * or the LRU evicts it. Untracked: there may be one (conn_id 0). */
+	if (emit_tcp_stats && (!tracked || (c.flags & NET_CONN_F_STATS)))
 		bpf_map_delete_elem(&net_tcp_prev, &key); /* -ENOENT: never reported */
 	if (found) {
 		if (bpf_map_delete_elem(&net_conn, &key) == 0)
@@ -782,7 +834,7 @@ static __always_inline int on_accepted(struct sock *sk)
 		c.conn_id = new_conn_id();
 		c.direction = NET_DIR_INBOUND;
 	}
-	take_task(&c);
+	take_task_loads(&c);
 	c.flags |= NET_CONN_F_REPORTED;
 	/* A connection reset while it waited in the accept queue is already
 	 * closed: report it, but do not track it any more. */
@@ -826,32 +878,54 @@ int BPF_KRETPROBE(tcp_accept__kprobe, struct sock *newsk)
 	return on_accepted(newsk);
 }
 
-/* The socket behind descriptor `fd` of the current task. */
+/* struct fdtable's first fields, in the order every kernel has them. */
+struct net_fdt_head {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+/* The current task's descriptor table: its size and array. */
+static __always_inline int fdt_head(struct net_fdt_head *head)
+{
+	struct task_struct *task;
+	struct fdtable *fdt;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		/* 5.11+: the task, its files and the fdtable by direct loads,
+		 * three probe reads fewer than below. */
+		fdt = bpf_get_current_task_btf()->files->fdt;
+		if (!fdt)
+			return -1;
+		head->max_fds = fdt->max_fds;
+		head->fd = fdt->fd;
+		return 0;
+	}
+	task = (struct task_struct *)bpf_get_current_task();
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return -1;
+	/* max_fds and fd at once where struct fdtable starts with them
+	 * (checked through CO-RE at load time) */
+	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 &&
+	    bpf_core_field_offset(struct fdtable, fd) == 8)
+		return bpf_probe_read_kernel(head, sizeof(*head), fdt) ? -1 : 0;
+	head->max_fds = BPF_CORE_READ(fdt, max_fds);
+	head->fd = BPF_CORE_READ(fdt, fd);
+	return 0;
+}
+
+/* The socket behind descriptor `fd` of the current task. The fd array holds
+ * pointers to pointers, which the verifier gives as plain numbers: read with
+ * probe reads from there on. */
 static __always_inline struct sock *sock_of_fd(long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	/* struct fdtable starts with max_fds and fd: one read for both
-	 * where it does (checked through CO-RE at load time) */
-	struct {
-		unsigned int max_fds;
-		struct file **fd;
-	} head = {};
+	struct net_fdt_head head = {};
 	struct file *f = NULL;
 	struct socket *so;
 	struct sock *sk;
 
-	if (!fdt)
-		return NULL;
-	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 &&
-	    bpf_core_field_offset(struct fdtable, fd) == 8) {
-		if (bpf_probe_read_kernel(&head, sizeof(head), fdt))
-			return NULL;
-	} else {
-		head.max_fds = BPF_CORE_READ(fdt, max_fds);
-		head.fd = BPF_CORE_READ(fdt, fd);
-	}
-	if (fd >= head.max_fds || bpf_probe_read_kernel(&f, sizeof(f), &head.fd[fd]) || !f)
+	if (fdt_head(&head) || fd >= head.max_fds ||
+	    bpf_probe_read_kernel(&f, sizeof(f), &head.fd[fd]) || !f)
 		return NULL;
 	so = BPF_CORE_READ(f, private_data);
 	if (!so)

@@ -338,7 +338,11 @@ void check(Status s, const char* what, const std::string& name, const IPluginObj
 }  // namespace
 
 void TestHost::open() {
+  // As leaf-host: a probe's open() may not add rings or timers or emit
+  // (it may run beside the dispatcher there).
+  in_probe_open_ = probe() != nullptr;
   Status s = probe() ? probe()->open() : sink() ? sink()->open() : processor()->open();
+  in_probe_open_ = false;
   check(s, "open", name_, object_);
   opened_ = true;
 }
@@ -493,7 +497,21 @@ Status TestHost::config_list_int(StringView key, uint32_t index, int64_t* out) c
   return Status::Ok;
 }
 
+// As leaf-host (core/runtime/plugin_instance.cpp): refused inside a probe's open().
+bool TestHost::refused_in_open(const char* call) noexcept {
+  if (!in_probe_open_) return false;
+  try {
+    std::string line = std::string(call) +
+                       " refused: called from open(); rings, timers and events belong in start() "
+                       "(sdk abi.h, IProbePlugin::open)";
+    log(LogLevel::Error, StringView{line.data(), line.size()});
+  } catch (...) {
+  }
+  return true;
+}
+
 Status TestHost::add_ring_buffer(const RingBufferRegistration* reg) noexcept {
+  if (refused_in_open("add_ring_buffer")) return Status::Error;
   if (!reg || reg->ringbuf_map_fd < 0) return Status::InvalidArgument;
   if (reg->decoder) {
     log(LogLevel::Error, make_view("TestHost: rings with a record decoder are not supported"));
@@ -513,6 +531,7 @@ Status TestHost::add_ring_buffer(const RingBufferRegistration* reg) noexcept {
 
 // As leaf-host: a record outside the type's fixed..max size is refused.
 Status TestHost::emit(const EventTypeDesc* type, const uint8_t* record, uint32_t size) noexcept {
+  if (refused_in_open("emit")) return Status::Error;
   if (!type || !record || !type->name) return Status::InvalidArgument;
   try {
     auto owned = core::read_type(type);
@@ -526,6 +545,7 @@ Status TestHost::emit(const EventTypeDesc* type, const uint8_t* record, uint32_t
 }
 
 Status TestHost::add_timer(uint64_t interval_ns, ITimerHandler* handler) noexcept {
+  if (refused_in_open("add_timer")) return Status::Error;
   if (!handler || interval_ns < 1'000'000) return Status::InvalidArgument;  // as leaf-host
   try {
     timers_.push_back({interval_ns, handler});

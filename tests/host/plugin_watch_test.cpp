@@ -548,6 +548,8 @@ TEST_CASE(
   sighup_until(host, "process.toml", "ring_buffer_size = \"8M\"\n" + filter,
                "SIGHUP: plugin process restarted (restart-only options changed: ring_buffer_size): "
                "rings drained, running its new configuration after ");
+  CHECK(host.stderr_text().find("opened beside the running one, no probe of it attached for") !=
+        std::string::npos);
   auto restarted = programs_named(host.pid(), "process_");
   REQUIRE(!restarted.empty());
   for (uint32_t id : restarted) CHECK(process_progs.count(id) == 0);
@@ -638,6 +640,40 @@ TEST_CASE("while a dropped-in probe opens, the running probe's events flow") {
   host.wait_for(
       [](const Json& e) { return event_type("tick")(e) && e["data"]["label"] != "tick"; });
   CHECK(host.stop() == 0);
+}
+
+// sdk abi.h: open() may run beside the dispatcher (a dropped-in probe is
+// opened on a loader thread), so the host refuses rings, timers and events
+// from it: one line per call naming it, the plugin does not start, the
+// running probe runs on.
+TEST_CASE("a dropped-in probe whose open() adds a timer, emits or adds a ring is refused") {
+  HostOptions o;
+  o.plugins = {std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker.so"};
+  o.config["leaf.toml"] = kNoMetrics;
+  o.config["ticker.toml"] = "interval = \"5ms\"\n";
+  o.config["open_calls.toml"] = "interval = \"5ms\"\nlabel = \"calls\"\n";
+  LeafHost host(o);
+  host.start();
+  auto running = [](const Json& e) {
+    return event_type("tick")(e) && e["data"]["label"] == "tick";
+  };
+  host.wait_for(running);
+  std::string so = host.plugins_dir() + "/leaf_ticker_open_calls.so";
+  size_t before = host.stderr_text().size();
+  rename_in(std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker_open_calls.so", so, 0644);
+  size_t at = wait_log(host,
+                       "plugin open_calls (" + so +
+                           "): could not start: the host refused in open(): add_timer (status 1), "
+                           "emit (status 1), add_ring_buffer (status 1); the other plugins run on",
+                       before);
+  for (const char* call : {"add_timer", "emit", "add_ring_buffer"}) {
+    std::string line = std::string("[open_calls] ") + call + " refused: called from open()";
+    CHECK_MESSAGE(host.stderr_text().find(line, before) < at, call);
+  }
+  host.wait_for_count(running, host.matching(running).size() + 20);
+  CHECK(host.stop() == 0);
+  CHECK(
+      host.matching([](const Json& e) { return e["data"].value("label", "") == "calls"; }).empty());
 }
 
 // Lines of a file (each one JSON document), read whole.

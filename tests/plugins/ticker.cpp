@@ -12,6 +12,10 @@
 //   TICKER_NARROW_ROWS                   option rows smaller than ABI 2.0's (refused)
 //   TICKER_UNDECLARED                    also emits every record as type "tock", which
 //                                        is not in its event type table (refused)
+//   TICKER_GATED                         open() waits at a gate (the label names it);
+//                                        a gate file that says "fail" fails open()
+//   TICKER_OPEN_CALLS                    open() calls add_timer, emit and add_ring_buffer,
+//                                        which the SDK reserves for start() (refused)
 // The same source built against tests/abi/frozen-1.0 (the draft ABI 1.0
 // headers) is the frozen-headers plugin.
 #include <unistd.h>
@@ -120,10 +124,17 @@ const EventTypeDesc& kTick = kWideTick.row;
 #ifdef TICKER_GATED
 // open() as slow as a test wants (a large BPF object's verification): the
 // label names a gate; open() creates "<gate>.waiting", then waits until
-// "<gate>" exists (at most 30 s).
+// "<gate>" exists (at most 30 s). A gate that says "fail" fails open().
 void wait_at_gate(const std::string& gate) {
   if (FILE* f = std::fopen((gate + ".waiting").c_str(), "w")) std::fclose(f);
   for (int i = 0; i < 3000 && access(gate.c_str(), F_OK) != 0; ++i) usleep(10'000);
+  char said[8] = {0};
+  if (FILE* f = std::fopen(gate.c_str(), "r")) {
+    size_t n = std::fread(said, 1, sizeof(said) - 1, f);
+    said[n] = 0;
+    std::fclose(f);
+  }
+  if (std::string(said).rfind("fail", 0) == 0) throw PluginError("the gate " + gate + " said fail");
 }
 #endif
 
@@ -187,7 +198,32 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
 #endif
     count_ = static_cast<uint64_t>(cfg_int("count"));
     mode_ = cfg_string("mode");
+#ifdef TICKER_OPEN_CALLS
+    call_from_open();
+#endif
   }
+#ifdef TICKER_OPEN_CALLS
+  // What open() must not do (sdk abi.h: it may run beside the dispatcher):
+  // a timer, an event, a ring. open() fails naming what the host refused.
+  void call_from_open() {
+    std::string refused;
+    auto note = [&refused](const char* call, Status s) {
+      if (s != Status::Ok)
+        refused += std::string(refused.empty() ? "" : ", ") + call + " (status " +
+                   std::to_string(static_cast<int>(s)) + ")";
+    };
+    note("add_timer", host_->add_timer(static_cast<uint64_t>(interval_), this));
+    tick_event e{};
+    note("emit",
+         host_->emit(&kTick, reinterpret_cast<const uint8_t*>(&e), offsetof(tick_event, tail)));
+    RingBufferRegistration reg{};
+    reg.struct_size = sizeof(reg);
+    reg.ringbuf_map_fd = -1;
+    reg.counters_map_fd = -1;
+    note("add_ring_buffer", host_->add_ring_buffer(&reg));
+    if (!refused.empty()) throw PluginError("the host refused in open(): " + refused);
+  }
+#endif
   // SIGHUP: the label can change live; "refuse" is refused.
   bool do_reload() override {
     std::string next = cfg_string("label");

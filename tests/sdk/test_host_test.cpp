@@ -71,6 +71,20 @@ TEST_CASE("TestHost refuses what leaf-host refuses, naming the key or the versio
                        std::runtime_error);
 }
 
+// As leaf-host: a probe's open() may run beside the dispatcher, so rings,
+// timers and events are start()'s; called from open() they are refused.
+TEST_CASE("TestHost refuses add_timer, emit and add_ring_buffer from a probe's open()") {
+  TestHost host(ticker("ticker_open_calls"));
+  CHECK_THROWS_WITH_AS(host.open(),
+                       "open_calls open: the host refused in open(): add_timer (status 1), emit "
+                       "(status 1), add_ring_buffer (status 1)",
+                       std::runtime_error);
+  for (const char* call : {"add_timer", "emit", "add_ring_buffer"})
+    CHECK_MESSAGE(host.logged(std::string(call) + " refused: called from open()"), call);
+  CHECK(host.timer_count() == 0);
+  CHECK(host.take_emitted().empty());
+}
+
 TEST_CASE("TestHost refuses records outside the type's size bounds, as leaf-host does") {
   TestHost host(ticker(), {{"mode", "\"oversized\""}});
   host.open();

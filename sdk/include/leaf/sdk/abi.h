@@ -240,9 +240,12 @@ class IProbePlugin : public IPluginObject {
 
   // Reads configuration, opens and loads the BPF object, choosing each
   // probe's hook. Nothing runs yet. It may run on a thread of its own (a
-  // probe dropped into a running host is opened beside the dispatcher): it
-  // calls only the host's config_*, log, log_level, hostname, plugin_name
-  // and ring_wakeup_delay_ns.
+  // probe dropped into a running host, or restarted or enabled by SIGHUP, is
+  // opened beside the dispatcher while the other plugins run): it calls only
+  // the host's config_*, log, log_level, hostname, plugin_name and
+  // ring_wakeup_delay_ns. add_ring_buffer, add_timer and emit called from
+  // open() are refused with Status::Error (and logged), wherever it runs:
+  // they belong in start().
   virtual Status open() noexcept = 0;
   // Attaches the programs and registers ring buffers and timers.
   virtual Status start() noexcept = 0;

@@ -132,6 +132,7 @@ class TestHost final : public IHost {
     ITimerHandler* handler;
   };
   void create(const PluginDescriptor* descriptor, const Overrides& config);
+  bool refused_in_open(const char* call) noexcept;
 
   void* library_ = nullptr;  // dlopen handle; closed last
   std::unique_ptr<Impl> impl_;
@@ -140,6 +141,7 @@ class TestHost final : public IHost {
   IPluginObject* object_ = nullptr;
   void* iface_ = nullptr;  // the kind interface, from query_interface
   bool opened_ = false, started_ = false;
+  bool in_probe_open_ = false;  // inside a probe's open(): no rings, timers, events
   std::vector<Timer> timers_;
   std::vector<EmittedRecord> emitted_;
   LogLevel echo_level_ = LogLevel::Info;
