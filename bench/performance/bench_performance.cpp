@@ -44,9 +44,9 @@ double median(std::vector<double> v) {
 }
 
 struct Result {
-  double rate;           // round trips per second
-  uint64_t raw_records;  // raw records the ring received
-  double bpf_ns = 0;     // kernel-measured BPF run time per round trip (with stats)
+  double rate = 0;           // round trips per second
+  uint64_t raw_records = 0;  // raw records the ring received
+  double bpf_ns = 0;         // kernel-measured BPF run time per round trip (with stats)
   // Per program (with stats): name -> {runs, run time ns} during the round trips.
   std::map<std::string, std::pair<uint64_t, uint64_t>> programs;
 };
@@ -114,7 +114,8 @@ Result measure(const Mode& mode, uint64_t round_trips, int cpu, bool stats = fal
   pp.finish();
   if (stats_fd >= 0) close(stats_fd);
   for (int fd : progs) close(fd);
-  Result r{static_cast<double>(round_trips) * 1e9 / static_cast<double>(t1 - t0), 0};
+  Result r;
+  r.rate = static_cast<double>(round_trips) * 1e9 / static_cast<double>(t1 - t0);
   r.bpf_ns =
       static_cast<double>(total_ns(bpf1) - total_ns(bpf0)) / static_cast<double>(round_trips);
   for (const auto& [name, v] : bpf1)
