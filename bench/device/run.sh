@@ -6,7 +6,9 @@
 # Sections (default: all, in this order): info e2e-json e2e-batch lat-json lat-batch
 # storms traffic (about 6.5 minutes on 16 cores with 5 rounds). Not in the default
 # list: batch-tick (issue 16, json-batch CPU vs drain tick and batch age, ~4 minutes),
-# json-ceiling (issue 16, the json ceiling with spool.threshold 4M vs 64M, ~2 minutes).
+# json-ceiling (issue 16, the json ceiling with spool.threshold 4M vs 64M, ~2 minutes),
+# batch-compress (issue 16, json-batch CPU by thread at 25K/100K with lz4 / none / zstd-1, ~3 minutes),
+# batch-profile (issue 16, json-batch at 25K/100K by thread, then a perf profile at 100K, ~1 minute).
 # LEAF_DEVICE_ROUNDS (default 5): rounds of the storms and traffic sections (their
 # medians move by several points between runs of 5 rounds; 10 take twice as long).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
@@ -82,6 +84,31 @@ section() {
           echo "$n: $(grep -h 'sink closed' "/tmp/leaf-e2e-$n/leaf-host.log" | sed 's/.*closed: //')"
         done
       done ;;
+    batch-compress)  # issue 16: json-batch CPU per thread (dispatcher, librdkafka's broker thread)
+      # at 25K and 100K with compression lz4 (default) / none / zstd level 1, alternating; the
+      # 25K -> 100K slope is the per-event cost, the rest the per-tick and per-request cost.
+      local n r c opt
+      for r in 1 2; do
+        for c in lz4 none zstd1; do
+          n=bc-$c-$r; opt=()
+          [ $c = none ] && opt=(--kafka-option 'compression="none"')
+          [ $c = zstd1 ] && opt=(--kafka-option 'compression="zstd"' --kafka-property compression.level=1)
+          e2e "$n" --kafka-format json-batch --steps 25000,100000 --reps 1 --step-seconds 6 \
+            --drain-seconds 3 --gen-reps 0 --idle-seconds 1 --bare-messages 0 --bare-rates "" \
+            "${opt[@]}" >"$out/$n.log" 2>&1 || echo "$n: rc $?"
+          grep -h -A1 '] step ' "$out/$n.log" | grep -v '^--' | sed "s/^/$n: /"
+        done
+      done ;;
+    batch-profile)  # issue 16: where json-batch's per-event time goes (0.76 us per event on 16
+      # cores in session 5, 0.22 here on 2): CPU by thread at 25K and 100K, then perf at 100K
+      # (profile_*.txt in OUT/batch-profile; own_path.py splits the dispatcher thread).
+      local prof=()
+      command -v perf >/dev/null && prof=(--profile-rate 100000 --perf-call-graph dwarf)
+      e2e batch-profile --kafka-format json-batch --steps 25000,100000 --reps 1 --step-seconds 6 \
+        --drain-seconds 3 --gen-reps 0 --idle-seconds 1 --bare-messages 0 --bare-rates "" "${prof[@]}"
+      [ ${#prof[@]} -gt 0 ] || { echo "no perf on this machine: no profile"; return 0; }
+      "$py" bench/e2e/own_path.py /tmp/leaf-e2e-batch-profile/perf.data --seconds 5
+      head -40 "$out/batch-profile/profile_thread_symbols.txt" ;;
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
       "$bundle/bench/process/bench_process" --execs 3000 --rounds "$rounds"
       "$bundle/bench/network/bench_network" --connections 20000 --rounds "$rounds"

@@ -108,6 +108,23 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / HZ  # utime + stime of all threads
 
 
+def proc_thread_cpu_ns(pid):
+    """CPU time (ns, /proc/PID/task/TID/schedstat) of pid's threads, summed by thread
+    name (leaf-host = the dispatcher thread and helper threads that never named themselves,
+    rdk:broker1 = librdkafka's broker thread)."""
+    out = {}
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open(os.path.join(base, tid, "comm")) as f:
+                comm = f.read().strip()
+            with open(os.path.join(base, tid, "schedstat")) as f:
+                out[comm] = out.get(comm, 0) + int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def proc_rss(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -368,6 +385,7 @@ class Bench:
             + msum(m0, "leaf_events_filtered_total") + msum(m0, "leaf_events_malformed_total")
             + msum(m0, "leaf_sink_rejected_total"))
         cpu0, t0 = proc_cpu_s(self.host.pid), time.monotonic()
+        th0 = proc_thread_cpu_ns(self.host.pid)
         others0 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         cs0 = proc_ctxsw(self.host.pid)
         pids = (self.host.pid, self.mock.pid, self.consumer.p.pid)
@@ -404,6 +422,7 @@ class Bench:
             time.sleep(0.1)
         t_drain = time.monotonic() - t0
         cpu1 = proc_cpu_s(self.host.pid)
+        th1 = proc_thread_cpu_ns(self.host.pid)
         others1 = (proc_cpu_s(self.mock.pid), proc_cpu_s(self.consumer.p.pid))
         cs1 = proc_ctxsw(self.host.pid)
         rq1 = [proc_run_delay_s(p) for p in pids]
@@ -472,6 +491,9 @@ class Bench:
             "ctxsw_involuntary_per_s": (cs1[1] - cs0[1]) / t_gen,
             "mock_cpu_pct": 100.0 * (others1[0] - others0[0]) / t_gen,
             "consumer_cpu_pct": 100.0 * (others1[1] - others0[1]) / t_gen, "cpu_pct_of_core": 100.0 * (cpu1 - cpu0) / t_gen,
+            # per thread name, % of a core (schedstat: the split of cpu_pct_of_core)
+            "cpu_pct_by_thread": {k: round(100.0 * d / 1e9 / t_gen, 2) for k, d in sorted(
+                ((k, v - th0.get(k, 0)) for k, v in th1.items()), key=lambda kv: -kv[1]) if d > 0},
             "rss_max": max(samples["rss"] or [proc_rss(self.host.pid)]),
             "rss_end": proc_rss(self.host.pid),
             "kafka_queue_hwm": max(samples["queue"] or [0]),
@@ -535,6 +557,8 @@ class Bench:
                         rate or "max", rep, r["rate_generated"], r["rate_acked"], r["loss_pct"],
                         r["unaccounted"], r["latency_consumer_us"]["p50"] / 1e3,
                         r["latency_consumer_us"]["p99"] / 1e3, r["cpu_pct_of_core"], r["rss_max"] / 1e6))
+                log("  cpu % of a core by thread: " + ", ".join(
+                    "%s %.2f" % kv for kv in r["cpu_pct_by_thread"].items() if kv[1] >= 0.05))
                 self.save()
 
         log("phase 3: generators flat out with Leaf running")
