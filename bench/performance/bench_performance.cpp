@@ -44,9 +44,11 @@ double median(std::vector<double> v) {
 }
 
 struct Result {
-  double rate;           // round trips per second
-  uint64_t raw_records;  // raw records the ring received
-  double bpf_ns = 0;     // kernel-measured BPF run time per round trip (with stats)
+  double rate = 0;           // round trips per second
+  uint64_t raw_records = 0;  // raw records the ring received
+  double bpf_ns = 0;         // kernel-measured BPF run time per round trip (with stats)
+  // Per program (with stats): name -> {runs, run time ns} during the round trips.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> programs;
 };
 
 std::set<uint32_t> prog_ids() {
@@ -56,15 +58,24 @@ std::set<uint32_t> prog_ids() {
   return ids;
 }
 
-// Run time (ns) the kernel accounted to these programs so far.
-uint64_t run_time_ns(const std::vector<int>& fds) {
-  uint64_t total = 0;
+// Runs and run time (ns) the kernel accounted to these programs so far, by name.
+std::map<std::string, std::pair<uint64_t, uint64_t>> run_times(const std::vector<int>& fds) {
+  std::map<std::string, std::pair<uint64_t, uint64_t>> out;
   for (int fd : fds) {
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) total += info.run_time_ns;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
+    auto& [runs, ns] = out[info.name];
+    runs += info.run_cnt;
+    ns += info.run_time_ns;
   }
-  return total;
+  return out;
+}
+
+uint64_t total_ns(const std::map<std::string, std::pair<uint64_t, uint64_t>>& t) {
+  uint64_t ns = 0;
+  for (const auto& [name, v] : t) ns += v.second;
+  return ns;
 }
 
 // `stats`: also measure the programs' own run time (BPF_ENABLE_STATS, which
@@ -95,16 +106,20 @@ Result measure(const Mode& mode, uint64_t round_trips, int cpu, bool stats = fal
   }
   PingPong pp(cpu);
   pp.run(round_trips / 10);  // warm up
-  uint64_t bpf0 = run_time_ns(progs);
+  auto bpf0 = run_times(progs);
   uint64_t t0 = monotonic_ns();
   pp.run(round_trips);
   uint64_t t1 = monotonic_ns();
-  uint64_t bpf1 = run_time_ns(progs);
+  auto bpf1 = run_times(progs);
   pp.finish();
   if (stats_fd >= 0) close(stats_fd);
   for (int fd : progs) close(fd);
-  Result r{static_cast<double>(round_trips) * 1e9 / static_cast<double>(t1 - t0), 0};
-  r.bpf_ns = static_cast<double>(bpf1 - bpf0) / static_cast<double>(round_trips);
+  Result r;
+  r.rate = static_cast<double>(round_trips) * 1e9 / static_cast<double>(t1 - t0);
+  r.bpf_ns =
+      static_cast<double>(total_ns(bpf1) - total_ns(bpf0)) / static_cast<double>(round_trips);
+  for (const auto& [name, v] : bpf1)
+    r.programs[name] = {v.first - bpf0[name].first, v.second - bpf0[name].second};
   if (host) {
     host->drain([&](const uint8_t*, uint32_t) { ++r.raw_records; });
     host->stop();
@@ -136,6 +151,10 @@ int main(int argc, char** argv) {
       {"empty programs, same tracepoints", false, true, {}},
       {"default (aggregates)", true, false, {}},
       {"aggregates without runq", true, false, {{"aggregates", "[\"cpu\", \"irq\", \"softirq\"]"}}},
+      {"default + wakeups counted",
+       true,
+       false,
+       {{"aggregates", "[\"cpu\", \"irq\", \"softirq\", \"runq\", \"wakeups\"]"}}},
       {"raw context_switch, 1000/s per CPU", true, false, {{"raw.context_switch", "true"}}},
       {"raw all types, unlimited",
        true,
@@ -182,11 +201,25 @@ int main(int argc, char** argv) {
   // machine may be counted too), per round trip, against a round trip.
   double round_trip_ns = 1e9 / median(rates[0]);
   std::printf("%-38s %14s %18s\n", "mode", "BPF ns/round trip", "of a round trip");
+  std::vector<Result> last(modes.size());
   for (size_t m = 1; m < modes.size(); ++m) {
     std::vector<double> ns;
-    for (int r = 0; r < 3; ++r) ns.push_back(measure(modes[m], round_trips, cpu, true).bpf_ns);
+    for (int r = 0; r < 3; ++r) {
+      last[m] = measure(modes[m], round_trips, cpu, true);
+      ns.push_back(last[m].bpf_ns);
+    }
     std::printf("%-38s %14.0f %17.2f%%\n", modes[m].name, median(ns),
                 median(ns) / round_trip_ns * 100.0);
+  }
+  // Runs per round trip count every task's switches and wakeups meanwhile
+  // (other work on the machine too); ns per run is the steadier figure.
+  std::printf("\nper program (last stats run): runs per round trip, ns per run\n");
+  for (size_t m = 1; m < modes.size(); ++m) {
+    std::printf("%s\n", modes[m].name);
+    for (const auto& [name, v] : last[m].programs)
+      std::printf("  %-36s %8.2f %8.1f\n", name.c_str(),
+                  static_cast<double>(v.first) / static_cast<double>(round_trips),
+                  v.first ? static_cast<double>(v.second) / static_cast<double>(v.first) : 0.0);
   }
   return 0;
 }

@@ -103,10 +103,16 @@ bool Host::start_probe(PluginInstance* p, std::string* error) {
 // silently).
 void Host::stop_probe(PluginInstance* p) {
   if (!p->probe()) return;
+  auto t0 = std::chrono::steady_clock::now();
   p->probe()->stop();
+  double detach_ms = ms_since(t0);
   auto counts = rt_.dispatcher->kernel_counts(p);
   departed_.record(*p, *rt_.dispatcher);
   p->destroy_object();  // drains its rings first
+  spdlog::debug(
+      "plugin {}: stop() (programs detached) {:.1f} ms, then drained and destroyed in "
+      "{:.1f} ms",
+      p->name(), detach_ms, ms_since(t0) - detach_ms);
   for (const auto& k : counts)
     if (k.emitted || k.lost)
       spdlog::info("[{}] {}: {} emitted by the kernel, {} lost in the kernel", p->name(), k.type,

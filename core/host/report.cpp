@@ -130,9 +130,11 @@ PluginCheck check_plugin(PluginInstance& p, const metrics::KernelFacts& facts) {
     proc->close();
   }
   c.facts = plugin_facts(p, loaded_bpf, c.reports);
-  // An enabled probe without any usable hook cannot run either.
+  // An enabled probe without any usable hook cannot run either (one that
+  // this configuration does not need is not loaded on purpose).
   for (const auto& r : c.reports)
-    if (!r.attached && r.hook == "none" && c.status == "ok") c.status = "probe cannot run";
+    if (!r.attached && r.hook == "none" && r.detail != sdk::hooks::kNotNeeded && c.status == "ok")
+      c.status = "probe cannot run";
   if (c.status != "ok" && p.kind() == sdk::PluginKind::Probe) {
     std::string hooks = c.reports.empty() ? "none" : "", detail = c.error;
     for (const auto& r : c.reports)

@@ -340,6 +340,7 @@ void add_probe(Families& f, PluginInstance& p, sdk::IProbePlugin* probe, Dispatc
     sdk::ProbeInfo info{};
     info.struct_size = sizeof(info);
     if (probe->probe_info(i, &info) != sdk::Status::Ok) continue;
+    if (!info.attached && str(info.detail) == sdk::hooks::kNotNeeded) continue;  // SDK 1.0
     f.gauge("leaf_probe_attached", "1 when the probe is attached, by the hook it runs on",
             {{"plugin", p.name()},
              {"probe", str(info.name)},

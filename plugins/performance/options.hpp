@@ -15,7 +15,8 @@ inline constexpr ConfigOption kOptions[] = {
     {"aggregates", OptionType::StringList, "[\"cpu\", \"irq\", \"softirq\", \"runq\"]", 0, 0,
      nullptr,
      "aggregates kept in the kernel: cpu (switches, preemptions), irq, softirq, runq (run-queue "
-     "latency)"},
+     "latency), wakeups (sched_wakeup count per CPU; not in the default: it loads two more "
+     "hooks)"},
     {"runq.source", OptionType::String, "\"auto\"", 0, 0, "auto|kernel|table",
      "where run-queue waits come from: kernel (the scheduler's own sched_info queue time, "
      "read at the switch: cheapest; needs CONFIG_SCHED_INFO and CONFIG_FAIR_GROUP_SCHED), "

@@ -25,7 +25,8 @@ LEAF_RINGBUF(events);
 LEAF_COUNTERS(counters);
 
 /* Load-time configuration (set by user space before load). */
-const volatile __u8 agg_runq = 1; /* track run-queue latency */
+const volatile __u8 agg_runq = 1;    /* track run-queue latency */
+const volatile __u8 agg_wakeups = 0; /* count sched_wakeup + sched_wakeup_new per CPU */
 const volatile __u8 raw_enabled[PERF_RAW_TYPES] = {};
 const volatile __u64 raw_rate = 1000; /* events per second per CPU, per type */
 const volatile __u64 raw_burst = 1000;
@@ -250,11 +251,9 @@ static __always_inline int on_wakeup(__u64 *ctx, const int btf)
 	struct task_struct *p = (struct task_struct *)ctx[0];
 	struct leaf_perf_cpu_stats *st = this_cpu_stats();
 
-	if (!agg_runq)
-		return 0;
-	if (st)
+	if (agg_wakeups && st)
 		st->wakeups++;
-	if (!runq_from_kernel)
+	if (agg_runq && !runq_from_kernel)
 		runq_mark(TASK_PID(btf, p), bpf_ktime_get_ns(), st);
 	return 0;
 }

@@ -93,7 +93,7 @@ bool runq_from_kernel(const std::string& source) {
 }
 
 struct Aggregates {
-  bool cpu = false, irq = false, softirq = false, runq = false;
+  bool cpu = false, irq = false, softirq = false, runq = false, wakeups = false;
 };
 
 Aggregates parse_aggregates(const std::vector<std::string>& names) {
@@ -107,9 +107,12 @@ Aggregates parse_aggregates(const std::vector<std::string>& names) {
       a.softirq = true;
     else if (n == "runq")
       a.runq = true;
+    else if (n == "wakeups")
+      a.wakeups = true;
     else
-      throw PluginError("aggregates: unknown aggregate '" + n + "' (cpu, irq, softirq, runq)",
-                        Status::InvalidConfig);
+      throw PluginError(
+          "aggregates: unknown aggregate '" + n + "' (cpu, irq, softirq, runq, wakeups)",
+          Status::InvalidConfig);
   }
   return a;
 }
@@ -164,12 +167,13 @@ class PerformanceProbe final : public SkeletonProbe<performance_bpf>, private IT
 
     auto* ro = skel.rodata;
     ro->agg_runq = agg.runq;
+    ro->agg_wakeups = agg.wakeups;
     for (uint32_t i = 0; i < PERF_RAW_TYPES; ++i) ro->raw_enabled[i] = raw[i];
     ro->raw_rate = static_cast<uint64_t>(cfg_int("raw.rate_limit"));
     ro->raw_burst = static_cast<uint64_t>(cfg_int("raw.burst"));
     ro->switch_has_prev_state = sched_switch_has_prev_state();
-    // The kernel's own queue times: the wakeup programs only count, and the
-    // wakeup-time table is not needed (one entry).
+    // The kernel's own queue times: no wakeup program unless wakeups are
+    // counted, and the wakeup-time table is not needed (one entry).
     ro->runq_from_kernel = agg.runq && runq_from_kernel(cfg_string("runq.source"));
     if (ro->runq_from_kernel) bpf_map__set_max_entries(skel.maps.runq_start, 1);
     if (!raw[0] && !raw[1] && !raw[2]) bpf_map__set_max_entries(skel.maps.events, 4096);
@@ -177,7 +181,8 @@ class PerformanceProbe final : public SkeletonProbe<performance_bpf>, private IT
     // The probes this configuration needs; the others are not loaded.
     std::set<std::string> wanted;
     if (agg.cpu || agg.runq || raw[0]) wanted.insert("sched_switch");
-    if (agg.runq) wanted.insert({"sched_wakeup", "sched_wakeup_new"});
+    if (agg.wakeups || (agg.runq && !ro->runq_from_kernel))
+      wanted.insert({"sched_wakeup", "sched_wakeup_new"});
     if (agg.cpu || agg.irq || raw[1]) wanted.insert({"irq_handler_entry", "irq_handler_exit"});
     if (agg.cpu || agg.softirq || raw[2]) wanted.insert({"softirq_entry", "softirq_exit"});
     return {.required = std::vector<std::string>(wanted.begin(), wanted.end()),

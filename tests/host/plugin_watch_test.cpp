@@ -400,7 +400,17 @@ TEST_CASE(
     }
   });
 
-  std::this_thread::sleep_for(500ms);
+  // The storm's connections: from this process, not from its main thread
+  // (which made the last one, to wake the server).
+  auto ours = [](const Json& e) {
+    return e.contains("data") && e["data"].value("type", "") == "tcp_connect" &&
+           e["data"].value("dst_port", 0) == kStormPort &&
+           e["data"].value("tgid", 0) == ::getpid() && e["data"].value("pid", 0) != ::getpid();
+  };
+  // Before the rename, the network plugin has reported two of the storm's
+  // connections: the storm is sequential, so the first one ended before the
+  // rename (not left to a fixed sleep on a loaded machine).
+  host.wait_for_count(ours, 2, scaled(20s));
   std::string so = host.plugins_dir() + "/leaf_network.so";
   std::string tmp = host.plugins_dir() + "/.leaf_network.so.new";  // not a plugin name: ignored
   copy_in(built_plugin("network"), tmp);
@@ -410,7 +420,14 @@ TEST_CASE(
   size_t up = wait_log(host, "plugin network ", before);
   wait_log(host, "(probe) upgraded from " + so, up);
   Clock::time_point upgraded = Clock::now();
-  std::this_thread::sleep_for(500ms);
+  // Two of the storm's connections reported with a time after the upgrade:
+  // the second began after it (the storm is sequential), so after_n > 0.
+  auto wall_upgraded = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  host.wait_for_count(
+      [&](const Json& e) { return ours(e) && e.value("timestamp", int64_t{0}) > wall_upgraded; }, 2,
+      scaled(20s));
   stop = true;
   client.join();
   // Wake the server's accept() for the last time.
@@ -424,13 +441,6 @@ TEST_CASE(
   ::close(lfd);
   REQUIRE(!conns.empty());
 
-  // The storm's connections: from this process, not from its main thread
-  // (which made the last one, to wake the server).
-  auto ours = [](const Json& e) {
-    return e.contains("data") && e["data"].value("type", "") == "tcp_connect" &&
-           e["data"].value("dst_port", 0) == kStormPort &&
-           e["data"].value("tgid", 0) == ::getpid() && e["data"].value("pid", 0) != ::getpid();
-  };
   // The last connection of the storm, after the upgrade, arrives.
   uint16_t last = conns.back().port;
   host.wait_for([&](const Json& e) { return ours(e) && e["data"].value("src_port", 0) == last; },
@@ -639,6 +649,44 @@ TEST_CASE("while a dropped-in probe opens, the running probe's events flow") {
   wait_log(host, "plugin gated 1.0.0 (probe) started from " + so, before);
   host.wait_for(
       [](const Json& e) { return event_type("tick")(e) && e["data"]["label"] != "tick"; });
+  CHECK(host.stop() == 0);
+}
+
+// A SIGHUP restart opens the new instance beside the dispatcher: while the
+// gated ticker's new instance waits at its gate in open(), the process
+// plugin's exec events flow (on the old host the dispatcher waited there).
+TEST_CASE("while a SIGHUP restart opens a probe, the BPF probe's events flow") {
+  Programs progs;
+  TempDir gates;
+  std::string g1 = gates.path() + "/g1", g2 = gates.path() + "/g2";
+  std::ofstream{g1};  // the startup open passes at once
+  HostOptions o;
+  o.plugins = {"process", std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/leaf_ticker_gated.so"};
+  o.config["leaf.toml"] = kNoMetrics;
+  o.config["gated.toml"] = "interval = \"5ms\"\nlabel = \"" + g1 + "\"\n";
+  LeafHost host(o);
+  host.start();
+  pid_t first = run_to_exit(progs.path("leafwatch_one"));
+  host.wait_for(event_of("process_exec", first), scaled(10s));
+  size_t before = host.stderr_text().size();
+  std::ofstream(host.config_dir() + "/gated.toml")
+      << "interval = \"4ms\"\nlabel = \"" + g2 + "\"\n";
+  REQUIRE(::kill(host.pid(), SIGHUP) == 0);
+  auto until = std::chrono::steady_clock::now() + scaled(20s);
+  while (::access((g2 + ".waiting").c_str(), F_OK) != 0) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until, host.stderr_text());
+    std::this_thread::sleep_for(10ms);
+  }
+  // The new instance's open() waits at g2: execs are reported meanwhile.
+  for (const char* name : {"leafwatch_two", "leafwatch_one"}) {
+    pid_t pid = run_to_exit(progs.path(name));
+    host.wait_for(event_of("process_exec", pid), scaled(10s));
+  }
+  CHECK(host.stderr_text().find("restarted", before) == std::string::npos);
+  std::ofstream{g2};
+  wait_log(host, "SIGHUP: plugin gated restarted (restart-only options changed: interval)", before);
+  pid_t after = run_to_exit(progs.path("leafwatch_two"));
+  host.wait_for(event_of("process_exec", after), scaled(10s));
   CHECK(host.stop() == 0);
 }
 

@@ -139,15 +139,31 @@ TEST_CASE("process plugin: exec events, kernel counters, BPF run counts and hook
   CHECK(host.stop() == 0);
 }
 
-TEST_CASE("--check names the tracepoint hooks of the network probes and the kernel's facts") {
+namespace {
+
+// A configuration directory and a plugins directory holding one built plugin.
+struct CheckSetup {
+  explicit CheckSetup(const std::string& plugin) {
+    std::filesystem::create_directories(dir.path() + "/plugins");
+    std::filesystem::create_symlink(built_plugin(plugin),
+                                    dir.path() + "/plugins/leaf_" + plugin + ".so");
+    dir.write("conf.d/leaf.toml", "");
+  }
+  // leaf-host --check or --check-json on them; its exit status, the output in `out`.
+  int run(const char* flag, std::string* out) {
+    return run_command({host_binary(), flag, "--config", dir.path() + "/conf.d", "--plugins-dir",
+                        dir.path() + "/plugins"},
+                       out);
+  }
   TempDir dir;
-  std::filesystem::create_directories(dir.path() + "/plugins");
-  std::filesystem::create_symlink(built_plugin("network"), dir.path() + "/plugins/leaf_network.so");
-  dir.write("conf.d/leaf.toml", "");
+};
+
+}  // namespace
+
+TEST_CASE("--check names the tracepoint hooks of the network probes and the kernel's facts") {
+  CheckSetup setup("network");
   std::string out;
-  int rc = run_command({host_binary(), "--check", "--config", dir.path() + "/conf.d",
-                        "--plugins-dir", dir.path() + "/plugins"},
-                       &out);
+  int rc = setup.run("--check", &out);
   INFO(out);
   CHECK(rc == 0);
   for (const char* probe : {"tcp_connect", "tcp_accept", "tcp_close"}) {
@@ -157,9 +173,7 @@ TEST_CASE("--check names the tracepoint hooks of the network probes and the kern
   CHECK(out.find("BTF: yes") != std::string::npos);
   CHECK(out.find("kernel: ") != std::string::npos);
 
-  rc = run_command({host_binary(), "--check-json", "--config", dir.path() + "/conf.d",
-                    "--plugins-dir", dir.path() + "/plugins"},
-                   &out);
+  rc = setup.run("--check-json", &out);
   CHECK(rc == 0);
   auto first = out.find('{');
   REQUIRE(first != std::string::npos);
@@ -173,4 +187,25 @@ TEST_CASE("--check names the tracepoint hooks of the network probes and the kern
       if (pr["hook"] == "tp_btf" || pr["hook"] == "raw_tp" || pr["hook"] == "tracepoint")
         saw_tracepoint = true;
   CHECK(saw_tracepoint);
+}
+
+// A probe its configuration does not need is neither loaded nor listed, and
+// does not fail the check: the performance plugin's sched_wakeup hooks serve
+// only the opt-in `wakeups` aggregate when run-queue waits come from the kernel.
+TEST_CASE("--check passes with probes the configuration leaves unloaded") {
+  CheckSetup setup("performance");
+  auto check = [&](const std::string& runq_source) {
+    setup.dir.write("conf.d/performance.toml", "[runq]\nsource = \"" + runq_source + "\"\n");
+    std::string out;
+    int rc = setup.run("--check", &out);
+    INFO(out);
+    CHECK(rc == 0);
+    CHECK(out.find("leaf_performance.so): ok") != std::string::npos);
+    return out;
+  };
+  std::string out = check("kernel");
+  CHECK(out.find("probe sched_wakeup") == std::string::npos);
+  CHECK(out.find("probe sched_switch: attached via") != std::string::npos);
+  out = check("table");
+  CHECK(std::regex_search(out, std::regex("probe sched_wakeup: attached via (tp_btf|raw_tp)")));
 }

@@ -283,6 +283,53 @@ TEST_CASE("two CPU-bound processes on one CPU: involuntary preemptions and run-q
   }
 }
 
+// With the kernel's queue times the sched_wakeup hooks serve only the
+// per-CPU `wakeups` count, so they are loaded only when "wakeups" is among
+// the aggregates: two programs fewer on every wakeup of the machine.
+TEST_CASE("wakeups are counted only when asked; the sched_wakeup hooks stay unloaded otherwise") {
+  for (bool counted : {false, true}) {
+    CAPTURE(counted);
+    leaf::sdk::testing::Overrides cfg = {{"runq.source", "\"kernel\""}};
+    if (counted) cfg["aggregates"] = "[\"cpu\", \"irq\", \"softirq\", \"runq\", \"wakeups\"]";
+    TestHost host(plugin_path(), cfg);
+    host.open();
+    host.start();
+    auto* plugin = host.probe();
+    int wakeup_probes = 0;
+    for (uint32_t i = 0; i < plugin->probe_count(); ++i) {
+      leaf::sdk::ProbeInfo info{};
+      REQUIRE(plugin->probe_info(i, &info) == leaf::sdk::Status::Ok);
+      const std::string name(info.name.data, info.name.size);
+      if (name.rfind("sched_wakeup", 0) != 0) continue;
+      ++wakeup_probes;
+      INFO(name);
+      CHECK(info.attached == 1);
+    }
+    CHECK(wakeup_probes == (counted ? 2 : 0));  // not loaded, not listed otherwise
+
+    // Each sleep of the pair (a voluntary switch) is ended by one wakeup and
+    // one run-queue wait, but for the last sleep of each (both end asleep).
+    PingPong pp;
+    const uint64_t n = 2000;
+    tick(host);
+    CtxSwitches a0 = read_ctx_switches(pp.a()), b0 = read_ctx_switches(pp.b());
+    pp.run(n);
+    CtxSwitches a1 = read_ctx_switches(pp.a()), b1 = read_ctx_switches(pp.b());
+    Json snap = one_snapshot(host);
+    const uint64_t sleeps = a1.voluntary - a0.voluntary + b1.voluntary - b0.voluntary;
+    INFO("the pair's voluntary switches " << sleeps << ", snapshot: " << snap.dump());
+    REQUIRE(sleeps >= n);  // the workload did block
+    uint64_t wakeups = 0;
+    for (const auto& c : snap["cpus"]) wakeups += c["wakeups"].get<uint64_t>();
+    if (counted)
+      CHECK(wakeups + 2 >= sleeps);
+    else
+      CHECK(wakeups == 0);
+    CHECK(snap["runq_latency"]["count"].get<uint64_t>() + 2 >= sleeps);  // waits still measured
+    host.stop();
+  }
+}
+
 TEST_CASE("runq.source = \"sometimes\" is refused naming the choices") {
   CHECK_THROWS_WITH(TestHost(plugin_path(), {{"runq.source", "\"sometimes\""}}),
                     doctest::Contains("\"sometimes\" is not one of auto|kernel|table"));
@@ -338,11 +385,13 @@ TEST_CASE("raw mode at 1000 events/s per CPU under a context-switch storm") {
 }
 
 TEST_CASE("hooks.skip = [\"tp_btf\"]: every probe falls back to raw_tp and still counts") {
-  TestHost host(plugin_path(), {{"hooks.skip", "[\"tp_btf\"]"},
-                                {"raw.context_switch", "true"},
-                                {"raw.rate_limit", "100000000"},
-                                {"raw.burst", "100000000"},
-                                {"ring_buffer_size", "\"16M\""}});
+  TestHost host(plugin_path(),
+                {{"hooks.skip", "[\"tp_btf\"]"},
+                 {"aggregates", "[\"cpu\", \"irq\", \"softirq\", \"runq\", \"wakeups\"]"},
+                 {"raw.context_switch", "true"},
+                 {"raw.rate_limit", "100000000"},
+                 {"raw.burst", "100000000"},
+                 {"ring_buffer_size", "\"16M\""}});
   host.open();
   host.start();
   auto* plugin = host.probe();

@@ -27,6 +27,12 @@
 
 namespace leaf::sdk::hooks {
 
+// Why a probe its configuration does not need is not loaded
+// (ProbeSelection::Others::Unused). SDK 1.0's skeleton still listed such a
+// probe, with hook None and this ProbeInfo::detail: the host neither counts
+// it as a probe that cannot run (--check) nor exports it as detached.
+inline constexpr char kNotNeeded[] = "not needed by this configuration";
+
 inline HookKind kind_of_section(const char* sec) {
   auto starts = [sec](const char* p) { return std::strncmp(sec, p, std::strlen(p)) == 0; };
   if (starts("fentry/") || starts("fexit/") || starts("fmod_ret/")) return HookKind::Fentry;

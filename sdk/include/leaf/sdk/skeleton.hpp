@@ -123,18 +123,21 @@ class SkeletonProbe : public ProbePluginBase {
     return all;
   }
 
-  // Probes this configuration does not need: not loaded, reported so.
+  // Probes this configuration does not need: not loaded, and no longer
+  // among the plugin's probes (--check, leaf_probe_attached), logged at debug.
   void drop_unwanted(const std::vector<std::string>& wanted) {
-    for (auto& c : choices_) {
+    for (auto it = choices_.begin(); it != choices_.end();) {
       bool needed = false;
-      for (const auto& w : wanted) needed = needed || w == c.probe;
-      if (needed) continue;
-      for (const auto& name : c.programs)
+      for (const auto& w : wanted) needed = needed || w == it->probe;
+      if (needed) {
+        ++it;
+        continue;
+      }
+      for (const auto& name : it->programs)
         bpf_program__set_autoload(bpf_object__find_program_by_name(skel_->obj, name.c_str()),
                                   false);
-      c.programs.clear();
-      c.hook = HookKind::None;
-      c.detail = "not needed by this configuration";
+      log(LogLevel::Debug, "probe " + it->probe + " not loaded: " + hooks::kNotNeeded);
+      it = choices_.erase(it);
     }
   }
 };
