@@ -181,7 +181,7 @@ bool Dispatcher::rewatch_rings() {
     r->rewatch_failed = false;
     r->idle_fd = -1;
     r->watching = true;
-    arm(r.get());
+    arm(r);
   }
   if (all) unwatched_.store(false, std::memory_order_relaxed);
   return all;
@@ -254,7 +254,7 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
     return "registration of " + std::to_string(reg.struct_size) + " bytes, ABI 2.0's has " +
            std::to_string(kSize20);
   if (reg.ringbuf_map_fd < 0) return "no ring buffer map";
-  auto r = std::make_unique<Ring>();
+  auto r = std::make_shared<Ring>();
   r->self = this;
   r->owner = owner;
   r->plugin = plugin;
@@ -280,49 +280,59 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   r->watch = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
   r->watching = true;
   Ring* raw = r.get();
+  std::shared_ptr<Ring> shared = r;
   rings_.push_back(std::move(r));
-  arm(raw);
+  arm(shared);
   // Records written before the first wait would raise no wakeup: take them now.
   drain(raw);
   return {};
 }
 
-void Dispatcher::arm(Ring* r) {
-  r->watch->async_wait(asio::posix::stream_descriptor::wait_read,
-                       [this, r](const boost::system::error_code& ec) {
-                         // !watching: released meanwhile, the tick drains it.
-                         if (ec || r->closed || !r->watching) return;
-                         arm(r);  // first re-arm, then consume: see the header
-                         last_wakeup_ = std::chrono::steady_clock::now();
-                         drain(r);
-                         kick_drain();
-                       });
+// As for timers (below): a wait that completed before remove_owner() still
+// runs, so the handler holds the ring weakly.
+void Dispatcher::arm(const std::shared_ptr<Ring>& ring) {
+  ring->watch->async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [this, weak = std::weak_ptr<Ring>(ring)](const boost::system::error_code& ec) {
+        std::shared_ptr<Ring> r = weak.lock();
+        // !watching: released meanwhile, the tick drains it.
+        if (ec || !r || r->closed || !r->watching) return;
+        arm(r);  // first re-arm, then consume: see the header
+        last_wakeup_ = std::chrono::steady_clock::now();
+        drain(r.get());
+        kick_drain();
+      });
 }
 
 void Dispatcher::add_timer(Owner owner, std::chrono::nanoseconds interval,
                            std::function<void()> fn) {
-  auto t = std::make_unique<Timer>();
+  auto t = std::make_shared<Timer>();
   t->owner = owner;
   t->interval = interval;
   t->fn = std::move(fn);
   t->timer = std::make_unique<asio::steady_timer>(io_);
   t->next = std::chrono::steady_clock::now() +
             std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
-  Timer* raw = t.get();
-  timers_.push_back(std::move(t));
-  arm(raw);
+  timers_.push_back(t);
+  arm(t);
 }
 
-void Dispatcher::arm(Timer* t) {
-  t->timer->expires_at(t->next);
-  t->timer->async_wait([this, t](const boost::system::error_code& ec) {
-    if (ec) return;
-    t->next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(t->interval);
-    auto now = std::chrono::steady_clock::now();
-    if (t->next < now) t->next = now;  // after a stall, do not fire a burst to catch up
-    arm(t);
-    t->fn();
-  });
+// A timer whose owner was removed (remove_owner) may still see its handler
+// run with success: the wait had completed and was queued in io_ before
+// cancel(), which affects only waits still pending. The handler holds the
+// Timer weakly and does nothing once it is gone (the owner may be destroyed).
+void Dispatcher::arm(const std::shared_ptr<Timer>& timer) {
+  timer->timer->expires_at(timer->next);
+  timer->timer->async_wait(
+      [this, weak = std::weak_ptr<Timer>(timer)](const boost::system::error_code& ec) {
+        std::shared_ptr<Timer> t = weak.lock();
+        if (ec || !t) return;
+        t->next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(t->interval);
+        auto now = std::chrono::steady_clock::now();
+        if (t->next < now) t->next = now;  // after a stall, do not fire a burst to catch up
+        arm(t);
+        t->fn();
+      });
 }
 
 void Dispatcher::remove_owner(Owner owner) {

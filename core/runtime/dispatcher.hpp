@@ -98,8 +98,8 @@ class Dispatcher {
  private:
   struct Ring;
   struct Timer;
-  void arm(Ring* r);
-  void arm(Timer* t);
+  void arm(const std::shared_ptr<Ring>& r);
+  void arm(const std::shared_ptr<Timer>& t);
   static int on_sample(void* ctx, void* data, size_t size);
   // Counts a record the ring's decoder refused, per plugin and type (the
   // record header's type index); logs the first one per type.
@@ -119,8 +119,10 @@ class Dispatcher {
 
   boost::asio::io_context& io_;
   Pipeline& pipeline_;
-  std::vector<std::unique_ptr<Ring>> rings_;
-  std::vector<std::unique_ptr<Timer>> timers_;
+  std::vector<std::shared_ptr<Ring>> rings_;  // pending waits hold them weakly
+  // Shared with nothing: the pending wait holds a weak_ptr, because a wait
+  // that has completed is queued in io_ and runs even after cancel().
+  std::vector<std::shared_ptr<Timer>> timers_;
   // Records per drain before sinks get their poll(): under sustained load
   // ring_buffer__consume() would otherwise never return (the kernel keeps
   // writing), and the Kafka sink would never serve its delivery reports.
