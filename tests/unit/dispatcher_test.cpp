@@ -28,6 +28,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -450,4 +451,31 @@ TEST_CASE("dispatcher: an ABI 2.0 ring registration works and its word fields ar
   CHECK(w->word() == 0);
   CHECK(w->forced() >= 1);
   CHECK(h.sink.events.load() == written);
+}
+
+// A timer wait that completed before remove_owner() is queued in io_ and runs
+// although cancel() came later (cancel reaches only waits still pending): its
+// handler must not touch the removed timer. It did (a use after free, seen as a
+// SIGHUP restart stalling leaf-host in reload_open_test). Asio queues the
+// completions its reactor collects behind the handlers posted before it ran:
+// the removal below runs between the wait's completion and its handler.
+TEST_CASE("dispatcher: a timer removed after its wait completed does not fire") {
+  boost::asio::io_context io;
+  leaf::core::Pipeline pipeline("test-host", {});
+  leaf::core::Dispatcher dispatcher(io, pipeline);
+  int owner = 0;
+  int fired = 0, fired_after_removal = 0;
+  bool removed = false;
+  dispatcher.add_timer(&owner, 1ms, [&] { ++(removed ? fired_after_removal : fired); });
+  boost::asio::post(io, [&] {
+    std::this_thread::sleep_for(5ms);  // the timer expires meanwhile
+    boost::asio::post(io, [&] {
+      dispatcher.remove_owner(&owner);
+      removed = true;
+    });
+  });
+  io.run_for(std::chrono::milliseconds(200));
+  CHECK(removed);
+  CHECK(fired_after_removal == 0);
+  MESSAGE("fired before the removal: ", fired);
 }
