@@ -279,12 +279,10 @@ std::string Dispatcher::add_ring(Owner owner, const std::string& plugin,
   if (fd < 0) return std::string("dup: ") + std::strerror(errno);
   r->watch = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
   r->watching = true;
-  Ring* raw = r.get();
-  std::shared_ptr<Ring> shared = r;
-  rings_.push_back(std::move(r));
-  arm(shared);
+  rings_.push_back(r);
+  arm(r);
   // Records written before the first wait would raise no wakeup: take them now.
-  drain(raw);
+  drain(r.get());
   return {};
 }
 
