@@ -479,3 +479,49 @@ TEST_CASE("dispatcher: a timer removed after its wait completed does not fire") 
   CHECK(fired_after_removal == 0);
   MESSAGE("fired before the removal: ", fired);
 }
+
+// A drain that stops at kBatch records posts its continuation; the ring's
+// removal may run before it. The continuation then finds no ring (it holds
+// it weakly; a raw pointer would be to freed memory) and remove_owner() has
+// delivered the rest: every record once.
+TEST_CASE("dispatcher: a ring removed while its drain's continuation waits") {
+  int ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "leaf_disp_rm", 0, 0, 1 << 20, nullptr);
+  REQUIRE_MESSAGE(ring >= 0, "bpf_map_create: ", std::strerror(errno));
+  int writer = load_writer(ring, BPF_RB_FORCE_WAKEUP);
+  REQUIRE_MESSAGE(writer >= 0, "bpf_prog_load: ", std::strerror(errno));
+  // Five drains' worth (kBatch 1024): whether the ring's first wakeup drains
+  // before or after the first continuation, a continuation is pending when
+  // the removal runs.
+  constexpr int kRecords = 5000;
+  run_writer(writer, kRecords);
+
+  boost::asio::io_context io;
+  leaf::core::Pipeline pipeline("test-host", {});
+  CountingSink sink;
+  pipeline.add_sink("count", &sink);
+  leaf::core::Dispatcher dispatcher(io, pipeline);
+  sdk::RingBufferRegistration reg{};
+  reg.struct_size = sizeof(reg);
+  reg.ringbuf_map_fd = ring;
+  reg.counters_map_fd = -1;
+  reg.types = &kType;
+  reg.type_count = 1;
+  reg.type_size = sizeof(sdk::EventTypeDesc);
+  int owner = 0;
+  auto types = pipeline.register_types("test", &kType, sizeof(kType), 1);
+  REQUIRE(dispatcher.add_ring(&owner, "test", reg, nullptr, types) == "");
+  // add_ring drained the first batch and posted a continuation.
+  CHECK(sink.events.load() == 1024);
+  bool removed = false;
+  boost::asio::post(io, [&] {
+    dispatcher.remove_owner(&owner);
+    removed = true;
+  });
+  io.run_for(std::chrono::milliseconds(100));
+  CHECK(removed);
+  CHECK(sink.events.load() == kRecords);
+  CHECK_FALSE(sink.bad.load());
+  pipeline.detach_all();
+  close(writer);
+  close(ring);
+}
