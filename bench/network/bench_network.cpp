@@ -3,11 +3,17 @@
 //   bench_network [--connections N] [--rounds R] [--bpf-stats 0|1]
 //                 [--leaf-host PATH] [--plugin PATH]
 //                 [--network-toml TEXT]   (more keys for network.toml)
+//                 [--compare-toml TEXT]   (a second configuration to weigh)
 //
 // Runs as root. Rounds, in one run: a storm without Leaf, the same storm with
 // leaf-host running leaf_network.so, ..., ending without Leaf; each loaded
 // storm is compared with the unloaded ones on either side of it and the
-// median ratio is reported (background load drifts between phases). For
+// median ratio is reported (background load drifts between phases). With
+// --compare-toml, each round also runs a storm with leaf-host given that
+// network.toml instead of --network-toml (e.g. `[hooks] skip = ["fentry",
+// "kprobe"]`: one hook path against another in the same run), followed by
+// its own storm without Leaf; the two loaded storms swap places from round
+// to round, and each configuration's ratio is reported on its own. For
 // every round: the connections made and the events delivered per type
 // against what the storm must produce (N tcp_connect, N tcp_accept, 2N
 // tcp_close), and the kernel's drops as leaf-host reports them.
@@ -15,7 +21,8 @@
 // With --bpf-stats 1 (default), each loaded phase ends with a further storm
 // of N/4 connections with the kernel's BPF run-time statistics on (not
 // timed: the statistics cost a little themselves): per program of leaf-host,
-// its runs and ns per run, and the BPF time per connection. That figure
+// its runs and ns per run, and the BPF time per connection (per
+// configuration). That figure
 // survives a noisy machine; the rates do not.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -243,6 +250,45 @@ Round loaded_round(const std::string& host, const std::string& plugin, const std
   return r;
 }
 
+// The hook each TCP probe attached with ("tcp_connect fentry, ..."), from
+// leaf-host's log: which path a storm measured.
+std::string tcp_hooks(const std::string& log) {
+  std::string out;
+  for (const char* probe : {"tcp_connect", "tcp_accept", "tcp_close"}) {
+    std::string needle = std::string("probe ") + probe + " attached via ";
+    auto p = log.find(needle);
+    if (p == std::string::npos) continue;
+    std::string hook = log.substr(p + needle.size());
+    hook = hook.substr(0, hook.find_first_of(" (\n"));
+    out += (out.empty() ? "" : ", ") + std::string(probe) + " " + hook;
+  }
+  return out.empty() ? "none attached" : out;
+}
+
+// The events of one loaded round against what its storms must produce (N
+// tcp_connect, N tcp_accept, 2N tcp_close), and the kernel's drops as
+// leaf-host reports them. False on a mismatch (when all types are reported).
+bool report_events(Round& r, bool counting) {
+  bool match = true;
+  uint64_t c = r.expected_connections;
+  for (auto [type, want] : std::vector<std::pair<std::string, uint64_t>>{
+           {"tcp_connect", c}, {"tcp_accept", c}, {"tcp_close", 2 * c}}) {
+    bool ok = r.got[type] == want;
+    std::printf("  %-12s delivered %8llu, expected %8llu %s\n", type.c_str(),
+                static_cast<unsigned long long>(r.got[type]), static_cast<unsigned long long>(want),
+                !counting ? "(not all types reported)"
+                : ok      ? "ok"
+                          : "MISMATCH");
+    match = match && (!counting || ok);
+  }
+  // leaf-host's own summary: "<type>: X emitted by the kernel, Y lost in the kernel, ..."
+  std::regex summary(R"(\[network\] (tcp_\w+): (\d+) emitted by the kernel, (\d+) lost)");
+  for (std::sregex_iterator it(r.log.begin(), r.log.end(), summary), end; it != end; ++it)
+    std::printf("  %-12s kernel drops %s (emitted %s, all ports)\n", (*it)[1].str().c_str(),
+                (*it)[3].str().c_str(), (*it)[2].str().c_str());
+  return match;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t k = v.size();
@@ -255,7 +301,8 @@ int main(int argc, char** argv) {
   uint64_t n = 20000;
   int rounds = 3;
   bool bpf_stats = true;
-  std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, toml;
+  std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, toml, compare_toml;
+  bool has_compare = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--connections")
@@ -270,10 +317,14 @@ int main(int argc, char** argv) {
       plugin = argv[i + 1];
     else if (k == "--network-toml")
       toml = argv[i + 1];
-    else {
+    else if (k == "--compare-toml") {
+      compare_toml = argv[i + 1];
+      has_compare = true;
+    } else {
       std::fprintf(stderr,
                    "usage: bench_network [--connections N] [--rounds R] [--bpf-stats 0|1] "
-                   "[--leaf-host PATH] [--plugin PATH] [--network-toml TEXT]\n");
+                   "[--leaf-host PATH] [--plugin PATH] [--network-toml TEXT] "
+                   "[--compare-toml TEXT]\n");
       return 2;
     }
   }
@@ -288,53 +339,55 @@ int main(int argc, char** argv) {
 
   std::printf("loopback connect/close storm, %llu connections per phase, %d rounds\n",
               static_cast<unsigned long long>(n), rounds);
-  bool counting = toml.find("events") == std::string::npos;  // all events reported
+  std::vector<std::string> tomls = {toml};
+  if (has_compare) tomls.push_back(compare_toml);
+  size_t nv = tomls.size();
   bool match = true;
-  leaf::bench::ProgTotals bpf;
+  std::vector<leaf::bench::ProgTotals> bpf(nv);
   uint64_t stats_n = bpf_stats ? std::max<uint64_t>(n / 4, 1) : 0;
-  std::vector<double> ratios, host_cpu_per_conn;
+  std::vector<std::vector<double>> ratios(nv), host_cpu_per_conn(nv);
   Storm without = storm(port, n);
   for (int round = 0; round < rounds; ++round) {
-    Round r = loaded_round(host, plugin, toml, port, n, stats_n, bpf);
-    Storm next = storm(port, n);
-    double base = (without.rate() + next.rate()) / 2;
-    double ratio = base > 0 ? r.loaded.rate() / base : 0;
-    ratios.push_back(ratio);
-    host_cpu_per_conn.push_back(r.host_cpu * 1e6 / static_cast<double>(r.expected_connections));
-    std::printf(
-        "round %d: without %.0f conn/s, with %.0f conn/s (%llu made, %llu failed), "
-        "without %.0f conn/s: ratio %.3f\n",
-        round + 1, without.rate(), r.loaded.rate(), static_cast<unsigned long long>(r.loaded.made),
-        static_cast<unsigned long long>(r.loaded.failed), next.rate(), ratio);
-    uint64_t c = r.expected_connections;
-    for (auto [type, want] : std::vector<std::pair<std::string, uint64_t>>{
-             {"tcp_connect", c}, {"tcp_accept", c}, {"tcp_close", 2 * c}}) {
-      bool ok = r.got[type] == want;
-      std::printf("  %-12s delivered %8llu, expected %8llu %s\n", type.c_str(),
-                  static_cast<unsigned long long>(r.got[type]),
-                  static_cast<unsigned long long>(want),
-                  !counting ? "(not all types reported)"
-                  : ok      ? "ok"
-                            : "MISMATCH");
-      match = match && (!counting || ok);
+    for (size_t i = 0; i < nv; ++i) {
+      size_t v = (i + static_cast<size_t>(round)) % nv;
+      bool counting = tomls[v].find("events") == std::string::npos;  // all events reported
+      Round r = loaded_round(host, plugin, tomls[v], port, n, stats_n, bpf[v]);
+      Storm next = storm(port, n);
+      double base = (without.rate() + next.rate()) / 2;
+      double ratio = base > 0 ? r.loaded.rate() / base : 0;
+      ratios[v].push_back(ratio);
+      host_cpu_per_conn[v].push_back(r.host_cpu * 1e6 /
+                                     static_cast<double>(r.expected_connections));
+      std::printf(
+          "round %d%s: without %.0f conn/s, with %.0f conn/s (%llu made, %llu failed), "
+          "without %.0f conn/s: ratio %.3f\n",
+          round + 1,
+          nv == 1  ? ""
+          : v == 0 ? " (network-toml)"
+                   : " (compare-toml)",
+          without.rate(), r.loaded.rate(), static_cast<unsigned long long>(r.loaded.made),
+          static_cast<unsigned long long>(r.loaded.failed), next.rate(), ratio);
+      if (round == 0) std::printf("  hooks: %s\n", tcp_hooks(r.log).c_str());
+      match = report_events(r, counting) && match;
+      without = next;
     }
-    // leaf-host's own summary: "<type>: X emitted by the kernel, Y lost in the kernel, ..."
-    std::regex summary(R"(\[network\] (tcp_\w+): (\d+) emitted by the kernel, (\d+) lost)");
-    for (std::sregex_iterator it(r.log.begin(), r.log.end(), summary), end; it != end; ++it)
-      std::printf("  %-12s kernel drops %s (emitted %s, all ports)\n", (*it)[1].str().c_str(),
-                  (*it)[3].str().c_str(), (*it)[2].str().c_str());
-    without = next;
   }
   kill(server, SIGKILL);
   waitpid(server, nullptr, 0);
 
-  std::printf("rate with Leaf / without (median of %d rounds): %.3f (goal >= 0.95)\n", rounds,
-              median(ratios));
-  std::printf("leaf-host CPU per connection (median): %.1f us\n", median(host_cpu_per_conn));
-  if (bpf_stats) {
-    std::printf("BPF run time, %llu connections with statistics on (all rounds):\n",
-                static_cast<unsigned long long>(stats_n * rounds));
-    leaf::bench::print_totals(bpf, static_cast<double>(stats_n * rounds), "conn");
+  for (size_t v = 0; v < nv; ++v) {
+    const char* label = nv == 1 ? "" : v == 0 ? " (network-toml)" : " (compare-toml)";
+    std::printf(
+        "rate with Leaf%s / without (median of %d rounds): %.3f (%.3f..%.3f; goal >= 0.95)\n",
+        label, rounds, median(ratios[v]), *std::min_element(ratios[v].begin(), ratios[v].end()),
+        *std::max_element(ratios[v].begin(), ratios[v].end()));
+    std::printf("leaf-host CPU per connection%s (median): %.1f us\n", label,
+                median(host_cpu_per_conn[v]));
+    if (bpf_stats) {
+      std::printf("BPF run time%s, %llu connections with statistics on (all rounds):\n", label,
+                  static_cast<unsigned long long>(stats_n * rounds));
+      leaf::bench::print_totals(bpf[v], static_cast<double>(stats_n * rounds), "conn");
+    }
   }
   return match ? 0 : 1;
 }

@@ -3,7 +3,7 @@
 //   bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle]
 //                 [--connections N] [--idle-seconds S] [--leaf-host PATH]
 //                 [--plugin PATH] [--compare PATH] [--network-toml TEXT]
-//                 [--bpf-stats 0|1] [--cpus A,B|none]
+//                 [--compare-toml TEXT] [--bpf-stats 0|1] [--cpus A,B|none]
 //
 // Runs as root. Three parts:
 //   stream  one loopback TCP connection at full speed (64 KiB writes) for S
@@ -20,17 +20,20 @@
 //           sockets, each connection end reporting in each): leaf-host's CPU.
 // stream and udp run R rounds (default 10); each round measures the workload
 // without Leaf (twice) and with leaf-host running the plugin (default
-// configuration: tcp_stats and udp_flow on), and with the --compare plugin
-// when given, in an order that rotates from round to round (slow drifts of
+// configuration: tcp_stats and udp_flow on, plus --network-toml), and with
+// the --compare plugin when given (the same plugin when only --compare-toml
+// is: its network.toml then replaces --network-toml, e.g. `[hooks] skip =
+// ["fentry", "kprobe"]` to weigh one hook path against another in the same
+// run), in an order that rotates from round to round (slow drifts of
 // a shared machine hit each variant alike). A round's ratio is its phase
 // with Leaf over its first phase without; the median ratio is the figure,
 // and the spread (min..max) says how far to trust it. The second phase
 // without Leaf over the first ("A/A") is what the method reads when
 // nothing changes: a median away from 1 or a wide A/A spread says the
 // with/without figure is noise of that size. With --bpf-stats 1 (default),
-// one more phase with Leaf, not in the ratios, runs with the kernel's BPF
-// run-time statistics on: each program's runs and ns per datagram (udp) or
-// per MiB (stream). The two ends of stream and udp are pinned (--cpus A,B;
+// one more phase with Leaf per variant, not in the ratios, runs with the
+// kernel's BPF run-time statistics on: each program's runs and ns per
+// datagram (udp) or per MiB (stream). The two ends of stream and udp are pinned (--cpus A,B;
 // default: the last two CPUs on machines with 4 or more, else none): the
 // sender/writer and the one-thread pairs on A, the receiver/reader on B,
 // leaf-host on any CPU. Unpinned, a phase's CPU per unit moved by a third
@@ -397,6 +400,11 @@ std::vector<int> open_connections(uint64_t n, pid_t* child) {
   return fds;
 }
 
+// What a phase "with Leaf" runs: the plugin and its network.toml.
+struct Variant {
+  std::string plugin, toml;
+};
+
 // The median and the extremes of `v` (not empty).
 struct Spread {
   double median, min, max;
@@ -429,8 +437,8 @@ void print_spread(const char* what, const std::vector<double>& v) {
 // statistics on: what each of leaf-host's programs cost per datagram (udp)
 // or per MiB (stream). Not in the ratios (the statistics cost a little).
 void bpf_stats_phase(bool is_stream, double seconds, const std::string& host,
-                     const std::string& plugin, const std::string& toml) {
-  LeafHostProcess leaf(host, plugin, toml);
+                     const Variant& variant, const char* label) {
+  LeafHostProcess leaf(host, variant.plugin, variant.toml);
   leaf::bench::BpfStatsOn on;
   if (!on.ok()) {
     std::printf("  BPF run-time statistics: not available (%s)\n", std::strerror(errno));
@@ -445,7 +453,7 @@ void bpf_stats_phase(bool is_stream, double seconds, const std::string& host,
   leaf::bench::add_delta(totals, before, after);
   double units =
       is_stream ? static_cast<double>(r.units) / (1 << 20) : static_cast<double>(r.units);
-  std::printf("  BPF run time with statistics on (one more phase, %s):\n",
+  std::printf("  BPF run time with statistics on (%s: one more phase, %s):\n", label,
               is_stream ? "per MiB read" : "per datagram read; udp_send runs per datagram sent");
   leaf::bench::print_totals(totals, units, is_stream ? "MiB" : "dgram");
 }
@@ -457,7 +465,7 @@ void bpf_stats_phase(bool is_stream, double seconds, const std::string& host,
 // same scale: 0.95 means the workload spends 1/0.95 as much CPU per unit
 // with the plugin); udp adds the one-thread pair's CPU ratio.
 void run_part(bool is_stream, double seconds, int rounds, const std::string& host,
-              const std::vector<std::string>& variants, const std::string& toml, bool bpf_stats) {
+              const std::vector<Variant>& variants, bool bpf_stats) {
   size_t nv = variants.size(), phases = nv + 2;  // 0: without, 1..nv: variants, nv+1: without
   std::vector<std::vector<double>> ratios(nv), cpu_ratios(nv), pair_ratios(nv);
   std::vector<double> without_rates, without_cpu, without_pair, aa, aa_cpu, aa_pair;
@@ -484,7 +492,7 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
       if (v == 0 || v == nv + 1) {
         rate[v] = measure(is_stream, seconds);
       } else {
-        LeafHostProcess leaf(host, variants[v - 1], toml);
+        LeafHostProcess leaf(host, variants[v - 1].plugin, variants[v - 1].toml);
         rate[v] = measure(is_stream, seconds);
         leaf.check_alive();
         if (r == 0 && !is_stream)
@@ -532,7 +540,9 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
       print_spread("; one-thread pair CPU-cost ratio", is_aa ? aa_pair : pair_ratios[v]);
     std::printf("\n");
   }
-  if (bpf_stats) bpf_stats_phase(is_stream, seconds, host, variants[0], toml);
+  if (bpf_stats)
+    for (size_t v = 0; v < nv; ++v)
+      bpf_stats_phase(is_stream, seconds, host, variants[v], v == 0 ? "plugin" : "compare");
   std::fflush(stdout);
 }
 
@@ -542,6 +552,8 @@ int main(int argc, char** argv) {
   double seconds = 5;
   uint64_t conns = 10000;
   std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, compare, toml, only;
+  std::string compare_toml;
+  bool has_compare_toml = false;
   int rounds = 10;
   double idle_seconds = 65;
   bool bpf_stats = true;
@@ -558,7 +570,10 @@ int main(int argc, char** argv) {
       plugin = argv[i + 1];
     else if (k == "--network-toml")
       toml = argv[i + 1];
-    else if (k == "--only")
+    else if (k == "--compare-toml") {
+      compare_toml = argv[i + 1];
+      has_compare_toml = true;
+    } else if (k == "--only")
       only = argv[i + 1];
     else if (k == "--rounds")
       rounds = std::max(1, std::stoi(argv[i + 1]));
@@ -574,12 +589,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle] "
                    "[--connections N] [--idle-seconds S] [--leaf-host PATH] [--plugin PATH] "
-                   "[--compare PATH] [--network-toml TEXT] [--bpf-stats 0|1] [--cpus A,B|none]\n");
+                   "[--compare PATH] [--network-toml TEXT] [--compare-toml TEXT] "
+                   "[--bpf-stats 0|1] [--cpus A,B|none]\n");
       return 2;
     }
   }
-  std::vector<std::string> variants = {plugin};
-  if (!compare.empty()) variants.push_back(compare);
+  std::vector<Variant> variants = {{plugin, toml}};
+  if (!compare.empty() || has_compare_toml)
+    variants.push_back(
+        {compare.empty() ? plugin : compare, has_compare_toml ? compare_toml : toml});
   if (geteuid() != 0) {
     std::fprintf(stderr, "bench_traffic: needs root (BPF)\n");
     return 77;
@@ -605,7 +623,7 @@ int main(int argc, char** argv) {
     if (!only.empty() && only != part) continue;
     bool is_stream = std::string(part) == "stream";
     pin(g_cpu_a);
-    run_part(is_stream, seconds, rounds, host, variants, toml, bpf_stats);
+    run_part(is_stream, seconds, rounds, host, variants, bpf_stats);
     sched_setaffinity(0, sizeof(g_all_cpus), &g_all_cpus);
   }
   if (!only.empty() && only != "idle") return 0;

@@ -239,14 +239,16 @@ bool Host::open_failed(PluginInstance* p, sdk::Status s, const char* what, int* 
 bool Host::open_probes(int* exit_code) {
   for (auto& p : rt_.plugins) {
     if (!p->probe()) continue;
-    size_t programs_before = metrics::own_bpf_programs().size();
-    if (auto st = p->open_probe(); st != sdk::Status::Ok) {
+    metrics::ProgramLoad load;
+    auto st = p->open_probe();
+    std::vector<uint32_t> programs = load.taken();
+    if (st != sdk::Status::Ok) {
       if (!open_failed(p.get(), st, "open", exit_code)) return false;
       continue;
     }
-    loaded_bpf_[p->name()] = metrics::own_bpf_programs().size() > programs_before;
+    // metrics: the programs its open() loaded
+    loaded_bpf_[p->name()] = bpf_owners_.claim(programs, p->name()) > 0;
     probes_.push_back(p.get());
-    bpf_owners_.claim_new(p->name());  // metrics: the programs its open() loaded
   }
   return true;
 }

@@ -85,15 +85,17 @@ std::unique_ptr<PluginInstance> Host::take_disabled(const std::string& path) {
 bool Host::start_probe(PluginInstance* p, std::string* error) {
   security::EffectiveForLoad raised;
   if (!p->probe() && !p->create(error)) return false;
-  size_t programs_before = metrics::own_bpf_programs().size();
-  if (p->open_probe() != sdk::Status::Ok || p->probe()->start() != sdk::Status::Ok) {
+  // Waits for a loader thread's open to end, if one runs (the rare path).
+  metrics::ProgramLoad load;
+  bool ok = p->open_probe() == sdk::Status::Ok && p->probe()->start() == sdk::Status::Ok;
+  std::vector<uint32_t> programs = load.taken();
+  if (!ok) {
     *error = p->last_error();
     p->probe()->stop();
     p->destroy_object();
     return false;
   }
-  loaded_bpf_[p->name()] = metrics::own_bpf_programs().size() > programs_before;
-  bpf_owners_.claim_new(p->name());
+  loaded_bpf_[p->name()] = bpf_owners_.claim(programs, p->name()) > 0;
   probes_.push_back(p);
   return true;
 }

@@ -142,11 +142,13 @@ class Host {
   // A probe opened on a loader thread (host_open.cpp): dropped in, or
   // restarted or enabled by a SIGHUP.
   void open_beside(std::unique_ptr<PluginInstance> inst, Opening what);
-  void probe_opened(uint64_t id, bool opened, const std::string& error);
+  void probe_opened(uint64_t id, bool opened, const std::string& error,
+                    const std::vector<uint32_t>& programs);
   bool still_wanted(const PluginInstance& inst, const Opening& what, PluginInstance** old) const;
   void open_failed(const PluginInstance& inst, const Opening& what, const PluginInstance* old,
                    const std::string& error);
-  void swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old, Opening what);
+  void swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old, Opening what,
+                     const std::vector<uint32_t>& programs);
   void swap_failed(std::unique_ptr<PluginInstance> inst, const Opening& what,
                    ConfigSection previous, size_t slot, bool replaced);
   void log_swapped(const PluginInstance& p, const Opening& what, bool replaced,

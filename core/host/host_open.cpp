@@ -33,18 +33,24 @@ void Host::open_beside(std::unique_ptr<PluginInstance> inst, Opening what) {
   loaders_[id] = std::thread([this, p, id] {
     bool opened;
     std::string why;
+    std::vector<uint32_t> programs;
     {
       security::EffectiveForLoad raised;
+      metrics::ProgramLoad load;  // one open at a time: whose programs are whose
       opened = p->open_probe() == sdk::Status::Ok;
+      programs = load.taken();
     }
     if (!opened) why = p->last_error();
-    boost::asio::post(rt_.io, [this, id, opened, why] { probe_opened(id, opened, why); });
+    boost::asio::post(rt_.io, [this, id, opened, why, programs = std::move(programs)] {
+      probe_opened(id, opened, why, programs);
+    });
   });
 }
 
-// Back on the dispatcher after a probe's open(): dropped when what it
-// stands for changed meanwhile, otherwise swapped in.
-void Host::probe_opened(uint64_t id, bool opened, const std::string& error) {
+// Back on the dispatcher after a probe's open() (which loaded `programs`):
+// dropped when what it stands for changed meanwhile, otherwise swapped in.
+void Host::probe_opened(uint64_t id, bool opened, const std::string& error,
+                        const std::vector<uint32_t>& programs) {
   if (auto it = loaders_.find(id); it != loaders_.end()) {
     it->second.join();  // it has posted this: about to end
     loaders_.erase(it);
@@ -58,7 +64,7 @@ void Host::probe_opened(uint64_t id, bool opened, const std::string& error) {
     open_failed(*pending.inst, pending.what, old, error);
     return;
   }
-  swap_in_probe(std::move(pending.inst), old, std::move(pending.what));
+  swap_in_probe(std::move(pending.inst), old, std::move(pending.what), programs);
 }
 
 namespace {
@@ -135,7 +141,8 @@ void Host::open_failed(const PluginInstance& inst, const Opening& what, const Pl
 // Replaces `old` (if any) by the opened probe: the time with no program of
 // it attached is only: old detached, its rings drained, new attached. A
 // restarted probe takes the old one's place in the plugin list.
-void Host::swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old, Opening what) {
+void Host::swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old, Opening what,
+                         const std::vector<uint32_t>& programs) {
   PluginInstance* p = inst.get();
   auto gap_from = std::chrono::steady_clock::now();
   ConfigSection previous = old ? old->config() : ConfigSection{};
@@ -159,7 +166,7 @@ void Host::swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* o
     swap_failed(std::move(rt_.plugins[slot]), what, std::move(previous), slot, old != nullptr);
     return;
   }
-  loaded_bpf_[p->name()] = bpf_owners_.claim_new(p->name()) > 0;
+  loaded_bpf_[p->name()] = bpf_owners_.claim(programs, p->name()) > 0;
   probes_.push_back(p);
   log_swapped(*p, what, old != nullptr, gap_from, stopping_ms);
 }

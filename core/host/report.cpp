@@ -102,10 +102,10 @@ struct PluginCheck {
 
 // Opens a probe, starts it and stops it: status, error, probe reports.
 void check_probe(PluginInstance& p, sdk::IProbePlugin* probe, PluginCheck& c, bool* loaded_bpf) {
-  size_t programs_before = metrics::own_bpf_programs().size();
+  metrics::ProgramLoad load;
   auto opened = p.open_probe();  // as leaf-host opens it: no rings, timers or events
   // A probe that cannot load was trying to load BPF objects.
-  *loaded_bpf = opened != sdk::Status::Ok || metrics::own_bpf_programs().size() > programs_before;
+  *loaded_bpf = opened != sdk::Status::Ok || !load.taken().empty();
   if (opened != sdk::Status::Ok) {
     c.status = "cannot load";
     c.error = p.last_error();

@@ -96,9 +96,28 @@ std::vector<BpfProgram> own_bpf_programs() {
   return out;
 }
 
-size_t BpfProgramOwners::claim_new(const std::string& plugin) {
+namespace {
+std::mutex load_turn;
+}
+
+// own_bpf_programs() also reads each new program's whole name while the
+// loading thread holds the load capabilities (whole_name's cache).
+ProgramLoad::ProgramLoad() : turn_(load_turn) {
+  for (const auto& p : own_bpf_programs()) before_.insert(p.id);
+}
+
+std::vector<uint32_t> ProgramLoad::taken() {
+  std::vector<uint32_t> ids;
+  if (!turn_.owns_lock()) return ids;
+  for (const auto& p : own_bpf_programs())
+    if (!before_.count(p.id)) ids.push_back(p.id);
+  turn_.unlock();
+  return ids;
+}
+
+size_t BpfProgramOwners::claim(const std::vector<uint32_t>& ids, const std::string& plugin) {
   size_t n = 0;
-  for (const auto& p : own_bpf_programs()) n += owners_.emplace(p.id, plugin).second;
+  for (uint32_t id : ids) n += owners_.emplace(id, plugin).second;
   return n;
 }
 

@@ -9,11 +9,14 @@
 // Which plugin a program belongs to: the programs are found through this
 // process's own descriptors (/proc/self/fd, "anon_inode:bpf-prog"), and
 // BpfProgramOwners remembers which ones appeared while each plugin was
-// opened (plugins load their BPF objects in open(), one after another).
+// opened (plugins load their BPF objects in open(); ProgramLoad makes the
+// opens take turns).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,11 +49,29 @@ struct BpfProgram {
 // Every BPF program this process holds a descriptor of, once each.
 std::vector<BpfProgram> own_bpf_programs();
 
+// The programs that appear while one plugin opens. The kernel does not say
+// which thread loaded a program, so loads take turns: one process-wide lock,
+// held from construction to taken(). Without it, two probes opening at once
+// on loader threads (one SIGHUP restarting two plugins) each saw the other's
+// programs appear, and /metrics credited them to whichever swapped in first.
+class ProgramLoad {
+ public:
+  ProgramLoad();
+  ProgramLoad(const ProgramLoad&) = delete;
+  ProgramLoad& operator=(const ProgramLoad&) = delete;
+  // The ids of the programs loaded since construction; ends the turn.
+  std::vector<uint32_t> taken();
+
+ private:
+  std::unique_lock<std::mutex> turn_;
+  std::set<uint32_t> before_;
+};
+
 class BpfProgramOwners {
  public:
-  // Attributes every program of this process not yet attributed to `plugin`;
-  // returns how many it attributed.
-  size_t claim_new(const std::string& plugin);
+  // Attributes the programs `ids` (from ProgramLoad::taken) to `plugin`;
+  // returns how many were not attributed yet.
+  size_t claim(const std::vector<uint32_t>& ids, const std::string& plugin);
   // The plugin of program `id`, or empty.
   std::string owner(uint32_t id) const;
 

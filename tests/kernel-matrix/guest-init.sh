@@ -1,6 +1,7 @@
 #!/bin/sh
 # /init of the matrix's initramfs (busybox sh, PID 1): mounts what Leaf and
-# its tests need, brings loopback up, loads veth, runs kernel-run.sh with its
+# its tests need, brings loopback up, loads veth, runs kernel-run.sh (or
+# /matrix/bench.sh, bench/kernel-guest/run.sh) with its
 # results on the second serial port (ttyS1, a file on the host), and powers
 # off. Whatever happens, the guest powers off: the host's timeout is the last
 # resort, not the plan.
@@ -29,8 +30,14 @@ ip link set lo up
 hostname leaf-matrix
 out=/dev/ttyS1
 stty -F $out raw -echo 2>/dev/null
-echo "leaf-matrix guest: $(uname -r), $(nproc) CPUs, running the tests" >/dev/console
-/bin/sh /matrix/kernel-run.sh /matrix/plan >$out 2>&1
+if [ -f /matrix/bench.sh ]; then
+  # bench/kernel-guest/run.sh: a benchmark command instead of the matrix's row.
+  echo "leaf-matrix guest: $(uname -r), $(nproc) CPUs, running the benchmark" >/dev/console
+  /bin/sh /matrix/bench.sh >$out 2>&1
+else
+  echo "leaf-matrix guest: $(uname -r), $(nproc) CPUs, running the tests" >/dev/console
+  /bin/sh /matrix/kernel-run.sh /matrix/plan >$out 2>&1
+fi
 echo "@@LEAF poweroff" >$out
 sync
 poweroff -f

@@ -178,37 +178,8 @@ EOF
 
   # ------------------------------------------------------------ initramfs ----
   log "initramfs: busybox, leaf-host, plugins, ${#test_files[@]} test binaries, ip, their libraries"
-  rootfs=$out/rootfs
-  rm -rf "$rootfs"
-  mkdir -p "$rootfs"/{bin,usr/lib,usr/lib64,usr/sbin,matrix,proc,sys,dev,tmp,run,root}
-  ln -s usr/lib "$rootfs/lib"
-  ln -s usr/lib64 "$rootfs/lib64"
-  ln -s ../bin "$rootfs/usr/bin"
-  ln -s ../usr/sbin "$rootfs/sbin"
-  cp $busybox "$rootfs/bin/busybox"
-  for applet in $($busybox --list); do
-    [ -e "$rootfs/bin/$applet" ] || ln -s busybox "$rootfs/bin/$applet"
-  done
-  # iproute2's ip (netns, veth: the tests' popen) instead of busybox's, and
-  # dash as /bin/sh: busybox's static sh runs its own applets before PATH.
-  rm -f "$rootfs/bin/ip" "$rootfs/bin/sh"
-  elf_files=("$leaf_host" $plugins "${test_files[@]}" /usr/sbin/ip /bin/dash)
-  for f in "${elf_files[@]}"; do
-    mkdir -p "$rootfs$(dirname "$f")"
-    strip --strip-debug -o "$rootfs$f" "$f"
-  done
-  ldd "${elf_files[@]}" 2>/dev/null | grep -o '/[^ ]*' | sort -u >"$out/libs.txt"
-  echo /lib/x86_64-linux-gnu/libgcc_s.so.1 >>"$out/libs.txt"  # pthread_cancel unwinds through it
-  mv "$rootfs/bin/dash" "$rootfs/bin/sh"
-  while read -r lib; do
-    [ -f "$lib" ] || continue
-    mkdir -p "$rootfs$(dirname "$lib")"
-    [ -e "$rootfs$lib" ] || cp -L "$lib" "$rootfs$lib"
-  done <"$out/libs.txt"
-  cp "$here/guest-init.sh" "$rootfs/init"
-  cp "$here/kernel-run.sh" "$out/plan" "$rootfs/matrix/"
-  chmod +x "$rootfs/init"
-  (cd "$rootfs" && find . -print0 | cpio --null -o -H newc --quiet) >"$out/common.cpio"
+  # The plan goes into each guest's second cpio (plan_for), with veth.ko.
+  bash "$here/make-initramfs.sh" "$out/rootfs" "$out/common.cpio" "$leaf_host" $plugins "${test_files[@]}"
   log "initramfs: $(du -m "$out/common.cpio" | cut -f1) MB"
 
   # ------------------------------------------------------------- guests ----

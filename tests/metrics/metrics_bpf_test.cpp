@@ -2,6 +2,7 @@
 // and its kernel counters, the BPF programs' run counts, the probes' hooks;
 // the network plugin's own counters; --check on this kernel.
 #include <doctest/doctest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <regex>
@@ -208,4 +209,78 @@ TEST_CASE("--check passes with probes the configuration leaves unloaded") {
   CHECK(out.find("probe sched_switch: attached via") != std::string::npos);
   out = check("table");
   CHECK(std::regex_search(out, std::regex("probe sched_wakeup: attached via (tp_btf|raw_tp)")));
+}
+
+namespace {
+
+std::string fake(const std::string& name) {
+  return std::string(LEAF_TEST_FAKE_PLUGIN_DIR) + "/" + name;
+}
+
+// The gated tickers' open() loads the BPF program "<gate>.bpf" names, then
+// waits until "<gate>" exists (tests/plugins/ticker.cpp).
+void arm_gate(const std::string& gate, const std::string& program) {
+  std::ofstream(gate + ".bpf") << program;
+}
+void open_gate(const std::string& gate) {
+  std::ofstream(gate + ".tmp") << "";
+  REQUIRE(std::rename((gate + ".tmp").c_str(), gate.c_str()) == 0);
+}
+bool waiting(const std::string& gate) { return ::access((gate + ".waiting").c_str(), F_OK) == 0; }
+
+}  // namespace
+
+// One SIGHUP restarts two probes: each opens on its own loader thread. The
+// first to swap in used to take every program loaded so far, the other
+// one's too (it loads its program, then waits at its gate): opens that load
+// BPF now take turns (metrics::ProgramLoad), so each program keeps its plugin.
+TEST_CASE("a SIGHUP restarting two probes at once: each BPF program keeps its plugin's label") {
+  TempDir gates;
+  auto gate = [&](const std::string& n) { return gates.path() + "/" + n; };
+  for (const char* g : {"a1", "b1"}) open_gate(gate(g));
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker_gated.so"), fake("leaf_ticker_gated2.so")};
+  o.config["leaf.toml"] = kConf;
+  o.config["gated.toml"] = "label = \"" + gate("a1") + "\"\n";
+  o.config["gated2.toml"] = "label = \"" + gate("b1") + "\"\n";
+  LeafHost host(o);
+  host.start();
+  int port = served_port(host.stderr_text());
+  REQUIRE(port > 0);
+
+  arm_gate(gate("a2"), "gated_one");
+  arm_gate(gate("b2"), "gated_two");
+  size_t at = host.stderr_text().size();
+  std::ofstream(host.config_dir() + "/gated.toml")
+      << "interval = \"5ms\"\nlabel = \"" << gate("a2") << "\"\n";
+  std::ofstream(host.config_dir() + "/gated2.toml")
+      << "interval = \"5ms\"\nlabel = \"" << gate("b2") << "\"\n";
+  REQUIRE(::kill(host.pid(), SIGHUP) == 0);
+  // Open whichever gate is waited at first, then the other.
+  std::set<std::string> left = {gate("a2"), gate("b2")};
+  auto until = std::chrono::steady_clock::now() + scaled(30s);
+  while (!left.empty()) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until, host.stderr_text());
+    for (const auto& g : left)
+      if (waiting(g)) {
+        open_gate(g);
+        left.erase(g);
+        break;
+      }
+    std::this_thread::sleep_for(10ms);
+  }
+  for (const char* plugin : {"gated", "gated2"}) {
+    std::string line = std::string("SIGHUP: plugin ") + plugin + " restarted";
+    while (host.stderr_text().find(line, at) == std::string::npos) {
+      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until, host.stderr_text());
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  std::map<std::string, std::string> owner;  // program -> plugin label
+  for (const auto& s : scrape(port).families.at("leaf_bpf_program_runs_total").samples)
+    owner[s.labels.at("program")] += s.labels.at("plugin");
+  CHECK(owner["gated_one"] == "gated");
+  CHECK(owner["gated_two"] == "gated2");
+  CHECK(host.stop() == 0);
 }

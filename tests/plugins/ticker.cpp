@@ -13,7 +13,9 @@
 //   TICKER_UNDECLARED                    also emits every record as type "tock", which
 //                                        is not in its event type table (refused)
 //   TICKER_GATED                         open() waits at a gate (the label names it);
-//                                        a gate file that says "fail" fails open()
+//                                        a gate file that says "fail" fails open(); a file
+//                                        "<gate>.bpf" makes open() load a BPF program of the
+//                                        name it holds first (root)
 //   TICKER_OPEN_CALLS                    open() calls add_timer, emit and add_ring_buffer,
 //                                        which the SDK reserves for start() (refused)
 // The same source built against tests/abi/frozen-1.0 (the draft ABI 1.0
@@ -21,6 +23,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#ifdef TICKER_GATED
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#endif
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -122,6 +129,25 @@ const EventTypeDesc& kTick = kWideTick.row;
 #endif
 
 #ifdef TICKER_GATED
+// A BPF program loaded before the gate, as a probe's open() loads its
+// objects, when "<gate>.bpf" names it (a socket filter returning 0: loading
+// it is all the test needs); its descriptor, or -1 without that file.
+int load_named_program(const std::string& gate) {
+  char name[16] = {0};
+  FILE* f = std::fopen((gate + ".bpf").c_str(), "r");
+  if (!f) return -1;
+  size_t n = std::fread(name, 1, sizeof(name) - 1, f);
+  std::fclose(f);
+  name[n] = 0;
+  bpf_insn prog[2] = {};
+  prog[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  prog[1].code = BPF_JMP | BPF_EXIT;
+  int fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, name, "GPL", prog, 2, nullptr);
+  if (fd < 0)
+    throw PluginError(std::string("loading BPF program ") + name + ": " + std::strerror(errno));
+  return fd;
+}
+
 // open() as slow as a test wants (a large BPF object's verification): the
 // label names a gate; open() creates "<gate>.waiting", then waits until
 // "<gate>" exists (at most 30 s). A gate that says "fail" fails open().
@@ -145,6 +171,11 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
     throw PluginError("ticker was built to fail in its factory");
 #endif
   }
+#ifdef TICKER_GATED
+  ~Ticker() override {
+    if (bpf_fd_ >= 0) close(bpf_fd_);
+  }
+#endif
 
   void on_timer() noexcept override {
     if (count_ && seq_ >= count_) return;
@@ -194,6 +225,7 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
     interval_ = cfg_int("interval");
     label_ = cfg_string("label");
 #ifdef TICKER_GATED
+    bpf_fd_ = load_named_program(label_);
     wait_at_gate(label_);
 #endif
     count_ = static_cast<uint64_t>(cfg_int("count"));
@@ -241,6 +273,9 @@ class Ticker final : public ProbePluginBase, public ITimerHandler {
   uint64_t count_ = 0, seq_ = 0;
 #ifdef TICKER_UNDECLARED
   uint64_t tock_refused_ = 0;
+#endif
+#ifdef TICKER_GATED
+  int bpf_fd_ = -1;
 #endif
 };
 
