@@ -69,7 +69,8 @@ TEST_CASE("held blocks: bytes intact in any release order; chunks reused, count 
   // 200 rounds of a "tick": 150 events of 100..1500 bytes made, then a random
   // part of what is live released (delivery reports come in any order).
   for (int round = 0; round < 200; ++round) {
-    for (int i = 0; i < 150; ++i) live.push_back(make(arena, 100 + rng() % 1400, rng() % 40, seed++));
+    for (int i = 0; i < 150; ++i)
+      live.push_back(make(arena, 100 + rng() % 1400, rng() % 40, seed++));
     for (const auto& b : live) CHECK(from_arena(b));
     std::shuffle(live.begin(), live.end(), rng);
     size_t keep = live.size() > 300 ? 300 : live.size() / 2;
