@@ -9,7 +9,8 @@
  *                Tracepoint fallback (inet_sock_set_state): reported when
  *                the open resolves (SYN_SENT -> ESTABLISHED; a failed open
  *                is reported by tcp_close's program just before its close).
- *   tcp_accept   fexit/kretprobe on inet_csk_accept: the accepting task.
+ *   tcp_accept   fentry/kprobe on security_sock_graft (in accept(), once
+ *                the new socket is taken from the queue): the accepting task.
  *                Tracepoint fallback: the accept()/accept4() syscall exit
  *                (sys_exit, or syscalls:sys_exit_accept* under tracefs),
  *                the new socket found through the returned descriptor.
@@ -871,30 +872,36 @@ static __always_inline int on_accepted(struct sock *sk)
 	return 0;
 }
 
-SEC("fexit/inet_csk_accept")
-int tcp_accept__fentry(__u64 *ctx)
+/* The fentry and kprobe hooks: security_sock_graft(sk, parent), called by
+ * sock_graft() in inet_accept() (__inet_accept() since 6.10) in the
+ * accepting task, once inet_csk_accept() has returned the new socket, under
+ * sk_callback_lock (bottom halves off). A call's entry, not the exit of
+ * inet_csk_accept(): a trampoline or kretprobe only sees the calls that
+ * enter after it is attached, so a thread already waiting in accept() when
+ * Leaf started (or restarted its probes) lost its tcp_accept, and its close
+ * its process. Every distribution kernel has the function (CONFIG_SECURITY);
+ * where one does not, the probe falls back to the syscall exit. Other
+ * protocols graft their accepted sockets through it too (unix, SCTP,
+ * Bluetooth, MPTCP's own socket...): only TCP over IPv4/IPv6 is taken. */
+static __always_inline int on_grafted(struct sock *sk)
 {
-	struct sock *newsk;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-	/* inet_csk_accept(sk, arg) since 6.10, (sk, flags, err, kern) before;
-	 * the return value follows the arguments. The barriers keep the two
-	 * loads apart: merged, they become one load from ctx plus a variable
-	 * offset, which verifiers before 5.13 refuse ("dereference of modified
-	 * ctx ptr"), leaving 5.10 on the kretprobe. */
-	if (bpf_core_type_exists(struct proto_accept_arg)) {
-		newsk = (struct sock *)ctx[2];
-		asm volatile("" ::: "memory");
-	} else {
-		newsk = (struct sock *)ctx[4];
-		asm volatile("" ::: "memory");
-	}
-	return on_accepted(newsk);
+	if (family != NET_AF_INET && family != NET_AF_INET6)
+		return 0;
+	return on_accepted(sk);
 }
 
-SEC("kretprobe/inet_csk_accept")
-int BPF_KRETPROBE(tcp_accept__kprobe, struct sock *newsk)
+SEC("fentry/security_sock_graft")
+int BPF_PROG(tcp_accept__fentry, struct sock *sk, struct socket *parent)
 {
-	return on_accepted(newsk);
+	return on_grafted(sk);
+}
+
+SEC("kprobe/security_sock_graft")
+int BPF_KPROBE(tcp_accept__kprobe, struct sock *sk, struct socket *parent)
+{
+	return on_grafted(sk);
 }
 
 /* struct fdtable's first fields, in the order every kernel has them. */

@@ -40,7 +40,7 @@ feature tp:sched:sched_process_exec $tracing/events/sched/sched_process_exec
 feature tp:irq:softirq_entry $tracing/events/irq/softirq_entry
 # fentry needs ftrace direct calls; the ftrace function list tells whether
 # the functions the network probe hooks can be traced at all.
-for f in tcp_set_state tcp_connect inet_csk_accept; do
+for f in tcp_set_state tcp_connect security_sock_graft; do
   if [ -r $tracing/available_filter_functions ] &&
     grep -q "^$f\( \|$\)" $tracing/available_filter_functions 2>/dev/null; then
     say feature "traceable:$f" yes

@@ -10,11 +10,13 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -98,9 +100,11 @@ struct Exchange {
 };
 
 // One client/server exchange: 12345 bytes up, 5000 down, the client holding
-// the connection 200 ms before closing first.
+// the connection 200 ms before closing first. `before_client` runs once the
+// server listens, with its pid, before the client starts.
 Exchange exchange(int family, const std::string& server_addr, const std::string& client_target,
-                  const std::string& server_ns = "", const std::string& client_ns = "") {
+                  const std::string& server_ns = "", const std::string& client_ns = "",
+                  const std::function<void(pid_t)>& before_client = nullptr) {
   ServerSpec s;
   s.family = family;
   s.address = server_addr;
@@ -111,6 +115,7 @@ Exchange exchange(int family, const std::string& server_addr, const std::string&
   Exchange x;
   x.server_pid = server.pid();
   x.server_port = server.receive().port;
+  if (before_client) before_client(x.server_pid);
   ClientSpec c;
   c.family = family;
   c.address = client_target;
@@ -430,6 +435,45 @@ TEST_CASE("tcp_accept without fentry/kprobe: the per-syscall tracepoint, not sys
       CHECK(host.stderr_text().find(std::string("probe tcp_connect attached via ") + hook +
                                     " (run by tcp_close's program") != std::string::npos);
   Exchange x = exchange(4, "127.0.0.1", "127.0.0.1");
+  check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
+}
+
+// Whether process `pid` (one thread) sleeps in accept()/accept4(): state S
+// (an interruptible sleep: waiting for a connection, not a lock or memory)
+// with that system call under way (/proc/<pid>/syscall: its number first).
+bool sleeping_in_accept(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  auto paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'S')
+    return false;
+  std::ifstream sc("/proc/" + std::to_string(pid) + "/syscall");
+  long nr = -1;
+  if (!(sc >> nr)) return false;  // "running", or unreadable
+  return nr == SYS_accept || nr == SYS_accept4;
+}
+
+// A thread blocked in accept() when the probes attach: the fexit or
+// kretprobe of inet_csk_accept, which it entered before they existed,
+// never saw its return, and its connection had no tcp_accept (and its close
+// no process). Each server thread waiting in accept() lost one at every
+// start of Leaf or restart of its probes.
+TEST_CASE("a server already waiting in accept() when Leaf starts: its tcp_accept, exact") {
+  LeafHost host(host_options());
+  Exchange x = exchange(4, "127.0.0.1", "127.0.0.1", "", "", [&](pid_t server) {
+    // The server reported its port just before calling accept().
+    auto deadline = std::chrono::steady_clock::now() + leaf::test::scaled(10s);
+    while (!sleeping_in_accept(server)) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(1ms);
+    }
+    host.start();
+    const std::string log = host.stderr_text();
+    auto hook = log.find("probe tcp_accept attached via");
+    if (hook != std::string::npos) MESSAGE(log.substr(hook, log.find('\n', hook) - hook));
+    REQUIRE(sleeping_in_accept(server));  // still in the same call
+  });
   check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
 }
 
