@@ -459,8 +459,8 @@ bool sleeping_in_accept(pid_t pid) {
 // never saw its return, and its connection had no tcp_accept (and its close
 // no process). Each server thread waiting in accept() lost one at every
 // start of Leaf or restart of its probes.
-TEST_CASE("a server already waiting in accept() when Leaf starts: its tcp_accept, exact") {
-  LeafHost host(host_options());
+void check_accept_waiting_at_start(const std::string& network_toml) {
+  LeafHost host(host_options(network_toml));
   Exchange x = exchange(4, "127.0.0.1", "127.0.0.1", "", "", [&](pid_t server) {
     // The server reported its port just before calling accept().
     auto deadline = std::chrono::steady_clock::now() + leaf::test::scaled(10s);
@@ -475,6 +475,14 @@ TEST_CASE("a server already waiting in accept() when Leaf starts: its tcp_accept
     REQUIRE(sleeping_in_accept(server));  // still in the same call
   });
   check_exchange(host, x, 4, "127.0.0.1", "127.0.0.1");
+}
+
+TEST_CASE("a server already waiting in accept() when Leaf starts: its tcp_accept, exact") {
+  check_accept_waiting_at_start("");
+}
+
+TEST_CASE("the same through the kprobe fallback (hooks.skip = fentry)") {
+  check_accept_waiting_at_start("[hooks]\nskip = [\"fentry\"]\n");
 }
 
 TEST_CASE("kprobe fallback (hooks.skip = fentry) gives the same events") {
