@@ -18,6 +18,7 @@ import subprocess
 
 # First match wins: the frame names that say where a sample of Leaf's own belongs.
 PARTS = [("Producer::on_delivery", "Kafka sink delivery callback"),
+         ("HeldArena::release", "Kafka sink delivery callback"),
          ("encode_to", "encoder"),
          ("Processor::process", "processors"),
          ("Editor::", "processors (editor calls)"),
@@ -50,6 +51,14 @@ def stacks(data):
         yield cur
 
 
+def in_librdkafka(s):
+    """A sample inside rd_kafka_producev/rd_kafka_poll, not in our code called
+    back from there (the delivery callback, and what it tail-calls, which
+    leaves no frame of its own: HeldArena::release)."""
+    at = next((i for i, f in enumerate(s) if "rd_kafka_producev" in f or "rd_kafka_poll" in f), None)
+    return at is not None and not any("leaf::" in f for f in s[:at])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data")
@@ -59,8 +68,7 @@ def main():
     core = a.hz * a.seconds / 100.0  # samples per % of a core
     kafka, own = 0, collections.Counter()
     for s in stacks(a.data):
-        in_lib = any("rd_kafka_producev" in f or "rd_kafka_poll" in f for f in s)
-        if in_lib and not any("Producer::on_delivery" in f for f in s):
+        if in_librdkafka(s):
             kafka += 1
             continue
         part = next((name for pat, name in PARTS if any(pat in f for f in s)), "other")

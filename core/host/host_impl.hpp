@@ -80,6 +80,7 @@ struct Opening {
   std::string reason;   // Restart: what changed
   uint64_t gen = 0;     // Appeared: file_gen_ of its file; else reload_gen_
   std::chrono::steady_clock::time_point t0;
+  uint64_t reload_gen = 0;  // reload_gen_ when the open began (open_beside sets it)
 };
 
 class Host {
@@ -149,6 +150,7 @@ class Host {
                    const std::string& error);
   void swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* old, Opening what,
                      const std::vector<uint32_t>& programs);
+  void catch_up_reload(PluginInstance* p);
   void swap_failed(std::unique_ptr<PluginInstance> inst, const Opening& what,
                    ConfigSection previous, size_t slot, bool replaced);
   void log_swapped(const PluginInstance& p, const Opening& what, bool replaced,

@@ -29,6 +29,7 @@ void Host::open_beside(std::unique_ptr<PluginInstance> inst, Opening what) {
     return;
   }
   uint64_t id = ++next_loader_;
+  what.reload_gen = reload_gen_;
   opening_[id] = PendingOpen{std::move(inst), std::move(what)};
   loaders_[id] = std::thread([this, p, id] {
     bool opened;
@@ -169,6 +170,29 @@ void Host::swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* o
   loaded_bpf_[p->name()] = bpf_owners_.claim(programs, p->name()) > 0;
   probes_.push_back(p);
   log_swapped(*p, what, old != nullptr, gap_from, stopping_ms);
+  if (what.why == Opening::Why::Appeared && what.reload_gen != reload_gen_) catch_up_reload(p);
+}
+
+// A file's probe opened with the configuration read when the file appeared;
+// a SIGHUP that came meanwhile did not see it (it compared the running
+// plugins): what that SIGHUP read applies now, as it would have then.
+void Host::catch_up_reload(PluginInstance* p) {
+  auto src = plugin_sources_.find(p->name());
+  ConfigSection next;
+  try {
+    next = validate_plugin_config(p->name(), src == plugin_sources_.end() ? nullptr : &src->second,
+                                  p->options());
+  } catch (const ConfigError& e) {
+    spdlog::error(
+        "plugin {}: the configuration a SIGHUP read while it opened is refused ({}); it runs with "
+        "the one it opened with",
+        p->name(), e.what());
+    return;
+  }
+  if (next == p->config()) return;
+  spdlog::info("plugin {}: a SIGHUP changed its configuration while it opened; applying it now",
+               p->name());
+  reload_plugin(p, std::move(next));
 }
 
 // The opened probe's start() failed after what it replaces was stopped.

@@ -39,7 +39,7 @@ const char* status_text(sdk::Status s) {
   return "unknown status";
 }
 
-struct Dispatcher::Ring {
+struct Dispatcher::Ring : std::enable_shared_from_this<Ring> {
   Dispatcher* self = nullptr;
   Owner owner = nullptr;
   std::string plugin;
@@ -231,15 +231,12 @@ void Dispatcher::drain(Ring* r, bool poll_sinks) {
     // More is waiting: yield to other work (timers, other rings, /metrics),
     // then go on.
     r->drain_posted = true;
-    asio::post(io_, [this, r, gen = generation_] {
-      if (gen != generation_) {
-        // Rings were removed meanwhile: go on only if this one is still here.
-        bool present = false;
-        for (const auto& q : rings_) present = present || q.get() == r;
-        if (!present) return;
-      }
-      r->drain_posted = false;
-      if (!r->closed) drain(r);
+    // Weakly, as the waits: the ring may be removed before this runs.
+    asio::post(io_, [this, weak = r->weak_from_this()] {
+      auto ring = weak.lock();
+      if (!ring) return;
+      ring->drain_posted = false;
+      if (!ring->closed) drain(ring.get());
     });
   }
 }
@@ -342,7 +339,6 @@ void Dispatcher::remove_owner(Owner owner) {
       } while (ring_buffer__consume(r->rb) == -EAGAIN);
       r->closed = true;
     }
-  ++generation_;
   pipeline_.end_batch();
   rings_.erase(std::remove_if(rings_.begin(), rings_.end(),
                               [owner](const auto& r) { return r->owner == owner; }),

@@ -128,7 +128,6 @@ class Dispatcher {
   // writing), and the Kafka sink would never serve its delivery reports.
   static constexpr int kBatch = 1024;
   int batch_left_ = kBatch;
-  uint64_t generation_ = 0;  // bumped when rings are removed: stale posts do nothing
   std::chrono::nanoseconds drain_interval_{0};
   // When a ring last woke us. BPF programs skip the wakeup for records that
   // come within drain_interval_ of their last forced one (which is no later

@@ -1,8 +1,9 @@
 // Messages librdkafka holds whose payload the sink keeps (with the disk spool
 // on, and every json-batch batch). librdkafka gets the payload without a
-// copy (neither RD_KAFKA_MSG_F_COPY nor RD_KAFKA_MSG_F_FREE): one malloc()ed
-// block holds the list links, what the spool needs to keep the message, the
-// payload and then the key; the delivery report unlinks and frees it. When
+// copy (neither RD_KAFKA_MSG_F_COPY nor RD_KAFKA_MSG_F_FREE): one block (from
+// the producer's HeldArena, held_arena.hpp, or malloc()) holds the list links,
+// what the spool needs to keep the message, the payload and then the key; the
+// delivery report unlinks and frees it. When
 // the broker goes away, or spooling begins, the sink copies every message not
 // copied yet to the disk spool (Spool::append_copy), so that a kill -9 loses
 // none of them; librdkafka keeps sending them meanwhile. librdkafka has no
@@ -16,6 +17,8 @@
 #include <cstring>
 #include <new>
 
+#include "held_arena.hpp"
+
 namespace leaf::kafka {
 
 struct Held {
@@ -28,26 +31,37 @@ struct Held {
   uint32_t size = 0;  // payload bytes
   uint16_t key_size = 0;
   uint8_t category = 0;
-  uint8_t flags = 0;  // kHasKey, kBatch
+  uint8_t flags = 0;  // kHasKey, kBatch, kArena
 
-  static constexpr uint8_t kHasKey = 1, kBatch = 2;
+  static constexpr uint8_t kHasKey = 1, kBatch = 2, kArena = 4;
 
   char* payload() { return reinterpret_cast<char*>(this + 1); }
   const char* key() const { return reinterpret_cast<const char*>(this + 1) + size; }
   // The block of a payload handed to librdkafka.
   static Held* of(void* payload) { return static_cast<Held*>(payload) - 1; }
   // A block for `size` payload bytes (copied from `payload` when not null)
-  // and the key; nullptr when out of memory.
-  static Held* make(const char* payload, size_t size, const char* key, size_t key_size) {
-    void* p = std::malloc(sizeof(Held) + size + key_size);
-    if (!p) return nullptr;
+  // and the key, from `arena` or else malloc(); nullptr when out of memory.
+  static Held* make(HeldArena& arena, const char* payload, size_t size, const char* key,
+                    size_t key_size) {
+    size_t n = sizeof(Held) + size + key_size;
+    void* p = arena.allocate(n);
+    uint8_t from = p ? kArena : 0;
+    if (!p && !(p = std::malloc(n))) return nullptr;
     Held* h = new (p) Held;
     h->size = static_cast<uint32_t>(size);
     h->key_size = static_cast<uint16_t>(key_size);
-    h->flags = key ? kHasKey : 0;
+    h->flags = static_cast<uint8_t>((key ? kHasKey : 0) | from);
     if (payload) std::memcpy(h->payload(), payload, size);
     if (key_size) std::memcpy(h->payload() + size, key, key_size);
     return h;
+  }
+  // Frees a block of make(), or a Batch's buffer taken over (held.hpp's
+  // users: the delivery report, HeldList).
+  static void release(Held* h) {
+    if (h->flags & kArena)
+      HeldArena::release(h, sizeof(Held) + h->size + h->key_size);
+    else
+      std::free(h);
   }
 };
 static_assert(sizeof(Held) % 16 == 0, "payloads stay aligned as malloc() aligns");
@@ -63,7 +77,7 @@ class HeldList {
     while (head_) {
       Held* h = head_;
       head_ = h->next;
-      std::free(h);
+      Held::release(h);
     }
   }
 

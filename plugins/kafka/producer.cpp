@@ -140,7 +140,7 @@ rd_kafka_resp_err_t Producer::produce_held(int category, int32_t partition, cons
                                            Held* h, uint32_t events, int64_t timestamp_ms,
                                            uint64_t event_ns, uint64_t cost) {
   bool take = h != nullptr;
-  if (!h) h = Held::make(payload, size, key, key ? key_size : 0);
+  if (!h) h = Held::make(arena_, payload, size, key, key ? key_size : 0);
   if (!h) return RD_KAFKA_RESP_ERR__QUEUE_FULL;  // no memory: as on a full queue
   h->category = static_cast<uint8_t>(category);
   h->partition = partition;
@@ -165,7 +165,7 @@ rd_kafka_resp_err_t Producer::produce_held(int category, int32_t partition, cons
                         RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END);
   if (err) {
     if (headers) rd_kafka_headers_destroy(headers);
-    if (!take) std::free(h);  // a Batch keeps its buffer
+    if (!take) Held::release(h);  // a Batch keeps its buffer
     return err;
   }
   held_.push(h);
@@ -235,7 +235,7 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaqu
   }
   if (held) {
     self->held_.remove(held);
-    std::free(held);
+    Held::release(held);
   }
 }
 

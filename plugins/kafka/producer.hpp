@@ -274,6 +274,8 @@ class Producer {
   int64_t clock_now_ns_ = 0;                           // delivery_now_ns()
   uint32_t clock_uses_left_ = 0;                       // 0: read the clock at the next report
   std::unique_ptr<PartitionCounts> partition_counts_;  // json-batch only
+  // The blocks of held_ come from here (destroyed after held_).
+  HeldArena arena_;
   // Frees the blocks left after ~Producer()'s body destroyed rk_.
   HeldList held_;
 };

@@ -188,6 +188,37 @@ TEST_CASE("SIGHUP enable: the probe opens beside the dispatcher while the others
   CHECK(host.stop() == 0);
 }
 
+// A probe dropped into the plugins directory opens with the configuration
+// read when its file appeared. A SIGHUP while it opens compares only the
+// running plugins: once swapped in, the probe takes what that SIGHUP read
+// (here a live option, its label).
+TEST_CASE("a SIGHUP while a dropped-in probe opens applies to it once it runs") {
+  TempDir gates;
+  std::string gate = gates.path() + "/g";
+  HostOptions o;
+  o.plugins = {fake("leaf_ticker.so")};
+  o.config["leaf.toml"] = kNoMetrics;
+  o.config["ticker.toml"] = "interval = \"5ms\"\n";
+  o.config["gated.toml"] = "interval = \"5ms\"\nlabel = \"" + gate + "\"\n";
+  LeafHost host(o);
+  host.start();
+  host.wait_for(from_ticker);
+  std::string so = host.plugins_dir() + "/leaf_ticker_gated.so";
+  std::filesystem::copy_file(fake("leaf_ticker_gated.so"), so + ".tmp");
+  REQUIRE(std::rename((so + ".tmp").c_str(), so.c_str()) == 0);
+  wait_at(host, gate);
+  size_t at = sighup(host, "gated.toml", "interval = \"5ms\"\nlabel = \"after\"\n");
+  wait_log(host, "SIGHUP: configuration reloaded from", at);
+  open_gate(gate);
+  wait_log(host,
+           "plugin gated: a SIGHUP changed its configuration while it opened; applying it now", at);
+  wait_log(host, "SIGHUP: plugin gated applied its new configuration", at);
+  auto after = host.wait_for([](const Json& e) { return e["data"].value("label", "") == "after"; },
+                             scaled(10s));
+  CHECK(after["data"]["seq"].get<int64_t>() > 0);
+  CHECK(host.stop() == 0);
+}
+
 // sdk abi.h: open() calls only config_*, log and the host's constants; it
 // may run beside the dispatcher. At startup (on the dispatcher) the same
 // calls are refused, so a plugin behaves alike whenever it starts.

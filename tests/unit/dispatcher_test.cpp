@@ -99,6 +99,20 @@ void run_writer(int prog_fd, int times) {
   REQUIRE(bpf_prog_test_run_opts(prog_fd, &opts) == 0);
 }
 
+// A registration of ring `ring_fd` for kType records, no counters, no
+// ticking word.
+sdk::RingBufferRegistration plain_registration(int ring_fd) {
+  sdk::RingBufferRegistration reg{};
+  reg.struct_size = sizeof(reg);
+  reg.ringbuf_map_fd = ring_fd;
+  reg.counters_map_fd = -1;
+  reg.ticking_map_fd = -1;
+  reg.types = &kType;
+  reg.type_count = 1;
+  reg.type_size = sizeof(sdk::EventTypeDesc);
+  return reg;
+}
+
 // Counts what reaches it (written on the dispatcher thread, read here).
 class CountingSink final : public sdk::ISink {
  public:
@@ -163,14 +177,7 @@ TEST_CASE(
   pipeline.add_sink("count", &sink);
   leaf::core::Dispatcher dispatcher(io, pipeline);
   dispatcher.set_drain_interval(1ms);
-  sdk::RingBufferRegistration reg{};
-  reg.struct_size = sizeof(reg);
-  reg.ringbuf_map_fd = ring;
-  reg.counters_map_fd = -1;
-  reg.types = &kType;
-  reg.type_count = 1;
-  reg.decoder = nullptr;
-  reg.type_size = sizeof(sdk::EventTypeDesc);
+  sdk::RingBufferRegistration reg = plain_registration(ring);
   int owner = 0;
   auto types = pipeline.register_types("test", &kType, sizeof(kType), 1);
   REQUIRE(dispatcher.add_ring(&owner, "test", reg, nullptr, types) == "");
@@ -254,15 +261,7 @@ TEST_CASE("dispatcher: the drain tick polls the sinks once, after every ring") {
   auto types = pipeline.register_types("test", &kType, sizeof(kType), 1);
   int owner = 0;
   for (int ring : rings) {
-    sdk::RingBufferRegistration reg{};
-    reg.struct_size = sizeof(reg);
-    reg.ringbuf_map_fd = ring;
-    reg.counters_map_fd = -1;
-    reg.ticking_map_fd = -1;
-    reg.types = &kType;
-    reg.type_count = 1;
-    reg.type_size = sizeof(sdk::EventTypeDesc);
-    REQUIRE(dispatcher.add_ring(&owner, "test", reg, nullptr, types) == "");
+    REQUIRE(dispatcher.add_ring(&owner, "test", plain_registration(ring), nullptr, types) == "");
   }
   auto work = boost::asio::make_work_guard(io);
   std::thread loop([&] { io.run(); });
@@ -478,4 +477,43 @@ TEST_CASE("dispatcher: a timer removed after its wait completed does not fire") 
   CHECK(removed);
   CHECK(fired_after_removal == 0);
   MESSAGE("fired before the removal: ", fired);
+}
+
+// A drain that stops at kBatch records posts its continuation; the ring's
+// removal may run before it. The continuation then finds no ring (it holds
+// it weakly; a raw pointer would be to freed memory) and remove_owner() has
+// delivered the rest: every record once.
+TEST_CASE("dispatcher: a ring removed while its drain's continuation waits") {
+  int ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "leaf_disp_rm", 0, 0, 1 << 20, nullptr);
+  REQUIRE_MESSAGE(ring >= 0, "bpf_map_create: ", std::strerror(errno));
+  int writer = load_writer(ring, BPF_RB_FORCE_WAKEUP);
+  REQUIRE_MESSAGE(writer >= 0, "bpf_prog_load: ", std::strerror(errno));
+  // Five drains' worth (kBatch 1024): whether the ring's first wakeup drains
+  // before or after the first continuation, a continuation is pending when
+  // the removal runs.
+  constexpr int kRecords = 5000;
+  run_writer(writer, kRecords);
+
+  boost::asio::io_context io;
+  leaf::core::Pipeline pipeline("test-host", {});
+  CountingSink sink;
+  pipeline.add_sink("count", &sink);
+  leaf::core::Dispatcher dispatcher(io, pipeline);
+  int owner = 0;
+  auto types = pipeline.register_types("test", &kType, sizeof(kType), 1);
+  REQUIRE(dispatcher.add_ring(&owner, "test", plain_registration(ring), nullptr, types) == "");
+  // add_ring drained the first batch and posted a continuation.
+  CHECK(sink.events.load() == 1024);
+  bool removed = false;
+  boost::asio::post(io, [&] {
+    dispatcher.remove_owner(&owner);
+    removed = true;
+  });
+  io.run_for(std::chrono::milliseconds(100));
+  CHECK(removed);
+  CHECK(sink.events.load() == kRecords);
+  CHECK_FALSE(sink.bad.load());
+  pipeline.detach_all();
+  close(writer);
+  close(ring);
 }
