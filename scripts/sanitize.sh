@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${LEAF_SANITIZE_BUILD_DIR:-$root/build/asan}
 tests=(config_section_test event_encoder_test loader_test cli_test processors_unit_test
        metrics_test kafka_sink_faults_test kafka_spool_test kafka_sink_spool_test
-       reload_open_test dispatcher_test)
+       kafka_held_arena_test reload_open_test dispatcher_test)
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -DLEAF_KEEP_PLUGINS_MAPPED"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache

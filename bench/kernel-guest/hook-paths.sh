@@ -17,11 +17,14 @@
 #
 #   sh hook-paths.sh [--rounds R] [--seconds S] [--connections N]
 #                    [--parts udp,storm,stream] [--skip '"fentry", "kprobe"']
+#                    [--toml 'KEY = VALUE']   (more network.toml keys, both
+#                                              configurations; e.g. events)
 rounds=8
 seconds=2
 connections=5000
 parts=udp,storm
 skip='"fentry", "kprobe"'
+toml=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2 ;;
@@ -29,17 +32,18 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2 ;;
     --parts) parts=$2 ;;
     --skip) skip=$2 ;;
+    --toml) toml=$2 ;;
     *) echo "hook-paths: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
 done
 host=$BUILD/core/leaf-host
 bench=$BUILD/bench/network
-alt=$(printf '[hooks]\nskip = [%s]' "$skip")
+alt=$(printf '%s\n[hooks]\nskip = [%s]' "$toml" "$skip")
 work=$(mktemp -d /tmp/hook-paths.XXXXXX)
 mkdir -p "$work/plugins" "$work/conf-default" "$work/conf-skip"
 ln -s "$BUILD/plugins/leaf_network.so" "$work/plugins/"
-: >"$work/conf-default/network.toml"
+printf '%s\n' "$toml" >"$work/conf-default/network.toml"
 printf '%s\n' "$alt" >"$work/conf-skip/network.toml"
 rc=0
 for c in default skip; do
@@ -48,19 +52,19 @@ for c in default skip; do
     grep -E 'probe (tcp|udp)_'
 done
 case ",$parts," in *,udp,*)
-  echo "== bench_traffic udp: plugin = default hooks, compare = $alt"
+  echo "== bench_traffic udp: plugin = default hooks $toml, compare = $alt"
   "$bench/bench_traffic" --only udp --seconds "$seconds" --rounds "$rounds" \
-    --compare-toml "$alt" || rc=1 ;;
+    --network-toml "$toml" --compare-toml "$alt" || rc=1 ;;
 esac
 case ",$parts," in *,storm,*)
-  echo "== bench_network: network-toml = default hooks, compare-toml = $alt"
+  echo "== bench_network: network-toml = default hooks $toml, compare-toml = $alt"
   "$bench/bench_network" --connections "$connections" --rounds "$rounds" \
-    --compare-toml "$alt" || rc=1 ;;
+    --network-toml "$toml" --compare-toml "$alt" || rc=1 ;;
 esac
 case ",$parts," in *,stream,*)
-  echo "== bench_traffic stream: plugin = default hooks, compare = $alt"
+  echo "== bench_traffic stream: plugin = default hooks $toml, compare = $alt"
   "$bench/bench_traffic" --only stream --seconds "$seconds" --rounds "$rounds" \
-    --compare-toml "$alt" || rc=1 ;;
+    --network-toml "$toml" --compare-toml "$alt" || rc=1 ;;
 esac
 rm -rf "$work"
 exit $rc

@@ -79,10 +79,11 @@ for f in "${copies[@]}"; do cp "$f" "$work/extra/matrix/"; done
 # The quoted command: POSIX sh in the guest (dash), each argument in single quotes.
 cmd=""
 for a in "$@"; do cmd="$cmd '${a//\'/\'\\\'\'}'"; done
+printf '%s\n' "$cmd" >"$work/extra/matrix/command.txt"
 cat >"$work/extra/matrix/bench.sh" <<EOF
 echo "@@LEAF kernel \$(uname -r)"
 echo "@@LEAF cpus \$(nproc)"
-echo "@@LEAF command$cmd"
+echo "@@LEAF command\$(cat /matrix/command.txt)"
 export BUILD='$build'
 cd /tmp
 $cmd

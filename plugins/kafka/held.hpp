@@ -59,7 +59,7 @@ struct Held {
   // users: the delivery report, HeldList).
   static void release(Held* h) {
     if (h->flags & kArena)
-      HeldArena::release(h);
+      HeldArena::release(h, sizeof(Held) + h->size + h->key_size);
     else
       std::free(h);
   }

@@ -40,8 +40,9 @@ class HeldArena {
   // `size` bytes, 16-byte aligned; nullptr when the block must come from
   // malloc() (too large, or no chunk free).
   void* allocate(size_t size);
-  // A block allocate() returned (any arena: the chunk knows its own).
-  static void release(void* block);
+  // A block allocate() returned, of the size asked for (any arena: the
+  // chunk knows its own).
+  static void release(void* block, size_t size);
 
   // Chunks allocated (in use or spare), and the spare ones.
   size_t chunks() const { return chunks_; }

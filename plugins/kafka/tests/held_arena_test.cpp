@@ -150,3 +150,24 @@ TEST_CASE("held blocks: a chunk whose blocks are all released is cut again from 
   check(c);
   Held::release(c.h);
 }
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+TEST_CASE("held blocks under AddressSanitizer: a released block is poisoned until cut again") {
+  HeldArena arena(1);
+  Block a = make(arena, 500, 4, 1);
+  Block b = make(arena, 500, 4, 2);
+  CHECK(__asan_address_is_poisoned(a.h->payload()) == 0);
+  CHECK(__asan_address_is_poisoned(reinterpret_cast<char*>(b.h) + 1000) == 1);  // not cut yet
+  Held::release(a.h);
+  CHECK(__asan_address_is_poisoned(a.h) == 1);
+  CHECK(__asan_address_is_poisoned(reinterpret_cast<char*>(a.h) + 551) == 1);
+  CHECK(__asan_address_is_poisoned(b.h->payload()) == 0);
+  Held::release(b.h);
+  Block c = make(arena, 100, 0, 3);  // the emptied chunk, cut again from its start
+  CHECK(c.h == a.h);
+  CHECK(__asan_address_is_poisoned(c.h->payload() + 99) == 0);
+  CHECK(__asan_address_is_poisoned(c.h->payload() + 200) == 1);
+  Held::release(c.h);
+}
+#endif
