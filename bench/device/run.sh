@@ -8,7 +8,8 @@
 # list: batch-tick (issue 16, json-batch CPU vs drain tick and batch age, ~4 minutes),
 # json-ceiling (issue 16, the json ceiling with spool.threshold 4M vs 64M, ~2 minutes),
 # batch-compress (issue 16, json-batch CPU by thread at 25K/100K with lz4 / none / zstd-1, ~3 minutes),
-# batch-profile (issue 16, json-batch at 25K/100K by thread, then a perf profile at 100K, ~1 minute).
+# batch-profile (issue 16, json-batch at 25K/100K by thread, then a perf profile at 100K, ~1 minute),
+# batch-affinity (issue 16, json-batch at 25K/100K with leaf-host unpinned / on one CPU / on two, ~3 minutes).
 # LEAF_DEVICE_ROUNDS (default 5): rounds of the storms and traffic sections (their
 # medians move by several points between runs of 5 rounds; 10 take twice as long).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
@@ -109,6 +110,21 @@ section() {
       [ ${#prof[@]} -gt 0 ] || { echo "no perf on this machine: no profile"; return 0; }
       "$py" bench/e2e/own_path.py /tmp/leaf-e2e-batch-profile/perf.data --seconds 5
       head -40 "$out/batch-profile/profile_thread_symbols.txt" ;;
+    batch-affinity)  # issue 16: is json-batch's per-event cost on 16 cores (0.76 us, 0.22 on the
+      # 2-core VM) where the threads run? leaf-host unpinned / all its threads on one CPU / on two,
+      # the tick generator on another CPU, alternating; the 25K -> 100K slope per setting.
+      lscpu -e 2>/dev/null | head -20
+      local n r v l g pin
+      for r in 1 2; do
+        for v in "free - -" "one 2 5" "two 2,3 5"; do
+          read -r n l g <<<"$v"; n=ba-$n-$r; pin=()
+          [ "$l" = - ] || pin=(--leaf-cpus "$l" --gen-cpus "$g")
+          e2e "$n" --kafka-format json-batch --steps 25000,100000 --reps 1 --step-seconds 6 \
+            --drain-seconds 3 --gen-reps 0 --idle-seconds 1 --bare-messages 0 --bare-rates "" \
+            "${pin[@]}" >"$out/$n.log" 2>&1 || echo "$n: rc $?"
+          grep -h -A1 '] step ' "$out/$n.log" | grep -v '^--' | sed "s/^/$n: /"
+        done
+      done ;;
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
       "$bundle/bench/process/bench_process" --execs 3000 --rounds "$rounds"
       "$bundle/bench/network/bench_network" --connections 20000 --rounds "$rounds"

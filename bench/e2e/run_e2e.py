@@ -224,9 +224,20 @@ class LineProc:
             self.p.kill()
 
 
+# CPU lists (taskset -c) for leaf-host and the load generators, from
+# --leaf-cpus / --gen-cpus: whether the per-event cost depends on where the
+# threads run (records written on one CPU and read on another, batches
+# written by the dispatcher and compressed by the broker thread).
+PINS = {"leaf": [], "gen": []}
+
+
+def pinned(who, argv):
+    return (["taskset", "-c", PINS[who][0]] if PINS[who] else []) + argv
+
+
 def run_gens(bindir, specs, seconds):
     """Runs generators concurrently: specs = [(mode, rate)]; returns their JSON."""
-    procs = [subprocess.Popen([os.path.join(bindir, "e2e-loadgen"), mode, str(rate), str(seconds)],
+    procs = [subprocess.Popen(pinned("gen", [os.path.join(bindir, "e2e-loadgen"), mode, str(rate), str(seconds)]),
                               stdout=subprocess.PIPE, text=True) for mode, rate in specs]
     return [json.loads(p.communicate()[0]) for p in procs]
 
@@ -321,8 +332,8 @@ class Bench:
             if os.path.exists(self.stages_file):
                 os.unlink(self.stages_file)
             env["LEAF_E2E_STAGES"] = self.stages_file
-        self.host = subprocess.Popen([os.path.join(self.build, "core/leaf-host"), "--config", conf,
-                                      "--plugins-dir", plugins], env=env,
+        self.host = subprocess.Popen(pinned("leaf", [os.path.join(self.build, "core/leaf-host"), "--config", conf,
+                                                     "--plugins-dir", plugins]), env=env,
                                      stdout=open(os.path.join(self.work, "leaf-host.out"), "w"),
                                      stderr=open(os.path.join(self.work, "leaf-host.log"), "w"))
         for _ in range(100):
@@ -712,7 +723,13 @@ def main():
     ap.add_argument("--stages", action="store_true",
                     help="time kernel -> produce() -> broker ack inside leaf-host (e2e_stages.so, "
                          "a librdkafka interceptor plugin): latency_stages_us per step")
+    ap.add_argument("--leaf-cpus", default="",
+                    help="run leaf-host (every thread) on these CPUs (taskset -c list, e.g. 2 or 2,3)")
+    ap.add_argument("--gen-cpus", default="",
+                    help="run the load generators on these CPUs (taskset -c list)")
     a = ap.parse_args()
+    PINS["leaf"] = [a.leaf_cpus] if a.leaf_cpus else []
+    PINS["gen"] = [a.gen_cpus] if a.gen_cpus else []
     a.steps = [int(x) for x in a.steps.split(",") if x]
     a.bare_rates = [int(x) for x in a.bare_rates.split(",") if x]
     if os.geteuid() != 0:

@@ -5,7 +5,7 @@
 # machine's own kernel has tracepoints only).
 #
 #   bash bench/kernel-guest/run.sh [--build-dir DIR] [--kernel 6.12] [--out FILE]
-#        [--timeout S] [--memory MB] [--icount SHIFT] [--bin PATH]... [--copy FILE]...
+#        [--timeout S] [--memory MB] [--smp N] [--icount SHIFT] [--bin PATH]... [--copy FILE]...
 #        -- <command> [args...]
 #
 # The initramfs (tests/kernel-matrix/make-initramfs.sh) holds leaf-host, the
@@ -35,6 +35,7 @@ kernel=6.12
 out=""
 limit=3600
 memory=2048
+smp=2
 icount=""
 bins=()
 copies=()
@@ -45,6 +46,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --timeout) limit=$2; shift 2 ;;
     --memory) memory=$2; shift 2 ;;
+    --smp) smp=$2; shift 2 ;;
     --icount) icount=$2; shift 2 ;;
     --bin) bins+=("$(realpath "$2")"); shift 2 ;;
     --copy) copies+=("$2"); shift 2 ;;
@@ -108,10 +110,10 @@ elif [ -w /dev/kvm ] && (timeout -k 5 60 qemu-system-x86_64 -accel kvm -cpu host
   accel=(-accel kvm -cpu host)
   accel_name=KVM
 fi
-echo "kernel-guest: $kernel ($kdir) under qemu $accel_name, 2 vCPUs, $memory MB; output $out"
+echo "kernel-guest: $kernel ($kdir) under qemu $accel_name, $smp vCPUs, $memory MB; output $out"
 : >"$out.raw"
 timeout --kill-after=15 "$limit" qemu-system-x86_64 "${accel[@]}" \
-  -smp 2 -m "$memory" -nodefaults -no-user-config -display none -no-reboot \
+  -smp "$smp" -m "$memory" -nodefaults -no-user-config -display none -no-reboot \
   -kernel "$kdir/vmlinuz" -initrd "$work/initrd.cpio" \
   -append "console=ttyS0 rdinit=/init panic=-1 loglevel=5 nokaslr" \
   -chardev "file,id=con,path=$out.console" -serial chardev:con \
@@ -122,7 +124,7 @@ set +e
 wait $qpid
 rc=$?
 set -e
-{ echo "@@LEAF accel $accel_name"; tr -d '\r' <"$out.raw"; } >"$out"
+{ echo "@@LEAF accel $accel_name, $smp vCPUs"; tr -d '\r' <"$out.raw"; } >"$out"
 rm -f "$out.raw" "$work/initrd.cpio"
 if [ $rc -ne 0 ]; then
   echo "kernel-guest: qemu ended with $rc (124: the ${limit}s limit): $(tail -3 "$work/qemu.log")" >&2

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,9 +104,14 @@ void LeafHost::start() {
                                    plugins_dir_,  "--log-level", options_.log_level};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   args.insert(args.begin(), options_.command_prefix.begin(), options_.command_prefix.end());
+  pid_t parent = getpid();
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork");
   if (pid_ == 0) {
+    // A test killed before its stop() (ctest's timeout, a broken pipe) takes
+    // its leaf-host with it: an orphan would keep its probes attached and its
+    // ports, and feed events to the tests that follow.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
     dup2(out[1], 1);
     dup2(err[1], 2);
     std::vector<char*> argv;
