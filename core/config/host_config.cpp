@@ -168,6 +168,13 @@ LoadedConfig load_config(const std::string& path) {
   return out;
 }
 
+ConfigSection validate_plugin_config(const std::string& plugin,
+                                     const std::map<std::string, PluginSource>& sources,
+                                     std::span<const sdk::ConfigOption> declared) {
+  auto src = sources.find(plugin);
+  return validate_plugin_config(plugin, src == sources.end() ? nullptr : &src->second, declared);
+}
+
 ConfigSection validate_plugin_config(const std::string& plugin, const PluginSource* source,
                                      std::span<const sdk::ConfigOption> declared) {
   std::vector<ConfigOption> all(std::begin(kPluginHostOptions), std::end(kPluginHostOptions));

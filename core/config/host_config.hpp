@@ -36,5 +36,9 @@ LoadedConfig load_config(const std::string& path);
 // per-plugin keys (`enabled`). `source` may be null (nothing configured).
 ConfigSection validate_plugin_config(const std::string& plugin, const PluginSource* source,
                                      std::span<const sdk::ConfigOption> declared);
+// The same for the section `sources` holds for `plugin`, if any.
+ConfigSection validate_plugin_config(const std::string& plugin,
+                                     const std::map<std::string, PluginSource>& sources,
+                                     std::span<const sdk::ConfigOption> declared);
 
 }  // namespace leaf::core

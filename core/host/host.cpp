@@ -150,11 +150,9 @@ int Host::check(const LoadedConfig& cfg) {
 // Validates the plugin's configuration and creates its object. Returns
 // false (with *exit_code set) only for configuration errors.
 bool Host::add_plugin(PluginLibrary lib, const LoadedConfig& cfg, int* exit_code) {
-  auto src = cfg.plugins.find(lib.name);
   ConfigSection section;
   try {
-    section = validate_plugin_config(lib.name, src == cfg.plugins.end() ? nullptr : &src->second,
-                                     lib.options);
+    section = validate_plugin_config(lib.name, cfg.plugins, lib.options);
   } catch (const ConfigError& e) {
     spdlog::error("configuration error: {}", e.what());
     *exit_code = kExitUsage;

@@ -228,10 +228,8 @@ std::optional<ConfigSection> Host::admit(const std::string& path,
                   path, lib->name, old->name(), stays);
     return std::nullopt;
   }
-  auto src = plugin_sources_.find(lib->name);
   try {
-    return validate_plugin_config(lib->name, src == plugin_sources_.end() ? nullptr : &src->second,
-                                  lib->options);
+    return validate_plugin_config(lib->name, plugin_sources_, lib->options);
   } catch (const ConfigError& e) {
     spdlog::error("plugin {}: configuration error: {}; not loaded{}", path, e.what(), stays);
     return std::nullopt;

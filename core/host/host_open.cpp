@@ -177,11 +177,9 @@ void Host::swap_in_probe(std::unique_ptr<PluginInstance> inst, PluginInstance* o
 // a SIGHUP that came meanwhile did not see it (it compared the running
 // plugins): what that SIGHUP read applies now, as it would have then.
 void Host::catch_up_reload(PluginInstance* p) {
-  auto src = plugin_sources_.find(p->name());
   ConfigSection next;
   try {
-    next = validate_plugin_config(p->name(), src == plugin_sources_.end() ? nullptr : &src->second,
-                                  p->options());
+    next = validate_plugin_config(p->name(), plugin_sources_, p->options());
   } catch (const ConfigError& e) {
     spdlog::error(
         "plugin {}: the configuration a SIGHUP read while it opened is refused ({}); it runs with "

@@ -59,9 +59,7 @@ bool Host::read_reload(LoadedConfig* cfg,
     *cfg = load_config(config_path_);
     for (auto* list : {&rt_.plugins, &rt_.disabled})
       for (auto& p : *list) {
-        auto src = cfg->plugins.find(p->name());
-        ConfigSection next = validate_plugin_config(
-            p->name(), src == cfg->plugins.end() ? nullptr : &src->second, p->options());
+        ConfigSection next = validate_plugin_config(p->name(), cfg->plugins, p->options());
         if (!(next == p->config())) changed->emplace_back(p.get(), std::move(next));
       }
   } catch (const ConfigError& e) {
