@@ -74,6 +74,7 @@
 #include <vector>
 
 #include "bpf_prog_stats.hpp"
+#include "empty_hooks.hpp"
 #include "empty_udp_hooks.skel.h"
 
 namespace fs = std::filesystem;
@@ -420,58 +421,8 @@ struct Variant {
   std::string plugin, toml, floor, leaf_toml;
 };
 
-// Empty programs attached on one set of the plugin's UDP hooks (programs
-// named <set>_*), detached when destroyed. ok() is false when the set cannot
-// load or attach on this kernel; why() says what failed.
-class EmptyUdpHooks {
- public:
-  explicit EmptyUdpHooks(const std::string& set) {
-    // A set this kernel refuses is reported by why(), not by libbpf's log.
-    libbpf_print_fn_t print = libbpf_set_print(nullptr);
-    open_set(set);
-    libbpf_set_print(print);
-  }
-  ~EmptyUdpHooks() {
-    for (auto* l : links_) bpf_link__destroy(l);
-    empty_udp_hooks_bpf::destroy(skel_);
-  }
-  EmptyUdpHooks(const EmptyUdpHooks&) = delete;
-  EmptyUdpHooks& operator=(const EmptyUdpHooks&) = delete;
-  bool ok() const { return ok_; }
-  const std::string& why() const { return why_; }
-
- private:
-  void open_set(const std::string& set) {
-    skel_ = empty_udp_hooks_bpf::open();
-    if (!skel_) {
-      why_ = std::string("open: ") + std::strerror(errno);
-      return;
-    }
-    bpf_program* p;
-    bpf_object__for_each_program(p, skel_->obj) {
-      bpf_program__set_autoload(p, std::string(bpf_program__name(p)).rfind(set + "_", 0) == 0);
-    }
-    if (int err = empty_udp_hooks_bpf::load(skel_)) {
-      why_ = std::string("load: ") + std::strerror(-err);
-      return;
-    }
-    bpf_object__for_each_program(p, skel_->obj) {
-      if (!bpf_program__autoload(p)) continue;
-      bpf_link* l = bpf_program__attach(p);
-      if (!l) {
-        why_ = std::string("attach ") + bpf_program__name(p) + ": " + std::strerror(errno);
-        return;
-      }
-      links_.push_back(l);
-    }
-    ok_ = true;
-  }
-
-  empty_udp_hooks_bpf* skel_ = nullptr;
-  std::vector<bpf_link*> links_;
-  bool ok_ = false;
-  std::string why_;
-};
+// Empty programs on one set of the plugin's UDP hooks (empty_udp_hooks.bpf.c).
+using EmptyUdpHooks = leaf::bench::EmptyHooks<empty_udp_hooks_bpf>;
 
 // The median and the extremes of `v` (not empty).
 struct Spread {
