@@ -116,12 +116,17 @@ const volatile __u8 have_ignore_addrs = 0;
 /* ------------------------------------------------------------------------ */
 /* Helpers */
 
-static __always_inline void stat_inc(__u32 idx)
+static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&net_stats, &idx);
 
 	if (v)
-		*v += 1; /* per-CPU */
+		*v += n; /* per-CPU */
+}
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	stat_add(idx, 1);
 }
 
 struct net_tuple {
@@ -431,9 +436,9 @@ static __always_inline void fill_common(struct net_tcp_event *e, const struct ne
 	e->conn_id = c ? c->conn_id : 0;
 }
 
-/* Whether the owner filter drops the events of connection `c` (counted).
- * Connections without a known owner are never dropped by it. */
-static __always_inline int owner_filtered(const struct net_conn *c)
+/* Whether the owner filter drops the events of connection `c` (not
+ * counted). Connections without a known owner are never dropped by it. */
+static __always_inline int owner_dropped(const struct net_conn *c)
 {
 	__u32 zero = 0;
 	struct net_filter_cfg *cfg = bpf_map_lookup_elem(&net_filter_cfg, &zero);
@@ -444,17 +449,23 @@ static __always_inline int owner_filtered(const struct net_conn *c)
 		__u32 uid = c->uid;
 
 		if (bpf_map_lookup_elem(&net_filter_uids, &uid))
-			goto drop;
+			return 1;
 	}
 	if (cfg->comms) {
 		struct net_filter_comm key;
 
 		__builtin_memcpy(key.comm, c->comm, sizeof(key.comm));
 		if (bpf_map_lookup_elem(&net_filter_comms, &key))
-			goto drop;
+			return 1;
 	}
 	return 0;
-drop:
+}
+
+/* owner_dropped(), counted. */
+static __always_inline int owner_filtered(const struct net_conn *c)
+{
+	if (!owner_dropped(c))
+		return 0;
 	stat_inc(NET_STAT_FILTERED);
 	return 1;
 }

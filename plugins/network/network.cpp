@@ -20,6 +20,7 @@
 #include "network.skel.h"
 #include "schema.hpp"
 #include "tcp_stats.hpp"
+#include "udp_cache.hpp"
 #include "udp_flow.hpp"
 
 namespace {
@@ -71,10 +72,11 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
  public:
   explicit NetworkProbe(IHost* host)
       : SkeletonProbe(host, leaf::network::event_types(), leaf::network::event_type_count()) {}
-  // The iterator's link goes before the object (the base destroys it).
+  // The iterators' links go before the object (the base destroys it).
   ~NetworkProbe() override {
     detach();
     tcp_stats_.reset();
+    udp_cache_.reset();
   }
 
   void read_counters(ICounterVisitor* v) noexcept override {
@@ -258,13 +260,40 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
             why + "): connections in other network namespaces get tcp_connect/tcp_close only");
   }
 
+  // udp_flow's per-socket cache (udp_cache.bpf.h): its two flush paths,
+  // udp_flush (iterator, 5.11+) and udp_close (fentry), both or neither; only
+  // used when a datagram probe runs on fentry.
+  void select_udp_cache(const hooks::Choice* send, const hooks::Choice* recv) {
+    auto fentry = [](const hooks::Choice* c) { return c && c->hook == HookKind::Fentry; };
+    const hooks::Choice* flush = choice("udp_flush");
+    const hooks::Choice* close = choice("udp_close");
+    std::string why;
+    if (!fentry(send) && !fentry(recv))
+      why = "udp_send and udp_recv do not run on fentry";
+    else if (!flush || flush->hook == HookKind::None)
+      why = "udp_flush cannot run here (" + (flush ? flush->detail : "no program") + ")";
+    else if (!close || close->hook == HookKind::None)
+      why = "udp_close cannot run here (" + (close ? close->detail : "no program") + ")";
+    if (!why.empty()) {
+      drop_probe("udp_flush", "no per-socket cache: " + why);
+      drop_probe("udp_close", "no per-socket cache: " + why);
+      return;
+    }
+    annotate("udp_flush",
+             "BPF iterator iter/task_file, read every interval: moves each UDP socket's cached "
+             "counts into the flow table");
+    annotate("udp_close",
+             "udp_destroy_sock/udpv6_destroy_sock: moves a closing socket's cached "
+             "counts into the flow table");
+  }
+
   // tcp_stats and the UDP probes when their events are off; udp_addr
   // (syscall exit tracepoints) unless udp_recv uses sock_recv_length. What
   // cannot be seen is said.
   void select_optional_probes() {
     select_tcp_stats_probe();
     if (!want_udp_) {
-      for (const char* p : {"udp_send", "udp_recv", "udp_addr"})
+      for (const char* p : {"udp_send", "udp_recv", "udp_addr", "udp_flush", "udp_close"})
         drop_probe(p, "udp_flow is off (events, interval)");
       return;
     }
@@ -278,6 +307,7 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
       if (c && c->hook == HookKind::None)
         log(LogLevel::Warn, "udp_flow: no hook for " + c->probe + " on this kernel (" + c->detail +
                                 "): those datagrams are not seen");
+    select_udp_cache(send, recv);
     const hooks::Choice* addr = choice("udp_addr");
     annotate_udp(traced(send), traced(recv), addr && addr->hook != HookKind::None);
     if (!traced(recv)) {
@@ -319,9 +349,23 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
           bpf_map__fd(skel.maps.net_udp_flows), bpf_map__fd(skel.maps.net_udp_flows_a),
           bpf_map__fd(skel.maps.net_udp_flows_b));
       udp_flows_->baseline(monotonic_ns());
+      start_udp_cache(skel);
     }
     if ((tcp_stats_ || udp_flows_) && host_->add_timer(interval_ns_, this) != Status::Ok)
       throw PluginError("host refused the interval timer");
+  }
+
+  // The cache counts only once both flush paths are attached.
+  void start_udp_cache(network_bpf& skel) {
+    const hooks::Choice* flush = choice("udp_flush");
+    const hooks::Choice* close = choice("udp_close");
+    if (!flush || !flush->attached || !close || !close->attached) return;
+    try {
+      udp_cache_ = std::make_unique<leaf::network::UdpCacheFlush>(skel.progs.udp_flush__iter);
+    } catch (const std::exception& e) {
+      throw PluginError(std::string("udp_flow: ") + e.what());
+    }
+    skel.bss->udp_cache_on = 1;
   }
 
   void on_timer() noexcept override {
@@ -355,6 +399,11 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
   // One round of udp_flow: the flows of the interval, from the kernel's table.
   void udp_flow_round() noexcept {
     if (!udp_flows_) return;
+    if (udp_cache_ && !udp_cache_->run()) {
+      ++udp_round_errors_;
+      log(LogLevel::Warn, std::string("udp_flow: flushing the per-socket caches: ") +
+                              std::strerror(errno) + " (their counts wait for the next interval)");
+    }
     try {
       const EventTypeDesc* type = &types_[NET_EVENT_UDP_FLOW];
       if (!udp_flows_->round(monotonic_ns(), [&](const net_udp_flow_event& e) {
@@ -499,6 +548,7 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
   std::unique_ptr<leaf::network::TcpStatsIterator> tcp_stats_;
   uint64_t stats_rounds_ = 0, stats_round_errors_ = 0, stats_emit_failed_ = 0;
   std::unique_ptr<leaf::network::UdpFlowTable> udp_flows_;
+  std::unique_ptr<leaf::network::UdpCacheFlush> udp_cache_;
   int64_t udp_table_size_ = 0;
   uint64_t udp_round_errors_ = 0, udp_emit_failed_ = 0;
   std::vector<uint64_t> keys_;

@@ -194,6 +194,40 @@ static __always_inline int udp_owner(struct net_conn *owner)
  * the flow's last tick, within one tick (1/HZ) of its last datagram. A
  * datagram costs a load of jiffies_64 instead of a clock read (the
  * coarse clock, bpf_ktime_get_coarse_ns, is refused to tracing programs). */
+/* Adds `add` (counts, and the owner and times a new flow enters with) to
+ * flow `k` of the table `flows`. A full table refuses a new flow: its
+ * datagrams are counted in NET_STAT_UDP_TABLE_FULL. */
+static __always_inline void udp_merge(void *flows, const struct net_udp_key *k,
+				      const struct net_udp_val *add)
+{
+	struct net_udp_val *v = bpf_map_lookup_elem(flows, k);
+	int err;
+
+	if (!v) {
+		err = bpf_map_update_elem(flows, k, add, BPF_NOEXIST);
+		if (err == 0)
+			return;
+		if (err != -NET_EEXIST) {
+			stat_add(NET_STAT_UDP_TABLE_FULL,
+				 add->datagrams_sent + add->datagrams_recv);
+			return;
+		}
+		v = bpf_map_lookup_elem(flows, k); /* another CPU added it meanwhile */
+		if (!v)
+			return;
+	}
+	__sync_fetch_and_add(&v->bytes_sent, add->bytes_sent);
+	__sync_fetch_and_add(&v->datagrams_sent, add->datagrams_sent);
+	__sync_fetch_and_add(&v->bytes_recv, add->bytes_recv);
+	__sync_fetch_and_add(&v->datagrams_recv, add->datagrams_recv);
+	if (add->first_ns < v->first_ns)
+		v->first_ns = add->first_ns;
+	if (add->last_ns > v->last_ns) {
+		v->last_ns = add->last_ns;
+		v->last_tick = add->last_tick;
+	}
+}
+
 static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 bytes)
 {
 	struct net_udp_val nv = {}, *v;
@@ -201,7 +235,6 @@ static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 b
 	__u64 tick = bpf_jiffies64();
 	__u32 zero = 0;
 	void *flows;
-	int err;
 
 	k->tgid = bpf_get_current_pid_tgid() >> 32;
 	flows = bpf_map_lookup_elem(&net_udp_flows, &zero);
@@ -224,16 +257,8 @@ static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 b
 			nv.bytes_recv = bytes;
 			nv.datagrams_recv = 1;
 		}
-		err = bpf_map_update_elem(flows, k, &nv, BPF_NOEXIST);
-		if (err == 0)
-			return;
-		if (err != -NET_EEXIST) {
-			stat_inc(NET_STAT_UDP_TABLE_FULL);
-			return;
-		}
-		v = bpf_map_lookup_elem(flows, k); /* another CPU added it meanwhile */
-		if (!v)
-			return;
+		udp_merge(flows, k, &nv);
+		return;
 	}
 	if (sent) {
 		__sync_fetch_and_add(&v->bytes_sent, bytes);
@@ -248,15 +273,20 @@ static __always_inline void udp_account(struct net_udp_key *k, int sent, __u64 b
 	}
 }
 
+#include "udp_cache.bpf.h"
+
 /* One datagram of `bytes` sent or read by the current task on `sk`, to or
  * from `raddr`/`rport` when `have` (else the connected socket's peer);
- * `btf`: see SK_FIELD. */
+ * `btf`: see SK_FIELD; `cache`: a program that may count in the socket's
+ * cache (fentry/fexit: udp_cache.bpf.h). */
 static __always_inline int udp_datagram(struct sock *sk, const __u8 *raddr, int have, __u16 rport,
-					int sent, long bytes, int btf)
+					int sent, long bytes, int btf, int cache)
 {
 	struct net_udp_key k = {};
 
 	if (bytes < 0 || !is_udp(sk, btf) || udp_key(sk, raddr, have, rport, &k, btf))
+		return 0;
+	if (cache && udp_cache_on && udp_cached(sk, &k, sent, bytes))
 		return 0;
 	udp_account(&k, sent, bytes);
 	return 0;
@@ -279,7 +309,7 @@ static __always_inline int udp_sent_msg(struct sock *sk, struct msghdr *msg, int
 		return 0;
 	name = msg->msg_name; /* fexit: BTF-typed arguments */
 	have = name && sockaddr_read(name, 0, daddr, &dport) == 0;
-	return udp_datagram(sk, daddr, have, dport, 1, ret, 1);
+	return udp_datagram(sk, daddr, have, dport, 1, ret, 1, 1);
 }
 
 /* udpv6_sendmsg hands IPv4 destinations to udp_sendmsg: datagrams of
@@ -335,7 +365,7 @@ static __always_inline int udp_send_return(int ret, int want_inet6)
 	bpf_map_delete_elem(&net_udp_pending, &id);
 	if (ret < 0)
 		return 0;
-	return udp_datagram(sk, daddr, have, dport, 1, ret, 0);
+	return udp_datagram(sk, daddr, have, dport, 1, ret, 0, 0);
 }
 
 SEC("kprobe/udp_sendmsg")
@@ -423,7 +453,7 @@ static __always_inline int udp_send_traced(struct sock *sk, int ret, int btf)
 	if (ret < 0)
 		return 0;
 	have = sockaddr_read((const void *)syscall_sockaddr(1), 1, daddr, &dport) == 0;
-	return udp_datagram(sk, daddr, have, dport, 1, ret, btf);
+	return udp_datagram(sk, daddr, have, dport, 1, ret, btf, 0);
 }
 
 /* TP_PROTO(struct sock *sk, int ret, int flags). Every write of every
@@ -484,7 +514,7 @@ static __always_inline int udp_consumed(struct sock *sk, struct sk_buff *skb, in
 	}
 	if (bpf_probe_read_kernel(&sport, 2, head + th))
 		return 0;
-	return udp_datagram(sk, saddr, 1, bpf_ntohs(sport), 0, len, btf);
+	return udp_datagram(sk, saddr, 1, bpf_ntohs(sport), 0, len, btf, btf);
 }
 
 SEC("fentry/skb_consume_udp")
@@ -519,10 +549,10 @@ static __always_inline int udp_recv_traced(struct sock *sk, int ret, int flags, 
 	if (ret < 0 || (flags & NET_MSG_PEEK))
 		return 0;
 	if (SK_FIELD(sk, btf, __sk_common.skc_dport) != 0 || !udp_addr_on)
-		return udp_datagram(sk, none, 0, 0, 0, ret, btf);
+		return udp_datagram(sk, none, 0, 0, 0, ret, btf, 0);
 	uaddr = syscall_sockaddr(0);
 	if (!uaddr || !(p = pending_of_thread()))
-		return udp_datagram(sk, none, 0, 0, 0, ret, btf); /* counted: no remote */
+		return udp_datagram(sk, none, 0, 0, 0, ret, btf, 0); /* counted: no remote */
 	if (udp_tuple(sk, &t, btf))
 		return 0;
 	__builtin_memcpy(p->recv_key.src_ip, t.saddr, 16);

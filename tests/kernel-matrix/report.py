@@ -211,11 +211,16 @@ def main():
         for plugin, probe in probes:
             row = "    " + f"{plugin}/{probe}".ljust(width)
             for variant, _, _ in VARIANTS:
-                hook, attached, _ = probe_hooks(r["checks"].get(variant)).get(
-                    (plugin, probe), ("?", False, ""))
+                got = probe_hooks(r["checks"].get(variant)).get((plugin, probe))
+                if got is None:  # not among that configuration's probes
+                    row += "-".ljust(12)
+                    continue
+                hook, attached, _ = got
                 row += (hook if attached else f"!{hook}").ljust(12)
             say(row)
-    say("  (!hook: not attached; the default column is the hook the tests ran on; the network,")
+    say("  (!hook: not attached; -: not a probe of that configuration (not needed there, e.g.")
+    say("   network/udp_flush and udp_close only serve udp_send/udp_recv on fentry); the default")
+    say("   column is the hook the tests ran on; the network,")
     say("   process and signals tests also force raw_tp and tracepoint themselves, and the")
     say("   network test the kprobe fallback (fentry skipped) where the kernel has kprobes)")
     say("")

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -438,4 +439,116 @@ TEST_CASE("UDP between two network namespaces over a veth pair") {
   udp_exchange(s, ns.ip_a);
   s.connected = true;
   udp_exchange(s, ns.ip_a);
+}
+
+namespace {
+
+// sendto `port` on 127.0.0.1 from `fd` (`q` bytes), then recvfrom the reply
+// (`reply` bytes) asking its source.
+void ask(int fd, uint16_t port, size_t q, size_t reply) {
+  sockaddr_storage to;
+  socklen_t len = make_addr(4, "127.0.0.1", port, &to);
+  std::vector<char> buf(70000, 'm');
+  if (sendto(fd, buf.data(), q, 0, reinterpret_cast<sockaddr*>(&to), len) !=
+      static_cast<ssize_t>(q))
+    die("sendto");
+  sockaddr_storage from{};
+  socklen_t flen = sizeof(from);
+  if (recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &flen) !=
+      static_cast<ssize_t>(reply))
+    die("recvfrom");
+}
+
+// Polls until `done` holds (up to 15 s).
+bool wait_for(const std::function<bool()>& done) {
+  for (int i = 0; i < 150; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return done();
+}
+
+}  // namespace
+
+// On kernels with fentry the socket's first flow is counted in its own
+// cache (udp_cache.bpf.h) and the second in the flow table: the first
+// phase must be reported while the socket is still open (only the
+// interval's flush can move a cache's counts then), the last at its close.
+TEST_CASE("one socket, two peers, reported while it stays open and at its close: exact") {
+  LeafHost host([] {
+    HostOptions o;
+    o.plugins = {"network"};
+    o.config["network.toml"] = "interval = \"1s\"\nevents = [\"udp_flow\"]\n";
+    return o;
+  }());
+  host.start();
+  Spec a, b;
+  a.queries = {100, 200, 300};
+  a.reply = 11;
+  b.queries = {40, 50, 60};
+  b.reply = 7;
+  ChildProcess sa([&](ChildProcess& self) { udp_server(self, a); });
+  ChildProcess sb([&](ChildProcess& self) { udp_server(self, b); });
+  uint16_t pa = static_cast<uint16_t>(sa.receive().port);
+  uint16_t pb = static_cast<uint16_t>(sb.receive().port);
+  int go[2];
+  REQUIRE(pipe(go) == 0);
+  ChildProcess client([&](ChildProcess& self) {
+    close(go[1]);
+    prctl(PR_SET_NAME, "leafudp-multi");
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) die("socket");
+    ask(fd, pa, 100, 11);
+    ask(fd, pb, 40, 7);
+    ask(fd, pa, 200, 11);
+    ask(fd, pb, 50, 7);
+    uint16_t port = local_port(fd);
+    self.send({port, 0, 0});
+    char c;
+    if (read(go[0], &c, 1) != 1) die("read go");
+    ask(fd, pa, 300, 11);
+    ask(fd, pb, 60, 7);
+    close(fd);
+    self.send({port, 0, 0});
+  });
+  close(go[0]);
+  uint16_t cport = static_cast<uint16_t>(client.receive().port);
+  {
+    INFO("the first phase, reported while the client's socket is open");
+    CHECK(wait_for([&] {
+      return flow_of(host, client.pid(), cport, pa).dgrams_sent == 2 &&
+             flow_of(host, client.pid(), cport, pb).dgrams_sent == 2;
+    }));
+  }
+  REQUIRE(write(go[1], "g", 1) == 1);
+  close(go[1]);
+  client.receive();
+  REQUIRE(client.wait() == 0);
+  REQUIRE(sa.wait() == 0);
+  REQUIRE(sb.wait() == 0);
+  CHECK(wait_for([&] {
+    return flow_of(host, client.pid(), cport, pa).dgrams_recv == 3 &&
+           flow_of(host, client.pid(), cport, pb).dgrams_recv == 3;
+  }));
+  std::this_thread::sleep_for(1500ms);  // a later interval adds nothing
+  REQUIRE(host.stop() == 0);
+  {
+    INFO("client -> first peer");
+    check_flow(flow_of(host, client.pid(), cport, pa), "leafudp-multi", client.pid(), 3, 600, 3, 33,
+               4, "0.0.0.0", "127.0.0.1");
+  }
+  {
+    INFO("client -> second peer");
+    check_flow(flow_of(host, client.pid(), cport, pb), "leafudp-multi", client.pid(), 3, 150, 3, 21,
+               4, "0.0.0.0", "127.0.0.1");
+  }
+  CHECK(flows_of_pid(host, client.pid()) == flow_of(host, client.pid(), cport, pa).events +
+                                                flow_of(host, client.pid(), cport, pb).events);
+  {
+    INFO("the peers");
+    check_flow(flow_of(host, sa.pid(), pa, cport), "leafudp-server", sa.pid(), 3, 33, 3, 600, 4,
+               "127.0.0.1", "127.0.0.1");
+    check_flow(flow_of(host, sb.pid(), pb, cport), "leafudp-server", sb.pid(), 3, 21, 3, 150, 4,
+               "127.0.0.1", "127.0.0.1");
+  }
 }
