@@ -129,12 +129,18 @@ static __always_inline struct leaf_perf_cpu_scratch *this_cpu_scratch(void)
 }
 
 /* Per-CPU values: plain increments, no atomics needed. The mask only tells
- * the verifier what leaf_perf_hist_slot already guarantees. */
+ * the verifier what leaf_perf_hist_slot already guarantees: verifiers before
+ * 6.3 or so lose a register's bounds at an OR of two unknown values (the
+ * slot's last steps), and the compiler drops a mask it can prove redundant
+ * unless barrier_var hides the value from it. */
 static __always_inline void hist_add(struct leaf_perf_hist *h, __u64 ns)
 {
+	__u32 slot = leaf_perf_hist_slot(ns);
+
+	barrier_var(slot);
 	h->count++;
 	h->sum_ns += ns;
-	h->slots[leaf_perf_hist_slot(ns) & (PERF_HIST_SLOTS - 1)]++;
+	h->slots[slot & (PERF_HIST_SLOTS - 1)]++;
 }
 
 /* Raw mode gate: 1 when an event of this raw type may be written. Events
