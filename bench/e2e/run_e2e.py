@@ -303,6 +303,9 @@ class Bench:
         # Kafka is the only sink: the JSON-lines sink (stdout by default) is off.
         l = re.sub(r'(?ms)^\[jsonl\]\nenabled = true', '[jsonl]\nenabled = false', l)
         l = re.sub(r'(?m)^listen = .*$', 'listen = "127.0.0.1:%d"' % self.port, l)
+        # The report's BPF CPU column (leaf_bpf_program_run_seconds_total)
+        # needs the kernel's statistics, off by default since session 8.
+        l = re.sub(r'(?m)^bpf_stats = .*$', 'bpf_stats = true', l)
         for opt in self.a.leaf_option:
             l = set_toml(l, opt, "leaf.toml")
         open(os.path.join(conf, "leaf.toml"), "w").write(l)

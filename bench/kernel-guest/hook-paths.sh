@@ -19,12 +19,15 @@
 #                    [--parts udp,storm,stream] [--skip '"fentry", "kprobe"']
 #                    [--toml 'KEY = VALUE']   (more network.toml keys, both
 #                                              configurations; e.g. events)
+#                    [--floor fentry,traced]  (bench_traffic's empty-program
+#                                              phases on the UDP hooks)
 rounds=8
 seconds=2
 connections=5000
 parts=udp,storm
 skip='"fentry", "kprobe"'
 toml=''
+floor=fentry,traced
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2 ;;
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --parts) parts=$2 ;;
     --skip) skip=$2 ;;
     --toml) toml=$2 ;;
+    --floor) floor=$2 ;;
     *) echo "hook-paths: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -54,7 +58,7 @@ done
 case ",$parts," in *,udp,*)
   echo "== bench_traffic udp: plugin = default hooks $toml, compare = $alt"
   "$bench/bench_traffic" --only udp --seconds "$seconds" --rounds "$rounds" \
-    --network-toml "$toml" --compare-toml "$alt" || rc=1 ;;
+    --network-toml "$toml" --compare-toml "$alt" --floor "$floor" || rc=1 ;;
 esac
 case ",$parts," in *,storm,*)
   echo "== bench_network: network-toml = default hooks $toml, compare-toml = $alt"

@@ -4,6 +4,7 @@
 //                 [--leaf-host PATH] [--plugin PATH]
 //                 [--network-toml TEXT]   (more keys for network.toml)
 //                 [--compare-toml TEXT]   (a second configuration to weigh)
+//                 [--floor fentry,traced|none]
 //
 // Runs as root. Rounds, in one run: a storm without Leaf, the same storm with
 // leaf-host running leaf_network.so, ..., ending without Leaf; each loaded
@@ -24,6 +25,12 @@
 // its runs and ns per run, and the BPF time per connection (per
 // configuration). That figure
 // survives a noisy machine; the rates do not.
+//
+// --floor (default "fentry,traced"; a set this kernel refuses is said and
+// left out) adds to each round, per set, a storm with empty programs on the
+// plugin's TCP hooks (empty_tcp_hooks.bpf.c) and no leaf-host, followed by
+// its own storm without: what being attached costs before any work, the
+// best any program on those hooks can do.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -50,11 +57,16 @@
 #include <vector>
 
 #include "bpf_prog_stats.hpp"
+#include "empty_hooks.hpp"
+#include "empty_tcp_hooks.skel.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Empty programs on one set of the plugin's TCP hooks (empty_tcp_hooks.bpf.c).
+using EmptyTcpHooks = leaf::bench::EmptyHooks<empty_tcp_hooks_bpf>;
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "bench_network: %s: %s\n", what.c_str(), std::strerror(errno));
@@ -302,6 +314,7 @@ int main(int argc, char** argv) {
   int rounds = 3;
   bool bpf_stats = true;
   std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, toml, compare_toml;
+  std::string floor_arg = "fentry,traced";
   bool has_compare = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
@@ -320,17 +333,35 @@ int main(int argc, char** argv) {
     else if (k == "--compare-toml") {
       compare_toml = argv[i + 1];
       has_compare = true;
+    } else if (k == "--floor") {
+      floor_arg = argv[i + 1];
     } else {
       std::fprintf(stderr,
                    "usage: bench_network [--connections N] [--rounds R] [--bpf-stats 0|1] "
                    "[--leaf-host PATH] [--plugin PATH] [--network-toml TEXT] "
-                   "[--compare-toml TEXT]\n");
+                   "[--compare-toml TEXT] [--floor fentry,traced|none]\n");
       return 2;
     }
   }
   if (geteuid() != 0) {
     std::fprintf(stderr, "bench_network: needs root (BPF)\n");
     return 77;
+  }
+
+  std::vector<std::string> floors;
+  std::string set;
+  for (std::istringstream in(floor_arg == "none" ? "" : floor_arg); std::getline(in, set, ',');) {
+    if (set != "fentry" && set != "traced") {
+      std::fprintf(stderr, "bench_network: --floor: fentry, traced or none, not '%s'\n",
+                   set.c_str());
+      return 2;
+    }
+    EmptyTcpHooks probe(set);
+    if (probe.ok())
+      floors.push_back(set);
+    else
+      std::printf("floor %s: cannot attach here (%s): left out\n", set.c_str(),
+                  probe.why().c_str());
   }
 
   uint16_t port = 0;
@@ -345,7 +376,7 @@ int main(int argc, char** argv) {
   bool match = true;
   std::vector<leaf::bench::ProgTotals> bpf(nv);
   uint64_t stats_n = bpf_stats ? std::max<uint64_t>(n / 4, 1) : 0;
-  std::vector<std::vector<double>> ratios(nv), host_cpu_per_conn(nv);
+  std::vector<std::vector<double>> ratios(nv), host_cpu_per_conn(nv), floor_ratios(floors.size());
   Storm without = storm(port, n);
   for (int round = 0; round < rounds; ++round) {
     for (size_t i = 0; i < nv; ++i) {
@@ -371,6 +402,23 @@ int main(int argc, char** argv) {
       match = report_events(r, counting) && match;
       without = next;
     }
+    for (size_t f = 0; f < floors.size(); ++f) {
+      Storm s;
+      {
+        EmptyTcpHooks floor(floors[f]);
+        if (!floor.ok()) fail("floor " + floors[f] + ": " + floor.why());
+        s = storm(port, n);
+      }
+      Storm next = storm(port, n);
+      double base = (without.rate() + next.rate()) / 2;
+      floor_ratios[f].push_back(base > 0 ? s.rate() / base : 0);
+      std::printf(
+          "round %d (floor %s: empty programs, no leaf-host): without %.0f conn/s, with "
+          "%.0f conn/s, without %.0f conn/s: ratio %.3f\n",
+          round + 1, floors[f].c_str(), without.rate(), s.rate(), next.rate(),
+          floor_ratios[f].back());
+      without = next;
+    }
   }
   kill(server, SIGKILL);
   waitpid(server, nullptr, 0);
@@ -389,5 +437,12 @@ int main(int argc, char** argv) {
       leaf::bench::print_totals(bpf[v], static_cast<double>(stats_n * rounds), "conn");
     }
   }
+  for (size_t f = 0; f < floors.size(); ++f)
+    std::printf(
+        "rate with empty programs on the %s hooks / without (median of %d rounds): %.3f "
+        "(%.3f..%.3f): the floor\n",
+        floors[f].c_str(), rounds, median(floor_ratios[f]),
+        *std::min_element(floor_ratios[f].begin(), floor_ratios[f].end()),
+        *std::max_element(floor_ratios[f].begin(), floor_ratios[f].end()));
   return match ? 0 : 1;
 }

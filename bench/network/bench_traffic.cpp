@@ -3,7 +3,9 @@
 //   bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle]
 //                 [--connections N] [--idle-seconds S] [--leaf-host PATH]
 //                 [--plugin PATH] [--compare PATH] [--network-toml TEXT]
-//                 [--compare-toml TEXT] [--bpf-stats 0|1] [--cpus A,B|none]
+//                 [--compare-toml TEXT] [--compare-leaf-toml TEXT]
+//                 [--bpf-stats 0|1] [--cpus A,B|none]
+//                 [--floor fentry,traced,traced_sock|none]
 //
 // Runs as root. Three parts:
 //   stream  one loopback TCP connection at full speed (64 KiB writes) for S
@@ -24,7 +26,8 @@
 // the --compare plugin when given (the same plugin when only --compare-toml
 // is: its network.toml then replaces --network-toml, e.g. `[hooks] skip =
 // ["fentry", "kprobe"]` to weigh one hook path against another in the same
-// run), in an order that rotates from round to round (slow drifts of
+// run; --compare-leaf-toml gives it a leaf.toml, e.g. `[metrics] bpf_stats =
+// false`), in an order that rotates from round to round (slow drifts of
 // a shared machine hit each variant alike). A round's ratio is its phase
 // with Leaf over its first phase without; the median ratio is the figure,
 // and the spread (min..max) says how far to trust it. The second phase
@@ -33,7 +36,13 @@
 // with/without figure is noise of that size. With --bpf-stats 1 (default),
 // one more phase with Leaf per variant, not in the ratios, runs with the
 // kernel's BPF run-time statistics on: each program's runs and ns per
-// datagram (udp) or per MiB (stream). The two ends of stream and udp are pinned (--cpus A,B;
+// datagram (udp) or per MiB (stream). --floor adds, to the udp part, one
+// phase per named set of empty programs on the plugin's UDP hooks
+// (empty_udp_hooks.bpf.c; default "fentry,traced", a set that cannot attach
+// here is said and left out; traced_sock: the tracepoint path without the
+// syscall exits): what being attached costs before any
+// accounting, the best any per-datagram program on those hooks can do.
+// The two ends of stream and udp are pinned (--cpus A,B;
 // default: the last two CPUs on machines with 4 or more, else none): the
 // sender/writer and the one-thread pairs on A, the receiver/reader on B,
 // leaf-host on any CPU. Unpinned, a phase's CPU per unit moved by a third
@@ -65,6 +74,8 @@
 #include <vector>
 
 #include "bpf_prog_stats.hpp"
+#include "empty_hooks.hpp"
+#include "empty_udp_hooks.skel.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -112,7 +123,9 @@ double cpu_seconds(pid_t pid) {
 
 class LeafHostProcess {
  public:
-  LeafHostProcess(const std::string& binary, const std::string& plugin, const std::string& toml) {
+  // `leaf_toml`: leaf-host's own leaf.toml (empty: none, every default).
+  LeafHostProcess(const std::string& binary, const std::string& plugin, const std::string& toml,
+                  const std::string& leaf_toml = "") {
     char tmpl[] = "/tmp/leaf-bench-traffic-XXXXXX";
     if (!mkdtemp(tmpl)) fail("mkdtemp");
     dir_ = tmpl;
@@ -121,6 +134,7 @@ class LeafHostProcess {
     chmod((dir_ + "/plugins").c_str(), 0755);
     fs::create_symlink(fs::absolute(plugin), dir_ + "/plugins/leaf_network.so");
     std::ofstream(dir_ + "/conf.d/network.toml") << toml << "\n";
+    if (!leaf_toml.empty()) std::ofstream(dir_ + "/conf.d/leaf.toml") << leaf_toml << "\n";
     pid_ = fork();
     if (pid_ < 0) fail("fork");
     if (pid_ == 0) {
@@ -400,10 +414,15 @@ std::vector<int> open_connections(uint64_t n, pid_t* child) {
   return fds;
 }
 
-// What a phase "with Leaf" runs: the plugin and its network.toml.
+// What a phase "with Leaf" runs: the plugin, its network.toml and leaf-host's
+// leaf.toml (empty: the defaults); or, with `floor` set, no leaf-host but
+// that set of empty programs (EmptyUdpHooks).
 struct Variant {
-  std::string plugin, toml;
+  std::string plugin, toml, floor, leaf_toml;
 };
+
+// Empty programs on one set of the plugin's UDP hooks (empty_udp_hooks.bpf.c).
+using EmptyUdpHooks = leaf::bench::EmptyHooks<empty_udp_hooks_bpf>;
 
 // The median and the extremes of `v` (not empty).
 struct Spread {
@@ -438,7 +457,7 @@ void print_spread(const char* what, const std::vector<double>& v) {
 // or per MiB (stream). Not in the ratios (the statistics cost a little).
 void bpf_stats_phase(bool is_stream, double seconds, const std::string& host,
                      const Variant& variant, const char* label) {
-  LeafHostProcess leaf(host, variant.plugin, variant.toml);
+  LeafHostProcess leaf(host, variant.plugin, variant.toml, variant.leaf_toml);
   leaf::bench::BpfStatsOn on;
   if (!on.ok()) {
     std::printf("  BPF run-time statistics: not available (%s)\n", std::strerror(errno));
@@ -482,8 +501,15 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
     std::printf(
         "  pinned: sender/writer and one-thread pairs on CPU %d, receiver/reader on CPU %d\n",
         g_cpu_a, g_cpu_b);
-  auto name = [&](size_t v) {
-    return v == 0 || v == nv + 1 ? "without" : v == 1 ? "with" : "compare";
+  auto label = [&](size_t v) {  // of variant v (0-based)
+    return !variants[v].floor.empty() ? "floor-" + variants[v].floor
+           : v == 0                   ? std::string("plugin")
+                                      : std::string("compare");
+  };
+  auto name = [&](size_t v) {  // of phase v
+    return v == 0 || v == nv + 1 ? std::string("without")
+           : v == 1              ? std::string("with")
+                                 : label(v - 1);
   };
   for (int r = 0; r < rounds; ++r) {
     std::vector<Rate> rate(phases);
@@ -491,13 +517,21 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
       size_t v = (i + static_cast<size_t>(r)) % phases;
       if (v == 0 || v == nv + 1) {
         rate[v] = measure(is_stream, seconds);
+      } else if (!variants[v - 1].floor.empty()) {
+        EmptyUdpHooks floor(variants[v - 1].floor);
+        if (!floor.ok()) {
+          std::fprintf(stderr, "bench_traffic: floor %s: %s\n", variants[v - 1].floor.c_str(),
+                       floor.why().c_str());
+          std::exit(1);
+        }
+        rate[v] = measure(is_stream, seconds);
       } else {
-        LeafHostProcess leaf(host, variants[v - 1].plugin, variants[v - 1].toml);
+        LeafHostProcess leaf(host, variants[v - 1].plugin, variants[v - 1].toml,
+                             variants[v - 1].leaf_toml);
         rate[v] = measure(is_stream, seconds);
         leaf.check_alive();
         if (r == 0 && !is_stream)
-          std::printf("  hooks (%s): %s\n", v == 1 ? "plugin" : "compare",
-                      leaf.udp_hooks().c_str());
+          std::printf("  hooks (%s): %s\n", label(v - 1).c_str(), leaf.udp_hooks().c_str());
       }
     }
     const Rate& w = rate[0];
@@ -506,7 +540,7 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
     without_pair.push_back(w.pair_cpu_ns);
     std::printf("  round %d:", r + 1);
     for (size_t v = 0; v < phases; ++v) {
-      std::printf("%s %s %.0f (%.0f", v ? "," : "", name(v), rate[v].per_s / scale,
+      std::printf("%s %s %.0f (%.0f", v ? "," : "", name(v).c_str(), rate[v].per_s / scale,
                   rate[v].cpu_ns_per_unit * per_scale);
       if (!is_stream) std::printf("; %.0f", rate[v].pair_cpu_ns);
       std::printf(")");
@@ -530,10 +564,7 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
   const char* part = is_stream ? "stream" : "udp";
   for (size_t v = 0; v <= nv; ++v) {
     bool is_aa = v == nv;
-    std::printf("  %s %s:", part,
-                is_aa    ? "A/A (without / without, the noise)"
-                : v == 0 ? "plugin"
-                         : "compare");
+    std::printf("  %s %s:", part, is_aa ? "A/A (without / without, the noise)" : label(v).c_str());
     print_spread(" throughput ratio", is_aa ? aa : ratios[v]);
     print_spread("; CPU-cost ratio", is_aa ? aa_cpu : cpu_ratios[v]);
     if (!is_stream)
@@ -542,7 +573,8 @@ void run_part(bool is_stream, double seconds, int rounds, const std::string& hos
   }
   if (bpf_stats)
     for (size_t v = 0; v < nv; ++v)
-      bpf_stats_phase(is_stream, seconds, host, variants[v], v == 0 ? "plugin" : "compare");
+      if (variants[v].floor.empty())
+        bpf_stats_phase(is_stream, seconds, host, variants[v], label(v).c_str());
   std::fflush(stdout);
 }
 
@@ -552,12 +584,12 @@ int main(int argc, char** argv) {
   double seconds = 5;
   uint64_t conns = 10000;
   std::string host = LEAF_BENCH_HOST_BINARY, plugin = LEAF_BENCH_PLUGIN, compare, toml, only;
-  std::string compare_toml;
+  std::string compare_toml, compare_leaf_toml;
   bool has_compare_toml = false;
   int rounds = 10;
   double idle_seconds = 65;
   bool bpf_stats = true;
-  std::string cpus;
+  std::string cpus, floors = "fentry,traced";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--seconds")
@@ -573,6 +605,8 @@ int main(int argc, char** argv) {
     else if (k == "--compare-toml") {
       compare_toml = argv[i + 1];
       has_compare_toml = true;
+    } else if (k == "--compare-leaf-toml") {
+      compare_leaf_toml = argv[i + 1];
     } else if (k == "--only")
       only = argv[i + 1];
     else if (k == "--rounds")
@@ -585,22 +619,41 @@ int main(int argc, char** argv) {
       bpf_stats = std::string(argv[i + 1]) != "0";
     else if (k == "--cpus")
       cpus = argv[i + 1];
+    else if (k == "--floor")
+      floors = argv[i + 1];
     else {
-      std::fprintf(stderr,
-                   "usage: bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle] "
-                   "[--connections N] [--idle-seconds S] [--leaf-host PATH] [--plugin PATH] "
-                   "[--compare PATH] [--network-toml TEXT] [--compare-toml TEXT] "
-                   "[--bpf-stats 0|1] [--cpus A,B|none]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_traffic [--seconds S] [--rounds R] [--only stream|udp|idle] "
+          "[--connections N] [--idle-seconds S] [--leaf-host PATH] [--plugin PATH] "
+          "[--compare PATH] [--network-toml TEXT] [--compare-toml TEXT] [--compare-leaf-toml TEXT] "
+          "[--bpf-stats 0|1] [--cpus A,B|none] [--floor fentry,traced,traced_sock|none]\n");
       return 2;
     }
   }
-  std::vector<Variant> variants = {{plugin, toml}};
-  if (!compare.empty() || has_compare_toml)
-    variants.push_back(
-        {compare.empty() ? plugin : compare, has_compare_toml ? compare_toml : toml});
+  std::vector<Variant> variants = {{plugin, toml, "", ""}};
+  if (!compare.empty() || has_compare_toml || !compare_leaf_toml.empty())
+    variants.push_back({compare.empty() ? plugin : compare, has_compare_toml ? compare_toml : toml,
+                        "", compare_leaf_toml});
   if (geteuid() != 0) {
     std::fprintf(stderr, "bench_traffic: needs root (BPF)\n");
     return 77;
+  }
+  std::vector<Variant> udp_variants = variants;
+  std::string set;
+  for (std::istringstream in(floors == "none" ? "" : floors); std::getline(in, set, ',');) {
+    if (set != "fentry" && set != "traced" && set != "traced_sock") {
+      std::fprintf(stderr,
+                   "bench_traffic: --floor: fentry, traced, traced_sock or none, not '%s'\n",
+                   set.c_str());
+      return 2;
+    }
+    EmptyUdpHooks probe(set);
+    if (probe.ok())
+      udp_variants.push_back({"", "", set, ""});
+    else
+      std::printf("floor %s: cannot attach here (%s): left out\n", set.c_str(),
+                  probe.why().c_str());
   }
 
   sched_getaffinity(0, sizeof(g_all_cpus), &g_all_cpus);
@@ -623,7 +676,7 @@ int main(int argc, char** argv) {
     if (!only.empty() && only != part) continue;
     bool is_stream = std::string(part) == "stream";
     pin(g_cpu_a);
-    run_part(is_stream, seconds, rounds, host, variants, bpf_stats);
+    run_part(is_stream, seconds, rounds, host, is_stream ? variants : udp_variants, bpf_stats);
     sched_setaffinity(0, sizeof(g_all_cpus), &g_all_cpus);
   }
   if (!only.empty() && only != "idle") return 0;

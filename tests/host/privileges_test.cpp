@@ -236,8 +236,10 @@ TEST_CASE("check: --check prints the capabilities this host and configuration ne
   TempDir dir;
   std::filesystem::create_directories(dir.path() + "/conf.d");
   std::filesystem::create_directories(dir.path() + "/plugins");
+  // bpf_stats (off by default) asked for: its CAP_SYS_ADMIN is listed.
   dir.write("conf.d/leaf.toml",
-            "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(free_loopback_port()) + "\"\n");
+            "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(free_loopback_port()) +
+                "\"\nbpf_stats = true\n");
   for (const char* name : {"process", "network"})
     std::filesystem::create_symlink(built_plugin(name),
                                     dir.path() + "/plugins/leaf_" + std::string(name) + ".so");
