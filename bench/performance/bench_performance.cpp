@@ -17,7 +17,7 @@
 //   in the same rounds.
 //
 // Mode `default-stats` holds BPF_ENABLE_STATS open during its wall-clock
-// rounds, as leaf-host does with `[metrics] bpf_stats = true` (its default):
+// rounds, as leaf-host does with `[metrics] bpf_stats = true` (off by default):
 // every run of every BPF program then pays two clock reads. All other wall
 // rounds run without it; the BPF-ns rounds after them enable it for all.
 #include <bpf/bpf.h>
