@@ -128,7 +128,10 @@ section() {
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
       "$bundle/bench/process/bench_process" --execs 3000 --rounds "$rounds"
       "$bundle/bench/network/bench_network" --connections 20000 --rounds "$rounds"
-      "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds "$rounds" ;;
+      "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds "$rounds"
+      # pinned (one CPU, two switches per round trip): the steady ping-pong figure, ~10 s
+      "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds "$rounds" --cpu 2 \
+        --modes empty-default,default,default-stats ;;
     traffic)  # issue 18: UDP flood and loopback stream with the network plugin / without
       "$bundle/bench/network/bench_traffic" --only udp --seconds 2 --rounds "$rounds"
       "$bundle/bench/network/bench_traffic" --only stream --seconds 2 --rounds "$rounds" ;;

@@ -5,8 +5,21 @@
 // round by round so that background load hits them alike; the median of the
 // rounds is reported.
 //
-//   bench_performance [--round-trips N] [--rounds R] [--cpu C]
-//   (C >= 0 pins both processes to CPU C: every switch on one CPU)
+//   bench_performance [--round-trips N] [--rounds R] [--cpu C] [--modes K,K...]
+//                     [--baseline-plugin SO]
+//   C >= 0 pins both processes to CPU C: every switch on one CPU, two per
+//   round trip (unpinned, the pair lands on one CPU or on two, and a round
+//   trip then costs ~10x more time and twice the switches: ratios swing).
+//   --modes: only these modes (keys in all_modes(); `none` and `baseline`
+//   always run).
+//   --baseline-plugin: also run the default mode with another build of the
+//   plugin (mode `baseline`), interleaved with the rest: an A/B of two builds
+//   in the same rounds.
+//
+// Mode `default-stats` holds BPF_ENABLE_STATS open during its wall-clock
+// rounds, as leaf-host does with `[metrics] bpf_stats = true` (off by default):
+// every run of every BPF program then pays two clock reads. All other wall
+// rounds run without it; the BPF-ns rounds after them enable it for all.
 #include <bpf/bpf.h>
 #include <unistd.h>
 
@@ -31,10 +44,16 @@ using leaf::sdk::testing::TestHost;
 namespace {
 
 struct Mode {
-  const char* name;
+  std::string key;
+  std::string name;
   bool loaded;  // the plugin; `empty` attaches empty programs instead
   bool empty;
   std::map<std::string, std::string> config;
+  // With `empty`: only on the tracepoints the default mode uses (it loads
+  // no sched_wakeup program): the floor of the default mode itself.
+  bool empty_without_wakeups = false;
+  bool stats = false;  // BPF_ENABLE_STATS on during the wall-clock rounds too
+  std::string plugin = LEAF_PERFORMANCE_PLUGIN;
 };
 
 double median(std::vector<double> v) {
@@ -85,14 +104,18 @@ Result measure(const Mode& mode, uint64_t round_trips, int cpu, bool stats = fal
   std::unique_ptr<TestHost> host;
   empty_hooks_bpf* empty = nullptr;
   if (mode.empty) {
-    empty = empty_hooks_bpf::open_and_load();
-    if (!empty || empty_hooks_bpf::attach(empty) != 0) {
+    empty = empty_hooks_bpf::open();
+    if (empty && mode.empty_without_wakeups) {
+      bpf_program__set_autoload(empty->progs.empty_sched_wakeup, false);
+      bpf_program__set_autoload(empty->progs.empty_sched_wakeup_new, false);
+    }
+    if (!empty || empty_hooks_bpf::load(empty) != 0 || empty_hooks_bpf::attach(empty) != 0) {
       std::fprintf(stderr, "cannot attach the empty programs\n");
       std::exit(1);
     }
   }
   if (mode.loaded) {
-    host = std::make_unique<TestHost>(LEAF_PERFORMANCE_PLUGIN, mode.config);
+    host = std::make_unique<TestHost>(mode.plugin, mode.config);
     host->open();
     host->start();
     leaf::performance::test::tick(*host);
@@ -102,7 +125,13 @@ Result measure(const Mode& mode, uint64_t round_trips, int cpu, bool stats = fal
   if (stats) {
     for (uint32_t id : prog_ids())
       if (!before.count(id)) progs.push_back(bpf_prog_get_fd_by_id(id));
+  }
+  if (stats || mode.stats) {
     stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+    if (stats_fd < 0) {
+      std::fprintf(stderr, "cannot enable BPF run-time statistics\n");
+      std::exit(1);
+    }
   }
   PingPong pp(cpu);
   pp.run(round_trips / 10);  // warm up
@@ -128,35 +157,31 @@ Result measure(const Mode& mode, uint64_t round_trips, int cpu, bool stats = fal
   return r;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  uint64_t round_trips = 50000;
-  int rounds = 5, cpu = -1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--round-trips"))
-      round_trips = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--rounds"))
-      rounds = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--cpu"))
-      cpu = std::atoi(argv[i + 1]);
-  }
-  if (geteuid() != 0) {
-    std::fprintf(stderr, "bench_performance: needs root to load BPF programs\n");
-    return 77;
-  }
+std::vector<Mode> all_modes(const std::string& baseline_plugin) {
   const std::string big_ring = "\"256M\"";
-  const std::vector<Mode> modes = {
-      {"not loaded", false, false, {}},
-      {"empty programs, same tracepoints", false, true, {}},
-      {"default (aggregates)", true, false, {}},
-      {"aggregates without runq", true, false, {{"aggregates", "[\"cpu\", \"irq\", \"softirq\"]"}}},
-      {"default + wakeups counted",
+  std::vector<Mode> modes = {
+      {"none", "not loaded", false, false, {}},
+      {"empty", "empty programs, same tracepoints", false, true, {}},
+      {"empty-default", "empty programs, default's tracepoints", false, true, {}, true},
+      {"default", "default (aggregates)", true, false, {}},
+      {"default-stats", "default, BPF stats on (bpf_stats)", true, false, {}, false, true},
+      {"no-runq",
+       "aggregates without runq",
+       true,
+       false,
+       {{"aggregates", "[\"cpu\", \"irq\", \"softirq\"]"}}},
+      {"wakeups",
+       "default + wakeups counted",
        true,
        false,
        {{"aggregates", "[\"cpu\", \"irq\", \"softirq\", \"runq\", \"wakeups\"]"}}},
-      {"raw context_switch, 1000/s per CPU", true, false, {{"raw.context_switch", "true"}}},
-      {"raw all types, unlimited",
+      {"raw-switch",
+       "raw context_switch, 1000/s per CPU",
+       true,
+       false,
+       {{"raw.context_switch", "true"}}},
+      {"raw-all",
+       "raw all types, unlimited",
        true,
        false,
        {{"raw.context_switch", "true"},
@@ -166,6 +191,64 @@ int main(int argc, char** argv) {
         {"raw.burst", "100000000"},
         {"ring_buffer_size", big_ring}}},
   };
+  if (!baseline_plugin.empty()) {
+    Mode base{"baseline", "default, --baseline-plugin build", true, false, {}};
+    base.plugin = baseline_plugin;
+    modes.insert(modes.begin() + 3, base);
+  }
+  return modes;
+}
+
+// The modes named in `keys` (comma-separated; empty: all), `none` first.
+std::vector<Mode> select_modes(const std::vector<Mode>& all, const std::string& keys) {
+  std::set<std::string> wanted;
+  for (size_t at = 0; !keys.empty() && at <= keys.size();) {
+    size_t comma = std::min(keys.find(',', at), keys.size());
+    wanted.insert(keys.substr(at, comma - at));
+    at = comma + 1;
+  }
+  const bool every = wanted.empty();
+  std::vector<Mode> out;
+  for (const Mode& m : all)
+    if (m.key == "none" || m.key == "baseline" || every || wanted.erase(m.key)) out.push_back(m);
+  wanted.erase("none");
+  for (const auto& k : wanted) {
+    std::fprintf(stderr, "bench_performance: unknown mode %s (known:", k.c_str());
+    for (const Mode& m : all) std::fprintf(stderr, " %s", m.key.c_str());
+    std::fprintf(stderr, ")\n");
+    std::exit(2);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t round_trips = 50000;
+  int rounds = 5, cpu = -1;
+  std::string keys, baseline_plugin;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--round-trips"))
+      round_trips = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--rounds"))
+      rounds = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--cpu"))
+      cpu = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--modes"))
+      keys = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--baseline-plugin"))
+      baseline_plugin = argv[i + 1];
+    else {
+      std::fprintf(stderr, "bench_performance: unknown option %s (see the source's header)\n",
+                   argv[i]);
+      return 2;
+    }
+  }
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "bench_performance: needs root to load BPF programs\n");
+    return 77;
+  }
+  const std::vector<Mode> modes = select_modes(all_modes(baseline_plugin), keys);
   // Each round measures every mode, in an order rotated round by round; a
   // mode's slowdown is taken against the baseline of the same round, and the
   // median over rounds is reported (background load drifts between rounds).
@@ -191,7 +274,7 @@ int main(int argc, char** argv) {
   std::printf("%-38s %14s %18s %14s\n", "mode", "round trips/s", "slowdown (median)",
               "raw records");
   for (size_t m = 0; m < modes.size(); ++m) {
-    std::printf("%-38s %14.0f %17.2f%% %14llu\n", modes[m].name, median(rates[m]),
+    std::printf("%-38s %14.0f %17.2f%% %14llu\n", modes[m].name.c_str(), median(rates[m]),
                 median(slowdowns[m]), static_cast<unsigned long long>(records[m]));
   }
   std::printf("goal: default mode <= 3%% slowdown\n\n");
@@ -203,19 +286,21 @@ int main(int argc, char** argv) {
   std::printf("%-38s %14s %18s\n", "mode", "BPF ns/round trip", "of a round trip");
   std::vector<Result> last(modes.size());
   for (size_t m = 1; m < modes.size(); ++m) {
+    if (modes[m].stats) continue;  // every mode runs with the statistics here
     std::vector<double> ns;
     for (int r = 0; r < 3; ++r) {
       last[m] = measure(modes[m], round_trips, cpu, true);
       ns.push_back(last[m].bpf_ns);
     }
-    std::printf("%-38s %14.0f %17.2f%%\n", modes[m].name, median(ns),
+    std::printf("%-38s %14.0f %17.2f%%\n", modes[m].name.c_str(), median(ns),
                 median(ns) / round_trip_ns * 100.0);
   }
   // Runs per round trip count every task's switches and wakeups meanwhile
   // (other work on the machine too); ns per run is the steadier figure.
   std::printf("\nper program (last stats run): runs per round trip, ns per run\n");
   for (size_t m = 1; m < modes.size(); ++m) {
-    std::printf("%s\n", modes[m].name);
+    if (modes[m].stats) continue;
+    std::printf("%s\n", modes[m].name.c_str());
     for (const auto& [name, v] : last[m].programs)
       std::printf("  %-36s %8.2f %8.1f\n", name.c_str(),
                   static_cast<double>(v.first) / static_cast<double>(round_trips),

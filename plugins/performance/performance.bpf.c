@@ -128,44 +128,19 @@ static __always_inline struct leaf_perf_cpu_scratch *this_cpu_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline __u32 log2_slot(__u64 v)
-{
-	__u32 r = 0;
-
-	if (v >> 32) {
-		v >>= 32;
-		r += 32;
-	}
-	if (v >> 16) {
-		v >>= 16;
-		r += 16;
-	}
-	if (v >> 8) {
-		v >>= 8;
-		r += 8;
-	}
-	if (v >> 4) {
-		v >>= 4;
-		r += 4;
-	}
-	if (v >> 2) {
-		v >>= 2;
-		r += 2;
-	}
-	if (v >> 1)
-		r += 1;
-	return r < PERF_HIST_SLOTS ? r : PERF_HIST_SLOTS - 1;
-}
-
-/* Per-CPU values: plain increments, no atomics needed. */
+/* Per-CPU values: plain increments, no atomics needed. The mask only tells
+ * the verifier what leaf_perf_hist_slot already guarantees: verifiers before
+ * 6.3 or so lose a register's bounds at an OR of two unknown values (the
+ * slot's last steps), and the compiler drops a mask it can prove redundant
+ * unless barrier_var hides the value from it. */
 static __always_inline void hist_add(struct leaf_perf_hist *h, __u64 ns)
 {
-	__u32 slot = log2_slot(ns);
+	__u32 slot = leaf_perf_hist_slot(ns);
 
+	barrier_var(slot);
 	h->count++;
 	h->sum_ns += ns;
-	if (slot < PERF_HIST_SLOTS)
-		h->slots[slot]++;
+	h->slots[slot & (PERF_HIST_SLOTS - 1)]++;
 }
 
 /* Raw mode gate: 1 when an event of this raw type may be written. Events
@@ -270,9 +245,13 @@ static __always_inline unsigned int task_state(struct task_struct *t)
 	return (unsigned int)BPF_CORE_READ(old, state);
 }
 
-static __always_inline void emit_switch(struct task_struct *prev, struct task_struct *next,
-					unsigned int prev_state, int preempted)
+/* The tasks are read from the arguments again here: kept from on_switch's
+ * start, they lived on the stack on every switch (the calls before this
+ * leave too few registers), for a path that raw mode alone takes. */
+static __always_inline void emit_switch(__u64 *ctx, unsigned int prev_state, int preempted)
 {
+	struct task_struct *prev = (struct task_struct *)ctx[1];
+	struct task_struct *next = (struct task_struct *)ctx[2];
 	struct leaf_perf_context_switch_event *e;
 
 	e = leaf_reserve(&events, &counters, sizeof(*e), PERF_EVENT_CONTEXT_SWITCH);
@@ -297,16 +276,19 @@ static __always_inline void emit_switch(struct task_struct *prev, struct task_st
  *          unsigned int prev_state) */
 static __always_inline int on_switch(__u64 *ctx, const int btf)
 {
-	int preempt = (int)(__u8)ctx[0];
-	struct task_struct *prev = (struct task_struct *)ctx[1];
-	struct task_struct *next = (struct task_struct *)ctx[2];
 	struct leaf_perf_cpu_stats *st = this_cpu_stats();
+	struct task_struct *prev, *next;
 	unsigned int prev_state;
-	int preempted;
+	int preempt, preempted;
 	__u64 now;
 
 	if (!st)
 		return 0;
+	/* The arguments are read after the lookup (a call to the compiler,
+	 * inlined by the verifier): not kept on the stack across it. */
+	preempt = (int)(__u8)ctx[0];
+	prev = (struct task_struct *)ctx[1];
+	next = (struct task_struct *)ctx[2];
 	prev_state = switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
 	/* The kernel counts a switch as voluntary (nvcsw) only when the task
 	 * was not preempted and had left TASK_RUNNING. */
@@ -326,7 +308,7 @@ static __always_inline int on_switch(__u64 *ctx, const int btf)
 		runq_done(TASK_PID(btf, next), &now, st);
 	}
 	if (raw_enabled[0] && raw_allowed(0, bpf_ktime_get_ns(), st))
-		emit_switch(prev, next, prev_state, preempted);
+		emit_switch(ctx, prev_state, preempted);
 	return 0;
 }
 

@@ -21,6 +21,33 @@ enum leaf_perf_event_type {
  * (slot 0 also holds 0); the last slot holds everything from 2^31 ns on. */
 #define PERF_HIST_SLOTS 32
 
+/* The histogram slot of v: floor(log2(v)) (0 for 0), at most the last slot
+ * (31). The BPF programs run it on every context switch, and BPF has no
+ * count-leading-zeros instruction: a binary search without branches,
+ * (c - v) >> 63 being 1 exactly when v > c (both below 2^63). Values from
+ * 2^31 on (the last slot) are taken first; below that, five halvings of the
+ * width (16, 8, 4, 2, 1). Here so that a unit test checks it
+ * (tests/hist_slot_test.cpp). Written for PERF_HIST_SLOTS == 32. */
+static inline __attribute__((always_inline)) __u32 leaf_perf_hist_slot(__u64 v)
+{
+	__u64 r, s;
+
+	if (v >> 31)
+		return PERF_HIST_SLOTS - 1;
+	r = ((0xffffULL - v) >> 63) << 4;
+	v >>= r;
+	s = ((0xffULL - v) >> 63) << 3;
+	v >>= s;
+	r |= s;
+	s = ((0xfULL - v) >> 63) << 2;
+	v >>= s;
+	r |= s;
+	s = ((0x3ULL - v) >> 63) << 1;
+	v >>= s;
+	r |= s;
+	return (__u32)(r | ((0x1ULL - v) >> 63));
+}
+
 /* The kernel's softirq vectors (NR_SOFTIRQS): hi, timer, net_tx, net_rx,
  * block, irq_poll, tasklet, sched, hrtimer, rcu. */
 #define PERF_SOFTIRQ_VECS 10
