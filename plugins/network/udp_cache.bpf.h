@@ -57,8 +57,7 @@ static __always_inline int udp_same_key(const struct net_udp_key *a, const struc
 /* The cache of `sk` (a socket a process holds), made for flow `k` when the
  * socket has none: NULL when it cannot have one, or when the owner filter
  * drops the current task (the table path then drops and counts it). */
-static __always_inline struct net_udp_sk *udp_cache_of(struct sock *sk,
-						       const struct net_udp_key *k)
+static __always_inline struct net_udp_sk *udp_cache_of(struct sock *sk, const struct net_udp_key *k)
 {
 	struct net_udp_sk *c = bpf_sk_storage_get(&net_udp_sk, sk, 0, 0);
 	struct net_udp_sk init = {};
@@ -85,8 +84,7 @@ static __always_inline struct net_udp_sk *udp_cache_of(struct sock *sk,
 
 /* Counts one datagram of flow `k` in the cache of `sk`. 0: not counted
  * there (another flow, no cache): the caller counts it in the table. */
-static __always_inline int udp_cached(struct sock *sk, struct net_udp_key *k, int sent,
-				      __u64 bytes)
+static __always_inline int udp_cached(struct sock *sk, struct net_udp_key *k, int sent, __u64 bytes)
 {
 	struct net_udp_sk *c;
 	__u64 tick;
