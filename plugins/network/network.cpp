@@ -368,6 +368,15 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     skel.bss->udp_cache_on = 1;
   }
 
+  // At stop (leaf-host's shutdown, a restart of this probe): the last,
+  // partial interval of tcp_stats and udp_flow, which would otherwise be
+  // lost. The probes are detached already; the iterators hold links of
+  // their own.
+  void do_stop() override {
+    tcp_stats_round();
+    udp_flow_round();
+  }
+
   void on_timer() noexcept override {
     if (!started_) return;
     tcp_stats_round();

@@ -363,3 +363,24 @@ TEST_CASE("interval = 0 turns tcp_stats off") {
   REQUIRE(host.stop() == 0);
   CHECK(host.matching(leaf::test::event_type("tcp_stats")).empty());
 }
+
+// leaf-host stopping (or this probe restarting) inside an interval: the
+// bytes of that partial interval are reported at the stop, not lost.
+TEST_CASE("tcp_stats: the interval leaf-host stops in is reported at the stop, exactly") {
+  LeafHost host(options("interval = \"1h\"\n"));
+  host.start();
+  Pair p(4);
+  Pair::move(p.client, p.server, 4000);
+  Pair::move(p.server, p.client, 77);
+  CHECK(host.matching(local("tcp_stats", p.client_port)).empty());  // the hour has not ended
+  REQUIRE(host.stop() == 0);
+  auto client = host.matching(local("tcp_stats", p.client_port));
+  auto server = host.matching(local("tcp_stats", p.server_port));
+  REQUIRE(client.size() == 1);
+  REQUIRE(server.size() == 1);
+  CHECK(client[0]["data"]["bytes_sent"] == 4000);
+  CHECK(client[0]["data"]["bytes_recv"] == 77);
+  CHECK(server[0]["data"]["bytes_sent"] == 77);
+  CHECK(server[0]["data"]["bytes_recv"] == 4000);
+  CHECK(client[0]["data"]["pid"] == getpid());
+}

@@ -552,3 +552,30 @@ TEST_CASE("one socket, two peers, reported while it stays open and at its close:
                "127.0.0.1", "127.0.0.1");
   }
 }
+
+// leaf-host stopping (or this probe restarting) before the interval ends:
+// the partial interval is reported, not lost.
+TEST_CASE("the flows of the interval leaf-host stops in are reported at the stop, exactly") {
+  LeafHost host([] {
+    HostOptions o;
+    o.plugins = {"network"};
+    o.config["network.toml"] = "interval = \"1h\"\nevents = [\"udp_flow\"]\n";
+    return o;
+  }());
+  host.start();
+  Spec a;
+  a.queries = {10, 20, 30};
+  a.reply = 5;
+  ChildProcess server([&](ChildProcess& self) { udp_server(self, a); });
+  uint16_t sport = static_cast<uint16_t>(server.receive().port);
+  ChildProcess client([&](ChildProcess& self) { udp_client(self, a, sport); });
+  uint16_t cport = static_cast<uint16_t>(client.receive().port);
+  REQUIRE(client.wait() == 0);
+  REQUIRE(server.wait() == 0);
+  CHECK(flows_of_pid(host, client.pid()) == 0);  // the hour has not ended
+  REQUIRE(host.stop() == 0);
+  check_flow(flow_of(host, client.pid(), cport, sport), "leafudp-client", client.pid(), 3, 60, 3,
+             15, 4, "0.0.0.0", "127.0.0.1");
+  check_flow(flow_of(host, server.pid(), sport, cport), "leafudp-server", server.pid(), 3, 15, 3,
+             60, 4, "127.0.0.1", "127.0.0.1");
+}
