@@ -212,17 +212,21 @@ void check_flow(const Flow& f, const std::string& comm, pid_t pid, uint64_t dsen
   }
 }
 
+// leaf-host with the network plugin reporting udp_flow only, every
+// `interval`; `more`: further network.toml keys.
+HostOptions udp_options(const std::string& interval, const std::string& more = "") {
+  HostOptions o;
+  o.plugins = {"network"};
+  o.config["network.toml"] = "interval = \"" + interval + "\"\nevents = [\"udp_flow\"]\n" + more;
+  return o;
+}
+
 // Runs one exchange and asserts both ends' flows. The server's socket is
 // bound to the address, so its local end is that address; the client's
 // unconnected socket is bound to the wildcard address.
 // `hook`: the hook udp_send and udp_recv must have used ("": any).
 void udp_exchange(const Spec& s, const std::string& client_ip, const std::string& hook = "") {
-  LeafHost host([&s] {
-    HostOptions o;
-    o.plugins = {"network"};
-    o.config["network.toml"] = "interval = \"1s\"\nevents = [\"udp_flow\"]\n" + s.toml;
-    return o;
-  }());
+  LeafHost host(udp_options("1s", s.toml));
   host.start();
   ChildProcess server([&](ChildProcess& self) { udp_server(self, s); });
   uint16_t sport = static_cast<uint16_t>(server.receive().port);
@@ -475,12 +479,7 @@ bool wait_for(const std::function<bool()>& done) {
 // phase must be reported while the socket is still open (only the
 // interval's flush can move a cache's counts then), the last at its close.
 TEST_CASE("one socket, two peers, reported while it stays open and at its close: exact") {
-  LeafHost host([] {
-    HostOptions o;
-    o.plugins = {"network"};
-    o.config["network.toml"] = "interval = \"1s\"\nevents = [\"udp_flow\"]\n";
-    return o;
-  }());
+  LeafHost host(udp_options("1s"));
   host.start();
   Spec a, b;
   a.queries = {100, 200, 300};
@@ -556,12 +555,7 @@ TEST_CASE("one socket, two peers, reported while it stays open and at its close:
 // leaf-host stopping (or this probe restarting) before the interval ends:
 // the partial interval is reported, not lost.
 TEST_CASE("the flows of the interval leaf-host stops in are reported at the stop, exactly") {
-  LeafHost host([] {
-    HostOptions o;
-    o.plugins = {"network"};
-    o.config["network.toml"] = "interval = \"1h\"\nevents = [\"udp_flow\"]\n";
-    return o;
-  }());
+  LeafHost host(udp_options("1h"));
   host.start();
   Spec a;
   a.queries = {10, 20, 30};
