@@ -15,7 +15,11 @@
 // and the BPF time per exec, a figure a noisy machine disturbs far less.
 //
 //   sudo build/bench/process/bench_process [--execs N] [--rounds R] [--program PATH]
-//                                          [--leaf-host PATH]
+//                                          [--leaf-host PATH] [--settle-ms MS]
+// --settle-ms (default 1000): a pause after leaf-host starts and after it
+// stops, before the next timed storm: the kernel frees a stopped leaf-host's
+// maps, rings and programs in deferred work on the storm's CPUs
+// (bench_network measured the bias this leaves in short phases).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -177,6 +181,10 @@ struct LoadedRound {
   std::vector<std::string> loss_lines;  // the host's own loss counters, verbatim
 };
 
+int settle_ms = 1000;  // --settle-ms
+
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms)); }
+
 // leaf-host up, the timed storm, the statistics storm (stats_execs > 0),
 // drain, leaf-host stopped; its process_exec events of the storms counted.
 LoadedRound loaded_round(const std::string& binary, const std::string& program, int execs,
@@ -187,6 +195,7 @@ LoadedRound loaded_round(const std::string& binary, const std::string& program, 
   fs::path events_file = dir / "events.jsonl";
   LoadedRound r;
   Host host = start_host(binary, dir, events_file);
+  settle();
   r.loaded = exec_storm(program, execs);
   r.pids = r.loaded.pids;
   if (stats_execs > 0) {
@@ -199,6 +208,7 @@ LoadedRound loaded_round(const std::string& binary, const std::string& program, 
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the host drain
   r.host_status = stop_host(host);
+  settle();
   r.delivered = count_events(events_file, r.pids);
   std::ifstream log(host.stderr_path);
   for (std::string line; std::getline(log, line);)
@@ -224,9 +234,11 @@ int main(int argc, char** argv) {
       program = argv[++i];
     } else if (a == "--leaf-host" && i + 1 < argc) {
       binary = argv[++i];
+    } else if (a == "--settle-ms" && i + 1 < argc) {
+      settle_ms = std::max(0, std::atoi(argv[++i]));
     } else {
       std::cerr << "usage: bench_process [--execs N] [--rounds R] [--program PATH] "
-                   "[--leaf-host PATH]\n"
+                   "[--leaf-host PATH] [--settle-ms MS]\n"
                    "  R rounds of: leaf-host with leaf_process up, N execs (the first round\n"
                    "  also N/4 with BPF statistics on), leaf-host stopped, N execs; each\n"
                    "  loaded storm against the unloaded storms on either side, median.\n";
