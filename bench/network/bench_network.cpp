@@ -68,9 +68,9 @@ namespace {
 
 // How long to pause after leaf-host starts or stops and after the empty
 // programs attach or detach, before the next timed storm (--settle-ms). The
-// kernel frees a stopped leaf-host's maps, rings and programs in deferred
-// work that runs on the storm's CPUs, so the storm right after a stop ran
-// slower, and the phases compared with it were biased. 2-core VM, 5,000
+// storm right after a stop ran slower, and the phases compared with it were
+// biased (likely cause, not proven: the kernel frees a stopped leaf-host's
+// maps, rings and programs in deferred work, on the storm's CPUs). 2-core VM, 5,000
 // connections per phase, 5 rounds: without a pause, storms without Leaf ran
 // at 15.1K conn/s after a leaf-host and 17.2K after the empty programs, and
 // the plugin's ratio came out 0.984, above its own floor (0.918); with 1 s,

@@ -17,9 +17,9 @@
 //   sudo build/bench/process/bench_process [--execs N] [--rounds R] [--program PATH]
 //                                          [--leaf-host PATH] [--settle-ms MS]
 // --settle-ms (default 1000): a pause after leaf-host starts and after it
-// stops, before the next timed storm: the kernel frees a stopped leaf-host's
-// maps, rings and programs in deferred work on the storm's CPUs
-// (bench_network measured the bias this leaves in short phases).
+// stops, before the next timed storm: bench_network's storms right after a
+// stop ran slower (likely the kernel's deferred freeing of the stopped
+// leaf-host's maps, rings and programs), which biased short phases.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
