@@ -69,8 +69,8 @@ namespace {
 // How long to pause after leaf-host starts or stops and after the empty
 // programs attach or detach, before the next timed storm (--settle-ms). The
 // storm right after a stop ran slower, and the phases compared with it were
-// biased (likely cause, not proven: the kernel frees a stopped leaf-host's
-// maps, rings and programs in deferred work, on the storm's CPUs). 2-core VM, 5,000
+// biased (cause not found: e2e-loadgen's storms right after a leaf-host
+// stop showed no slowdown). 2-core VM, 5,000
 // connections per phase, 5 rounds: without a pause, storms without Leaf ran
 // at 15.1K conn/s after a leaf-host and 17.2K after the empty programs, and
 // the plugin's ratio came out 0.984, above its own floor (0.918); with 1 s,

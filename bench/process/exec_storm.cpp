@@ -18,8 +18,7 @@
 //                                          [--leaf-host PATH] [--settle-ms MS]
 // --settle-ms (default 1000): a pause after leaf-host starts and after it
 // stops, before the next timed storm: bench_network's storms right after a
-// stop ran slower (likely the kernel's deferred freeing of the stopped
-// leaf-host's maps, rings and programs), which biased short phases.
+// stop ran slower (cause not found), which biased short phases.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
