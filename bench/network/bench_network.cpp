@@ -60,24 +60,15 @@
 #include "bpf_prog_stats.hpp"
 #include "empty_hooks.hpp"
 #include "empty_tcp_hooks.skel.h"
+#include "settle.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// How long to pause after leaf-host starts or stops and after the empty
-// programs attach or detach, before the next timed storm (--settle-ms). The
-// storm right after a stop ran slower, and the phases compared with it were
-// biased (cause not found: e2e-loadgen's storms right after a leaf-host
-// stop showed no slowdown). 2-core VM, 5,000
-// connections per phase, 5 rounds: without a pause, storms without Leaf ran
-// at 15.1K conn/s after a leaf-host and 17.2K after the empty programs, and
-// the plugin's ratio came out 0.984, above its own floor (0.918); with 1 s,
-// every storm without Leaf ran at 16.2-17.6K, floor 0.992, plugin 0.903.
-int settle_ms = 1000;
-
-void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms)); }
+// The pause after every setup and teardown (settle.hpp, --settle-ms).
+leaf::bench::Settle settle;
 
 // Empty programs on one set of the plugin's TCP hooks (empty_tcp_hooks.bpf.c).
 using EmptyTcpHooks = leaf::bench::EmptyHooks<empty_tcp_hooks_bpf>;
@@ -352,7 +343,7 @@ int main(int argc, char** argv) {
     } else if (k == "--floor") {
       floor_arg = argv[i + 1];
     } else if (k == "--settle-ms") {
-      settle_ms = std::max(0, std::stoi(argv[i + 1]));
+      settle.set_ms(argv[i + 1]);
     } else {
       std::fprintf(stderr,
                    "usage: bench_network [--connections N] [--rounds R] [--bpf-stats 0|1] "

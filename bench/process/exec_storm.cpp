@@ -17,8 +17,7 @@
 //   sudo build/bench/process/bench_process [--execs N] [--rounds R] [--program PATH]
 //                                          [--leaf-host PATH] [--settle-ms MS]
 // --settle-ms (default 1000): a pause after leaf-host starts and after it
-// stops, before the next timed storm: bench_network's storms right after a
-// stop ran slower (cause not found), which biased short phases.
+// stops, before the next timed storm (bench/common/settle.hpp says why).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -41,6 +40,7 @@
 #include <vector>
 
 #include "bpf_prog_stats.hpp"
+#include "settle.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -180,9 +180,8 @@ struct LoadedRound {
   std::vector<std::string> loss_lines;  // the host's own loss counters, verbatim
 };
 
-int settle_ms = 1000;  // --settle-ms
-
-void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms)); }
+// The pause after leaf-host starts and stops (settle.hpp, --settle-ms).
+leaf::bench::Settle settle;
 
 // leaf-host up, the timed storm, the statistics storm (stats_execs > 0),
 // drain, leaf-host stopped; its process_exec events of the storms counted.
@@ -234,7 +233,7 @@ int main(int argc, char** argv) {
     } else if (a == "--leaf-host" && i + 1 < argc) {
       binary = argv[++i];
     } else if (a == "--settle-ms" && i + 1 < argc) {
-      settle_ms = std::max(0, std::atoi(argv[++i]));
+      settle.set_ms(argv[++i]);
     } else {
       std::cerr << "usage: bench_process [--execs N] [--rounds R] [--program PATH] "
                    "[--leaf-host PATH] [--settle-ms MS]\n"
