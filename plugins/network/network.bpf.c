@@ -873,7 +873,17 @@ static __always_inline int on_accepted(struct sock *sk)
 		/* Seen established: replace that entry. Not seen: add ours;
 		 * should passive_open() have added one since the lookup (or a
 		 * closed one be there), replace it: it has no process and
-		 * nothing was reported with its conn_id. */
+		 * nothing was reported with its conn_id.
+		 *
+		 * A replace, not writes through `found`, although the replace
+		 * (a new LRU node, the old one freed) is ~30 % of this
+		 * program on the tracepoint path (bench/common/bpf_callees.py):
+		 * nothing holds the socket here, so a reset can close it on
+		 * another CPU meanwhile, and an LRU map gives a deleted node
+		 * back to its free list at once (htab_lru_map_delete_elem(),
+		 * no RCU grace period). Writes through `found` could then land
+		 * in another socket's entry, and a close reading the entry
+		 * while they run would see half an owner. */
 		if (found || conn_add(key, &c) == -NET_EEXIST)
 			conn_replace(key, &c);
 	}
