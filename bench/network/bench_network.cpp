@@ -6,6 +6,8 @@
 //                 [--compare-toml TEXT]   (a second configuration to weigh)
 //                 [--floor fentry,traced|none]
 //                 [--settle-ms MS]        (pause after each setup and teardown)
+//                 [--threads N]           (N clients and N accepting servers at once)
+//                 [--keep-output 0|1]     (keep each leaf-host's directory, print its path)
 //
 // Runs as root. Rounds, in one run: a storm without Leaf, the same storm with
 // leaf-host running leaf_network.so, ..., ending without Leaf; each loaded
@@ -78,9 +80,15 @@ using EmptyTcpHooks = leaf::bench::EmptyHooks<empty_tcp_hooks_bpf>;
   std::exit(1);
 }
 
-// A child that accepts connections on 127.0.0.1 until killed and closes
-// each one at once. Returns its port through *port.
-pid_t start_server(uint16_t* port) {
+// `storm_threads` (--threads) clients connect at once, and as many children
+// accept on 127.0.0.1 until killed, each closing every connection at once:
+// with more than one, the programs run on several CPUs at the same time, and
+// what they share (the LRU table's lists, the ring buffer's lock) is
+// contended as on a busy server. The children's pids go to *pids; returns
+// the port.
+int storm_threads = 1;
+
+uint16_t start_servers(std::vector<pid_t>* pids) {
   int lfd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -90,19 +98,21 @@ pid_t start_server(uint16_t* port) {
     fail("listen");
   socklen_t len = sizeof(a);
   getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-  *port = ntohs(a.sin_port);
-  pid_t pid = fork();
-  if (pid < 0) fail("fork");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    prctl(PR_SET_NAME, "storm-server");
-    while (true) {
-      int fd = accept(lfd, nullptr, nullptr);
-      if (fd >= 0) close(fd);
+  for (int i = 0; i < storm_threads; ++i) {
+    pid_t pid = fork();
+    if (pid < 0) fail("fork");
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      prctl(PR_SET_NAME, "storm-server");
+      while (true) {
+        int fd = accept(lfd, nullptr, nullptr);
+        if (fd >= 0) close(fd);
+      }
     }
+    pids->push_back(pid);
   }
   close(lfd);
-  return pid;
+  return ntohs(a.sin_port);
 }
 
 struct Storm {
@@ -113,13 +123,12 @@ struct Storm {
 
 // n connections in a row: connect, wait for the server's close (so that
 // every connection was accepted: no listen-queue overflow), close.
-Storm storm(uint16_t port, uint64_t n) {
+Storm storm_one(uint16_t port, uint64_t n) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port);
   Storm s;
-  auto t0 = Clock::now();
   for (uint64_t i = 0; i < n; ++i) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) fail("socket");
@@ -129,6 +138,29 @@ Storm storm(uint16_t port, uint64_t n) {
     else
       ++s.failed;
     close(fd);
+  }
+  return s;
+}
+
+// n connections over storm_threads threads at once; the rate is over the
+// wall time of them all.
+Storm storm(uint16_t port, uint64_t n) {
+  auto t0 = Clock::now();
+  Storm s;
+  if (storm_threads <= 1) {
+    s = storm_one(port, n);
+  } else {
+    std::vector<Storm> parts(static_cast<size_t>(storm_threads));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < storm_threads; ++i) {
+      uint64_t share = n / storm_threads + (static_cast<uint64_t>(i) < n % storm_threads ? 1 : 0);
+      threads.emplace_back([&parts, i, port, share] { parts[i] = storm_one(port, share); });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& p : parts) {
+      s.made += p.made;
+      s.failed += p.failed;
+    }
   }
   s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return s;
@@ -155,6 +187,10 @@ double cpu_seconds(pid_t pid) {
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
+
+// --keep-output: every leaf-host's directory (conf.d, out.jsonl, err.log) is
+// kept and its path printed, to look into a mismatch of the event counts.
+bool keep_output = false;
 
 class LeafHostProcess {
  public:
@@ -191,6 +227,10 @@ class LeafHostProcess {
   }
   ~LeafHostProcess() {
     if (pid_ > 0) stop();
+    if (keep_output) {
+      std::printf("  leaf-host's directory kept: %s\n", dir_.c_str());
+      return;
+    }
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -344,11 +384,16 @@ int main(int argc, char** argv) {
       floor_arg = argv[i + 1];
     } else if (k == "--settle-ms") {
       settle.set_ms(argv[i + 1]);
+    } else if (k == "--keep-output") {
+      keep_output = std::string(argv[i + 1]) != "0";
+    } else if (k == "--threads") {
+      storm_threads = std::max(1, std::stoi(argv[i + 1]));
     } else {
       std::fprintf(stderr,
                    "usage: bench_network [--connections N] [--rounds R] [--bpf-stats 0|1] "
                    "[--leaf-host PATH] [--plugin PATH] [--network-toml TEXT] "
-                   "[--compare-toml TEXT] [--floor fentry,traced|none] [--settle-ms MS]\n");
+                   "[--compare-toml TEXT] [--floor fentry,traced|none] [--settle-ms MS] "
+                   "[--threads N] [--keep-output 0|1]\n");
       return 2;
     }
   }
@@ -373,12 +418,13 @@ int main(int argc, char** argv) {
                   probe.why().c_str());
   }
 
-  uint16_t port = 0;
-  pid_t server = start_server(&port);
+  std::vector<pid_t> servers;
+  uint16_t port = start_servers(&servers);
   storm(port, 500);  // warm-up
 
-  std::printf("loopback connect/close storm, %llu connections per phase, %d rounds\n",
-              static_cast<unsigned long long>(n), rounds);
+  std::printf("loopback connect/close storm, %llu connections per phase, %d rounds, %d thread%s\n",
+              static_cast<unsigned long long>(n), rounds, storm_threads,
+              storm_threads == 1 ? "" : "s");
   std::vector<std::string> tomls = {toml};
   if (has_compare) tomls.push_back(compare_toml);
   size_t nv = tomls.size();
@@ -431,8 +477,10 @@ int main(int argc, char** argv) {
       without = next;
     }
   }
-  kill(server, SIGKILL);
-  waitpid(server, nullptr, 0);
+  for (pid_t server : servers) {
+    kill(server, SIGKILL);
+    waitpid(server, nullptr, 0);
+  }
 
   for (size_t v = 0; v < nv; ++v) {
     const char* label = nv == 1 ? "" : v == 0 ? " (network-toml)" : " (compare-toml)";
