@@ -488,13 +488,20 @@ static __always_inline void emit_open(__u16 type, const struct net_conn *c,
 /* ------------------------------------------------------------------------ */
 /* Connection table: opens */
 
-/* Active open: CLOSE -> SYN_SENT, in the connecting task: the entry `c`
- * (zeroed by the caller), stored. */
-static __always_inline void active_open(struct sock *sk, struct net_conn *c)
+/* The remote port of a TCP socket, host order (net_conn.peer_port). */
+static __always_inline __u16 peer_port(struct sock *sk, int btf)
+{
+	return bpf_ntohs(TCP_FIELD(sk, btf, __sk_common.skc_dport));
+}
+
+/* Active open: CLOSE -> SYN_SENT, in the connecting task (connect() set the
+ * remote end before): the entry `c` (zeroed by the caller), stored. */
+static __always_inline void active_open(struct sock *sk, struct net_conn *c, int btf)
 {
 	c->start_ns = bpf_ktime_get_ns();
 	c->conn_id = new_conn_id();
 	c->direction = NET_DIR_OUTBOUND;
+	c->peer_port = peer_port(sk, btf);
 	take_task_loads(c);
 	conn_store((__u64)sk, c);
 }
@@ -510,9 +517,15 @@ static __always_inline void active_open(struct sock *sk, struct net_conn *c)
  * overwrote, between the two, the entry accept() had just added, and the
  * close lost the process and the conn_id of its tcp_accept (the kernel
  * matrix's 5.10 and 6.1 guests: an inbound close in a few thousand). An
- * entry already there (that one, a simultaneous open tracked as outbound,
- * or a closed one left by a failed delete, which accept() replaces) is
- * left alone. */
+ * entry already there for this remote port (that one, or a simultaneous
+ * open tracked as outbound) is left alone. One for another remote port
+ * belongs to an earlier socket at this address whose close was missed: the
+ * kernel skips a run of a program that an interrupt's softirq triggers
+ * while the same program runs on that CPU (a recursion miss, counted in
+ * leaf_bpf_program_recursion_misses_total), and tcp_close's runs at every
+ * state change of every socket. That entry is replaced (lookup, then
+ * update: should accept() replace it in between, the close loses the
+ * process, but only after a missed close). */
 /* Whether a TCP socket has sent or received payload. */
 static __always_inline int moved_bytes(struct sock *sk, int btf)
 {
@@ -528,17 +541,28 @@ static __always_inline void passive_open(struct sock *sk, int btf)
 {
 	struct net_conn c = {};
 	__u64 key = (__u64)sk;
+	__u16 peer = peer_port(sk, btf);
+	struct net_conn *old = bpf_map_lookup_elem(&net_conn, &key);
 
-	if (bpf_map_lookup_elem(&net_conn, &key))
-		return; /* spares the LRU a node allocation in the usual case */
+	/* accept()'s own entry: the lookup spares the LRU a node allocation.
+	 * Another remote port: an earlier socket's at this address, whose
+	 * close was not seen (a recursion miss; left marked closed by a
+	 * failed delete): replaced, else this connection's tcp_accept would be
+	 * skipped as reported and its close carry the other's conn_id. */
+	if (old && old->peer_port == peer)
+		return;
 	c.start_ns = bpf_ktime_get_ns();
 	c.conn_id = new_conn_id();
 	c.direction = NET_DIR_INBOUND;
+	c.peer_port = peer;
 	/* Payload already (TCP Fast Open): the tcp_stats iterator may have
 	 * reported the socket before this entry. */
 	if (emit_tcp_stats && moved_bytes(sk, btf))
 		c.flags |= NET_CONN_F_PREV_MAYBE;
-	conn_add(key, &c); /* -EEXIST: accept() added it since the lookup */
+	if (old)
+		conn_replace(key, &c);
+	else
+		conn_add(key, &c); /* -EEXIST: accept() added it since the lookup */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -680,7 +704,7 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 		struct net_conn c = {};
 
 		if (is_tcp(sk, btf))
-			active_open(sk, &c);
+			active_open(sk, &c, btf);
 	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
 		if (is_tcp(sk, btf))
 			passive_open(sk, btf);
@@ -771,7 +795,7 @@ static __always_inline int on_tcp_connect(struct sock *sk, int btf)
 	if (!c) {
 		/* tcp_close's program missed SYN_SENT (not attached yet), or
 		 * the table refused the entry then */
-		active_open(sk, &opened);
+		active_open(sk, &opened, btf);
 		c = conn_live(key);
 		/* Refused again (counted): the connect is reported all the
 		 * same; its close will come without the process. */
@@ -845,9 +869,12 @@ static __always_inline int on_accepted(struct sock *sk)
 	struct net_conn c = {};
 	struct net_tuple t = {};
 
-	if (!is_tcp(sk, 0))
+	if (!is_tcp(sk, 0) || read_tuple(sk, &t))
 		return 0;
 	found = conn_live(key);
+	/* Another remote port: an earlier socket's entry (passive_open()) */
+	if (found && found->peer_port != t.dport)
+		found = NULL;
 	if (found) {
 		if (found->flags & NET_CONN_F_REPORTED)
 			return 0;
@@ -861,6 +888,7 @@ static __always_inline int on_accepted(struct sock *sk)
 		c.start_ns = bpf_ktime_get_ns();
 		c.conn_id = new_conn_id();
 		c.direction = NET_DIR_INBOUND;
+		c.peer_port = t.dport;
 		/* the tcp_stats iterator may have seen it without an entry */
 		if (emit_tcp_stats)
 			c.flags |= NET_CONN_F_PREV_MAYBE;
@@ -872,8 +900,8 @@ static __always_inline int on_accepted(struct sock *sk)
 	if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE) {
 		/* Seen established: replace that entry. Not seen: add ours;
 		 * should passive_open() have added one since the lookup (or a
-		 * closed one be there), replace it: it has no process and
-		 * nothing was reported with its conn_id.
+		 * closed or earlier socket's one be there), replace it: it has
+		 * no process and nothing was reported with its conn_id.
 		 *
 		 * A replace, not writes through `found`, although the replace
 		 * (a new LRU node, the old one freed) is ~30 % of this
@@ -887,7 +915,7 @@ static __always_inline int on_accepted(struct sock *sk)
 		if (found || conn_add(key, &c) == -NET_EEXIST)
 			conn_replace(key, &c);
 	}
-	if (!emit_accept || read_tuple(sk, &t) || ignored(&t))
+	if (!emit_accept || ignored(&t))
 		return 0;
 	emit_open(NET_EVENT_TCP_ACCEPT, &c, &t);
 	return 0;

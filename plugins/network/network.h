@@ -171,7 +171,11 @@ struct net_conn {
 	__u32 uid;
 	__u8 direction; /* enum net_direction */
 	__u8 flags;	/* NET_CONN_F_* */
-	__u16 pad;
+	/* The remote port (host order) of the socket the entry was made for:
+	 * an entry whose close the kernel did not report (a run of tcp_close's
+	 * program skipped as a recursion miss) stays behind, and a later
+	 * socket at the same address must not take it for its own. */
+	__u16 peer_port;
 	char comm[16];
 };
 
