@@ -19,9 +19,8 @@ namespace leaf::bench {
 
 class Settle {
  public:
-  // --settle-ms's value; negative means none.
+  // --settle-ms's value; 0 or less: no pause.
   void set_ms(const std::string& value) { ms_ = std::max(0, std::stoi(value)); }
-  int ms() const { return ms_; }
   void operator()() const { std::this_thread::sleep_for(std::chrono::milliseconds(ms_)); }
 
  private:
