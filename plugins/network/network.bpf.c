@@ -46,6 +46,36 @@
 LEAF_RINGBUF(events);
 LEAF_COUNTERS(counters);
 
+/* The connection events are spread over up to four rings (network.toml
+ * `ring_buffers`), each connection's on one of them by its conn_id: every
+ * record reserved from one ring takes that ring's spin lock and writes its
+ * producer position, which all CPUs share. With two connect storms on two
+ * CPUs that lock and line were a third of the programs' time (network
+ * README, "Two storms at once"). A connection's events stay in one ring, in
+ * order; user space drains the rings one after the other, so the events of
+ * different connections can reach it up to one drain apart out of order (each
+ * carries its kernel timestamp). Unused rings are one page each. */
+LEAF_RINGBUF(events1);
+LEAF_RINGBUF(events2);
+LEAF_RINGBUF(events3);
+const volatile __u32 ring_mask = 0; /* rings - 1: 0, 1 or 3 */
+
+/* The ring of a connection: by its conn_id's upper, random half (bit 0 is
+ * always set); 0 (not known) goes to the first. */
+static __always_inline void *conn_ring(__u64 conn_id)
+{
+	switch ((conn_id >> 32) & ring_mask) {
+	case 1:
+		return &events1;
+	case 2:
+		return &events2;
+	case 3:
+		return &events3;
+	default:
+		return &events;
+	}
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 100000); /* conn_table_size */
@@ -478,7 +508,7 @@ static __always_inline void emit_open(__u16 type, const struct net_conn *c,
 
 	if (owner_filtered(c))
 		return;
-	e = leaf_reserve(&events, &counters, sizeof(*e), type);
+	e = leaf_reserve(conn_ring(c->conn_id), &counters, sizeof(*e), type);
 	if (!e)
 		return;
 	fill_common(e, c, t, c->direction);
@@ -631,7 +661,7 @@ static __always_inline void emit_close_record(struct sock *sk, struct tcp_sock *
 
 	if (owner_filtered(c))
 		return;
-	e = leaf_reserve(&events, &counters, sizeof(*e), NET_EVENT_TCP_CLOSE);
+	e = leaf_reserve(conn_ring(c ? c->conn_id : 0), &counters, sizeof(*e), NET_EVENT_TCP_CLOSE);
 	if (!e)
 		return;
 	fill_common((struct net_tcp_event *)e, c, t, c ? c->direction : NET_DIR_UNKNOWN);

@@ -5,6 +5,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -46,7 +47,10 @@ const ConfigOption kOptions[] = {
      "connections with an address at either end in these (\"10.0.0.0/8\", \"::1\") are not "
      "reported"},
     {"ring_buffer_size", OptionType::Size, "\"1M\"", 4096, 1LL << 30, nullptr,
-     "ring buffer size in bytes (rounded up to a power of two)"},
+     "ring buffer size in bytes (rounded up to a power of two), all rings together"},
+    {"ring_buffers", OptionType::Int, "4", 1, 4, nullptr,
+     "rings the TCP connection events are spread over, each connection's on one (1, 2 or 4): "
+     "fewer CPUs contend for each ring's lock"},
     {"hooks.skip", OptionType::StringList, "[]", 0, 0, nullptr,
      "hook kinds not to use even when available (fentry, kprobe, tp_btf, raw_tp, tracepoint)"},
     {"filter.drop_uids", OptionType::IntList, "[]", 0, 4294967295, nullptr,
@@ -152,6 +156,7 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     udp_table_size_ = cfg_int("udp_table_size");
     want_udp_ = emit[NET_EVENT_UDP_FLOW];
 
+    configure_rings(skel);
     skel.rodata->emit_connect = emit[NET_EVENT_TCP_CONNECT];
     skel.rodata->emit_accept = emit[NET_EVENT_TCP_ACCEPT];
     skel.rodata->emit_close = emit[NET_EVENT_TCP_CLOSE];
@@ -321,8 +326,30 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
               addr->detail + ")");
   }
 
+  // ring_buffers: the first ring is the SDK's (sized by ring_bytes() and
+  // registered with the counters); the others are sized here, one page each
+  // when unused (the programs name them all).
+  uint32_t ring_bytes() const override {
+    return ring_buffer_bytes(cfg_int("ring_buffer_size") / cfg_int("ring_buffers"));
+  }
+  void configure_rings(network_bpf& skel) {
+    rings_ = static_cast<uint32_t>(cfg_int("ring_buffers"));
+    if (rings_ == 3) throw PluginError("ring_buffers: 1, 2 or 4, not 3", Status::InvalidConfig);
+    skel.rodata->ring_mask = rings_ - 1;
+    bpf_map* extra[] = {skel.maps.events1, skel.maps.events2, skel.maps.events3};
+    auto page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+    for (uint32_t i = 0; i < 3; ++i)
+      bpf_map__set_max_entries(extra[i], i + 1 < rings_ ? ring_bytes() : page);
+  }
+  void add_extra_rings(network_bpf& skel) {
+    bpf_map* extra[] = {skel.maps.events1, skel.maps.events2, skel.maps.events3};
+    for (uint32_t i = 0; i + 1 < rings_; ++i)
+      add_ring(extra[i], nullptr, decoder(), skel.maps.bss, ticking_offset_in(skel.bss));
+  }
+
   // The interval timer: tcp_stats' iterator and the UDP flow table.
   void started(network_bpf& skel) override {
+    add_extra_rings(skel);
     if (connect_in_close_)  // attached with tcp_close's program
       for (auto& c : choices_)
         if (c.probe == "tcp_connect") c.attached = choice("tcp_close")->attached;
@@ -550,6 +577,7 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
   std::vector<net_addr_key> addrs_;
   std::vector<int64_t> ports_;
   int64_t table_size_ = 0;
+  uint32_t rings_ = 1;
   uint64_t evicted_ = 0;
   uint64_t interval_ns_ = 0;
   bool want_udp_ = false;

@@ -236,10 +236,8 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-// The network plugin's counters (leaf_network_* lines of /metrics), for the
-// test's output. They count every TCP connection of the host, not only the
-// test's.
-std::string network_counters(int port) {
+// leaf-host's /metrics page ("(/metrics: reason)" when it cannot be read).
+std::string metrics_page(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -256,8 +254,16 @@ std::string network_counters(int port) {
     for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) body.append(buf, static_cast<size_t>(n));
   }
   close(fd);
-  std::string out;
-  std::istringstream in(body);
+  return body;
+}
+
+// The network plugin's counters (leaf_network_* lines of /metrics), for the
+// test's output. They count every TCP connection of the host, not only the
+// test's.
+std::string network_counters(int port) {
+  std::string page = metrics_page(port), out;
+  if (page.rfind("(/metrics", 0) == 0) return page;
+  std::istringstream in(page);
   for (std::string line; std::getline(in, line);)
     if (line.rfind("leaf_network_", 0) == 0) out += line.substr(13) + "\n";
   return out;
@@ -585,6 +591,87 @@ TEST_CASE("traffic between two network namespaces, with their addresses") {
 
 TEST_CASE("many short connections: none missing, none reported twice") {
   check_short_connections(ServerSpec{});
+}
+
+// leaf_ringbuf_fill_ratio of the network plugin's rings, by ring (map) name:
+// each ring's peak fill since the previous scrape.
+std::map<std::string, double> network_ring_fills(int port) {
+  std::map<std::string, double> out;
+  std::istringstream in(metrics_page(port));
+  const std::string prefix = "leaf_ringbuf_fill_ratio{";
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) != 0 || line.find("plugin=\"network\"") == std::string::npos)
+      continue;
+    size_t at = line.find("ring=\"");
+    size_t close = line.find('}');
+    if (at == std::string::npos || close == std::string::npos) continue;
+    at += 6;
+    out[line.substr(at, line.find('"', at) - at)] = std::stod(line.substr(close + 1));
+  }
+  return out;
+}
+
+// ring_buffers = 4. leaf-host is stopped (SIGSTOP) while the connections open
+// and close, so that the four rings hold them all when it drains them, one
+// ring after the other: a connection whose events were spread over rings
+// would show a close before its open. Each ring must have carried records
+// (its peak fill, sampled before the drain, above 0).
+TEST_CASE("ring_buffers = 4: every connection's events in order, over all four rings") {
+  constexpr int kConnections = 200;
+  HostOptions o = host_options("ring_buffers = 4\n");
+  const int metrics_port = free_port();
+  o.config["leaf.toml"] =
+      "[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n";
+  LeafHost host(o);
+  host.start();
+  network_ring_fills(metrics_port);  // the peaks so far
+  REQUIRE(kill(host.pid(), SIGSTOP) == 0);
+  ServerSpec s;
+  s.connections = kConnections;
+  ChildProcess server([&](ChildProcess& self) { run_server(self, s); });
+  uint64_t port = server.receive().port;
+  ClientSpec c;
+  c.port = static_cast<uint16_t>(port);
+  c.connections = kConnections;
+  ChildProcess client([&](ChildProcess& self) { run_client(self, c); });
+  for (int i = 0; i < kConnections; ++i) {
+    REQUIRE(client.receive().error == 0);
+    server.receive();
+  }
+  REQUIRE(client.wait() == 0);
+  REQUIRE(server.wait() == 0);
+  REQUIRE(kill(host.pid(), SIGCONT) == 0);
+  host.wait_for_count(on_port("tcp_close", port), 2 * kConnections, 30s);
+
+  std::map<std::string, double> fills = network_ring_fills(metrics_port);
+  CHECK(fills.size() == 4);
+  for (const char* ring : {"events", "events1", "events2", "events3"}) {
+    INFO(ring);
+    CHECK(fills[ring] > 0);
+  }
+  REQUIRE(host.stop() == 0);
+  // In the order leaf-host wrote them: per conn_id its open, then its close.
+  std::map<uint64_t, int> seen;  // 1: opened, 2: closed
+  size_t opens = 0, closes = 0;
+  for (const Json& e : host.events()) {
+    bool open = on_port("tcp_connect", port)(e) || on_port("tcp_accept", port)(e);
+    bool closed = on_port("tcp_close", port)(e);
+    if (!open && !closed) continue;
+    uint64_t id = e["data"].value("conn_id", uint64_t{0});
+    INFO(e.dump());
+    CHECK(seen[id] == (open ? 0 : 1));
+    seen[id] = open ? 1 : 2;
+    (open ? opens : closes)++;
+  }
+  CHECK(opens == 2 * kConnections);
+  CHECK(closes == 2 * kConnections);
+  CHECK(seen.size() == 2 * kConnections);
+}
+
+TEST_CASE("ring_buffers = 3 is refused: exit 2 naming the key") {
+  LeafHost host(host_options("ring_buffers = 3\n"));
+  CHECK_THROWS_WITH(host.start(), doctest::Contains("ring_buffers: 1, 2 or 4, not 3"));
+  CHECK(host.stop() == 2);
 }
 
 // accept() can return a connection still in SYN_RECV, before the kernel's
