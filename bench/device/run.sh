@@ -128,8 +128,10 @@ section() {
     storms)  # issue 16 item 4: with Leaf / without, medians of interleaved rounds, BPF ns per event
       "$bundle/bench/process/bench_process" --execs 3000 --rounds "$rounds"
       "$bundle/bench/network/bench_network" --connections 20000 --rounds "$rounds"
-      # eight storms at once: the programs on several CPUs together (ring buffer and LRU shared)
-      "$bundle/bench/network/bench_network" --connections 80000 --rounds "$rounds" --threads 8 --floor traced
+      # eight storms at once: the programs on several CPUs together (ring buffers and LRU shared);
+      # the shipped four rings against one, alternated in each round
+      "$bundle/bench/network/bench_network" --connections 80000 --rounds "$rounds" --threads 8 --floor traced \
+        --network-toml 'ring_buffers = 4' --compare-toml 'ring_buffers = 1'
       "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds "$rounds"
       # pinned (one CPU, two switches per round trip): the steady ping-pong figure, ~10 s
       "$bundle/bench/performance/bench_performance" --round-trips 50000 --rounds "$rounds" --cpu 2 \

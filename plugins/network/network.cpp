@@ -47,7 +47,7 @@ const ConfigOption kOptions[] = {
      "connections with an address at either end in these (\"10.0.0.0/8\", \"::1\") are not "
      "reported"},
     {"ring_buffer_size", OptionType::Size, "\"1M\"", 4096, 1LL << 30, nullptr,
-     "ring buffer size in bytes (rounded up to a power of two), all rings together"},
+     "ring buffer size in bytes, all rings together (each rounded up to a power of two)"},
     {"ring_buffers", OptionType::Int, "4", 1, 4, nullptr,
      "rings the TCP connection events are spread over, each connection's on one (1, 2 or 4): "
      "fewer CPUs contend for each ring's lock"},
