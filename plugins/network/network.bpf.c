@@ -466,29 +466,34 @@ static __always_inline void fill_common(struct net_tcp_event *e, const struct ne
 	e->conn_id = c ? c->conn_id : 0;
 }
 
-/* Whether the owner filter drops the events of connection `c` (not
- * counted). Connections without a known owner are never dropped by it. */
-static __always_inline int owner_dropped(const struct net_conn *c)
+/* Whether the owner filter, as it is now, lists the owner `uid`, `comm`
+ * (16 bytes, NUL-padded) (not counted). */
+static __always_inline int owner_listed(__u32 uid, const char *comm)
 {
 	__u32 zero = 0;
 	struct net_filter_cfg *cfg = bpf_map_lookup_elem(&net_filter_cfg, &zero);
 
-	if (!cfg || (!cfg->uids && !cfg->comms) || !c || !(c->flags & NET_CONN_F_ATTRIBUTED))
+	if (!cfg || (!cfg->uids && !cfg->comms))
 		return 0;
-	if (cfg->uids) {
-		__u32 uid = c->uid;
-
-		if (bpf_map_lookup_elem(&net_filter_uids, &uid))
-			return 1;
-	}
+	if (cfg->uids && bpf_map_lookup_elem(&net_filter_uids, &uid))
+		return 1;
 	if (cfg->comms) {
 		struct net_filter_comm key;
 
-		__builtin_memcpy(key.comm, c->comm, sizeof(key.comm));
+		__builtin_memcpy(key.comm, comm, sizeof(key.comm));
 		if (bpf_map_lookup_elem(&net_filter_comms, &key))
 			return 1;
 	}
 	return 0;
+}
+
+/* Whether the owner filter drops the events of connection `c` (not
+ * counted). Connections without a known owner are never dropped by it. */
+static __always_inline int owner_dropped(const struct net_conn *c)
+{
+	if (!c || !(c->flags & NET_CONN_F_ATTRIBUTED))
+		return 0;
+	return owner_listed(c->uid, c->comm);
 }
 
 /* owner_dropped(), counted. */

@@ -55,8 +55,10 @@ static __always_inline int udp_same_key(const struct net_udp_key *a, const struc
 }
 
 /* The cache of `sk` (a socket a process holds), made for flow `k` when the
- * socket has none: NULL when it cannot have one, or when the owner filter
- * drops the current task (the table path then drops and counts it). */
+ * socket has none: NULL when it cannot have one. An owner the filter drops
+ * gets one too: the filter is applied when the counts are flushed
+ * (udp_flush), so its datagrams do not read the task each, and a filter
+ * changed by SIGHUP applies to sockets cached before. */
 static __always_inline struct net_udp_sk *udp_cache_of(struct sock *sk, const struct net_udp_key *k)
 {
 	struct net_udp_sk *c = bpf_sk_storage_get(&net_udp_sk, sk, 0, 0);
@@ -70,8 +72,6 @@ static __always_inline struct net_udp_sk *udp_cache_of(struct sock *sk, const st
 	if (!so || !so->file)
 		return 0;
 	take_task(&owner);
-	if (owner_dropped(&owner))
-		return 0;
 	init.key = *k;
 	init.val.cgroup_id = owner.cgroup_id;
 	init.val.pid = owner.pid;
@@ -112,7 +112,10 @@ static __always_inline int udp_cached(struct sock *sk, struct net_udp_key *k, in
 	return 1;
 }
 
-/* Moves the counts of cache `c` into the current flow table. */
+/* Moves the counts of cache `c` into the current flow table, or, when the
+ * owner filter as it is now drops the cached owner, counts its datagrams
+ * as filtered: the decision the table path takes once per flow and
+ * interval (udp_account), taken here once per socket and interval. */
 static __always_inline void udp_flush(struct net_udp_sk *c)
 {
 	struct net_udp_val add = c->val;
@@ -122,9 +125,13 @@ static __always_inline void udp_flush(struct net_udp_sk *c)
 	if (!add.datagrams_sent && !add.datagrams_recv)
 		return;
 	c->val.first_ns = 0;
-	flows = bpf_map_lookup_elem(&net_udp_flows, &zero);
-	if (flows)
-		udp_merge(flows, &c->key, &add);
+	if (owner_listed(add.uid, add.comm)) {
+		stat_add(NET_STAT_FILTERED, add.datagrams_sent + add.datagrams_recv);
+	} else {
+		flows = bpf_map_lookup_elem(&net_udp_flows, &zero);
+		if (flows)
+			udp_merge(flows, &c->key, &add);
+	}
 	__sync_fetch_and_add(&c->val.bytes_sent, -add.bytes_sent);
 	__sync_fetch_and_add(&c->val.datagrams_sent, -add.datagrams_sent);
 	__sync_fetch_and_add(&c->val.bytes_recv, -add.bytes_recv);
