@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -336,15 +337,19 @@ class NetworkProbe final : public SkeletonProbe<network_bpf>, public ITimerHandl
     rings_ = static_cast<uint32_t>(cfg_int("ring_buffers"));
     if (rings_ == 3) throw PluginError("ring_buffers: 1, 2 or 4, not 3", Status::InvalidConfig);
     skel.rodata->ring_mask = rings_ - 1;
-    bpf_map* extra[] = {skel.maps.events1, skel.maps.events2, skel.maps.events3};
     auto page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
-    for (uint32_t i = 0; i < 3; ++i)
+    auto extra = extra_rings(skel);
+    for (uint32_t i = 0; i < extra.size(); ++i)
       bpf_map__set_max_entries(extra[i], i + 1 < rings_ ? ring_bytes() : page);
   }
   void add_extra_rings(network_bpf& skel) {
-    bpf_map* extra[] = {skel.maps.events1, skel.maps.events2, skel.maps.events3};
+    auto extra = extra_rings(skel);
     for (uint32_t i = 0; i + 1 < rings_; ++i)
       add_ring(extra[i], nullptr, decoder(), skel.maps.bss, ticking_offset_in(skel.bss));
+  }
+  // The rings after `events`, in conn_ring()'s order (network.bpf.c).
+  static std::array<bpf_map*, 3> extra_rings(network_bpf& skel) {
+    return {skel.maps.events1, skel.maps.events2, skel.maps.events3};
   }
 
   // The interval timer: tcp_stats' iterator and the UDP flow table.
