@@ -73,13 +73,6 @@ size_t lines_with(const std::string& text, const std::string& what) {
   return n;
 }
 
-// The value of one series in a /metrics answer (-1: absent).
-double series(const std::string& metrics, const std::string& name_and_labels) {
-  size_t at = metrics.find("\n" + name_and_labels + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(metrics.substr(at + name_and_labels.size() + 2));
-}
-
 // The BPF program and link ids a process holds descriptors of (fdinfo).
 struct BpfIds {
   std::set<uint32_t> progs, links;
@@ -205,8 +198,8 @@ TEST_CASE(
       "leaf_kernel_events_total{plugin=\"process\",type=\"process_exec\"}";
   const std::string kPluginUp = "leaf_plugin_up{plugin=\"process\",kind=\"probe\"}";
   std::string running = http_get_raw(metrics_port, "/metrics");
-  REQUIRE(series(running, kernel_execs) >= 1);
-  REQUIRE(series(running, kPluginUp) == 1);
+  REQUIRE(metric_series(running, kernel_execs) >= 1);
+  REQUIRE(metric_series(running, kPluginUp) == 1);
   size_t before = host.stderr_text().size();
   REQUIRE(::unlink(so.c_str()) == 0);
   wait_log(host, "plugin process removed (" + so + "): stopped, rings drained, library unloaded",
@@ -237,10 +230,10 @@ TEST_CASE(
   // Its counters stay, frozen (the kernel's count read when it stopped);
   // it is no longer reported as a running plugin.
   std::string m = http_get_raw(metrics_port, "/metrics");
-  double frozen = series(m, kernel_execs);
+  double frozen = metric_series(m, kernel_execs);
   CHECK(frozen >= 1);
-  CHECK(series(m, kPluginUp) == -1);
-  CHECK(series(http_get_raw(metrics_port, "/metrics"), kernel_execs) == frozen);
+  CHECK(metric_series(m, kPluginUp) == -1);
+  CHECK(metric_series(http_get_raw(metrics_port, "/metrics"), kernel_execs) == frozen);
 
   // In again, written slowly: nothing happens before the file is complete.
   before = host.stderr_text().size();
@@ -251,7 +244,7 @@ TEST_CASE(
   pid_t two = run_to_exit(progs.path("leafwatch_two"));
   host.wait_for(event_of("process_exec", two), scaled(10s));
   // The new instance's count is added to the frozen one: never backwards.
-  CHECK(series(http_get_raw(metrics_port, "/metrics"), kernel_execs) >= frozen + 1);
+  CHECK(metric_series(http_get_raw(metrics_port, "/metrics"), kernel_execs) >= frozen + 1);
   CHECK(host.stop() == 0);
 }
 

@@ -37,6 +37,7 @@ using leaf::test::HostOptions;
 using leaf::test::http_get_raw;
 using leaf::test::Json;
 using leaf::test::LeafHost;
+using leaf::test::metric_series;
 using leaf::test::spawn_in;
 using leaf::test::TempDir;
 using leaf::test::TestCgroup;
@@ -404,12 +405,6 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
 
 namespace {
 
-// The value of a metric line `name{labels} value`, or -1.
-long metric(const std::string& text, const std::string& series) {
-  auto at = text.find(series + " ");
-  return at == std::string::npos ? -1 : std::stol(text.substr(at + series.size() + 1));
-}
-
 // The network plugin's [filter]: events of connections whose owner is listed
 // never reach the ring buffer; counted there; SIGHUP updates the lists.
 TEST_CASE("in-kernel filter of the network plugin: by the connection owner's comm") {
@@ -433,9 +428,10 @@ TEST_CASE("in-kernel filter of the network plugin: by the connection owner's com
   REQUIRE(wait_for_exit(kept) == 0);
   host.wait_for(event_of("tcp_close", kept));
   // Its tcp_connect and tcp_close, once the close has happened.
-  long filtered = -1;
+  double filtered = -1;
   for (int i = 0;
-       i < 100 && (filtered = metric(http_get_raw(metrics_port, "/metrics"), series)) < 2; ++i)
+       i < 100 && (filtered = metric_series(http_get_raw(metrics_port, "/metrics"), series)) < 2;
+       ++i)
     std::this_thread::sleep_for(50ms);
   CHECK(filtered == 2);
   CHECK(count(host, [&](const Json& e) {
@@ -449,7 +445,7 @@ TEST_CASE("in-kernel filter of the network plugin: by the connection owner's com
   pid_t now_kept = spawn_in(nullptr, {LEAF_TEST_CONNECTOR, listener.port()});
   REQUIRE(wait_for_exit(now_kept) == 0);
   CHECK(host.wait_for(event_of("tcp_connect", now_kept))["data"]["comm"] == "leaf_test_conne");
-  CHECK(metric(http_get_raw(metrics_port, "/metrics"), series) == 2);
+  CHECK(metric_series(http_get_raw(metrics_port, "/metrics"), series) == 2);
   REQUIRE(host.stop() == 0);
 }
 

@@ -68,6 +68,12 @@ std::string http_get_raw(int port, const std::string& path) {
   return out;
 }
 
+double metric_series(const std::string& metrics, const std::string& name_and_labels) {
+  size_t at = metrics.find("\n" + name_and_labels + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + name_and_labels.size() + 2));
+}
+
 std::function<bool(const Json&)> event_of(const std::string& type, pid_t pid) {
   return [type, pid](const Json& e) {
     return e.contains("data") && e["data"].value("type", "") == type &&

@@ -38,6 +38,10 @@ int free_loopback_port();
 // connection); returns the whole response, status line and headers included.
 std::string http_get_raw(int port, const std::string& path);
 
+// The value of one series in a /metrics answer: `name{labels}` exactly as
+// leaf-host writes it, e.g. leaf_plugin_up{plugin="process"}. -1: absent.
+double metric_series(const std::string& metrics, const std::string& name_and_labels);
+
 // Matchers for LeafHost::wait_for / matching.
 std::function<bool(const Json&)> event_of(const std::string& type, pid_t pid);
 std::function<bool(const Json&)> exec_by_comm(const std::string& comm);

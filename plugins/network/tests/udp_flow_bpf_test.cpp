@@ -579,11 +579,9 @@ TEST_CASE("the flows of the interval leaf-host stops in are reported at the stop
 
 namespace {
 
-// The value of one counter series on leaf-host's /metrics (-1: not there).
-long counter_value(int metrics_port, const std::string& series) {
-  std::string page = leaf::test::http_get_raw(metrics_port, "/metrics");
-  size_t at = page.find("\n" + series + " ");
-  return at == std::string::npos ? -1 : std::stol(page.substr(at + series.size() + 2));
+// The value of one series on leaf-host's /metrics (-1: not there).
+double metric_now(int metrics_port, const std::string& series) {
+  return leaf::test::metric_series(leaf::test::http_get_raw(metrics_port, "/metrics"), series);
 }
 
 }  // namespace
@@ -632,7 +630,7 @@ TEST_CASE(
       return f.dgrams_sent == 2 && f.dgrams_recv == 2;
     }));
   }
-  CHECK(counter_value(metrics_port, filtered) == 0);
+  CHECK(metric_now(metrics_port, filtered) == 0);
   {
     std::ofstream(host.config_dir() + "/network.toml", std::ios::trunc)
         << "interval = \"1s\"\nevents = [\"udp_flow\"]\n[filter]\ndrop_comms = [\"leafudp-hup\"]\n";
@@ -647,12 +645,12 @@ TEST_CASE(
   {
     INFO("the client's two queries and two replies after the reload, counted as filtered");
     CHECK(wait_for([&] {
-      return counter_value(metrics_port, filtered) == 4 &&
+      return metric_now(metrics_port, filtered) == 4 &&
              flow_of(host, server.pid(), sport, cport).dgrams_recv == 4;
     }));
   }
   std::this_thread::sleep_for(1500ms);  // a later interval adds nothing
-  CHECK(counter_value(metrics_port, filtered) == 4);
+  CHECK(metric_now(metrics_port, filtered) == 4);
   REQUIRE(host.stop() == 0);
   {
     INFO("the client: only what it moved before the reload");
