@@ -633,7 +633,7 @@ TEST_CASE(
   CHECK(metric_now(metrics_port, filtered) == 0);
   {
     std::ofstream(host.config_dir() + "/network.toml", std::ios::trunc)
-        << "interval = \"1s\"\nevents = [\"udp_flow\"]\n[filter]\ndrop_comms = [\"leafudp-hup\"]\n";
+        << udp_options("1s", "[filter]\ndrop_comms = [\"leafudp-hup\"]\n").config["network.toml"];
   }
   REQUIRE(::kill(host.pid(), SIGHUP) == 0);
   const std::string applied = "SIGHUP: plugin network applied its new configuration";
