@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <linux/capability.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -24,7 +23,6 @@
 #include <set>
 #include <sstream>
 #include <string_view>
-#include <thread>
 
 #include "harness.hpp"
 #include "workload.hpp"
@@ -48,14 +46,6 @@ struct Programs : AliasDir {
 // Runs the sentinel and waits for its exit: what ran before has been through.
 void sync_with(LeafHost& host, const Programs& p) {
   host.wait_for(event_of("process_exit", run_to_exit(p.path("leafcap_sync"))));
-}
-
-void sighup_and_wait(LeafHost& host, const std::string& expect) {
-  REQUIRE(::kill(host.pid(), SIGHUP) == 0);
-  for (int i = 0; i < 200 && host.stderr_text().find(expect) == std::string::npos; ++i)
-    std::this_thread::sleep_for(50ms);
-  INFO(host.stderr_text());
-  REQUIRE(host.stderr_text().find(expect) != std::string::npos);
 }
 
 uint64_t bit(int cap) { return uint64_t{1} << cap; }
@@ -149,7 +139,7 @@ void prove_it_works(LeafHost& host, const Programs& p, int port) {
   // The filter now drops leafcap_keep and lets leafcap_drop through.
   std::ofstream(host.config_dir() + "/process.toml")
       << "[filter]\ndrop_comms = [\"leafcap_keep\"]\n";
-  sighup_and_wait(host, "SIGHUP: plugin process applied its new configuration");
+  host.sighup_and_wait("SIGHUP: plugin process applied its new configuration");
   run_to_exit(p.path("leafcap_keep"));
   run_to_exit(p.path("leafcap_drop"));
   sync_with(host, p);
@@ -182,9 +172,9 @@ TEST_CASE(
   // A probe enabled again at SIGHUP loads and attaches with what "reload"
   // keeps in permitted (made effective for that load only).
   std::ofstream(host.config_dir() + "/network.toml") << "enabled = false\n";
-  sighup_and_wait(host, "SIGHUP: plugin network stopped (enabled = false)");
+  host.sighup_and_wait("SIGHUP: plugin network stopped (enabled = false)");
   std::ofstream(host.config_dir() + "/network.toml") << "enabled = true\n";
-  sighup_and_wait(host, "SIGHUP: plugin network started (enabled = true)");
+  host.sighup_and_wait("SIGHUP: plugin network started (enabled = true)");
   check_every_thread(host.pid(), prm, eff, prm);  // a reload raised nothing for good
   REQUIRE(host.stop() == 0);
 }
@@ -208,7 +198,7 @@ TEST_CASE("keep_capabilities = none: nothing at all, and it still works") {
     CHECK(host.matching(exec_by_comm("leafcap_keep")).size() == 1);
     std::ofstream(host.config_dir() + "/process.toml")
         << "[filter]\ndrop_comms = [\"leafcap_keep\"]\n";
-    sighup_and_wait(host, "SIGHUP: plugin process refused its new configuration");
+    host.sighup_and_wait("SIGHUP: plugin process refused its new configuration");
     CHECK(host.stderr_text().find("Operation not permitted") != std::string::npos);
   }
   REQUIRE(host.stop() == 0);

@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -273,14 +272,6 @@ void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
-void sighup_and_wait(LeafHost& host, const std::string& expect) {
-  REQUIRE(::kill(host.pid(), SIGHUP) == 0);
-  for (int i = 0; i < 200 && host.stderr_text().find(expect) == std::string::npos; ++i)
-    std::this_thread::sleep_for(50ms);
-  INFO(host.stderr_text());
-  REQUIRE(host.stderr_text().find(expect) != std::string::npos);
-}
-
 TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refused") {
   Containers cgs;
   Programs p;
@@ -296,7 +287,7 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
 
   // Only container A, by its short id.
   write_file(filter, "container_ids = [\"" + kIdA.substr(0, 12) + "\"]\n");
-  sighup_and_wait(host, "SIGHUP: plugin filter applied its new configuration");
+  host.sighup_and_wait("SIGHUP: plugin filter applied its new configuration");
   run(&cgs.a, p.path("leafpfx_one"));
   run(&cgs.c, p.path("leaf_drop_me"));
   run(nullptr, p.path("leaf_drop_me"));
@@ -307,10 +298,10 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
   // A value the filter refuses, then a file that does not parse: both
   // refused, container A's rule stays.
   write_file(filter, "container_ids = [\"not-a-container\"]\n");
-  sighup_and_wait(host, "SIGHUP: plugin filter refused its new configuration");
+  host.sighup_and_wait("SIGHUP: plugin filter refused its new configuration");
   CHECK(host.stderr_text().find("'not-a-container' is not a container id") != std::string::npos);
   write_file(filter, "container_ids = [\"" + kIdC + "\"\n");
-  sighup_and_wait(host, "SIGHUP: configuration refused");
+  host.sighup_and_wait("SIGHUP: configuration refused");
   run(&cgs.c, p.path("leaf_drop_me"));
   run(&cgs.a, p.path("leaf_uid_run"));
   sync_with(host, p, &cgs.a);
@@ -320,7 +311,7 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
   // Back to no filter, and a redaction rule of our own.
   write_file(filter, "");
   write_file(host.config_dir() + "/redact.toml", "rules = ['(?:^|\\s)--pin[= ](\\S+)']\n");
-  sighup_and_wait(host, "SIGHUP: plugin redact applied its new configuration");
+  host.sighup_and_wait("SIGHUP: plugin redact applied its new configuration");
   pid_t pid = spawn_in(&cgs.c, {LEAF_TEST_CONNECTOR, "1", "--pin", "97531", "--token=abc"});
   wait_for_exit(pid);
   Json exec = host.wait_for(event_of("process_exec", pid));
@@ -329,7 +320,7 @@ TEST_CASE("container filters, and SIGHUP: new rules apply, broken files are refu
 
   // A rule that does not compile: refused, the running rules stay.
   write_file(host.config_dir() + "/redact.toml", "rules = ['--pin (\\S+']\n");
-  sighup_and_wait(host, "SIGHUP: plugin redact refused its new configuration");
+  host.sighup_and_wait("SIGHUP: plugin redact refused its new configuration");
   pid = spawn_in(nullptr, {LEAF_TEST_CONNECTOR, "1", "--pin", "86420"});
   wait_for_exit(pid);
   CHECK(host.wait_for(event_of("process_exec", pid))["data"]["cmdline"] ==
@@ -381,7 +372,7 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
 
   const std::string process_toml = host.config_dir() + "/process.toml";
   write_file(process_toml, "[filter]\ndrop_comms = [\"leafpfx_one\"]\n");
-  sighup_and_wait(host, "SIGHUP: plugin process applied its new configuration");
+  host.sighup_and_wait("SIGHUP: plugin process applied its new configuration");
   run(nullptr, p.path("leaf_drop_me"));
   run(nullptr, p.path("leafpfx_one"));
   run(nullptr, p.path("leaf_uid_run"), 4242);
@@ -391,7 +382,7 @@ TEST_CASE("in-kernel filter of the process plugin: dropped before the ring buffe
   CHECK(count(host, with_comm("leafpfx_one")) == 0);
 
   write_file(process_toml, "[filter]\ndrop_comms = [\"a_comm_far_too_long\"]\n");
-  sighup_and_wait(host, "SIGHUP: plugin process refused its new configuration");
+  host.sighup_and_wait("SIGHUP: plugin process refused its new configuration");
   run(nullptr, p.path("leafpfx_one"));
   sync_with(host, p, nullptr);
   CHECK(count(host, with_comm("leafpfx_one")) == 0);
@@ -441,7 +432,7 @@ TEST_CASE("in-kernel filter of the network plugin: by the connection owner's com
   CHECK(host.wait_for(event_of("tcp_connect", kept))["data"]["comm"] == "leaf_net_keep");
 
   write_file(host.config_dir() + "/network.toml", "[filter]\ndrop_comms = []\n");
-  sighup_and_wait(host, "SIGHUP: plugin network applied its new configuration");
+  host.sighup_and_wait("SIGHUP: plugin network applied its new configuration");
   pid_t now_kept = spawn_in(nullptr, {LEAF_TEST_CONNECTOR, listener.port()});
   REQUIRE(wait_for_exit(now_kept) == 0);
   CHECK(host.wait_for(event_of("tcp_connect", now_kept))["data"]["comm"] == "leaf_test_conne");

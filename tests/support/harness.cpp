@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -238,6 +239,19 @@ std::vector<Json> LeafHost::wait_for_count(const std::function<bool(const Json&)
 Json LeafHost::wait_for(const std::function<bool(const Json&)>& match,
                         std::chrono::milliseconds timeout) const {
   return wait_for_count(match, 1, timeout).front();
+}
+
+void LeafHost::sighup_and_wait(const std::string& line, std::chrono::milliseconds timeout) const {
+  size_t from = stderr_text().size();
+  if (::kill(pid_, SIGHUP) != 0)
+    throw std::runtime_error(std::string("SIGHUP to leaf-host: ") + std::strerror(errno));
+  auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
+  while (stderr_text().find(line, from) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("leaf-host did not log \"" + line +
+                               "\" after SIGHUP; leaf-host stderr:\n" + stderr_text());
+    std::this_thread::sleep_for(10ms);
+  }
 }
 
 int run_command(const std::vector<std::string>& argv_in, std::string* output) {

@@ -88,6 +88,9 @@ class LeafHost {
                                    std::chrono::milliseconds timeout = 10s) const;
   std::vector<Json> matching(const std::function<bool(const Json&)>& match) const;
   std::string stderr_text() const;
+  // Sends SIGHUP and waits until leaf-host logs `line` after the signal (an
+  // earlier reload's line does not count); throws with its log on timeout.
+  void sighup_and_wait(const std::string& line, std::chrono::milliseconds timeout = 10s) const;
   pid_t pid() const { return pid_; }
   const std::string& config_dir() const;
   const std::string& plugins_dir() const;

@@ -635,9 +635,7 @@ TEST_CASE(
     std::ofstream(host.config_dir() + "/network.toml", std::ios::trunc)
         << udp_options("1s", "[filter]\ndrop_comms = [\"leafudp-hup\"]\n").config["network.toml"];
   }
-  REQUIRE(::kill(host.pid(), SIGHUP) == 0);
-  const std::string applied = "SIGHUP: plugin network applied its new configuration";
-  REQUIRE(wait_for([&] { return host.stderr_text().find(applied) != std::string::npos; }));
+  host.sighup_and_wait("SIGHUP: plugin network applied its new configuration");
   REQUIRE(write(go[1], "g", 1) == 1);
   close(go[1]);
   REQUIRE(client.wait() == 0);
