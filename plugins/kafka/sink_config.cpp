@@ -95,6 +95,7 @@ SinkConfig load_config(const sdk::IHost& host) {
   c.metadata_refresh_ns = get_int(host, "batch.metadata_refresh");
 
   c.spool = get_bool(host, "spool.enabled");
+  c.thread = get_bool(host, "thread");
   c.spool_dir = get_string(host, "spool.dir");
   c.spool_max_bytes = static_cast<uint64_t>(get_int(host, "spool.max_size"));
   c.spool_segment_bytes = static_cast<uint64_t>(get_int(host, "spool.segment_size"));

@@ -53,6 +53,7 @@ struct SinkConfig {
   bool spool_drop_oldest = false;
   uint64_t spool_threshold = 0;
   int64_t spool_fsync_interval_ns = 0;
+  bool thread = false;  // the sink on a thread of its own (sink_thread.hpp)
 };
 
 // Reads and checks the configuration. Throws sdk::PluginError(InvalidConfig)

@@ -19,6 +19,8 @@ usage: chaos_test.py SCENARIO LEAF_HOST TICKER_SO KAFKA_SO MOCK_KAFKA SOURCE_DIR
              it goes down; they are copied to the spool when the outage is
              found: every event at least once after the restart, duplicates
              at most what the restart counted.
+  kill-threshold-thread  kill-threshold with the sink on its own thread
+             (thread = true): the copies and the spool are that thread's.
   disk-full  the spool on a 2 MiB tmpfs (root: a private mount namespace):
              the disk fills during an outage: drops counted
              (kafka_spool_dropped_total{reason="no_space"}), no crash; after
@@ -261,10 +263,12 @@ def scenario_outage(a, work):
     mock.close()
 
 
-def scenario_kill(a, work, write_ahead=True):
+def scenario_kill(a, work, write_ahead=True, thread=False):
     mock = Mock(a.mock)
     count = 20000
     overrides = {("spool", "dir"): json.dumps(work + "/spool")}
+    if thread:
+        overrides[("", "thread")] = "true"
     if write_ahead:
         overrides[("queue", "max_size")] = '"1M"'
         overrides[("spool", "threshold")] = '"0"'
@@ -383,6 +387,7 @@ def main():
     try:
         {"outage": scenario_outage, "kill": scenario_kill,
          "kill-threshold": lambda a, w: scenario_kill(a, w, write_ahead=False),
+         "kill-threshold-thread": lambda a, w: scenario_kill(a, w, write_ahead=False, thread=True),
          "disk-full": scenario_disk_full}[a.scenario](a, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -164,7 +165,20 @@ std::vector<Record> consume_until(const std::string& bootstrap, const std::strin
 // ---------------------------------------------------------------------------
 // LoadedSink
 
-LoadedSink::LoadedSink(const sdk::testing::Overrides& config) : host_(kafka_plugin_path(), config) {
+namespace {
+sdk::testing::Overrides with_thread_mode(sdk::testing::Overrides config) {
+  if (sink_threaded()) config.emplace("thread", "true");
+  return config;
+}
+}  // namespace
+
+bool sink_threaded() {
+  const char* v = std::getenv("LEAF_KAFKA_TEST_THREAD");
+  return v && std::string(v) == "1";
+}
+
+LoadedSink::LoadedSink(const sdk::testing::Overrides& config)
+    : host_(kafka_plugin_path(), with_thread_mode(config)) {
   if (!host_.sink()) throw std::runtime_error("leaf_kafka.so is no sink");
 }
 

@@ -67,6 +67,11 @@ std::vector<Record> consume_until(const std::string& bootstrap, const std::strin
 
 // leaf_kafka.so in the SDK's TestHost (every declared option at its default,
 // the test's overrides validated as leaf-host validates conf.d/kafka.toml).
+// LEAF_KAFKA_TEST_THREAD=1 (the *_thread ctest entries): LoadedSink runs the
+// same cases with the sink on its own thread (option thread), unless a case
+// sets it. write() then hands events over: the drops are the sink's to count.
+bool sink_threaded();
+
 class LoadedSink {
  public:
   explicit LoadedSink(const sdk::testing::Overrides& config);
