@@ -10,6 +10,8 @@
 # batch-compress (issue 16, json-batch CPU by thread at 25K/100K with lz4 / none / zstd-1, ~3 minutes),
 # batch-profile (issue 16, json-batch at 25K/100K by thread, then a perf profile at 100K, ~1 minute),
 # batch-affinity (issue 16, json-batch at 25K/100K with leaf-host unpinned / on one CPU / on two, ~3 minutes).
+# json-thread (issue 16, the json ceiling and CPU by thread with the Kafka sink's own thread off / on,
+# alternating, same-run bare producer, ~2.5 minutes).
 # LEAF_DEVICE_ROUNDS (default 5): rounds of the storms and traffic sections (their
 # medians move by several points between runs of 5 rounds; 10 take twice as long).
 # Every section writes OUT_DIR/<section>.txt (and the e2e ones results.json
@@ -83,6 +85,19 @@ section() {
             --kafka-option "spool.threshold=\"$th\"" >"$out/$n.log" 2>&1 || echo "$n: rc $?"
           echo "$n: $(grep -h 'step max' "$out/$n.log" | cut -d' ' -f3-)"
           echo "$n: $(grep -h 'sink closed' "/tmp/leaf-e2e-$n/leaf-host.log" | sed 's/.*closed: //')"
+        done
+      done ;;
+    json-thread)  # issue 16: the json ceiling and the CPU by thread at 100K with the Kafka sink on
+      # the dispatcher (thread = false, the default) and on its own thread (thread = true),
+      # alternating, each run with its same-run bare producer (ceiling goal: >= 0.9 x bare)
+      local n r t
+      for r in 1 2; do
+        for t in false true; do
+          n=thread-$t-$r
+          e2e "$n" --steps 100000,0 --reps 1 --step-seconds 6 --drain-seconds 3 --gen-reps 0 \
+            --idle-seconds 1 --bare-messages 1000000 --bare-rates "" \
+            --kafka-option "thread=$t" >"$out/$n.log" 2>&1 || echo "$n: rc $?"
+          grep -h -A1 'step \|bare rate' "$out/$n.log" | sed "s/^/$n: /"
         done
       done ;;
     batch-compress)  # issue 16: json-batch CPU per thread (dispatcher, librdkafka's broker thread)
