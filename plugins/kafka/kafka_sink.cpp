@@ -95,7 +95,7 @@ class KafkaSink final : public PluginBase<ISink>,
   Status write(const SinkMessage* m) noexcept override {
     int cat = category_index(m->category);
     if (cat < 0 || (!thread_ && !producer_)) {
-      error_ = producer_ ? "message of an unknown category" : "the Kafka sink is not open";
+      error_ = cat < 0 ? "message of an unknown category" : "the Kafka sink is not open";
       return Status::InvalidArgument;
     }
     const char* key = nullptr;
