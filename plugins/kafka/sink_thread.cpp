@@ -56,16 +56,18 @@ void SinkThread::notify() {
   wake_cv_.notify_one();
 }
 
-void SinkThread::drain() {
+// Delivers up to `max` messages; returns how many.
+int SinkThread::deliver(int max) {
   int n = 0;
-  while (const Handoff::Entry* m = ring_.front()) {
+  for (const Handoff::Entry* m; n < max && (m = ring_.front()); ++n) {
     work_.on_message(*m);
     ring_.pop();
-    if (++n == kChunk) {
-      work_.on_poll();
-      n = 0;
-    }
   }
+  return n;
+}
+
+void SinkThread::drain() {
+  while (deliver(kChunk) == kChunk) work_.on_poll();
 }
 
 void SinkThread::run() {
@@ -77,20 +79,17 @@ void SinkThread::run() {
       last = stop_;
     }
     std::lock_guard<std::mutex> l(mu_);
-    int n = 0;
-    // A chunk at a time, letting go of the lock in between.
-    for (; n < kChunk; ++n) {
-      const Handoff::Entry* m = ring_.front();
-      if (!m) break;
-      work_.on_message(*m);
-      ring_.pop();
-    }
+    // A chunk at a time, letting go of the lock in between; at the end, all.
+    bool more = false;
+    if (last)
+      drain();
+    else
+      more = deliver(kChunk) == kChunk;
     work_.on_poll();
-    if (n == kChunk) {
+    if (more) {
       std::lock_guard<std::mutex> w(wake_mu_);
-      woken_ = true;  // more to do: no sleep
+      woken_ = true;  // no sleep before the next chunk
     }
-    if (last) drain(), work_.on_poll();
   }
 }
 

@@ -67,6 +67,7 @@ class SinkThread {
 
  private:
   void run();
+  int deliver(int max);
 
   Work& work_;
   Handoff ring_;

@@ -259,13 +259,8 @@ TEST_CASE(
                    {"batch.max_age", "\"50ms\""},
                    {"thread", "true"}});
   REQUIRE(sink->open() == Status::Ok);
-  static const std::string kType = "test_event", kKey = "one-key";
-  for (uint64_t seq = 0; seq < 3; ++seq) {
-    std::string json = test_event_json(seq, kBaseTs + seq);
-    auto m = message(Category::Process, kType, kKey, json, kBaseTs + seq);
-    REQUIRE(sink->write(&m) == Status::Ok);
-  }
-  sink->poll();  // the end of the host's batch: the thread takes the events
+  // Three writes and the poll that ends the host's batch: the thread takes them.
+  CHECK(write_keyed(sink, 0, 3, [](uint64_t) { return std::string("one-key"); }) == 0);
   auto records = consume_batches(mock.bootstrap(), "system.events.process", 3);
   CHECK(counts_in_order(records) == std::vector<size_t>{3});
   sink->close();
