@@ -22,6 +22,7 @@ VARIANTS = [  # (check variant, the hooks it skips, column title)
 ]
 SUMMARY = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed"
                      r"(?:\s*\|\s*(\d+) skipped)?")
+DIGEST_LINES = 24  # per failed test, in the digest printed before the table
 
 
 def parse(path):
@@ -109,6 +110,7 @@ def parse(path):
                     failed.add(case)
             t["failed_cases"] = sorted(failed)
             t["output_tail"] = buf[-60:] if rc != "0" else []
+            t["errors"] = error_lines(buf) if rc != "0" else []
             r["tests"][name] = t
             current, buf = None, []
         elif kind == "timeout":
@@ -122,8 +124,44 @@ def parse(path):
             r["ended"] = True
     if current:  # the guest died inside a test
         r["tests"][current] = {"rc": "died", "seconds": 0, "cases": None, "failed_cases": [],
-                               "output_tail": buf[-60:]}
+                               "output_tail": buf[-60:], "errors": error_lines(buf)}
     return r
+
+
+def error_lines(buf):
+    """A failed test's failed doctest cases: the case's name, each failed
+    assertion and the lines of its report (values, first line of INFO)."""
+    out, case, in_error = [], None, False
+    for b in buf:
+        if b.startswith("TEST CASE:"):
+            case, in_error = b, False
+        elif re.search(r": (FATAL )?ERROR: ", b):
+            if case:
+                out.append(case)
+                case = None
+            out.append(b)
+            in_error = True
+        elif in_error and re.match(r"\s*(values|logged):", b):
+            out.append(b)
+        elif in_error and b.strip() and not b.startswith(" "):
+            in_error = False
+    return out
+
+
+def failure_digest(kernels, problems):
+    """The problems and each failed test's doctest errors, printed before the
+    table: CI logs keep a test's first lines, and the table runs to ~150."""
+    if not problems:
+        return ""
+    out = ["KERNEL MATRIX FAILED (the table and each failed test's last lines follow):"]
+    out += [f"  - {p}" for p in problems]
+    for label, r in kernels:
+        for name, t in r["tests"].items():
+            shown = (t.get("errors") or [])[:DIGEST_LINES]
+            if shown:
+                out.append(f"  {label}: {name}:")
+                out += [f"    {b}" for b in shown]
+    return "\n".join(out) + "\n\n"
 
 
 def probe_hooks(check):
@@ -346,6 +384,7 @@ def main():
         say("every kernel: every test passed, --check agrees")
 
     text = "\n".join(lines) + "\n"
+    sys.stdout.write(failure_digest(kernels, problems))
     sys.stdout.write(text)
     for label, r in kernels:
         for name, t in r["tests"].items():

@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -209,6 +211,31 @@ void shell(const std::string& command) {
   while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
   int st = pclose(p);
   if (st != 0) throw std::runtime_error("'" + command + "' failed: " + out);
+}
+
+uint64_t tcp_retrans_segs(const std::string& netns) {
+  // Read on a thread of its own: setns(CLONE_NEWNET) moves only the calling
+  // thread, and /proc/thread-self/net is that thread's namespace.
+  std::string header, values, error;
+  std::thread reader([&] {
+    if (!netns.empty()) {
+      int fd = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) error = std::strerror(errno);
+      if (fd >= 0) close(fd);
+      if (!error.empty()) return;
+    }
+    std::ifstream in("/proc/thread-self/net/snmp");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("Tcp: ", 0) != 0) continue;
+      (header.empty() ? header : values) = line;
+    }
+  });
+  reader.join();
+  if (!error.empty()) throw std::runtime_error("setns into " + netns + ": " + error);
+  std::istringstream names(header), counts(values);
+  for (std::string name, count; names >> name && counts >> count;)
+    if (name == "RetransSegs") return std::stoull(count);
+  throw std::runtime_error("no Tcp RetransSegs in /proc/net/snmp of netns '" + netns + "'");
 }
 
 }  // namespace leaf::network::test

@@ -78,4 +78,10 @@ void run_client(ChildProcess& self, const ClientSpec& spec);
 // Runs a shell command line; throws with its output when it fails.
 void shell(const std::string& command);
 
+// The TCP segments the kernel retransmitted in one `ip netns` (empty: ours):
+// RetransSegs of its /proc/net/snmp. Every retransmission adds to it and to
+// the socket's total_retrans alike (tcp_output.c), so in a namespace that
+// holds one connection it is that connection's count, exactly.
+uint64_t tcp_retrans_segs(const std::string& netns);
+
 }  // namespace leaf::network::test
