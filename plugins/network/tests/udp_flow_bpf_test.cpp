@@ -243,7 +243,8 @@ void udp_exchange(const Spec& s, const std::string& client_ip, const std::string
   uint64_t n = s.queries.size(), down = n * s.reply;
   // Until the server's flow shows every datagram, then one round more: a
   // later interval must add nothing.
-  for (int i = 0; i < 100; ++i) {
+  auto deadline = std::chrono::steady_clock::now() + leaf::test::scaled(10s);
+  while (std::chrono::steady_clock::now() < deadline) {
     Flow f = flow_of(host, server.pid(), sport, cport);
     Flow c = flow_of(host, client.pid(), cport, sport);
     if ((f.dgrams_recv >= n || s.ignored) && (c.dgrams_recv >= n || s.client_filtered || s.ignored))
@@ -466,9 +467,10 @@ void ask(int fd, uint16_t port, size_t q, size_t reply) {
     die("recvfrom");
 }
 
-// Polls until `done` holds (up to 15 s).
+// Polls until `done` holds (up to 15 s, scaled for slow guests).
 bool wait_for(const std::function<bool()>& done) {
-  for (int i = 0; i < 150; ++i) {
+  auto deadline = std::chrono::steady_clock::now() + leaf::test::scaled(15s);
+  while (std::chrono::steady_clock::now() < deadline) {
     if (done()) return true;
     std::this_thread::sleep_for(100ms);
   }
