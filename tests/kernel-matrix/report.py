@@ -102,15 +102,10 @@ def parse(path):
                 if m:
                     t["cases"] = [int(m.group(1)), int(m.group(2)), int(m.group(3)),
                                   int(m.group(4) or 0)]
-            failed, case = set(), None
-            for b in buf:
-                if b.startswith("TEST CASE:"):
-                    case = b.split(":", 1)[1].strip()
-                elif case and re.search(r": (FATAL )?ERROR: ", b):
-                    failed.add(case)
-            t["failed_cases"] = sorted(failed)
+            t["errors"] = error_lines(buf)
+            t["failed_cases"] = sorted({e.split(":", 1)[1].strip() for e in t["errors"]
+                                        if e.startswith("TEST CASE:")})
             t["output_tail"] = buf[-60:] if rc != "0" else []
-            t["errors"] = error_lines(buf) if rc != "0" else []
             r["tests"][name] = t
             current, buf = None, []
         elif kind == "timeout":
@@ -157,7 +152,7 @@ def failure_digest(kernels, problems):
     out += [f"  - {p}" for p in problems]
     for label, r in kernels:
         for name, t in r["tests"].items():
-            shown = (t.get("errors") or [])[:DIGEST_LINES]
+            shown = (t.get("errors") or [])[:DIGEST_LINES] if t["rc"] != "0" else []
             if shown:
                 out.append(f"  {label}: {name}:")
                 out += [f"    {b}" for b in shown]
